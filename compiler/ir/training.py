@@ -1,0 +1,223 @@
+"""How a model is trained: loss, optimizer, schedule, clipping, batches, data.
+
+Every default is Keras 3's, pinned here; each class's docstring states its formula.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from compiler.ir.base import IRNode, SourceSpan
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+UnitFloat = Annotated[float, Field(ge=0, lt=1)]
+
+
+# ---- losses --------------------------------------------------------------------
+class Loss(IRNode):
+    """Mean over the batch of:
+
+    mse: mean((y − ŷ)²) · mae: mean(|y − ŷ|) · binary_crossentropy: −[y·log p + (1−y)·log(1−p)] ·
+    categorical_crossentropy: −Σ y·log p (one-hot y) · sparse_categorical_crossentropy: −log p[y].
+    ``from_logits``: p = sigmoid/softmax(ŷ), computed stably (log-sum-exp); else ŷ are probabilities
+    (clipped to [1e-7, 1 − 1e-7] as Keras does).
+    """
+
+    kind: Literal["mse", "mae", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"]
+    from_logits: bool = False
+    span: SourceSpan | None = None
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind.endswith("crossentropy")
+
+
+LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae"}
+
+
+# ---- optimizers ------------------------------------------------------------------
+class SGD(IRNode):
+    """v ← momentum·v − lr·g; w ← w + v (nesterov: w ← w + momentum·v − lr·g). Keras' form: the
+    learning rate is applied when the velocity is updated, so a changing rate is exact."""
+
+    kind: Literal["sgd"] = "sgd"
+    learning_rate: PositiveFloat = 0.01
+    momentum: UnitFloat = 0.0
+    nesterov: bool = False
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+
+
+class Adam(IRNode):
+    """m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; α = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); w ← w − α·m/(√v + ε̂).
+
+    Keras' form with ε̂ = ε (1e-7), i.e. ε is added to √v̂·√(1−β₂ᵗ), not to √v̂ as in PyTorch.
+    """
+
+    kind: Literal["adam"] = "adam"
+    learning_rate: PositiveFloat = 0.001
+    beta_1: UnitFloat = 0.9
+    beta_2: UnitFloat = 0.999
+    epsilon: PositiveFloat = 1e-7
+    amsgrad: bool = False
+
+
+class AdamW(IRNode):
+    """Adam with decoupled weight decay: w ← w − lr·wd·w before the Adam step (Keras' default wd 0.004)."""
+
+    kind: Literal["adamw"] = "adamw"
+    learning_rate: PositiveFloat = 0.001
+    weight_decay: Annotated[float, Field(ge=0)] = 0.004
+    beta_1: UnitFloat = 0.9
+    beta_2: UnitFloat = 0.999
+    epsilon: PositiveFloat = 1e-7
+    amsgrad: bool = False
+
+
+class RMSprop(IRNode):
+    """a ← ρa + (1−ρ)g²; (centered: m ← ρm + (1−ρ)g, a − m²); step = lr·g/√(a + ε);
+    with momentum: v ← momentum·v + step, w ← w − v; else w ← w − step. Keras' defaults ρ 0.9, ε 1e-7."""
+
+    kind: Literal["rmsprop"] = "rmsprop"
+    learning_rate: PositiveFloat = 0.001
+    rho: UnitFloat = 0.9
+    momentum: UnitFloat = 0.0
+    epsilon: PositiveFloat = 1e-7
+    centered: bool = False
+
+
+class Adagrad(IRNode):
+    """a ← a + g²; w ← w − lr·g/√(a + ε), with a starting at ``initial_accumulator_value`` (Keras: 0.1)."""
+
+    kind: Literal["adagrad"] = "adagrad"
+    learning_rate: PositiveFloat = 0.001
+    initial_accumulator_value: Annotated[float, Field(ge=0)] = 0.1
+    epsilon: PositiveFloat = 1e-7
+
+
+Optimizer = Annotated[Union[SGD, Adam, AdamW, RMSprop, Adagrad], Field(discriminator="kind")]
+OPTIMIZER_CLASSES = {c.model_fields["kind"].default: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad)}
+
+# Ranges in which a learning rate is ordinary for each optimizer (the lint warns outside them).
+SANE_LEARNING_RATES = {
+    "sgd": (1e-4, 1.0), "adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2), "rmsprop": (1e-5, 1e-2), "adagrad": (1e-4, 1.0),
+}
+
+
+# ---- learning-rate schedules ----------------------------------------------------------
+# Each gives the factor on the optimizer's learning rate at optimizer step t (0-based).
+class ConstantSchedule(IRNode):
+    """factor(t) = 1."""
+
+    kind: Literal["constant"] = "constant"
+
+
+class StepSchedule(IRNode):
+    """factor(t) = gamma^⌊t / step_size⌋ (PyTorch's StepLR, counted in steps)."""
+
+    kind: Literal["step"] = "step"
+    step_size: Annotated[int, Field(gt=0)]
+    gamma: PositiveFloat = 0.1
+
+
+class ExponentialSchedule(IRNode):
+    """factor(t) = decay_rate^(t / decay_steps) (staircase: ⌊t / decay_steps⌋), Keras' ExponentialDecay."""
+
+    kind: Literal["exponential"] = "exponential"
+    decay_steps: Annotated[int, Field(gt=0)]
+    decay_rate: PositiveFloat
+    staircase: bool = False
+
+
+class CosineSchedule(IRNode):
+    """factor(t) = (1 − alpha)·½(1 + cos(π·min(t, decay_steps)/decay_steps)) + alpha (Keras' CosineDecay)."""
+
+    kind: Literal["cosine"] = "cosine"
+    decay_steps: Annotated[int, Field(gt=0)]
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class WarmupSchedule(IRNode):
+    """Linear warmup, then another schedule: for t < steps,
+    factor(t) = start + (1 − start)·t/steps; afterwards factor = then(t − steps)."""
+
+    kind: Literal["warmup"] = "warmup"
+    steps: Annotated[int, Field(gt=0)]
+    start: Annotated[float, Field(ge=0, le=1)] = 0.0
+    then: "Schedule" = ConstantSchedule()
+
+
+Schedule = Annotated[
+    Union[ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule, WarmupSchedule],
+    Field(discriminator="kind"),
+]
+SCHEDULE_CLASSES = {c.model_fields["kind"].default: c
+                    for c in (ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule, WarmupSchedule)}
+WarmupSchedule.model_rebuild()
+
+
+# ---- data ------------------------------------------------------------------------------
+class BuiltinData(IRNode):
+    """A data set that ships inside scikit-learn (nothing is downloaded)."""
+
+    kind: Literal["builtin"] = "builtin"
+    name: Literal["digits", "iris", "wine", "breast_cancer"]
+
+
+class FileData(IRNode):
+    """The user's own file: .npz with arrays ``x`` and ``y``, or .csv with a label column."""
+
+    kind: Literal["file"] = "file"
+    path: str
+    label: str = "label"
+
+
+class SyntheticData(IRNode):
+    """Generated data: spirals and blobs (classification), regression (a noisy linear target)."""
+
+    kind: Literal["spirals", "blobs", "regression"]
+    n_samples: Annotated[int, Field(gt=0)] = 1000
+    classes: Annotated[int, Field(gt=1)] = 3
+    features: Annotated[int, Field(gt=0)] = 2
+    noise: Annotated[float, Field(ge=0)] = 0.1
+
+
+Data = Annotated[Union[BuiltinData, FileData, SyntheticData], Field(discriminator="kind")]
+BUILTIN_DATASETS = {"digits": (64, 10), "iris": (4, 3), "wine": (13, 3), "breast_cancer": (30, 2)}
+
+
+class EarlyStopping(IRNode):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs."""
+
+    monitor: str = "val_loss"
+    patience: Annotated[int, Field(ge=0)] = 0
+    min_delta: Annotated[float, Field(ge=0)] = 0.0
+    mode: Literal["auto", "min", "max"] = "auto"
+    restore_best_weights: bool = False
+
+
+Metric = Literal["accuracy", "mse", "mae", "rmse"]
+
+
+class Training(IRNode):
+    """The ``train { ... }`` section. Gradient clipping: ``clip_norm`` rescales all gradients together so
+    their global L2 norm is at most clip_norm (PyTorch's clip_grad_norm_, Keras' global_clipnorm);
+    ``clip_value`` clamps each gradient element to [−clip_value, clip_value]."""
+
+    loss: Loss
+    optimizer: Optimizer
+    schedule: Schedule = ConstantSchedule()
+    clip_norm: PositiveFloat | None = None
+    clip_value: PositiveFloat | None = None
+    batch_size: Annotated[int, Field(gt=0)] = 32
+    epochs: Annotated[int, Field(gt=0)] = 1
+    seed: Annotated[int, Field(ge=0)] = 0
+    metrics: tuple[Metric, ...] = ()
+    validation_split: UnitFloat = 0.0
+    early_stopping: EarlyStopping | None = None
+    data: Data | None = None
+    span: SourceSpan | None = None
+
+
+TRAINING_KEYS = tuple(f for f in Training.model_fields if f != "span")

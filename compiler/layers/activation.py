@@ -1,0 +1,16 @@
+"""Activation(fn): y = fn(x), any activation of the language (see ``ActivationFn``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from compiler.ir.values import ActivationFn
+from compiler.layers.base import LayerBase
+
+
+class Activation(LayerBase):
+    kind: Literal["Activation"] = "Activation"
+    activation: ActivationFn
+
+    positional: ClassVar = ("activation",)
+    snake_name: ClassVar = "activation"

@@ -1,0 +1,17 @@
+"""Dropout(rate): in training y = x·m/(1−rate), m ~ Bernoulli(1−rate) per element; identity at inference."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from compiler.layers.base import LayerBase
+
+
+class Dropout(LayerBase):
+    kind: Literal["Dropout"] = "Dropout"
+    rate: Annotated[float, Field(ge=0, lt=1)]
+
+    positional: ClassVar = ("rate",)
+    snake_name: ClassVar = "dropout"

@@ -1,0 +1,28 @@
+"""Convolution and pooling arithmetic, in one place, as TensorFlow/Keras define it."""
+
+from __future__ import annotations
+
+import math
+
+
+def window_output_size(size: int, window: int, stride: int, padding: str, dilation: int = 1) -> int:
+    """Output length of a sliding window along one axis.
+
+    valid: ⌈(size − (window−1)·dilation) / stride⌉ (≤ 0 means the window does not fit)
+    same:  ⌈size / stride⌉
+    """
+    if padding == "same":
+        return math.ceil(size / stride)
+    effective = (window - 1) * dilation + 1
+    return math.ceil((size - effective + 1) / stride)
+
+
+def same_padding(size: int, window: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's ``same`` padding (before, after) for one axis: the extra pixel goes at the end.
+
+    total = max((⌈size/stride⌉ − 1)·stride + (window−1)·dilation + 1 − size, 0),
+    before = ⌊total/2⌋, after = total − before.
+    """
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + (window - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2

@@ -1,0 +1,14 @@
+"""MaxPooling2D: y = max over each window; ``same`` padding pads with −∞ (TensorFlow's, asymmetric)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from compiler.layers.pooling import Pooling2D
+
+
+class MaxPooling2D(Pooling2D):
+    kind: Literal["MaxPooling2D"] = "MaxPooling2D"
+    padding: Literal["valid", "same"] = "valid"
+
+    snake_name: ClassVar = "max_pooling2d"

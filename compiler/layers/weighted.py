@@ -1,0 +1,32 @@
+"""Arguments shared by layers with a kernel and a bias (Dense, Conv2D)."""
+
+from __future__ import annotations
+
+from compiler.ir.values import ActivationFn, Auto, ConstantInit, Initializer, Regularizer
+from compiler.layers.base import LayerBase
+
+
+class WeightedLayer(LayerBase):
+    """kernel and bias with their initializers and regularizers, an activity regularizer and activation."""
+
+    activation: ActivationFn = ActivationFn()
+    use_bias: bool = True
+    kernel_initializer: Initializer = Auto()
+    bias_initializer: Initializer = ConstantInit(kind="zeros")
+    kernel_regularizer: Regularizer | None = None
+    bias_regularizer: Regularizer | None = None
+    activity_regularizer: Regularizer | None = None
+
+    def count_params(self, shape):
+        kernel, bias = self.weight_shapes(shape)
+        return (_size(kernel) + (_size(bias) if self.use_bias else 0)), 0
+
+    def weight_shapes(self, shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        raise NotImplementedError
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n

@@ -1,0 +1,1 @@
+"""Compiler passes, each AST/IR in and new IR out: evaluate, expand, build, initializers, shapes, lint."""

@@ -1,0 +1,207 @@
+"""Bind call arguments to an IR class: positional/keyword matching, type conversion, range checks.
+
+One binder serves layers, activations, initializers, regularizers, losses, optimizers, schedules and
+data: the target's Pydantic field annotations say what each argument must be, and the field
+constraints (gt, ge, lt, le) give the allowed ranges. Errors read "where: argument 'x': expected ...,
+received ..." (Keras' wording), with a did-you-mean for misspelled names.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Callable, Literal, Union
+
+from annotated_types import Ge, Gt, Le, Lt, MinLen
+from pydantic import BaseModel, ValidationError
+
+from compiler.passes.evaluate import CallVal, Sym, Val
+from spec_lang.diagnostics import did_you_mean
+from spec_lang.span import Span
+
+
+class BindError(Exception):
+    def __init__(self, message: str, span: Span, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.span, self.hint = message, span, hint
+
+
+# Converters for value kinds that are IR models themselves (activation, initializer, ...),
+# registered by the module that defines how a symbol or call becomes that kind.
+VALUE_KINDS: dict[Any, Callable[[Val, str], Any]] = {}
+
+
+def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tuple[str, Val], ...],
+         where: str, span: Span, *, positional: tuple[str, ...], allowed: list[str] | None = None,
+         fixed: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None,
+         errors: list[BindError] | None = None, arg_word: str = "argument") -> BaseModel | None:
+    """Build ``cls`` from a call's arguments.
+
+    ``allowed`` are the argument names the call may use (default: every field not in ``fixed``),
+    ``fixed`` are set by the caller (``kind``, ``span``), ``defaults`` override the class defaults.
+    Every problem is appended to ``errors`` when given (so all are reported); else the first is raised.
+    """
+    fixed = fixed or {}
+    allowed = allowed if allowed is not None else [f for f in cls.model_fields if f not in fixed]
+    found: list[BindError] = []
+    values: dict[str, Any] = dict(defaults or {})
+    spans: dict[str, Span] = {}
+    if len(call_args) > len(positional):
+        extra = call_args[len(positional)]
+        takes = f"takes at most {len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
+        names = f" ({', '.join(positional)})" if positional else ""
+        found.append(BindError(f"{where} {takes}{names}, received {len(call_args)}", extra.span,
+                               "pass the others as name=value"))
+    pairs = list(zip(positional, call_args)) + list(call_kwargs)
+    for name, val in pairs:
+        if name not in allowed:
+            hint = did_you_mean(name, allowed) or ("it takes " + ", ".join(allowed) if allowed else "it takes none")
+            found.append(BindError(f"{where} has no {arg_word} '{name}'", val.span, hint))
+            continue
+        if name in spans:
+            found.append(BindError(f"{where}: {arg_word} '{name}' is given twice", val.span))
+            continue
+        spans[name] = val.span
+        try:
+            values[name] = convert(cls.model_fields[name].annotation, val, f"{where}: {arg_word} '{name}'",
+                                   cls.model_fields[name].metadata)
+        except BindError as exc:
+            found.append(exc)
+    missing = [f for f in allowed if cls.model_fields[f].is_required() and f not in values and f not in fixed]
+    for name in missing:
+        found.append(BindError(f"{where}: missing required {arg_word} '{name}'", span))
+    if not found:
+        try:
+            return cls.model_validate({**values, **fixed})
+        except ValidationError as exc:
+            found.extend(_range_errors(exc, where, spans, span, arg_word))
+    if errors is None:
+        raise found[0]
+    errors.extend(found)
+    return None
+
+
+def _range_errors(exc: ValidationError, where: str, spans: dict, span: Span, arg_word: str) -> list[BindError]:
+    out = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        ctx = err.get("ctx", {})
+        phrase = {
+            "greater_than": f"a value > {ctx.get('gt')}", "greater_than_equal": f"a value >= {ctx.get('ge')}",
+            "less_than": f"a value < {ctx.get('lt')}", "less_than_equal": f"a value <= {ctx.get('le')}",
+            "too_short": f"at least {ctx.get('min_length')} item(s)",
+        }.get(err["type"], err["msg"].lower())
+        received = err.get("input")
+        shown = "an empty list" if err["type"] == "too_short" else _show(received)
+        out.append(BindError(f"{where}: {arg_word} '{field}': expected {phrase}, received {shown}",
+                             spans.get(field, span)))
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
+
+
+def convert(annotation: Any, val: Val, what: str, metadata: list | None = None) -> Any:
+    """Convert ``val`` to a value of type ``annotation`` (a Pydantic field type)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *meta = typing.get_args(annotation)
+        return convert(base, val, what, meta)
+    if annotation in VALUE_KINDS:
+        return VALUE_KINDS[annotation](val, what)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(options) < len(typing.get_args(annotation)) and isinstance(val.value, Sym) and val.value.name == "none":
+            return None
+        if len(options) == 1:
+            return convert(options[0], val, what, metadata)
+    if annotation is bool:
+        if isinstance(val.value, bool):
+            return val.value
+        raise _expected(what, "true or false", val)
+    if annotation is int:
+        if isinstance(val.value, int) and not isinstance(val.value, bool):
+            return val.value
+        hint = "use // for integer division" if isinstance(val.value, float) and val.value.is_integer() else None
+        raise _expected(what, _int_phrase(metadata), val, hint or _undefined_hint(val))
+    if annotation is float:
+        if isinstance(val.value, (int, float)) and not isinstance(val.value, bool):
+            return float(val.value)
+        raise _expected(what, "a number", val, _undefined_hint(val))
+    if annotation is str:
+        if isinstance(val.value, str):
+            return val.value
+        if isinstance(val.value, Sym):
+            return val.value.name
+        raise _expected(what, "a string", val)
+    if origin is Literal:
+        return choose(val, typing.get_args(annotation), what)
+    if origin is tuple:
+        return _convert_tuple(annotation, val, what, metadata)
+    raise BindError(f"{what}: cannot take {val.describe()}", val.span)  # pragma: no cover
+
+
+def _convert_tuple(annotation: Any, val: Val, what: str, metadata: list | None) -> tuple:
+    items = typing.get_args(annotation)
+    if len(items) == 2 and items[1] is Ellipsis:
+        if not isinstance(val.value, tuple):
+            raise _expected(what, "a list such as [28, 28, 1]", val)
+        return tuple(convert(items[0], v, what) for v in val.value)
+    # A fixed-size pair (kernel_size, strides, ...): one integer means the same on both axes.
+    if isinstance(val.value, int) and not isinstance(val.value, bool):
+        return tuple(convert(t, val, what) for t in items)
+    if isinstance(val.value, tuple) and len(val.value) == len(items):
+        return tuple(convert(t, v, what) for t, v in zip(items, val.value))
+    raise _expected(what, f"an integer or a list of {len(items)} integers", val)
+
+
+def choose(val: Val, choices: tuple[str, ...], what: str, aliases: dict[str, str] | None = None) -> str:
+    """A name (bare or quoted) that must be one of ``choices`` (or an alias of one)."""
+    aliases = aliases or {}
+    name = val.value.name if isinstance(val.value, Sym) else val.value if isinstance(val.value, str) else None
+    if name is None:
+        raise _expected(what, "one of " + ", ".join(choices), val)
+    name = aliases.get(name, name)
+    if name not in choices:
+        hint = did_you_mean(name, [*choices, *aliases]) or "expected one of " + ", ".join(choices)
+        raise BindError(f"{what}: unknown value '{name}'", val.span, hint)
+    return name
+
+
+def call_parts(val: Val) -> tuple[str, Span, tuple[Val, ...], tuple[tuple[str, Val], ...]]:
+    """A name or call as (name, name span, args, kwargs): ``relu`` and ``relu()`` are the same."""
+    v = val.value
+    if isinstance(v, CallVal):
+        return v.func, v.func_span, v.args, v.kwargs
+    if isinstance(v, Sym):
+        return v.name, val.span, (), ()
+    if isinstance(v, str):
+        return v, val.span, (), ()
+    raise BindError("expected a name or a call", val.span)
+
+
+def _int_phrase(metadata: list | None) -> str:
+    for m in metadata or []:
+        if isinstance(m, Gt) and m.gt == 0:
+            return "a positive integer"
+        if isinstance(m, Ge) and m.ge == 0:
+            return "a non-negative integer"
+    return "an integer"
+
+
+def _undefined_hint(val: Val) -> str | None:
+    from compiler.passes.value_kinds import constant_hint  # the constants are known only there
+
+    return constant_hint(val)
+
+
+def _expected(what: str, expected: str, val: Val, hint: str | None = None) -> BindError:
+    return BindError(f"{what}: expected {expected}, received {val.describe()}", val.span, hint)
+
+
+__all__ = ["BindError", "VALUE_KINDS", "bind", "call_parts", "choose", "convert", "Ge", "Gt", "Le", "Lt", "MinLen"]

@@ -1,0 +1,167 @@
+"""AST → IR layers: expand blocks and repeats, bind each layer call, name layers as Keras does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compiler.ir.base import SourceSpan
+from compiler.layers import LAYER_CLASSES, LayerBase
+from compiler.passes.bind import BindError, bind
+from compiler.passes.evaluate import EvalError, Evaluator, Val
+from compiler.passes.value_kinds import ACTIVATION_KINDS
+from spec_lang import ast
+from spec_lang.diagnostics import DiagnosticSink, did_you_mean
+from spec_lang.span import Span
+
+MAX_REPEAT = 10_000
+MAX_LAYERS = 100_000
+
+
+class _TooMany(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class LayerCall:
+    """A layer call after expansion, with the block parameters in force where it stands."""
+
+    call: ast.Call
+    scope: dict[str, Val]
+    via: tuple[str, ...]  # the blocks it came through, outermost first
+
+
+def expand(model: ast.ModelDef, blocks: dict[str, ast.BlockDef], evaluator: Evaluator,
+           sink: DiagnosticSink) -> list[LayerCall]:
+    """Flatten the model body: ``repeat N {…}`` N times, each block use replaced by its body."""
+    out: list[LayerCall] = []
+    try:
+        _expand_body(model.body, {}, (), blocks, evaluator, sink, out)
+    except _TooMany:
+        sink.error(f"the model expands to more than {MAX_LAYERS} layers", model.span)
+    return out
+
+
+def _expand_body(body: ast.Body, scope: dict[str, Val], via: tuple[str, ...], blocks: dict[str, ast.BlockDef],
+                 evaluator: Evaluator, sink: DiagnosticSink, out: list[LayerCall]) -> None:
+    for item in body.items:
+        if isinstance(item, ast.Repeat):
+            try:
+                count = evaluator.evaluate(item.count, scope)
+            except EvalError as exc:
+                sink.error(exc.message, exc.span, exc.hint)
+                continue
+            n = count.value
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_REPEAT:
+                sink.error(f"repeat: expected a whole number from 1 to {MAX_REPEAT}, received {count.describe()}",
+                           count.span)
+                continue
+            for _ in range(n):
+                _expand_body(item.body, scope, via, blocks, evaluator, sink, out)
+        elif item.func in blocks:
+            block = blocks[item.func]
+            if block.name in via:
+                chain = " → ".join([*via[via.index(block.name):], block.name])
+                sink.error(f"block '{block.name}' uses itself ({chain}); blocks cannot be recursive", item.span)
+                continue
+            inner = _bind_block(block, item, scope, evaluator, sink)
+            if inner is not None:
+                _expand_body(block.body, inner, (*via, block.name), blocks, evaluator, sink, out)
+        else:
+            if len(out) >= MAX_LAYERS:
+                raise _TooMany
+            out.append(LayerCall(item, scope, via))
+
+
+def _bind_block(block: ast.BlockDef, call: ast.Call, scope: dict[str, Val], evaluator: Evaluator,
+                sink: DiagnosticSink) -> dict[str, Val] | None:
+    names = [p.name for p in block.params]
+    bound: dict[str, Val] = {}
+    ok = True
+    positional = call.positional
+    if len(positional) > len(names):
+        sink.error(f"block {block.name} takes {len(names)} argument(s), received {len(positional)}",
+                   positional[len(names)].span)
+        ok = False
+    try:
+        for param, arg in zip(block.params, positional):
+            bound[param.name] = evaluator.evaluate(arg.value, scope)
+        for arg in call.keywords:
+            if arg.name not in names:
+                sink.error(f"block {block.name} has no parameter '{arg.name}'", arg.span,
+                           did_you_mean(arg.name, names) or f"its parameters: {', '.join(names) or 'none'}")
+                ok = False
+            elif arg.name in bound:
+                sink.error(f"block {block.name}: parameter '{arg.name}' is given twice", arg.span)
+                ok = False
+            else:
+                bound[arg.name] = evaluator.evaluate(arg.value, scope)
+        for param in block.params:
+            if param.name not in bound:
+                if param.default is None:
+                    sink.error(f"block {block.name}: missing required parameter '{param.name}'", call.span)
+                    ok = False
+                else:
+                    bound[param.name] = evaluator.evaluate(param.default, {})
+    except EvalError as exc:
+        sink.error(exc.message, exc.span, exc.hint)
+        return None
+    return bound if ok else None
+
+
+def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evaluator: Evaluator,
+                 sink: DiagnosticSink) -> list[LayerBase]:
+    """Bind each layer call to its IR class; unknown kinds and bad arguments go to ``sink``."""
+    layers: list[LayerBase] = []
+    for lc in calls:
+        call = lc.call
+        cls = LAYER_CLASSES.get(call.func)
+        note = f" (in block {' → '.join(lc.via)})" if lc.via else ""
+        if cls is None:
+            hint = did_you_mean(call.func, [*LAYER_CLASSES, *blocks])
+            if hint is None and call.func.lower() in ACTIVATION_KINDS:
+                hint = f"an activation is a layer written Activation({call.func.lower()})"
+            sink.error(f"unknown layer '{call.func}'{note}", call.func_span,
+                       hint or "layers: " + ", ".join(LAYER_CLASSES))
+            continue
+        try:
+            args = tuple(evaluator.evaluate(a.value, lc.scope) for a in call.positional)
+            kwargs = tuple((a.name, evaluator.evaluate(a.value, lc.scope)) for a in call.keywords)
+        except EvalError as exc:
+            sink.error(exc.message, exc.span, exc.hint)
+            continue
+        errors: list[BindError] = []
+        layer = bind(cls, args, kwargs, call.func + note, call.span, positional=cls.positional,
+                     allowed=cls.argument_names(), fixed={"span": SourceSpan.of(call.span)}, errors=errors)
+        for e in errors:
+            sink.error(e.message, e.span, e.hint)
+        if layer is not None:
+            layers.append(layer)  # type: ignore[arg-type]
+    return layers
+
+
+def name_layers(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBase]:
+    """Give unnamed layers Keras' names (``dense``, ``dense_1``, ...); duplicate names are errors."""
+    taken: dict[str, Span] = {}
+    for layer in layers:
+        if layer.name:
+            if layer.name in taken:
+                first = taken[layer.name]
+                sink.error(f"duplicate layer name '{layer.name}' (first used at line {first.line})",
+                           layer.span.to_span())
+            else:
+                taken[layer.name] = layer.span.to_span()
+    counters: dict[str, int] = {}
+    out = []
+    for layer in layers:
+        if not layer.name:
+            stem = type(layer).snake_name
+            while True:
+                n = counters.get(stem, 0)
+                counters[stem] = n + 1
+                candidate = stem if n == 0 else f"{stem}_{n}"
+                if candidate not in taken:
+                    break
+            taken[candidate] = layer.span.to_span()
+            layer = layer.model_copy(update={"name": candidate})
+        out.append(layer)
+    return out

@@ -1,0 +1,153 @@
+"""Evaluate value expressions: constants, arithmetic, lists; names and calls stay symbolic.
+
+A bare name that is neither a block parameter nor a constant is a *symbol* (``relu``,
+``same``, ``he_uniform``); a call in value position (``l2(1e-4)``) is a *call value*.
+Which symbols and calls are valid is decided where the value is used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from spec_lang import ast
+from spec_lang.span import Span
+
+MAX_INT_BITS = 4096
+
+
+class EvalError(Exception):
+    def __init__(self, message: str, span: Span, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.span, self.hint = message, span, hint
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A bare name used as a value: ``relu``, ``same``, ``accuracy``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class CallVal:
+    """A call used as a value, its arguments evaluated: ``l2(1e-4)``, ``cosine(decay_steps=1000)``."""
+
+    func: str
+    func_span: Span
+    args: tuple["Val", ...]
+    kwargs: tuple[tuple[str, "Val"], ...]
+
+
+@dataclass(frozen=True)
+class Val:
+    """An evaluated value and the span of the expression it came from."""
+
+    value: Any  # int | float | bool | str | tuple[Val, ...] | Sym | CallVal
+    span: Span
+
+    def describe(self) -> str:
+        """How a received value is named in an error message."""
+        v = self.value
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return f'string "{v}"'
+        if isinstance(v, Sym):
+            return f"name '{v.name}'"
+        if isinstance(v, CallVal):
+            return f"call {v.func}(...)"
+        return "list [" + ", ".join(i.describe() for i in v) + "]"
+
+
+class Evaluator:
+    """Evaluates expressions against named constants (defined anywhere at top level, no cycles)."""
+
+    def __init__(self, constants: Mapping[str, ast.ConstDef]):
+        self.constants = constants
+        self._cache: dict[str, Val] = {}
+        self._active: list[str] = []
+
+    def constant(self, name: str, span: Span) -> Val:
+        if name in self._cache:
+            return self._cache[name]
+        if name in self._active:
+            chain = " → ".join([*self._active[self._active.index(name):], name])
+            raise EvalError(f"constant '{name}' is defined in terms of itself ({chain})", span)
+        self._active.append(name)
+        try:
+            val = self.evaluate(self.constants[name].value, {})
+        finally:
+            self._active.pop()
+        self._cache[name] = val
+        return val
+
+    def evaluate(self, expr: ast.Expr, scope: Mapping[str, Val]) -> Val:
+        """Evaluate ``expr``; names look in ``scope`` (block parameters), then constants."""
+        if isinstance(expr, (ast.Number, ast.String, ast.Bool)):
+            return Val(expr.value, expr.span)
+        if isinstance(expr, ast.Name):
+            if expr.id in scope:
+                return Val(scope[expr.id].value, expr.span)
+            if expr.id in self.constants:
+                return Val(self.constant(expr.id, expr.span).value, expr.span)
+            return Val(Sym(expr.id), expr.span)
+        if isinstance(expr, (ast.ListExpr, ast.TupleExpr)):
+            return Val(tuple(self.evaluate(i, scope) for i in expr.items), expr.span)
+        if isinstance(expr, ast.Call):
+            args = tuple(self.evaluate(a.value, scope) for a in expr.positional)
+            kwargs = []
+            seen: set[str] = set()
+            for a in expr.keywords:
+                if a.name in seen:
+                    raise EvalError(f"argument '{a.name}' is given twice", a.span)
+                seen.add(a.name)
+                kwargs.append((a.name, self.evaluate(a.value, scope)))
+            return Val(CallVal(expr.func, expr.func_span, args, tuple(kwargs)), expr.span)
+        if isinstance(expr, ast.Unary):
+            operand = self.evaluate(expr.operand, scope)
+            x = _number(operand, expr.op)
+            return Val(-x if expr.op == "-" else x, expr.span)
+        if isinstance(expr, ast.BinOp):
+            left = _number(self.evaluate(expr.left, scope), expr.op)
+            right = _number(self.evaluate(expr.right, scope), expr.op)
+            return Val(_arith(expr.op, left, right, expr.span), expr.span)
+        raise TypeError(f"unknown expression {expr!r}")  # pragma: no cover - the grammar has no other kinds
+
+
+def _number(val: Val, op: str) -> int | float:
+    if isinstance(val.value, bool) or not isinstance(val.value, (int, float)):
+        hint = None
+        if isinstance(val.value, Sym):
+            hint = f"'{val.value.name}' is not a defined constant"
+        raise EvalError(f"operator '{op}' needs numbers, received {val.describe()}", val.span, hint)
+    return val.value
+
+
+def _arith(op: str, a: int | float, b: int | float, span: Span) -> int | float:
+    """a op b with Python's semantics; division by zero and huge results are errors, not crashes."""
+    if op in ("/", "//", "%") and b == 0:
+        raise EvalError(f"division by zero in '{op}'", span)
+    if op == "**":
+        if isinstance(a, int) and isinstance(b, int) and b >= 0:
+            if a not in (0, 1, -1) and b * math.log2(abs(a)) > MAX_INT_BITS:
+                raise EvalError("number too large", span)
+        elif a == 0 and b < 0:
+            raise EvalError("zero cannot be raised to a negative power", span)
+        elif a < 0 and not float(b).is_integer():
+            raise EvalError("a negative number cannot be raised to a fractional power", span)
+    try:
+        result = {
+            "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
+            "//": lambda: a // b, "%": lambda: a % b, "**": lambda: a**b,
+        }[op]()
+    except OverflowError:
+        raise EvalError("number too large", span) from None
+    if isinstance(result, float) and not math.isfinite(result):
+        raise EvalError("number too large", span)
+    if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
+        raise EvalError("number too large", span)
+    return result

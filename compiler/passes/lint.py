@@ -1,0 +1,144 @@
+"""Lints: warnings with spans, never errors. Mostly the seed's guidelines made checkable.
+
+Each check is a function ``(spec) -> list of (message, span, hint, code)``; ``LINTS`` runs them all.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from compiler.ir.spec import Spec
+from compiler.ir.training import BUILTIN_DATASETS, SANE_LEARNING_RATES, BuiltinData
+from compiler.ir.values import RELU_FAMILY, SATURATING, VarianceScaling
+from compiler.passes.initializers import following_activation
+from spec_lang.diagnostics import Diagnostic
+
+SATURATING_DEPTH = 5
+Found = Iterator[Diagnostic]
+
+
+def _warn(code: str, message: str, span, hint: str | None = None) -> Diagnostic:
+    return Diagnostic("warning", message, span.to_span() if span is not None else None, hint, code)
+
+
+def init_against_activation(spec: Spec) -> Found:
+    """Glorot chosen by hand before a ReLU-family activation, or He before tanh/sigmoid."""
+    layers = list(spec.layers)
+    for i, layer in enumerate(layers):
+        init = getattr(layer, "kernel_initializer", None)
+        if not isinstance(init, VarianceScaling) or init.auto:
+            continue
+        act = following_activation(layers, i).kind
+        family = init.kind.split("_")[0]
+        if family == "glorot" and act in RELU_FAMILY:
+            yield _warn("init-activation", f"layer '{layer.name}': {init.kind} before {act}", layer.span,
+                        f"He initialization suits {act} (he_{init.kind.split('_')[1]}; or leave it auto)")
+        elif family == "he" and act in SATURATING:
+            yield _warn("init-activation", f"layer '{layer.name}': {init.kind} before {act}", layer.span,
+                        f"Glorot initialization suits {act} (glorot_{init.kind.split('_')[1]}; or leave it auto)")
+
+
+def saturating_depth(spec: Spec) -> Found:
+    """Many tanh/sigmoid layers in a row without normalization: gradients tend to vanish."""
+    layers = list(spec.layers)
+    run = 0
+    for i, layer in enumerate(layers):
+        if layer.kind == "BatchNormalization":
+            run = 0
+        elif layer.kind in ("Dense", "Conv2D"):
+            run = run + 1 if following_activation(layers, i).kind in SATURATING else 0
+            if run == SATURATING_DEPTH:
+                yield _warn("saturating-depth", f"{run} stacked layers with saturating activations (tanh/sigmoid) "
+                            "and no normalization: gradients may vanish", layer.span,
+                            "use a ReLU-family activation, or add BatchNormalization")
+
+
+def dropout_before_batchnorm(spec: Spec) -> Found:
+    """Dropout right before BatchNormalization shifts the statistics between training and inference."""
+    for prev, layer in zip(spec.layers, spec.layers[1:]):
+        if prev.kind in ("Dropout", "SpatialDropout2D") and layer.kind == "BatchNormalization":
+            yield _warn("dropout-before-batchnorm", f"{prev.kind} '{prev.name}' directly before BatchNormalization: "
+                        "the variance it sees differs between training and inference", prev.span,
+                        "put Dropout after BatchNormalization (and its activation)")
+
+
+def bias_before_batchnorm(spec: Spec) -> Found:
+    """A bias directly followed by BatchNormalization (with center) is cancelled by it: wasted parameters."""
+    for prev, layer in zip(spec.layers, spec.layers[1:]):
+        if getattr(prev, "use_bias", False) and layer.kind == "BatchNormalization" and layer.center \
+                and prev.activation_fn.kind == "linear":
+            yield _warn("bias-before-batchnorm", f"layer '{prev.name}' has a bias that the BatchNormalization after "
+                        "it cancels", prev.span, "set use_bias=false")
+
+
+def output_against_loss(spec: Spec) -> Found:
+    """softmax/sigmoid output with a from_logits loss (double squashing), or a linear output without it."""
+    if spec.training is None:
+        return
+    loss = spec.training.loss
+    if not loss.is_classification:
+        return
+    last = spec.layers[-1]
+    layers = list(spec.layers)
+    act = following_activation(layers, len(layers) - 1).kind if last.kind != "Activation" else last.activation_fn.kind
+    if loss.from_logits and act in ("softmax", "sigmoid"):
+        yield _warn("softmax-from-logits", f"the output applies {act} but the loss has from_logits=true: "
+                    f"{act} is applied twice", loss.span or last.span,
+                    f"remove the {act} from the last layer, or set from_logits=false")
+    elif not loss.from_logits and act not in ("softmax", "sigmoid"):
+        yield _warn("logits-not-probabilities", f"the loss expects probabilities (from_logits=false) but the output "
+                    f"is {act}", loss.span or last.span,
+                    "set from_logits=true, or end with a softmax/sigmoid activation")
+    units = (spec.output_shape or (0,))[-1]
+    if loss.kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units == 1:
+        yield _warn("one-unit-softmax", f"{loss.kind} on a single output unit is always 0", loss.span or last.span,
+                    "use binary_crossentropy for two classes, or one unit per class")
+
+
+def learning_rate_range(spec: Spec) -> Found:
+    """A learning rate far outside the usual range of its optimizer."""
+    if spec.training is None:
+        return
+    opt = spec.training.optimizer
+    low, high = SANE_LEARNING_RATES[opt.kind]
+    if not low <= opt.learning_rate <= high:
+        side = "small" if opt.learning_rate < low else "large"
+        yield _warn("learning-rate", f"learning rate {opt.learning_rate:g} is unusually {side} for {opt.kind}",
+                    spec.training.loss.span and spec.training.span,
+                    f"{opt.kind} usually trains with a rate in [{low:g}, {high:g}]")
+
+
+def data_against_model(spec: Spec) -> Found:
+    """A bundled data set whose feature or class count does not fit the model."""
+    if spec.training is None or not isinstance(spec.training.data, BuiltinData):
+        return
+    features, classes = BUILTIN_DATASETS[spec.training.data.name]
+    n_in = 1
+    for d in spec.input_shape or ():
+        n_in *= d
+    if n_in != features:
+        yield _warn("data-shape", f"data set {spec.training.data.name} has {features} features per sample but the "
+                    f"model input {list(spec.input_shape)} holds {n_in}", spec.layers[0].span)
+    units = (spec.output_shape or (0,))[-1]
+    loss = spec.training.loss.kind
+    if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units != classes:
+        yield _warn("data-classes", f"data set {spec.training.data.name} has {classes} classes but the model "
+                    f"outputs {units}", spec.layers[-1].span)
+
+
+def early_stopping_without_validation(spec: Spec) -> Found:
+    """Early stopping on a val_* metric with no validation split never sees that metric."""
+    t = spec.training
+    if t is not None and t.early_stopping and t.early_stopping.monitor.startswith("val_") and t.validation_split == 0:
+        yield _warn("early-stopping-validation", f"early stopping monitors {t.early_stopping.monitor} but "
+                    "validation_split is 0", t.span, "set validation_split, e.g. 0.2")
+
+
+LINTS: tuple[Callable[[Spec], Found], ...] = (
+    init_against_activation, saturating_depth, dropout_before_batchnorm, bias_before_batchnorm,
+    output_against_loss, learning_rate_range, data_against_model, early_stopping_without_validation,
+)
+
+
+def lint(spec: Spec) -> list[Diagnostic]:
+    return [d for check in LINTS for d in check(spec)]

@@ -1,0 +1,30 @@
+"""Infer every layer's output shape and count its parameters (Keras' semantics), in order."""
+
+from __future__ import annotations
+
+from compiler.layers import LayerBase, ShapeError
+from compiler.layers.pooling import Pooling2D
+from spec_lang.diagnostics import DiagnosticSink
+
+
+def infer_shapes(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBase]:
+    """Fill input/output shapes and parameter counts; the first shape error stops inference."""
+    out: list[LayerBase] = []
+    shape = None
+    for layer in layers:
+        if isinstance(layer, Pooling2D) and layer.strides is None:
+            layer = layer.model_copy(update={"strides": layer.pool_size})
+        if shape is None and layer.kind != "Input":
+            out.append(layer)
+            continue
+        try:
+            new_shape = layer.infer_shape(shape)
+            trainable, frozen = layer.count_params(shape) if shape is not None else (0, 0)
+        except ShapeError as exc:
+            sink.error(str(exc), layer.span.to_span())
+            out.extend([layer] + layers[len(out) + 1:])
+            return out
+        out.append(layer.model_copy(update={"input_shape": shape, "output_shape": new_shape,
+                                            "trainable_params": trainable, "non_trainable_params": frozen}))
+        shape = new_shape
+    return out

@@ -1,0 +1,82 @@
+"""The ``train { ... }`` section → ``Training``: every setting bound and checked like a call's arguments."""
+
+from __future__ import annotations
+
+import typing
+
+from compiler.ir import training as tr
+from compiler.ir.base import SourceSpan
+from compiler.passes.bind import VALUE_KINDS, BindError, bind, call_parts, choose
+from compiler.passes.evaluate import Evaluator, EvalError, Sym, Val
+from compiler.passes.value_kinds import bind_kind
+from spec_lang import ast
+from spec_lang.diagnostics import DiagnosticSink
+
+LOSS_KINDS = typing.get_args(tr.Loss.model_fields["kind"].annotation)
+LOSS_ARGS = {k: ("from_logits",) for k in LOSS_KINDS if k.endswith("crossentropy")}
+SYNTHETIC_KINDS = typing.get_args(tr.SyntheticData.model_fields["kind"].annotation)
+SYNTHETIC_ARGS = ("n_samples", "classes", "features", "noise")
+
+
+def to_loss(val: Val, what: str) -> tr.Loss:
+    loss = bind_kind(val, what, {k: tr.Loss for k in LOSS_KINDS}, LOSS_ARGS, aliases=tr.LOSS_ALIASES, noun="loss")
+    return loss.model_copy(update={"span": SourceSpan.of(val.span)})
+
+
+def to_optimizer(val: Val, what: str):
+    args = {k: tuple(f for f in c.model_fields if f != "kind") for k, c in tr.OPTIMIZER_CLASSES.items()}
+    return bind_kind(val, what, tr.OPTIMIZER_CLASSES, args, noun="optimizer")
+
+
+def to_data(val: Val, what: str):
+    """``digits`` (a bundled data set), ``"file.npz"`` / ``file("f.csv", label="y")``, or ``spirals(...)``."""
+    if isinstance(val.value, str):
+        return tr.FileData(path=val.value)
+    name, name_span, args, kwargs = call_parts(val)
+    builtin = tuple(tr.BUILTIN_DATASETS)
+    kind = choose(Val(Sym(name), name_span), (*builtin, "file", *SYNTHETIC_KINDS), f"{what}: data set")
+    if kind in builtin:
+        if args or kwargs:
+            raise BindError(f"data set {kind} takes no arguments", val.span)
+        return tr.BuiltinData(name=kind)
+    if kind == "file":
+        return bind(tr.FileData, args, kwargs, "data file", val.span, positional=("path", "label"),
+                    allowed=["path", "label"])
+    return bind(tr.SyntheticData, args, kwargs, f"data set {kind}", val.span, positional=SYNTHETIC_ARGS,
+                allowed=list(SYNTHETIC_ARGS), fixed={"kind": kind})
+
+
+def to_early_stopping(val: Val, what: str) -> tr.EarlyStopping:
+    """``monitor(val_loss, patience=5, min_delta=0.001, mode=min, restore_best_weights=true)``."""
+    name, name_span, args, kwargs = call_parts(val)
+    choose(Val(Sym(name), name_span), ("monitor",), f"{what}: early stopping")
+    return bind(tr.EarlyStopping, args, kwargs, "early stopping monitor", val.span,
+                positional=("monitor", "patience", "min_delta"))
+
+
+VALUE_KINDS[tr.Loss] = to_loss
+VALUE_KINDS[typing.get_args(tr.Optimizer)[0]] = to_optimizer
+VALUE_KINDS[typing.get_args(tr.Data)[0]] = to_data
+VALUE_KINDS[tr.EarlyStopping] = to_early_stopping
+
+
+def build_training(train: ast.TrainDef, evaluator: Evaluator, sink: DiagnosticSink) -> tr.Training | None:
+    """Evaluate and bind every setting; all problems go to ``sink``."""
+    settings: list[tuple[str, Val]] = []
+    for setting in train.settings:
+        try:
+            settings.append((setting.name, evaluator.evaluate(setting.value, {})))
+        except EvalError as exc:
+            sink.error(exc.message, exc.span, exc.hint)
+    for setting in train.settings:  # report a bad key at the key, not at its value
+        if setting.name not in tr.TRAINING_KEYS:
+            settings = [(k, v) if k != setting.name else (k, Val(v.value, setting.name_span)) for k, v in settings]
+    errors: list[BindError] = []
+    training = bind(tr.Training, (), tuple(settings), "train section", train.span, positional=(),
+                    allowed=list(tr.TRAINING_KEYS), errors=errors, arg_word="setting",
+                    fixed={"span": SourceSpan.of(train.span)})
+    for e in errors:
+        sink.error(e.message, e.span, e.hint)
+    if training is not None and training.clip_norm is not None and training.clip_value is not None:
+        sink.error("train section: give clip_norm or clip_value, not both", train.span)
+    return training  # type: ignore[return-value]

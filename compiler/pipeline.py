@@ -1,0 +1,115 @@
+"""The compile pipeline: text → AST → IR, through every pass; all errors reported together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.ir.base import SourceSpan
+from compiler.ir.spec import Spec
+from compiler.layers import LAYER_CLASSES
+from compiler.passes import training as _training  # noqa: F401 - registers the training value kinds
+from compiler.passes.build import build_layers, expand, name_layers
+from compiler.passes.evaluate import EvalError, Evaluator
+from compiler.passes.initializers import resolve_auto
+from compiler.passes.lint import lint
+from compiler.passes.shapes import infer_shapes
+from compiler.passes.training import build_training
+from compiler.passes.value_kinds import KNOWN_CONSTANTS
+from spec_lang import ast, parse, read_source
+from spec_lang.diagnostics import Diagnostic, DiagnosticSink, SpecError
+from spec_lang.span import Source
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    spec: Spec
+    warnings: list[Diagnostic]
+    source: Source
+
+
+def compile_file(path: str | Path) -> CompileResult:
+    """Compile a spec file; raise ``SpecError`` carrying every error."""
+    return compile_source(read_source(path))
+
+
+def compile_text(text: str, path: str = "<string>") -> CompileResult:
+    return compile_source(Source(path, text))
+
+
+def compile_source(source: Source) -> CompileResult:
+    module = parse(source)
+    sink = DiagnosticSink()
+    spec = compile_module(module, sink)
+    if sink.errors or spec is None:
+        raise SpecError(sink.errors, source)
+    return CompileResult(spec, sink.warnings + lint(spec), source)
+
+
+def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
+    """Run the passes on a parsed module: resolve, expand, build, initializers, shapes."""
+    constants: dict[str, ast.ConstDef] = {}
+    blocks: dict[str, ast.BlockDef] = {}
+    models: list[ast.ModelDef] = []
+    trains: list[ast.TrainDef] = []
+    for stmt in module.statements:
+        if isinstance(stmt, ast.ConstDef):
+            _define(constants, stmt.name, stmt, "constant", stmt.span, sink)
+        elif isinstance(stmt, ast.BlockDef):
+            if stmt.name in LAYER_CLASSES:
+                sink.error(f"block '{stmt.name}' has the name of a layer kind", stmt.name_span, "rename the block")
+            else:
+                _define(blocks, stmt.name, stmt, "block", stmt.name_span, sink)
+        elif isinstance(stmt, ast.ModelDef):
+            models.append(stmt)
+        else:
+            trains.append(stmt)
+    for extra in models[1:]:
+        sink.error("a spec holds one model; this is a second", extra.name_span)
+    for extra in trains[1:]:
+        sink.error("a spec holds one train section; this is a second", extra.span)
+    if not models:
+        sink.error(f"{module.path}: the spec defines no model", None,
+                   "add: model name { Input(shape=[...]) ... }")
+        return None
+    KNOWN_CONSTANTS.set(tuple(constants))
+    evaluator = Evaluator(constants)
+    for const in constants.values():  # report every bad constant, even unused ones
+        try:
+            evaluator.constant(const.name, const.span)
+        except EvalError as exc:
+            sink.error(exc.message, exc.span, exc.hint)
+    model = models[0]
+    layers = build_layers(expand(model, blocks, evaluator, sink), blocks, evaluator, sink)
+    training = build_training(trains[0], evaluator, sink) if trains else None
+    if not model.body.items:
+        sink.error(f"model '{model.name}' has no layers", model.name_span, "start it with Input(shape=[...])")
+        return None
+    if sink.errors:
+        return None
+    if not layers or layers[0].kind != "Input":
+        sink.error(f"model '{model.name}' must start with Input(shape=[...])",
+                   layers[0].span.to_span() if layers else model.name_span)
+    for layer in layers[1:]:
+        if layer.kind == "Input":
+            sink.error("Input may only be the first layer of the model (a model has one input)", layer.span.to_span())
+    if len(layers) == 1 and not sink.errors:
+        sink.error(f"model '{model.name}' has only its Input; add layers", model.name_span)
+    layers = name_layers(layers, sink)
+    if sink.errors:
+        return None
+    layers = infer_shapes(resolve_auto(layers), sink)
+    if sink.errors:
+        return None
+    return Spec(name=model.name, source=module.path, span=SourceSpan.of(model.span), layers=tuple(layers),
+                training=training)
+
+
+def _define(table: dict, name: str, node, what: str, span, sink: DiagnosticSink) -> None:
+    if name in table:
+        sink.error(f"{what} '{name}' is defined twice (first at line {table[name].span.line})", span)
+    else:
+        table[name] = node
+
+
+__all__ = ["CompileResult", "SpecError", "compile_file", "compile_module", "compile_source", "compile_text"]
