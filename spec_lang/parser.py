@@ -34,7 +34,7 @@ _comment_tokens: list[Token] = []
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
+    return Lark(GRAMMAR.read_text(), parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True,
                 cache=True, lexer_callbacks={"COMMENT": _comment_tokens.append})
 
 

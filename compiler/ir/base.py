@@ -12,7 +12,7 @@ Shape = tuple[int, ...]
 class IRNode(BaseModel):
     """A frozen IR node. Passes return new nodes (``model_copy(update=...)``), never mutate."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class SourceSpan(IRNode):

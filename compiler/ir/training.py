@@ -145,7 +145,7 @@ class WarmupSchedule(IRNode):
     kind: Literal["warmup"] = "warmup"
     steps: Annotated[int, Field(gt=0)]
     start: Annotated[float, Field(ge=0, le=1)] = 0.0
-    then: "Schedule" = ConstantSchedule()
+    then: Schedule = ConstantSchedule.model_construct()  # a forward reference (recursive)
 
 
 Schedule = Annotated[
@@ -154,7 +154,6 @@ Schedule = Annotated[
 ]
 SCHEDULE_CLASSES = {c.model_fields["kind"].default: c
                     for c in (ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule, WarmupSchedule)}
-WarmupSchedule.model_rebuild()
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -207,7 +206,7 @@ class Training(IRNode):
 
     loss: Loss
     optimizer: Optimizer
-    schedule: Schedule = ConstantSchedule()
+    schedule: Schedule = ConstantSchedule.model_construct()
     clip_norm: PositiveFloat | None = None
     clip_value: PositiveFloat | None = None
     batch_size: Annotated[int, Field(gt=0)] = 32

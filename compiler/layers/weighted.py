@@ -9,10 +9,10 @@ from compiler.layers.base import LayerBase
 class WeightedLayer(LayerBase):
     """kernel and bias with their initializers and regularizers, an activity regularizer and activation."""
 
-    activation: ActivationFn = ActivationFn()
+    activation: ActivationFn = ActivationFn.model_construct()
     use_bias: bool = True
-    kernel_initializer: Initializer = Auto()
-    bias_initializer: Initializer = ConstantInit(kind="zeros")
+    kernel_initializer: Initializer = Auto.model_construct()
+    bias_initializer: Initializer = ConstantInit.model_construct(kind="zeros")
     kernel_regularizer: Regularizer | None = None
     bias_regularizer: Regularizer | None = None
     activity_regularizer: Regularizer | None = None

@@ -67,7 +67,7 @@ def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tu
                                    cls.model_fields[name].metadata)
         except BindError as exc:
             found.append(exc)
-    missing = [f for f in allowed if cls.model_fields[f].is_required() and f not in values and f not in fixed]
+    missing = [f for f in allowed if cls.model_fields[f].is_required() and f not in spans and f not in fixed]
     for name in missing:
         found.append(BindError(f"{where}: missing required {arg_word} '{name}'", span))
     if not found:
@@ -108,6 +108,10 @@ def _show(value: Any) -> str:
 
 def convert(annotation: Any, val: Val, what: str, metadata: list | None = None) -> Any:
     """Convert ``val`` to a value of type ``annotation`` (a Pydantic field type)."""
+    if isinstance(annotation, typing.ForwardRef):  # a recursive kind, e.g. warmup's ``then: "Schedule"``
+        annotation = annotation.__forward_arg__
+    if isinstance(annotation, str):
+        return VALUE_KINDS[annotation](val, what)
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         base, *meta = typing.get_args(annotation)
@@ -160,7 +164,8 @@ def _convert_tuple(annotation: Any, val: Val, what: str, metadata: list | None) 
     raise _expected(what, f"an integer or a list of {len(items)} integers", val)
 
 
-def choose(val: Val, choices: tuple[str, ...], what: str, aliases: dict[str, str] | None = None) -> str:
+def choose(val: Val, choices: tuple[str, ...], what: str, aliases: dict[str, str] | None = None,
+           noun: str = "value") -> str:
     """A name (bare or quoted) that must be one of ``choices`` (or an alias of one)."""
     aliases = aliases or {}
     name = val.value.name if isinstance(val.value, Sym) else val.value if isinstance(val.value, str) else None
@@ -169,7 +174,7 @@ def choose(val: Val, choices: tuple[str, ...], what: str, aliases: dict[str, str
     name = aliases.get(name, name)
     if name not in choices:
         hint = did_you_mean(name, [*choices, *aliases]) or "expected one of " + ", ".join(choices)
-        raise BindError(f"{what}: unknown value '{name}'", val.span, hint)
+        raise BindError(f"{what}: unknown {noun} '{name}'", val.span, hint)
     return name
 
 

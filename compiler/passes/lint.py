@@ -141,4 +141,13 @@ LINTS: tuple[Callable[[Spec], Found], ...] = (
 
 
 def lint(spec: Spec) -> list[Diagnostic]:
-    return [d for check in LINTS for d in check(spec)]
+    """All lint warnings; one per (check, source position): a block used N times warns once."""
+    seen: set = set()
+    out = []
+    for check in LINTS:
+        for d in check(spec):
+            key = (d.code, d.span)
+            if key not in seen:
+                seen.add(key)
+                out.append(d)
+    return out

@@ -34,7 +34,7 @@ def to_data(val: Val, what: str):
         return tr.FileData(path=val.value)
     name, name_span, args, kwargs = call_parts(val)
     builtin = tuple(tr.BUILTIN_DATASETS)
-    kind = choose(Val(Sym(name), name_span), (*builtin, "file", *SYNTHETIC_KINDS), f"{what}: data set")
+    kind = choose(Val(Sym(name), name_span), (*builtin, "file", *SYNTHETIC_KINDS), what, noun="data set")
     if kind in builtin:
         if args or kwargs:
             raise BindError(f"data set {kind} takes no arguments", val.span)
@@ -49,7 +49,7 @@ def to_data(val: Val, what: str):
 def to_early_stopping(val: Val, what: str) -> tr.EarlyStopping:
     """``monitor(val_loss, patience=5, min_delta=0.001, mode=min, restore_best_weights=true)``."""
     name, name_span, args, kwargs = call_parts(val)
-    choose(Val(Sym(name), name_span), ("monitor",), f"{what}: early stopping")
+    choose(Val(Sym(name), name_span), ("monitor",), what, noun="early-stopping rule")
     return bind(tr.EarlyStopping, args, kwargs, "early stopping monitor", val.span,
                 positional=("monitor", "patience", "min_delta"))
 

@@ -49,7 +49,7 @@ def bind_kind(val: Val, what: str, classes: dict[str, type], args: dict[str, tup
               noun: str = "value"):
     """A name or call whose name selects an IR class (``kind``) and whose arguments fill it."""
     name, name_span, call_args, call_kwargs = call_parts(val)
-    kind = choose(Val(Sym(name), name_span), tuple(classes), f"{what}: {noun}", aliases)
+    kind = choose(Val(Sym(name), name_span), tuple(classes), what, aliases, noun)
     names = args.get(kind, ())
     return bind(classes[kind], call_args, call_kwargs, f"{noun} {kind}", val.span, positional=names,
                 allowed=list(names), fixed={"kind": kind}, defaults=(defaults or {}).get(kind))
@@ -89,6 +89,7 @@ VALUE_KINDS[iv.ActivationFn] = to_activation
 VALUE_KINDS[_union_of(iv.Initializer)] = to_initializer
 VALUE_KINDS[iv.Regularizer] = to_regularizer
 VALUE_KINDS[_union_of(tr.Schedule)] = to_schedule
+VALUE_KINDS["Schedule"] = to_schedule  # the forward reference in WarmupSchedule.then
 
 __all__ = ["BindError", "CallVal", "bind_kind", "constant_hint", "to_activation", "to_initializer",
            "to_regularizer", "to_schedule"]

@@ -1,0 +1,40 @@
+"""What the commands share: compiling files and printing diagnostics."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from compiler.pipeline import CompileResult, compile_file
+from spec_lang.diagnostics import Diagnostic, SpecError
+from spec_lang.span import Source
+
+EXIT_OK, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
+SPEC_SUFFIXES = (".nns",)
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory stands for the spec files (``*.nns``) inside it, sorted."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES))
+        else:
+            out.append(p)
+    return out
+
+
+def print_diagnostics(diagnostics: list[Diagnostic], source: Source | None) -> None:
+    for d in diagnostics:
+        print(d.render(source), file=sys.stderr)
+
+
+def try_compile(path: Path) -> CompileResult | None:
+    """Compile ``path``; on errors print them all and return None."""
+    try:
+        return compile_file(path)
+    except SpecError as err:
+        print_diagnostics(err.diagnostics, err.source)
+        n = len(err.diagnostics)
+        print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
+        return None

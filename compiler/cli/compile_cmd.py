@@ -1,0 +1,35 @@
+"""``nnspec compile SPEC [-o FILE]``: write the validated IR as JSON, the artifact backends consume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from compiler.cli.common import EXIT_ERRORS, print_diagnostics, try_compile
+
+
+def compile_(
+    spec: Path = typer.Argument(..., help="The spec file."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the IR here instead of stdout."),
+) -> None:
+    """Compile a spec to its IR (JSON). `nnspec train` accepts a spec or such a file.
+
+    Examples:
+
+      nnspec compile specs/digits_mlp.nns -o digits.ir.json
+
+      nnspec compile specs/seed_cnn.nns | jq '.layers[].output_shape'
+    """
+    result = try_compile(spec)
+    if result is None:
+        raise typer.Exit(EXIT_ERRORS)
+    print_diagnostics(result.warnings, result.source)
+    text = result.spec.model_dump_json(indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(output)

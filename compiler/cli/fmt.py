@@ -1,0 +1,55 @@
+"""``nnspec fmt FILE...``: rewrite specs in the one canonical format, keeping comments."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+
+import typer
+
+from compiler.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_WARNINGS, expand_paths, print_diagnostics
+from spec_lang.diagnostics import SpecError
+from spec_lang.parser import decode_source, read_source
+
+
+def fmt(
+    files: list[Path] = typer.Argument(..., help="Spec files or directories; '-' reads stdin, writes stdout."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; print a diff and exit 1 if a file "
+                                                      "is not formatted."),
+) -> None:
+    """Format spec files canonically (idempotent; comments kept). A file with errors is left untouched.
+
+    Examples:
+
+      nnspec fmt specs/
+
+      nnspec fmt --check specs/*.nns      # in CI or a pre-commit hook
+
+      cat model.nns | nnspec fmt -
+    """
+    from spec_lang.formatter import format_source
+
+    code = EXIT_OK
+    for path in ([Path("-")] if [str(f) for f in files] == ["-"] else expand_paths(files)):
+        try:
+            source = decode_source("<stdin>", sys.stdin.buffer.read()) if str(path) == "-" else read_source(path)
+            formatted = format_source(source.text, source.path)
+        except SpecError as err:
+            print_diagnostics(err.diagnostics, err.source)
+            code = EXIT_ERRORS
+            continue
+        if str(path) == "-":
+            sys.stdout.write(formatted)
+        elif formatted != source.text:
+            if check:
+                diff = difflib.unified_diff(source.text.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                                            f"{path}", f"{path} (formatted)")
+                sys.stdout.writelines(diff)
+                code = max(code, EXIT_WARNINGS)
+            else:
+                tmp = path.with_name(path.name + ".fmt.tmp")
+                tmp.write_text(formatted)
+                tmp.replace(path)
+                typer.echo(f"formatted {path}", err=True)
+    raise typer.Exit(code)

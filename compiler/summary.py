@@ -1,0 +1,98 @@
+"""A Keras-style model summary as plain text: layer, type, output shape, parameters, initializer.
+
+Deterministic (no terminal width, no colour) so that golden tests can pin it.
+"""
+
+from __future__ import annotations
+
+from compiler.ir.base import shape_str
+from compiler.ir.spec import Spec
+from compiler.ir.values import VarianceScaling
+from compiler.passes.initializers import following_activation
+
+HEADERS = ("Layer (type)", "Output Shape", "Param #", "Kernel init")
+
+
+def _init_note(spec: Spec, index: int) -> str:
+    layer = spec.layers[index]
+    init = getattr(layer, "kernel_initializer", None)
+    if init is None:
+        return ""
+    if isinstance(init, VarianceScaling) and init.auto:
+        return f"{init.kind} (auto: {following_activation(list(spec.layers), index).kind})"
+    return init.kind
+
+
+def summary_rows(spec: Spec) -> list[tuple[str, str, str, str]]:
+    """One row per layer: ``name (Kind)``, ``(None, ...)``, parameter count, kernel initializer."""
+    return [(f"{layer.name} ({layer.kind})", shape_str(layer.output_shape),
+             f"{layer.trainable_params + layer.non_trainable_params:,}", _init_note(spec, i))
+            for i, layer in enumerate(spec.layers)]
+
+
+def _size(n: int) -> str:
+    """Parameter memory in float32, as Keras prints it."""
+    b = 4 * n
+    for unit in ("B", "KB", "MB", "GB"):
+        if b < 1024 or unit == "GB":
+            return f"{b:.2f} {unit}"
+        b /= 1024
+    return ""  # pragma: no cover
+
+
+def render_summary(spec: Spec) -> str:
+    """The summary table and totals, like ``keras.Model.summary()``."""
+    rows = summary_rows(spec)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
+
+    def line(cells, left="│", mid="│", right="│"):
+        parts = [(c.rjust(w) if i == 2 else c.ljust(w)) for i, (c, w) in enumerate(zip(cells, widths))]
+        return f"{left} " + f" {mid} ".join(parts) + f" {right}"
+
+    def rule(left, mid, right, fill="─"):
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    total = spec.trainable_params + spec.non_trainable_params
+    out = [f'Model: "{spec.name}"', rule("┏", "┳", "┓", "━"), line(HEADERS, "┃", "┃", "┃"), rule("┡", "╇", "┩", "━")]
+    out += [line(r) for r in rows]
+    out.append(rule("└", "┴", "┘"))
+    out.append(f" Total params: {total:,} ({_size(total)})")
+    out.append(f" Trainable params: {spec.trainable_params:,} ({_size(spec.trainable_params)})")
+    out.append(f" Non-trainable params: {spec.non_trainable_params:,} ({_size(spec.non_trainable_params)})")
+    if spec.training is not None:
+        out.append(" " + training_line(spec))
+    return "\n".join(out)
+
+
+def _call(fields: dict) -> str:
+    """An IR node's dump as the spec would write it: ``adam(learning_rate=0.001, ...)``."""
+    args = ", ".join(f"{k}={_fmt(v)}" for k, v in fields.items() if k not in ("kind", "span"))
+    return f"{fields['kind']}({args})"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, dict):
+        return _call(v)
+    return str(v)
+
+
+def training_line(spec: Spec) -> str:
+    """One line: loss, optimizer with its settings, schedule, batches, epochs, seed, data."""
+    t = spec.training
+    assert t is not None
+    parts = [f"loss={_call(t.loss.model_dump())}", f"optimizer={_call(t.optimizer.model_dump())}"]
+    if t.schedule.kind != "constant":
+        parts.append(f"schedule={_call(t.schedule.model_dump())}")
+    for key in ("clip_norm", "clip_value"):
+        if getattr(t, key) is not None:
+            parts.append(f"{key}={getattr(t, key):g}")
+    parts += [f"batch_size={t.batch_size}", f"epochs={t.epochs}", f"seed={t.seed}"]
+    if t.data is not None:
+        data = t.data
+        parts.append("data=" + (data.name if data.kind == "builtin" else data.path if data.kind == "file"
+                                else _call(data.model_dump())))
+    return "Training: " + ", ".join(parts)
