@@ -91,6 +91,12 @@ def training_line(spec: Spec) -> str:
         if getattr(t, key) is not None:
             parts.append(f"{key}={getattr(t, key):g}")
     parts += [f"batch_size={t.batch_size}", f"epochs={t.epochs}", f"seed={t.seed}"]
+    if t.metrics:
+        parts.append("metrics=[" + ", ".join(t.metrics) + "]")
+    if t.validation_split:
+        parts.append(f"validation_split={t.validation_split:g}")
+    if t.early_stopping is not None:
+        parts.append("early_stopping=" + _call({"kind": "monitor", **t.early_stopping.model_dump()}))
     if t.data is not None:
         data = t.data
         parts.append("data=" + (data.name if data.kind == "builtin" else data.path if data.kind == "file"

@@ -38,7 +38,14 @@ LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae"}
 
 
 # ---- optimizers ------------------------------------------------------------------
-class SGD(IRNode):
+class OptimizerBase(IRNode):
+    """What every optimizer has: its learning rate (the schedule's base) and where the spec set it."""
+
+    learning_rate: PositiveFloat
+    span: SourceSpan | None = None
+
+
+class SGD(OptimizerBase):
     """v ← momentum·v − lr·g; w ← w + v (nesterov: w ← w + momentum·v − lr·g). Keras' form: the
     learning rate is applied when the velocity is updated, so a changing rate is exact."""
 
@@ -49,7 +56,7 @@ class SGD(IRNode):
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
 
 
-class Adam(IRNode):
+class Adam(OptimizerBase):
     """m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; α = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); w ← w − α·m/(√v + ε̂).
 
     Keras' form with ε̂ = ε (1e-7), i.e. ε is added to √v̂·√(1−β₂ᵗ), not to √v̂ as in PyTorch.
@@ -63,7 +70,7 @@ class Adam(IRNode):
     amsgrad: bool = False
 
 
-class AdamW(IRNode):
+class AdamW(OptimizerBase):
     """Adam with decoupled weight decay: w ← w − lr·wd·w before the Adam step (Keras' default wd 0.004)."""
 
     kind: Literal["adamw"] = "adamw"
@@ -75,7 +82,7 @@ class AdamW(IRNode):
     amsgrad: bool = False
 
 
-class RMSprop(IRNode):
+class RMSprop(OptimizerBase):
     """a ← ρa + (1−ρ)g²; (centered: m ← ρm + (1−ρ)g, a − m²); step = lr·g/√(a + ε);
     with momentum: v ← momentum·v + step, w ← w − v; else w ← w − step. Keras' defaults ρ 0.9, ε 1e-7."""
 
@@ -87,7 +94,7 @@ class RMSprop(IRNode):
     centered: bool = False
 
 
-class Adagrad(IRNode):
+class Adagrad(OptimizerBase):
     """a ← a + g²; w ← w − lr·g/√(a + ε), with a starting at ``initial_accumulator_value`` (Keras: 0.1)."""
 
     kind: Literal["adagrad"] = "adagrad"
@@ -172,17 +179,40 @@ class FileData(IRNode):
     label: str = "label"
 
 
-class SyntheticData(IRNode):
-    """Generated data: spirals and blobs (classification), regression (a noisy linear target)."""
+class SpiralsData(IRNode):
+    """``classes`` interleaved 2-D spirals with Gaussian noise: 2 features, ``classes`` classes."""
 
-    kind: Literal["spirals", "blobs", "regression"]
+    kind: Literal["spirals"] = "spirals"
+    n_samples: Annotated[int, Field(gt=0)] = 1000
+    classes: Annotated[int, Field(gt=1)] = 3
+    noise: Annotated[float, Field(ge=0)] = 0.1
+
+    @property
+    def features(self) -> int:
+        return 2
+
+
+class BlobsData(IRNode):
+    """Gaussian blobs: one isotropic cluster (stddev ``noise``) per class in ``features`` dimensions."""
+
+    kind: Literal["blobs"] = "blobs"
     n_samples: Annotated[int, Field(gt=0)] = 1000
     classes: Annotated[int, Field(gt=1)] = 3
     features: Annotated[int, Field(gt=0)] = 2
+    noise: Annotated[float, Field(ge=0)] = 1.0
+
+
+class RegressionData(IRNode):
+    """A noisy linear target: y = x·w + noise·ε with x, w, ε standard normal; one output."""
+
+    kind: Literal["regression"] = "regression"
+    n_samples: Annotated[int, Field(gt=0)] = 1000
+    features: Annotated[int, Field(gt=0)] = 8
     noise: Annotated[float, Field(ge=0)] = 0.1
 
 
-Data = Annotated[Union[BuiltinData, FileData, SyntheticData], Field(discriminator="kind")]
+SYNTHETIC_CLASSES = {c.model_fields["kind"].default: c for c in (SpiralsData, BlobsData, RegressionData)}
+Data = Annotated[Union[BuiltinData, FileData, SpiralsData, BlobsData, RegressionData], Field(discriminator="kind")]
 BUILTIN_DATASETS = {"digits": (64, 10), "iris": (4, 3), "wine": (13, 3), "breast_cancer": (30, 2)}
 
 

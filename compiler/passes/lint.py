@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 from compiler.ir.spec import Spec
-from compiler.ir.training import BUILTIN_DATASETS, SANE_LEARNING_RATES, BuiltinData
+from compiler.ir.training import (BUILTIN_DATASETS, SANE_LEARNING_RATES, BlobsData, BuiltinData, RegressionData,
+                                  SpiralsData)
 from compiler.ir.values import RELU_FAMILY, SATURATING, VarianceScaling
 from compiler.passes.initializers import following_activation
 from spec_lang.diagnostics import Diagnostic
@@ -104,26 +105,39 @@ def learning_rate_range(spec: Spec) -> Found:
     if not low <= opt.learning_rate <= high:
         side = "small" if opt.learning_rate < low else "large"
         yield _warn("learning-rate", f"learning rate {opt.learning_rate:g} is unusually {side} for {opt.kind}",
-                    spec.training.loss.span and spec.training.span,
+                    opt.span or spec.training.span,
                     f"{opt.kind} usually trains with a rate in [{low:g}, {high:g}]")
 
 
 def data_against_model(spec: Spec) -> Found:
-    """A bundled data set whose feature or class count does not fit the model."""
-    if spec.training is None or not isinstance(spec.training.data, BuiltinData):
+    """A bundled or generated data set whose feature or class count does not fit the model."""
+    data = spec.training.data if spec.training is not None else None
+    if isinstance(data, BuiltinData):
+        features, classes = BUILTIN_DATASETS[data.name]
+    elif isinstance(data, (SpiralsData, BlobsData)):
+        features, classes = data.features, data.classes
+    elif isinstance(data, RegressionData):
+        features, classes = data.features, None
+    else:
         return
-    features, classes = BUILTIN_DATASETS[spec.training.data.name]
+    name = data.name if isinstance(data, BuiltinData) else data.kind
     n_in = 1
     for d in spec.input_shape or ():
         n_in *= d
     if n_in != features:
-        yield _warn("data-shape", f"data set {spec.training.data.name} has {features} features per sample but the "
+        yield _warn("data-shape", f"data set {name} has {features} features per sample but the "
                     f"model input {list(spec.input_shape)} holds {n_in}", spec.layers[0].span)
     units = (spec.output_shape or (0,))[-1]
     loss = spec.training.loss.kind
-    if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units != classes:
-        yield _warn("data-classes", f"data set {spec.training.data.name} has {classes} classes but the model "
-                    f"outputs {units}", spec.layers[-1].span)
+    if classes is None and units != 1:
+        yield _warn("data-classes", f"data set {name} has one target per sample but the model outputs {units}",
+                    spec.layers[-1].span)
+    elif loss in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units != classes:
+        yield _warn("data-classes", f"data set {name} has {classes} classes but the model outputs {units}",
+                    spec.layers[-1].span)
+    elif loss == "binary_crossentropy" and classes is not None and classes != 2:
+        yield _warn("data-classes", f"binary_crossentropy needs 2 classes but data set {name} has {classes}",
+                    spec.layers[-1].span)
 
 
 def early_stopping_without_validation(spec: Spec) -> Found:

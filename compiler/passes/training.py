@@ -10,12 +10,11 @@ from compiler.passes.bind import VALUE_KINDS, BindError, bind, call_parts, choos
 from compiler.passes.evaluate import Evaluator, EvalError, Sym, Val
 from compiler.passes.value_kinds import bind_kind
 from spec_lang import ast
-from spec_lang.diagnostics import DiagnosticSink
+from spec_lang.diagnostics import DiagnosticSink, did_you_mean
 
 LOSS_KINDS = typing.get_args(tr.Loss.model_fields["kind"].annotation)
 LOSS_ARGS = {k: ("from_logits",) for k in LOSS_KINDS if k.endswith("crossentropy")}
-SYNTHETIC_KINDS = typing.get_args(tr.SyntheticData.model_fields["kind"].annotation)
-SYNTHETIC_ARGS = ("n_samples", "classes", "features", "noise")
+SYNTHETIC_ARGS = {k: tuple(f for f in c.model_fields if f != "kind") for k, c in tr.SYNTHETIC_CLASSES.items()}
 
 
 def to_loss(val: Val, what: str) -> tr.Loss:
@@ -23,9 +22,13 @@ def to_loss(val: Val, what: str) -> tr.Loss:
     return loss.model_copy(update={"span": SourceSpan.of(val.span)})
 
 
+OPTIMIZER_ARGS = {k: tuple(f for f in c.model_fields if f not in ("kind", "span"))
+                  for k, c in tr.OPTIMIZER_CLASSES.items()}
+
+
 def to_optimizer(val: Val, what: str):
-    args = {k: tuple(f for f in c.model_fields if f != "kind") for k, c in tr.OPTIMIZER_CLASSES.items()}
-    return bind_kind(val, what, tr.OPTIMIZER_CLASSES, args, noun="optimizer")
+    optimizer = bind_kind(val, what, tr.OPTIMIZER_CLASSES, OPTIMIZER_ARGS, noun="optimizer")
+    return optimizer.model_copy(update={"span": SourceSpan.of(val.span)})
 
 
 def to_data(val: Val, what: str):
@@ -34,7 +37,7 @@ def to_data(val: Val, what: str):
         return tr.FileData(path=val.value)
     name, name_span, args, kwargs = call_parts(val)
     builtin = tuple(tr.BUILTIN_DATASETS)
-    kind = choose(Val(Sym(name), name_span), (*builtin, "file", *SYNTHETIC_KINDS), what, noun="data set")
+    kind = choose(Val(Sym(name), name_span), (*builtin, "file", *tr.SYNTHETIC_CLASSES), what, noun="data set")
     if kind in builtin:
         if args or kwargs:
             raise BindError(f"data set {kind} takes no arguments", val.span)
@@ -42,8 +45,7 @@ def to_data(val: Val, what: str):
     if kind == "file":
         return bind(tr.FileData, args, kwargs, "data file", val.span, positional=("path", "label"),
                     allowed=["path", "label"])
-    return bind(tr.SyntheticData, args, kwargs, f"data set {kind}", val.span, positional=SYNTHETIC_ARGS,
-                allowed=list(SYNTHETIC_ARGS), fixed={"kind": kind})
+    return bind_kind(val, what, tr.SYNTHETIC_CLASSES, SYNTHETIC_ARGS, noun="data set")
 
 
 def to_early_stopping(val: Val, what: str) -> tr.EarlyStopping:
@@ -79,4 +81,21 @@ def build_training(train: ast.TrainDef, evaluator: Evaluator, sink: DiagnosticSi
         sink.error(e.message, e.span, e.hint)
     if training is not None and training.clip_norm is not None and training.clip_value is not None:
         sink.error("train section: give clip_norm or clip_value, not both", train.span)
+    if training is not None and training.early_stopping is not None:
+        _check_monitor(training, train, sink)
     return training  # type: ignore[return-value]
+
+
+def monitorable(training: tr.Training) -> list[str]:
+    """What early stopping can watch: the loss and each metric, on training and validation data."""
+    names = ["loss", *training.metrics]
+    return names + [f"val_{n}" for n in names]
+
+
+def _check_monitor(training: tr.Training, train: ast.TrainDef, sink: DiagnosticSink) -> None:
+    monitor = training.early_stopping.monitor
+    choices = monitorable(training)
+    if monitor not in choices:
+        setting = next(s for s in train.settings if s.name == "early_stopping")
+        sink.error(f"early stopping monitors '{monitor}', which training does not record", setting.value.span,
+                   did_you_mean(monitor, choices) or "it can monitor " + ", ".join(choices))
