@@ -126,18 +126,19 @@ def data_against_model(spec: Spec) -> Found:
         n_in *= d
     if n_in != features:
         yield _warn("data-shape", f"data set {name} has {features} features per sample but the "
-                    f"model input {list(spec.input_shape)} holds {n_in}", spec.layers[0].span)
+                    f"model input {list(spec.input_shape)} holds {n_in}", spec.layers[0].span,
+                    f"use an input of {features} values, e.g. Input([{features}])")
     units = (spec.output_shape or (0,))[-1]
     loss = spec.training.loss.kind
     if classes is None and units != 1:
         yield _warn("data-classes", f"data set {name} has one target per sample but the model outputs {units}",
-                    spec.layers[-1].span)
+                    spec.layers[-1].span, "end the model with one output unit")
     elif loss in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units != classes:
         yield _warn("data-classes", f"data set {name} has {classes} classes but the model outputs {units}",
-                    spec.layers[-1].span)
+                    spec.layers[-1].span, f"end the model with {classes} units, one per class")
     elif loss == "binary_crossentropy" and classes is not None and classes != 2:
         yield _warn("data-classes", f"binary_crossentropy needs 2 classes but data set {name} has {classes}",
-                    spec.layers[-1].span)
+                    spec.layers[-1].span, "use sparse_categorical_crossentropy with one unit per class")
 
 
 def early_stopping_without_validation(spec: Spec) -> Found:
