@@ -1,0 +1,373 @@
+"""How fast is ``nnspec check``? A standalone benchmark that prints figures, and tests nothing.
+
+Run it with the interpreter of the environment where nnspec is installed, from anywhere:
+
+    python benchmarks/bench_check.py                   # about 30 s on 2 cores
+    python benchmarks/bench_check.py --runs 15 --json bench.json
+
+It uses only the standard library (``time.perf_counter``, ``subprocess``, ``statistics``). It never
+fails on a slow result: "meets" / "misses" are printed as text. It exits non-zero only when something
+crashes (a generated spec that does not compile, a command that exits with an error).
+
+What it measures
+----------------
+1. In-process compile time: ``compiler.pipeline.compile_text(text, path)``, i.e. parse, evaluate,
+   expand, build and validate the layers, resolve ``auto`` initializers, infer shapes, build the
+   training section and run the lints, on generated specs of 10, 100 and 1000 layers:
+
+   * ``mlp``    Dense / BatchNormalization / Activation / Dropout, every layer written out literally;
+   * ``cnn``    Conv2D(padding=same) / BatchNormalization / Activation(relu) with a MaxPooling2D every
+                few convs while the spatial size allows, then Flatten + Dense; written out literally;
+   * ``repeat`` the mlp pattern as a ``block`` called inside ``repeat`` (few lines of text, same number
+                of layers after expansion: shows parse cost vs. pass cost).
+
+   Each spec is compiled once to warm up (imports, first-use pydantic schema builds, the Lark
+   parser), then ``--inproc-runs`` times (default 7); the table gives the median and the minimum in
+   ms, the median per layer in µs, and the median of ``spec_lang.parse`` alone (the parse share).
+   "layers" is the number of layers of the compiled model (Input included).
+   Target: a 1000-layer spec compiles in under 0.2 s (median); the ratio is median / 0.2 s.
+
+2. Whole-process wall time (``subprocess.run``, output discarded), of
+
+   * ``nnspec check specs/*.nns``     every example spec (the command a user and CI run);
+   * ``nnspec check digits_mlp.nns``  one small spec;
+   * ``nnspec --version``             CLI start-up alone: interpreter + imports + Typer, no compiling;
+   * baseline ``python -c "import pydantic, lark"`` with the same interpreter: the floor any tool
+     built on these libraries pays.
+
+   After one warm-up run of each, the commands run in rounds (baseline, then each command; ``--runs``
+   rounds, default 9), so slow drift of the machine hits all of them alike. For each command the
+   table gives median / min / max seconds and the median over rounds of (command / baseline of the
+   same round). Target: ``nnspec check specs/*.nns`` under 2x the baseline.
+
+How to read it
+--------------
+Compare medians; the minimum is the best case with the least noise from the machine. "--version"
+minus the baseline is the CLI's fixed start-up: importing Typer and the compiler's modules (the
+``compiler.cli`` package imports every command, hence the whole compiler, even for ``--version``)
+and building pydantic's model classes. "check digits_mlp" minus "--version" is the first spec:
+building the Lark parser (from its on-disk cache), first-use schema builds, one compile, one
+summary. "check specs/*.nns" minus "check digits_mlp" divided by the other specs is the marginal
+cost of a spec. Wall times on a shared or throttled machine are noisy: check that nothing else is
+running, and rerun with more ``--runs`` before drawing conclusions from a difference of a few per cent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = (10, 100, 1000)
+INPROC_TARGET_S = 0.2        # a 1000-layer spec compiles in under 0.2 s
+INPROC_TARGET_LAYERS = 1000
+CLI_TARGET_RATIO = 2.0       # `nnspec check specs/*.nns` under 2x `python -c "import pydantic, lark"`
+SMALL_SPEC = "specs/digits_mlp.nns"
+
+TRAIN = """
+train {
+    loss = sparse_categorical_crossentropy
+    optimizer = adam(learning_rate=1e-3)
+    batch_size = 32
+    epochs = 10
+    seed = 1
+    metrics = [accuracy]
+}
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# generated specs
+# ---------------------------------------------------------------------------------------------
+
+def _mlp_pattern(width: int):
+    """Dense -> BatchNormalization -> Activation -> Dropout, forever (no lint warnings)."""
+    while True:
+        yield f"Dense({width}, use_bias=false)"
+        yield "BatchNormalization()"
+        yield "Activation(relu)"
+        yield "Dropout(0.1)"
+
+
+def _spec(name: str, head: list[str], body: list[str], tail: list[str], prelude: str = "") -> str:
+    lines = [f"# generated by benchmarks/bench_check.py: {name}", "", "num_classes = 10", ""]
+    lines += [prelude] if prelude else []
+    lines.append(f"model {name} {{")
+    lines += [f"    {call}" for call in head + body + tail]
+    lines.append("}")
+    return "\n".join(lines) + "\n" + TRAIN
+
+
+def mlp_spec(n: int) -> str:
+    """``n`` layers written out: Input, then the Dense/BN/Activation/Dropout pattern, Dense output."""
+    head, tail = ["Input([64])"], ["Dense(num_classes, activation=softmax)"]
+    pattern = _mlp_pattern(64)
+    body = [next(pattern) for _ in range(n - len(head) - len(tail))]
+    return _spec(f"mlp_{n}", head, body, tail)
+
+
+def cnn_spec(n: int) -> str:
+    """``n`` layers written out: Conv2D(same)/BN/ReLU units, a MaxPooling2D after every 3rd unit
+    while the image is still at least 4x4 (32 -> 16 -> 8 -> 4 -> 2), then Flatten + Dense."""
+    head = ["Input([32, 32, 3])", "Rescaling(1 / 255)"]
+    tail = ["Flatten()", "Dense(num_classes, activation=softmax)"]
+    room = n - len(head) - len(tail)
+    body: list[str] = []
+    size, filters, units = 32, 16, 0
+    while len(body) < room:
+        unit = [f"Conv2D({filters}, 3, padding=same, use_bias=false)", "BatchNormalization()", "Activation(relu)"]
+        units += 1
+        if units % 3 == 0 and size >= 4:
+            unit.append("MaxPooling2D(2)")
+            size //= 2
+            filters = min(filters * 2, 128)
+        body.extend(unit[: room - len(body)])
+    return _spec(f"cnn_{n}", head, body, tail)
+
+
+def repeat_spec(n: int) -> str:
+    """The mlp pattern as a block inside ``repeat``; leftover layers written out. ``n`` layers expanded."""
+    head, tail = ["Input([64])"], ["Dense(num_classes, activation=softmax)"]
+    room = n - len(head) - len(tail)
+    times, rest = divmod(room, 4)
+    pattern = _mlp_pattern(64)
+    body = ([f"repeat {times} {{ dense_unit(64) }}"] if times else []) + [next(pattern) for _ in range(rest)]
+    prelude = ("block dense_unit(width) {\n    Dense(width, use_bias=false)\n    BatchNormalization()\n"
+               "    Activation(relu)\n    Dropout(0.1)\n}\n")
+    return _spec(f"repeat_{n}", head, body, tail, prelude)
+
+
+GENERATORS = {"mlp": mlp_spec, "cnn": cnn_spec, "repeat": repeat_spec}
+
+
+# ---------------------------------------------------------------------------------------------
+# measuring
+# ---------------------------------------------------------------------------------------------
+
+def _time_once(fn) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_inprocess(runs: int) -> list[dict]:
+    from compiler.pipeline import compile_text
+    from spec_lang import parse
+    from spec_lang.span import Source
+
+    rows = []
+    for kind, make in GENERATORS.items():
+        for n in SIZES:
+            text, path = make(n), f"<{kind}_{n}>"
+            result = compile_text(text, path)                     # warm-up; raises SpecError if invalid
+            layers = len(result.spec.layers)
+            if layers != n:
+                raise RuntimeError(f"generated {kind} spec has {layers} layers, expected {n}")
+            times = [_time_once(lambda: compile_text(text, path)) for _ in range(runs)]
+            parse_times = [_time_once(lambda: parse(Source(path, text))) for _ in range(runs)]
+            med = statistics.median(times)
+            rows.append({
+                "spec": kind, "layers": layers, "text_lines": text.count("\n"), "runs": runs,
+                "warnings": len(result.warnings),
+                "median_s": med, "min_s": min(times), "max_s": max(times),
+                "per_layer_us": med / layers * 1e6,
+                "parse_median_s": statistics.median(parse_times),
+            })
+    return rows
+
+
+def nnspec_command() -> list[str]:
+    """The console script next to this interpreter; else ``main()`` run with this interpreter."""
+    bindir = Path(sys.executable).parent
+    for name in ("nnspec", "nnspec.exe"):
+        if (bindir / name).is_file():
+            return [str(bindir / name)]
+    # compiler.cli has main() but no __main__ module, so `python -m compiler.cli` would do nothing.
+    return [sys.executable, "-c", "from compiler.cli import main; main()"]
+
+
+def _run(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def bench_processes(rounds: int) -> tuple[dict, list[dict]]:
+    nnspec = nnspec_command()
+    specs = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.nns"))
+    if not specs:
+        raise RuntimeError(f"no specs/*.nns under {ROOT}")
+    baseline = ("python -c 'import pydantic, lark'", [sys.executable, "-c", "import pydantic, lark"])
+    commands = [
+        (f"nnspec check specs/*.nns ({len(specs)})", nnspec + ["check", *specs], "check_all"),
+        (f"nnspec check {Path(SMALL_SPEC).name}", nnspec + ["check", SMALL_SPEC], "check_one"),
+        ("nnspec --version", nnspec + ["--version"], "version"),
+    ]
+    for _, cmd, *_ in [baseline, *commands]:                     # warm-up: page cache, .pyc files
+        _run(cmd)
+    base_times: list[float] = []
+    times: dict[str, list[float]] = {key: [] for *_, key in commands}
+    for _ in range(rounds):
+        base_times.append(_run(baseline[1]))
+        for _, cmd, key in commands:
+            times[key].append(_run(cmd))
+
+    def summary(label, ts, command):
+        return {"label": label, "command": command, "runs": len(ts), "median_s": statistics.median(ts),
+                "min_s": min(ts), "max_s": max(ts)}
+
+    base = summary(baseline[0], base_times, baseline[1])
+    rows = []
+    for label, cmd, key in commands:
+        row = summary(label, times[key], cmd)
+        row["key"] = key
+        row["specs"] = len(specs) if key == "check_all" else (1 if key == "check_one" else 0)
+        row["ratio_median"] = statistics.median(a / b for a, b in zip(times[key], base_times))
+        rows.append(row)
+    return base, rows
+
+
+# ---------------------------------------------------------------------------------------------
+# reporting
+# ---------------------------------------------------------------------------------------------
+
+def environment() -> dict:
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    try:
+        cpus_usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus_usable = None
+    commit = None
+    if shutil.which("git"):
+        proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        commit = proc.stdout.strip() or None
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": cpus_usable,
+        "versions": {d: version(d) for d in ("nnspec", "pydantic", "pydantic-core", "lark", "typer", "rich")},
+        "git_commit": commit,
+        "loadavg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "misses"
+
+
+def print_header(env: dict) -> None:
+    print("nnspec check benchmark")
+    print("=" * 78)
+    print(f"python    {env['python']}  ({env['executable']})")
+    print(f"platform  {env['platform']}  [{env['machine']}]")
+    usable = f", {env['cpus_usable']} usable" if env["cpus_usable"] is not None else ""
+    print(f"cpus      {env['cpu_count']}{usable}")
+    print("versions  " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
+    if env["git_commit"]:
+        print(f"commit    {env['git_commit']}")
+    if env["loadavg_1min"] is not None:
+        busy = "  (other work is running: expect noisy wall times)" if env["loadavg_1min"] > 0.5 else ""
+        print(f"load      {env['loadavg_1min']:.2f} (1-min average, at start){busy}")
+    print()
+
+
+def print_inprocess(rows: list[dict]) -> None:
+    print(f"1. In-process compile_text (parse + passes + lint); warm-up 1, median of {rows[0]['runs']} runs")
+    print(f"   {'spec':<7}{'layers':>7}{'lines':>7}{'median ms':>11}{'min ms':>9}{'us/layer':>10}"
+          f"{'parse ms':>10}{'parse %':>9}")
+    for r in rows:
+        print(f"   {r['spec']:<7}{r['layers']:>7}{r['text_lines']:>7}{r['median_s'] * 1e3:>11.2f}"
+              f"{r['min_s'] * 1e3:>9.2f}{r['per_layer_us']:>10.1f}{r['parse_median_s'] * 1e3:>10.2f}"
+              f"{100 * r['parse_median_s'] / r['median_s']:>8.0f}%")
+    print(f"   target: {INPROC_TARGET_LAYERS} layers under {INPROC_TARGET_S:.1f} s (median)")
+    for r in rows:
+        if r["layers"] == INPROC_TARGET_LAYERS:
+            ratio = r["median_s"] / INPROC_TARGET_S
+            print(f"     {r['spec']:<7} {r['median_s']:.3f} s = {ratio:.2f} x target -> {verdict(ratio < 1)}")
+    print()
+
+
+def print_processes(base: dict, rows: list[dict], rounds: int) -> None:
+    print(f"2. Whole process wall time (subprocess, output discarded); warm-up 1 each, {rounds} rounds")
+    print(f"   {'command':<38}{'median s':>10}{'min s':>8}{'max s':>8}{'x base':>8}")
+    print(f"   {base['label']:<38}{base['median_s']:>10.3f}{base['min_s']:>8.3f}{base['max_s']:>8.3f}{'1.00':>8}")
+    for r in rows:
+        print(f"   {r['label']:<38}{r['median_s']:>10.3f}{r['min_s']:>8.3f}{r['max_s']:>8.3f}"
+              f"{r['ratio_median']:>8.2f}")
+    print("   (x base: median over rounds of command / baseline of the same round)")
+    by_key = {r["key"]: r for r in rows}
+    check_all, check_one, version = by_key["check_all"], by_key["check_one"], by_key["version"]
+    ratio = check_all["ratio_median"]
+    print(f"   target: nnspec check specs/*.nns under {CLI_TARGET_RATIO:.0f}x baseline: {ratio:.2f}x -> "
+          f"{verdict(ratio < CLI_TARGET_RATIO)}")
+    n_specs = check_all["specs"]
+    print(f"   fixed start-up (--version - baseline):          {(version['median_s'] - base['median_s']) * 1e3:7.0f} ms")
+    print(f"   first spec (check one - --version):             {(check_one['median_s'] - version['median_s']) * 1e3:7.0f} ms")
+    print(f"   each further spec ((all - one) / {n_specs - 1}):            "
+          f"{(check_all['median_s'] - check_one['median_s']) / max(n_specs - 1, 1) * 1e3:7.1f} ms")
+    print("   note: most of the fixed cost is imports; `python -X importtime` breaks it down.")
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=9, help="rounds of whole-process runs (default 9)")
+    ap.add_argument("--inproc-runs", type=int, default=7, help="timed runs per in-process spec (default 7)")
+    ap.add_argument("--json", metavar="PATH", type=Path, help="also write the figures as JSON to PATH")
+    args = ap.parse_args(argv)
+    if args.runs < 1 or args.inproc_runs < 1:
+        ap.error("--runs and --inproc-runs must be at least 1")
+
+    started = time.perf_counter()
+    env = environment()
+    print_header(env)
+    inproc = bench_inprocess(args.inproc_runs)
+    print_inprocess(inproc)
+    base, procs = bench_processes(args.runs)
+    print_processes(base, procs, args.runs)
+    total = time.perf_counter() - started
+    print(f"total benchmark time {total:.1f} s")
+
+    if args.json:
+        by_key = {r["key"]: r for r in procs}
+        doc = {
+            "environment": env,
+            "inprocess": {"target_s": INPROC_TARGET_S, "target_layers": INPROC_TARGET_LAYERS, "rows": inproc},
+            "process": {"rounds": args.runs, "target_ratio": CLI_TARGET_RATIO, "baseline": base, "rows": procs},
+            "verdicts": {
+                **{f"inprocess_{r['spec']}_{r['layers']}": verdict(r["median_s"] < INPROC_TARGET_S)
+                   for r in inproc if r["layers"] == INPROC_TARGET_LAYERS},
+                "check_all_vs_baseline": verdict(by_key["check_all"]["ratio_median"] < CLI_TARGET_RATIO),
+            },
+            "total_s": total,
+        }
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
