@@ -38,12 +38,22 @@ def compile_text(text: str, path: str = "<string>") -> CompileResult:
 
 
 def compile_source(source: Source) -> CompileResult:
-    module = parse(source)
-    sink = DiagnosticSink()
-    spec = compile_module(module, sink)
+    try:
+        module = parse(source)
+        sink = DiagnosticSink()
+        spec = compile_module(module, sink)
+    except RecursionError:  # e.g. hundreds of constants or blocks, each defined by the next
+        raise SpecError([Diagnostic("error", "the spec nests constants or blocks too deeply to compile", None)],
+                        source) from None
     if sink.errors or spec is None:
-        raise SpecError(sink.errors, source)
+        raise SpecError(_in_source_order(sink.errors), source)
     return CompileResult(spec, sink.warnings + lint(spec), source)
+
+
+def _in_source_order(errors: list[Diagnostic]) -> list[Diagnostic]:
+    """Errors sorted by position, each once: a block used (or repeated) N times reports its errors once."""
+    unique = list(dict.fromkeys(errors))
+    return sorted(unique, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
 
 
 def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
@@ -69,7 +79,7 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
     for extra in trains[1:]:
         sink.error("a spec holds one train section; this is a second", extra.span)
     if not models:
-        sink.error(f"{module.path}: the spec defines no model", None,
+        sink.error("the spec defines no model", None,
                    "add: model name { Input(shape=[...]) ... }")
         return None
     KNOWN_CONSTANTS.set(tuple(constants))

@@ -34,7 +34,7 @@ class Diagnostic:
         out = [f"{sp.path}:{sp.line}:{sp.column}: {self.severity}: {self.message}{tag}"]
         if source is not None:
             text = source.line(sp.line).expandtabs(1)
-            if text or sp.line <= len(source.text.splitlines()) + 1:
+            if text or sp.line <= len(source.lines):
                 width = (sp.end_column - sp.column) if sp.end_line == sp.line else len(text) - sp.column + 1
                 width = max(1, width)
                 gutter = f"{sp.line:>4} | "

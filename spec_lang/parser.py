@@ -6,10 +6,11 @@ Comments are ignored by the grammar but collected through a lexer callback so th
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from spec_lang import ast
@@ -18,6 +19,7 @@ from spec_lang.span import Source, Span
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 MAX_SYNTAX_ERRORS = 20
+MAX_NESTING = 100  # parse-tree depth; deeper specs would overflow the stack of the recursive passes
 
 # How a terminal is named in "expected ..." messages.
 _TERMINAL_WORDS = {
@@ -101,8 +103,28 @@ def parse(source: Source | str, path: str = "<string>") -> ast.Module:
         errors.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
         raise SpecError(_dedupe(errors), source)
     comments = [_comment(tok, text) for tok in _comment_tokens]
-    statements = _ToAst(source.path).transform(tree)
+    too_deep = _too_deep(tree, source.path)
+    if too_deep is not None:
+        raise SpecError([too_deep], source)
+    to_ast = _ToAst(source.path)
+    statements = to_ast.transform(tree)
+    if to_ast.errors:
+        raise SpecError(to_ast.errors, source)
     return ast.Module(tuple(statements), tuple(comments), source.path)
+
+
+def _too_deep(tree: Tree, path: str) -> Diagnostic | None:
+    """An error at the first node (in source order) nested more than ``MAX_NESTING`` deep, or None."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            span = _span(path, meta) if getattr(meta, "line", None) else Span.point(path, 1, 1)
+            return Diagnostic("error", f"nested too deeply: more than {MAX_NESTING} levels of brackets, "
+                              "operators, calls or repeats", span)
+        stack.extend((c, depth + 1) for c in reversed(node.children) if isinstance(c, Tree))
+    return None
 
 
 def _comment(tok: Token, text: str) -> ast.Comment:
@@ -138,13 +160,18 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
     line = getattr(exc, "line", -1)
     col = getattr(exc, "column", -1)
     if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" or isinstance(exc, UnexpectedEOF):
-        lines = source.text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
+        lines = source.text.split("\n")  # as Lark counts lines: only \n ends one (not \f, \v, U+2028 ...)
+        if len(lines) > 1 and lines[-1] == "":
+            lines.pop()  # the newline that ends the last line
+        line, col = len(lines), len(lines[-1].rstrip("\r")) + 1
         expected = getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set()
         return Diagnostic("error", "unexpected end of file" + _describe_expected(set(expected)),
                           Span.point(source.path, line, col))
     if isinstance(exc, UnexpectedCharacters):
         ch = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
+        if ch in ("'", '"'):  # a quote the STRING terminal cannot close on its line
+            return Diagnostic("error", f"unterminated string: no closing {ch} on this line",
+                              Span.point(source.path, line, col))
         what = repr(ch) if ch.isprintable() else f"character U+{ord(ch):04X}" if ch else "character"
         return Diagnostic("error", f"unexpected {what}: not part of the spec language",
                           Span.point(source.path, line, col))
@@ -187,6 +214,7 @@ class _ToAst(Transformer):
     def __init__(self, path: str):
         super().__init__()
         self.path = path
+        self.errors: list[Diagnostic] = []  # literals that cannot be represented
 
     def _s(self, meta) -> Span:
         return _span(self.path, meta)
@@ -229,6 +257,13 @@ class _ToAst(Transformer):
     def call(self, meta, items):
         name, *args = items
         args = tuple(a if isinstance(a, ast.Arg) else ast.Arg(None, a, a.span) for a in args if a is not None)
+        keyword_seen = False
+        for arg in args:
+            if arg.name is not None:
+                keyword_seen = True
+            elif keyword_seen:
+                self.errors.append(Diagnostic("error", "positional argument follows keyword argument", arg.span,
+                                              "write it before the name=value arguments, or name it"))
         return ast.Call(str(name), _tok_span(self.path, name), args, self._s(meta))
 
     def kwarg(self, meta, items):
@@ -238,7 +273,13 @@ class _ToAst(Transformer):
     def number(self, meta, items):
         (tok,) = items
         text = str(tok)
-        value: int | float = int(text) if text.isdigit() else float(text)
+        try:
+            value: int | float = int(text) if text.isdigit() else float(text)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            value = math.inf
+        if value == math.inf:
+            self.errors.append(Diagnostic("error", "number too large", self._s(meta)))
+            value = 0
         return ast.Number(text, value, self._s(meta))
 
     def string(self, meta, items):

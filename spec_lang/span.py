@@ -12,9 +12,14 @@ class Source:
     path: str
     text: str
 
+    @property
+    def lines(self) -> list[str]:
+        """The lines as the parser counts them: split at '\\n' only (a form feed is not a line break)."""
+        return [line.removesuffix("\r") for line in self.text.split("\n")]
+
     def line(self, lineno: int) -> str:
         """The 1-based line ``lineno`` without its newline ('' past the end)."""
-        lines = self.text.splitlines()
+        lines = self.lines
         return lines[lineno - 1] if 1 <= lineno <= len(lines) else ""
 
 

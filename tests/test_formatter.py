@@ -495,7 +495,8 @@ def _compound(children):
     """Fully parenthesised source text for arbitrary operator trees, calls, lists and tuples."""
     binary = st.builds(lambda a, op, b, s1, s2: f"({a}{s1}{op}{s2}{b})", children, OPS, children, SPACE, SPACE)
     unary = st.builds(lambda op, a: f"({op}{a})", st.sampled_from(["-", "+"]), children)
-    args = st.lists(st.one_of(children, st.builds(lambda k, v: f"{k}={v}", NAMES, children)), max_size=5)
+    args = st.builds(lambda p, k: p + k, st.lists(children, max_size=3),  # positional before keyword arguments
+                     st.lists(st.builds(lambda k, v: f"{k}={v}", NAMES, children), max_size=3))
     call = st.builds(lambda f, a, s: f"{f}({s}{', '.join(a)})", NAMES, args, SPACE)
     lst = st.builds(lambda a, comma: "[" + ", ".join(a) + ("," if a and comma else "") + "]",
                     st.lists(children, max_size=5), st.booleans())
@@ -528,6 +529,7 @@ def test_property_expressions_roundtrip_and_are_idempotent(expr):
        NAMES, st.booleans())
 def test_property_argument_lists_with_comments(args, func, multiline):
     """Random (possibly commented, possibly long) argument lists round-trip and keep comments."""
+    args = sorted(args, key=lambda a: "=" in a[0].split("(")[0].split("[")[0])  # positional ones first
     if multiline or any(c for _, c in args):
         lines = [f"{a},  {c}" if c else f"{a}," for a, c in args]
         call = f"{func}(\n" + "".join(f"        {line}\n" for line in lines) + "    )"

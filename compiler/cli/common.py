@@ -14,11 +14,18 @@ SPEC_SUFFIXES = (".nns",)
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
-    """Files as given; a directory stands for the spec files (``*.nns``) inside it, sorted."""
+    """Files as given; a directory stands for the spec files (``*.nns``) inside it, sorted.
+
+    A directory without spec files is an error (exit 2): a check that checks nothing must not pass.
+    """
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES))
+            found = sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES)
+            if not found:
+                print(f"{p}: error: no spec files (*.nns) in this directory", file=sys.stderr)
+                raise SystemExit(EXIT_ERRORS)
+            out.extend(found)
         else:
             out.append(p)
     return out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 
 def window_output_size(size: int, window: int, stride: int, padding: str, dilation: int = 1) -> int:
     """Output length of a sliding window along one axis.
@@ -12,9 +10,9 @@ def window_output_size(size: int, window: int, stride: int, padding: str, dilati
     same:  ⌈size / stride⌉
     """
     if padding == "same":
-        return math.ceil(size / stride)
+        return _ceil_div(size, stride)
     effective = (window - 1) * dilation + 1
-    return math.ceil((size - effective + 1) / stride)
+    return _ceil_div(size - effective + 1, stride)
 
 
 def same_padding(size: int, window: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -23,6 +21,11 @@ def same_padding(size: int, window: int, stride: int, dilation: int = 1) -> tupl
     total = max((⌈size/stride⌉ − 1)·stride + (window−1)·dilation + 1 − size, 0),
     before = ⌊total/2⌋, after = total − before.
     """
-    out = math.ceil(size / stride)
+    out = _ceil_div(size, stride)
     total = max((out - 1) * stride + (window - 1) * dilation + 1 - size, 0)
     return total // 2, total - total // 2
+
+
+def _ceil_div(a: int, b: int) -> int:
+    """⌈a / b⌉ in integers: exact for any size (a float quotient overflows or rounds for huge ones)."""
+    return -(-a // b)

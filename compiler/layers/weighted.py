@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import field_validator
+
 from compiler.ir.values import ActivationFn, Auto, ConstantInit, Initializer, Regularizer
 from compiler.layers.base import LayerBase
 
@@ -16,6 +18,14 @@ class WeightedLayer(LayerBase):
     kernel_regularizer: Regularizer | None = None
     bias_regularizer: Regularizer | None = None
     activity_regularizer: Regularizer | None = None
+
+    @field_validator("bias_initializer")
+    @classmethod
+    def _bias_is_a_vector(cls, init):
+        if init.kind == "orthogonal":
+            raise ValueError("orthogonal needs a matrix, and a bias is a vector; use zeros, constant(...) or a "
+                             "random initializer")
+        return init
 
     def count_params(self, shape):
         kernel, bias = self.weight_shapes(shape)

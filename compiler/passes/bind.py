@@ -26,6 +26,9 @@ class BindError(Exception):
         self.message, self.span, self.hint = message, span, hint
 
 
+# How an unknown choice is named in messages ("unknown metric 'acuracy'"), by its Literal type.
+LITERAL_NOUNS: dict[Any, str] = {}
+
 # Converters for value kinds that are IR models themselves (activation, initializer, ...),
 # registered by the module that defines how a symbol or call becomes that kind.
 VALUE_KINDS: dict[Any, Callable[[Val, str], Any]] = {}
@@ -48,18 +51,20 @@ def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tu
     spans: dict[str, Span] = {}
     if len(call_args) > len(positional):
         extra = call_args[len(positional)]
-        takes = f"takes at most {len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
+        takes = (f"takes at most {len(positional)} positional argument{'s' if len(positional) != 1 else ''}"
+                 if positional else "takes no positional arguments")
         names = f" ({', '.join(positional)})" if positional else ""
         found.append(BindError(f"{where} {takes}{names}, received {len(call_args)}", extra.span,
                                "pass the others as name=value"))
     pairs = list(zip(positional, call_args)) + list(call_kwargs)
     for name, val in pairs:
+        at = val.key_span or val.span  # a problem with a keyword's name is shown at the name
         if name not in allowed:
             hint = did_you_mean(name, allowed) or ("it takes " + ", ".join(allowed) if allowed else "it takes none")
-            found.append(BindError(f"{where} has no {arg_word} '{name}'", val.span, hint))
+            found.append(BindError(f"{where} has no {arg_word} '{name}'", at, hint))
             continue
         if name in spans:
-            found.append(BindError(f"{where}: {arg_word} '{name}' is given twice", val.span))
+            found.append(BindError(f"{where}: {arg_word} '{name}' is given twice", at))
             continue
         spans[name] = val.span
         try:
@@ -91,6 +96,10 @@ def _range_errors(exc: ValidationError, where: str, spans: dict, span: Span, arg
             "less_than": f"a value < {ctx.get('lt')}", "less_than_equal": f"a value <= {ctx.get('le')}",
             "too_short": f"at least {ctx.get('min_length')} item(s)",
         }.get(err["type"], err["msg"].lower())
+        if err["type"] == "value_error":  # a validator's own message says what is wrong
+            reason = str(ctx.get("error", err["msg"]))
+            out.append(BindError(f"{where}: {arg_word} '{field}': {reason}", spans.get(field, span)))
+            continue
         received = err.get("input")
         shown = "an empty list" if err["type"] == "too_short" else _show(received)
         out.append(BindError(f"{where}: {arg_word} '{field}': expected {phrase}, received {shown}",
@@ -135,7 +144,10 @@ def convert(annotation: Any, val: Val, what: str, metadata: list | None = None) 
         raise _expected(what, _int_phrase(metadata), val, hint or _undefined_hint(val))
     if annotation is float:
         if isinstance(val.value, (int, float)) and not isinstance(val.value, bool):
-            return float(val.value)
+            try:
+                return float(val.value)
+            except OverflowError:  # an integer beyond the float range (about 1.8e308)
+                raise BindError(f"{what}: number too large", val.span) from None
         raise _expected(what, "a number", val, _undefined_hint(val))
     if annotation is str:
         if isinstance(val.value, str):
@@ -144,7 +156,7 @@ def convert(annotation: Any, val: Val, what: str, metadata: list | None = None) 
             return val.value.name
         raise _expected(what, "a string", val)
     if origin is Literal:
-        return choose(val, typing.get_args(annotation), what)
+        return choose(val, typing.get_args(annotation), what, noun=LITERAL_NOUNS.get(annotation, "value"))
     if origin is tuple:
         return _convert_tuple(annotation, val, what, metadata)
     raise BindError(f"{what}: cannot take {val.describe()}", val.span)  # pragma: no cover

@@ -79,7 +79,8 @@ def _bind_block(block: ast.BlockDef, call: ast.Call, scope: dict[str, Val], eval
     ok = True
     positional = call.positional
     if len(positional) > len(names):
-        sink.error(f"block {block.name} takes {len(names)} argument(s), received {len(positional)}",
+        takes = f"{len(names)} argument{'s' if len(names) != 1 else ''}" if names else "no arguments"
+        sink.error(f"block {block.name} takes {takes}, received {len(positional)}",
                    positional[len(names)].span)
         ok = False
     try:
@@ -125,7 +126,7 @@ def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evalua
             continue
         try:
             args = tuple(evaluator.evaluate(a.value, lc.scope) for a in call.positional)
-            kwargs = tuple((a.name, evaluator.evaluate(a.value, lc.scope)) for a in call.keywords)
+            kwargs = tuple(evaluator.keyword(a, lc.scope) for a in call.keywords)
         except EvalError as exc:
             sink.error(exc.message, exc.span, exc.hint)
             continue

@@ -8,7 +8,7 @@ Which symbols and calls are valid is decided where the value is used.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from spec_lang import ast
@@ -46,6 +46,7 @@ class Val:
 
     value: Any  # int | float | bool | str | tuple[Val, ...] | Sym | CallVal
     span: Span
+    key_span: Span | None = None  # for a keyword argument: where its name is written
 
     def describe(self) -> str:
         """How a received value is named in an error message."""
@@ -105,7 +106,7 @@ class Evaluator:
                 if a.name in seen:
                     raise EvalError(f"argument '{a.name}' is given twice", a.span)
                 seen.add(a.name)
-                kwargs.append((a.name, self.evaluate(a.value, scope)))
+                kwargs.append(self.keyword(a, scope))
             return Val(CallVal(expr.func, expr.func_span, args, tuple(kwargs)), expr.span)
         if isinstance(expr, ast.Unary):
             operand = self.evaluate(expr.operand, scope)
@@ -116,6 +117,12 @@ class Evaluator:
             right = _number(self.evaluate(expr.right, scope), expr.op)
             return Val(_arith(expr.op, left, right, expr.span), expr.span)
         raise TypeError(f"unknown expression {expr!r}")  # pragma: no cover - the grammar has no other kinds
+
+    def keyword(self, arg: ast.Arg, scope: Mapping[str, Val]) -> tuple[str, Val]:
+        """A keyword argument ``name=value`` evaluated; the value remembers where the name is written."""
+        s = arg.span  # starts at the name, a single token
+        key_span = Span(s.path, s.line, s.column, s.line, s.column + len(arg.name or ""))
+        return arg.name or "", replace(self.evaluate(arg.value, scope), key_span=key_span)
 
 
 def _number(val: Val, op: str) -> int | float:
@@ -131,15 +138,15 @@ def _arith(op: str, a: int | float, b: int | float, span: Span) -> int | float:
     """a op b with Python's semantics; division by zero and huge results are errors, not crashes."""
     if op in ("/", "//", "%") and b == 0:
         raise EvalError(f"division by zero in '{op}'", span)
-    if op == "**":
-        if isinstance(a, int) and isinstance(b, int) and b >= 0:
-            if a not in (0, 1, -1) and b * math.log2(abs(a)) > MAX_INT_BITS:
-                raise EvalError("number too large", span)
-        elif a == 0 and b < 0:
-            raise EvalError("zero cannot be raised to a negative power", span)
-        elif a < 0 and not float(b).is_integer():
-            raise EvalError("a negative number cannot be raised to a fractional power", span)
-    try:
+    try:  # float(b) and b * log2(a) overflow too when b is a huge integer
+        if op == "**":
+            if isinstance(a, int) and isinstance(b, int) and b >= 0:
+                if a not in (0, 1, -1) and b * math.log2(abs(a)) > MAX_INT_BITS:
+                    raise EvalError("number too large", span)
+            elif a == 0 and b < 0:
+                raise EvalError("zero cannot be raised to a negative power", span)
+            elif a < 0 and not float(b).is_integer():
+                raise EvalError("a negative number cannot be raised to a fractional power", span)
         result = {
             "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
             "//": lambda: a // b, "%": lambda: a % b, "**": lambda: a**b,

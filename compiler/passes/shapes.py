@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from compiler.layers import LayerBase, ShapeError
 from compiler.layers.pooling import Pooling2D
 from spec_lang.diagnostics import DiagnosticSink
+
+MAX_SIZE = 2**63 - 1  # values per sample and parameters per layer: what a backend can index (int64)
 
 
 def infer_shapes(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBase]:
@@ -20,6 +24,9 @@ def infer_shapes(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBas
         try:
             new_shape = layer.infer_shape(shape)
             trainable, frozen = layer.count_params(shape) if shape is not None else (0, 0)
+            if math.prod(new_shape) > MAX_SIZE or trainable + frozen > MAX_SIZE:
+                raise ShapeError(f"{layer.kind} is too large: its output or its parameters would hold more than "
+                                 "2**63 - 1 values")
         except ShapeError as exc:
             sink.error(str(exc), layer.span.to_span())
             out.extend([layer] + layers[len(out) + 1:])

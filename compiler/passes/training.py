@@ -6,7 +6,7 @@ import typing
 
 from compiler.ir import training as tr
 from compiler.ir.base import SourceSpan
-from compiler.passes.bind import VALUE_KINDS, BindError, bind, call_parts, choose
+from compiler.passes.bind import LITERAL_NOUNS, VALUE_KINDS, BindError, bind, call_parts, choose
 from compiler.passes.evaluate import Evaluator, EvalError, Sym, Val
 from compiler.passes.value_kinds import bind_kind
 from spec_lang import ast
@@ -56,6 +56,7 @@ def to_early_stopping(val: Val, what: str) -> tr.EarlyStopping:
                 positional=("monitor", "patience", "min_delta"))
 
 
+LITERAL_NOUNS[tr.Metric] = "metric"
 VALUE_KINDS[tr.Loss] = to_loss
 VALUE_KINDS[typing.get_args(tr.Optimizer)[0]] = to_optimizer
 VALUE_KINDS[typing.get_args(tr.Data)[0]] = to_data
