@@ -13,7 +13,7 @@ import sys
 import typer
 
 from compiler import __version__
-from compiler.cli import check, compile_cmd, fmt, schema
+from compiler.cli import check, compile_cmd, fmt, schema, train
 
 app = typer.Typer(
     name="nnspec",
@@ -43,6 +43,7 @@ app.command("check")(check.check)
 app.command("fmt")(fmt.fmt)
 app.command("compile")(compile_cmd.compile_)
 app.command("schema")(schema.schema)
+app.command("train")(train.train)
 
 
 def main() -> None:

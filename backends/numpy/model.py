@@ -1,0 +1,167 @@
+"""A compiled spec as a NumPy network: forward, loss, and backpropagation through every step.
+
+The network is a list of steps. A Dense or Conv2D with an activation is two steps (its linear
+part, then the activation), so that a final softmax (or sigmoid) can be fused with a
+cross-entropy as Keras does: the loss is then computed from the logits, exactly.
+
+Total loss = data loss + Σ kernel/bias penalties + Σ activity penalties / batch size.
+Backpropagation runs the steps in reverse, adding each activity penalty's gradient where
+its layer's output is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from backends.numpy import layers as numpy_layers
+from backends.numpy.activations import activate
+from backends.numpy.layers import Context
+from backends.numpy.losses import loss_and_grad
+from backends.numpy.regularizers import penalty, penalty_grad
+from compiler.ir.spec import Spec
+from compiler.ir.values import Regularizer
+from compiler.weights import weight_specs
+
+FUSED = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
+         "binary_crossentropy": "sigmoid"}
+
+
+@dataclass
+class Step:
+    """One operation: a layer's own formula, or the activation after a Dense/Conv2D."""
+
+    layer: str
+    run: Callable[[np.ndarray, Context], tuple[np.ndarray, Callable]]
+    activation: str | None = None  # the activation kind, for activation steps
+    activity_regularizer: Regularizer | None = None  # on the layer's final step only
+
+
+@dataclass
+class Pass:
+    """What one forward pass produced, and what its backward pass needs."""
+
+    output: np.ndarray  # the model's output (probabilities when the final activation is fused)
+    loss_input: np.ndarray  # what the loss sees (logits when fused)
+    logits: bool
+    backprops: list = field(default_factory=list)
+    activity: list = field(default_factory=list)  # (step index, regularizer, output)
+    activity_penalty: float = 0.0
+
+
+class NumpyModel:
+    """The reference implementation of a spec. ``params`` maps "layer/weight" to arrays."""
+
+    def __init__(self, spec: Spec, params: dict[str, np.ndarray]):
+        self.spec = spec
+        self.params = params
+        self.weights = weight_specs(spec)
+        self.trainable = [w.name for w in self.weights if w.trainable]
+        self.regularized = [(w.name, w.regularizer) for w in self.weights if w.regularizer is not None]
+        self.steps = self._steps()
+        loss = spec.training.loss if spec.training else None
+        last = self.steps[-1]
+        self.fused = bool(loss and not loss.from_logits and last.activation is not None
+                          and FUSED.get(loss.kind) == last.activation)
+
+    def _layer_params(self, name: str) -> tuple[dict, dict]:
+        mine = {k.split("/", 1)[1]: v for k, v in self.params.items() if k.split("/", 1)[0] == name}
+        state = {k: mine.pop(k) for k in ("moving_mean", "moving_variance") if k in mine}
+        return mine, state
+
+    def _steps(self) -> list[Step]:
+        steps = []
+        for layer in self.spec.layers:
+            forward = numpy_layers.LAYERS[layer.kind]
+            params, state = self._layer_params(layer.name)
+
+            def run(x, ctx, layer=layer, forward=forward, params=params, state=state):
+                return forward(layer, params, state, x, ctx)
+
+            steps.append(Step(layer.name, run, layer.activation.kind if layer.kind == "Activation" else None))
+            act = layer.activation_fn
+            if layer.kind in ("Dense", "Conv2D") and act.kind != "linear":
+                def run_act(x, ctx, act=act):
+                    y, back = activate(act, x)
+                    return y, lambda dy: (back(dy), {})
+
+                steps.append(Step(layer.name, run_act, act.kind))
+            reg = getattr(layer, "activity_regularizer", None)
+            if reg is not None:
+                steps[-1].activity_regularizer = reg
+        return steps
+
+    # ---- forward -------------------------------------------------------------------
+    def forward(self, x: np.ndarray, ctx: Context, stop_at_nonfinite: bool = False) -> Pass:
+        """Run every step; with a fused final activation the loss input is its input (the logits)."""
+        backprops, activity = [], []
+        activity_penalty = 0.0
+        loss_input = None
+        for i, step in enumerate(self.steps):
+            if self.fused and i == len(self.steps) - 1:
+                loss_input = x
+            x, back = step.run(x, ctx)
+            backprops.append(back)
+            if stop_at_nonfinite and not np.all(np.isfinite(x)):
+                raise NonFinite(f"the output of layer '{step.layer}' is not finite", step.layer)
+            if step.activity_regularizer is not None:
+                activity.append((i, step.activity_regularizer, x))
+                activity_penalty += penalty(step.activity_regularizer, x) / x.shape[0]
+        return Pass(x, x if loss_input is None else loss_input, self.fused or self._from_logits(),
+                    backprops, activity, activity_penalty)
+
+    def _from_logits(self) -> bool:
+        return bool(self.spec.training and self.spec.training.loss.from_logits)
+
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Outputs in inference mode (probabilities where the model ends in softmax/sigmoid)."""
+        ctx = Context(training=False)
+        return np.concatenate([self.forward(x[i:i + batch_size], ctx).output
+                               for i in range(0, len(x), batch_size)]) if len(x) else x
+
+    def weight_penalty(self) -> float:
+        return sum(penalty(reg, self.params[name]) for name, reg in self.regularized)
+
+    # ---- loss and gradients -------------------------------------------------------------
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, ctx: Context) -> tuple[float, dict[str, np.ndarray], Pass]:
+        """Total loss (data + penalties) and its gradient for every trainable weight."""
+        fp = self.forward(x, ctx)
+        data_loss, dloss = loss_and_grad(self.spec.training.loss, fp.loss_input, y, fp.logits)
+        total = data_loss + self.weight_penalty() + fp.activity_penalty
+        grads = self.backward(fp, dloss)
+        return total, grads, fp
+
+    def backward(self, fp: Pass, dloss: np.ndarray) -> dict[str, np.ndarray]:
+        """Backpropagate d loss / d (loss input) through the steps; add the penalties' gradients."""
+        activity = {i: (reg, out) for i, reg, out in fp.activity}
+        grads: dict[str, np.ndarray] = {}
+        last = len(self.steps) - 1
+        dy = None if self.fused else dloss
+        for i in range(last, -1, -1):
+            step = self.steps[i]
+            if i in activity:
+                reg, out = activity[i]
+                extra = penalty_grad(reg, out) / out.shape[0]
+                dy = extra if dy is None else dy + extra
+            if dy is None:  # the fused final activation with nothing flowing into its output
+                dy = dloss
+                continue
+            dy, layer_grads = fp.backprops[i](dy)
+            if self.fused and i == last:
+                dy = dy + dloss
+            for key, g in layer_grads.items():
+                name = f"{step.layer}/{key}"
+                grads[name] = grads[name] + g if name in grads else g
+        for name, reg in self.regularized:
+            grads[name] = grads[name] + penalty_grad(reg, self.params[name])
+        return grads
+
+
+class NonFinite(Exception):
+    """A forward or backward pass produced NaN or infinity; ``layer`` names the first place."""
+
+    def __init__(self, message: str, layer: str):
+        super().__init__(message)
+        self.layer = layer
