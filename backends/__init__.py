@@ -1,7 +1,17 @@
 """Backends: NumPy (the reference, hand-written backprop), PyTorch and Keras; each lowers the IR.
 
-``make_trainer(name, spec, ...)`` imports a backend only when it is asked for, so that
-commands that do not train never load a framework.
+Every backend provides a ``Trainer`` (see ``backends.loop``) built as
+``Trainer(spec, weights, *, dtype, seed, mode)``:
+
+- ``mode="canonical"`` (equivalence): initial weights are ``weights`` or else the NumPy
+  initializers' (``backends.numpy.initializers.initial_weights``), dropout masks come from
+  ``backends.masks.keep_mask(seed, step, layer, shape, rate)``, batches from the shared loop.
+  In float64 all backends then agree step for step to round-off.
+- ``mode="native"`` (speed, everyday use): the framework's own initializers (same
+  distributions) and random numbers; training still follows the pinned update rules.
+
+Weights cross the boundary as ``{"layer/weight": ndarray}`` in Keras' layouts, whatever the
+framework uses inside. ``make_trainer`` imports a framework only when it is asked for.
 """
 
 from __future__ import annotations
@@ -11,18 +21,29 @@ import importlib
 # backend name -> (module, trainer class, the package it needs, how to install it)
 BACKENDS = {
     "numpy": ("backends.numpy.trainer", "NumpyTrainer", "numpy", "pip install numpy"),
+    "torch": ("backends.torch.trainer", "TorchTrainer", "torch", "pip install 'nnspec[torch]'  (torch==2.13.0)"),
+    "keras": ("backends.keras.trainer", "KerasTrainer", "keras",
+              "pip install 'nnspec[keras]'  (tensorflow-cpu 2.21, keras 3.15)"),
 }
+MODES = ("canonical", "native")
 
 
 class BackendUnavailable(Exception):
     """The framework a backend needs is not installed; the message says how to install it."""
 
 
-def make_trainer(name: str, spec, *, weights=None, dtype="float32", seed: int | None = None):
-    module_name, cls_name, package, install = BACKENDS[name]
+def require(name: str) -> None:
+    """Raise ``BackendUnavailable`` with an install hint when ``name``'s framework is missing."""
+    _, _, package, install = BACKENDS[name]
     try:
         importlib.import_module(package)
     except ImportError:
-        raise BackendUnavailable(f"the {name} backend needs {package}: {install}") from None
+        raise BackendUnavailable(f"the {name} backend needs {package}, which is not installed: {install}") from None
+
+
+def make_trainer(name: str, spec, *, weights=None, dtype="float32", seed: int | None = None,
+                 mode: str = "canonical"):
+    module_name, cls_name, _, _ = BACKENDS[name]
+    require(name)
     cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(spec, weights, dtype=dtype, seed=seed)
+    return cls(spec, weights, dtype=dtype, seed=seed, mode=mode)

@@ -123,7 +123,14 @@ class LoopEvents:
 
 def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         *, epochs: int, seed: int, events: LoopEvents | None = None) -> History:
-    """Train for ``epochs`` (or until early stopping); raises ``Diverged`` with epoch and step set."""
+    """Train for ``epochs`` (or until early stopping); raises ``Diverged`` with epoch and step set.
+
+    A trainer with its own ``native_fit`` (Keras' ``fit`` in native mode) is handed the whole
+    job; it must return the same ``History`` (same keys per epoch) and honour the events.
+    """
+    native_fit = getattr(trainer, "native_fit", None)
+    if native_fit is not None:
+        return native_fit(x, y, x_val, y_val, epochs=epochs, seed=seed, events=events or LoopEvents())
     t = spec.training
     events = events or LoopEvents()
     history = History()

@@ -20,7 +20,9 @@ from compiler.ir.spec import Spec
 
 class NumpyTrainer:
     def __init__(self, spec: Spec, weights: dict[str, np.ndarray] | None = None, *, dtype=np.float32,
-                 seed: int | None = None):
+                 seed: int | None = None, mode: str = "canonical"):
+        """The NumPy backend is the canonical meaning itself: ``mode`` is accepted for the shared
+        interface and both modes are the same here."""
         t = spec.training
         self.spec = spec
         self.seed = t.seed if seed is None else seed

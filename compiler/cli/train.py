@@ -18,6 +18,13 @@ EXIT_DIVERGED = 3
 
 class Backend(str, Enum):
     numpy = "numpy"
+    torch = "torch"
+    keras = "keras"
+
+
+class Mode(str, Enum):
+    native = "native"
+    canonical = "canonical"
 
 
 class Dtype(str, Enum):
@@ -57,6 +64,8 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed (overrides the spec)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<model>-<time>)."),
     dtype: Dtype = typer.Option(Dtype.float32, "--dtype", help="Floating-point precision."),
+    mode: Mode = typer.Option(Mode.native, "--mode", help="native: the framework's own initializers and random "
+                              "numbers; canonical: NumPy's initial weights and dropout masks (as `nnspec equiv`)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; one line per epoch."),
 ) -> None:
     """Train a spec and write a run directory: spec, IR, weights (.npz), history (JSON, CSV), curves (PNG).
@@ -72,6 +81,8 @@ def train(
       nnspec train specs/digits_mlp.nns --epochs 5 --seed 1 --out runs/quick
 
       nnspec train specs/regression_mlp.nns --data my_data.csv
+
+      nnspec train specs/vgg_cnn.nns --backend torch
     """
     import numpy as np
 
@@ -96,7 +107,7 @@ def train(
     except DataError as exc:
         fail(spec_path, str(exc))
     try:
-        trainer = make_trainer(backend.value, spec, dtype=np_dtype)
+        trainer = make_trainer(backend.value, spec, dtype=np_dtype, mode=mode.value)
     except BackendUnavailable as exc:
         fail(spec_path, str(exc))
     try:
@@ -120,7 +131,8 @@ def train(
         epochs_done = progress.completed
         outcome, code = f"diverged: {exc}", EXIT_DIVERGED
         print(f"{spec_path}: error: training stopped at {exc}; the last good weights are saved", file=sys.stderr)
-    info = {"spec": str(spec_path), "model": spec.name, "backend": backend.value, "dtype": dtype.value,
+    info = {"spec": str(spec_path), "model": spec.name, "backend": backend.value, "mode": mode.value,
+            "dtype": dtype.value,
             "seed": t.seed, "data": describe_data(data or t.data), "train_samples": dataset.n_train,
             "validation_samples": dataset.n_val, "outcome": outcome, "seconds": time.perf_counter() - start}
     write_run(run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
