@@ -1,0 +1,101 @@
+"""Small specs that together cover every layer kind, activation, loss, regularizer, optimizer,
+schedule and clipping mode, with random data shaped for each: the generated matrix of the
+equivalence tests. ``CASES[name] = spec text``; ``case_data(spec, n)`` gives (x, y)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends.data import format_targets
+
+CNN = """model {name} {{
+    Input([10, 12, 2])
+    Rescaling(0.5, offset=0.1)
+    Conv2D(4, 3, strides=2, padding=same, activation=relu, kernel_regularizer=l2(0.01))
+    BatchNormalization(momentum=0.9)
+    Conv2D(3, [2, 3], padding=valid, dilation_rate=[1, 2], activation=leaky_relu(alpha=0.1))
+    MaxPooling2D(2, strides=1, padding=same)
+    AveragePooling2D(2, padding=same)
+    SpatialDropout2D(0.25)
+    Conv2D(5, 3, padding=same, use_bias=false, activity_regularizer=l1(0.01))
+    BatchNormalization(center=false)
+    Activation(elu)
+    {head}
+}}
+train {{
+    loss = {loss}
+    optimizer = {optimizer}
+    schedule = {schedule}
+    batch_size = 8
+    seed = 3
+    {extra}
+}}
+"""
+
+MLP = """model {name} {{
+    Input([6])
+    Dense(7, activation=gelu, kernel_initializer=orthogonal, bias_regularizer=l1l2(l1=0.01, l2=0.02))
+    Dropout(0.3)
+    Dense(6, activation=gelu(approximate=true), kernel_initializer=lecun_normal)
+    Dense(5, activation=silu, activity_regularizer=l2(0.01))
+    BatchNormalization(scale=false, epsilon=0.01)
+    Dense(5, activation=tanh, kernel_initializer=truncated_normal(stddev=0.3))
+    Dense(4, activation=sigmoid, kernel_initializer=random_uniform(minval=-0.3, maxval=0.3))
+    {head}
+}}
+train {{
+    loss = {loss}
+    optimizer = {optimizer}
+    schedule = {schedule}
+    batch_size = 8
+    seed = 4
+    {extra}
+}}
+"""
+
+CASES = {
+    "cnn-flatten-sparse-adam": CNN.format(
+        name="a", head="Flatten() Dense(3, activation=softmax)", loss="sparse_categorical_crossentropy",
+        optimizer="adam(learning_rate=0.01)", schedule="constant", extra=""),
+    "cnn-gap-categorical-logits-sgd": CNN.format(
+        name="b", head="GlobalAveragePooling2D() Dense(3)", loss="categorical_crossentropy(from_logits=true)",
+        optimizer="sgd(learning_rate=0.05, momentum=0.9, nesterov=true)", schedule="step(step_size=3, gamma=0.5)",
+        extra="clip_norm = 1.0"),
+    "cnn-gap-keepdims-binary-rmsprop": CNN.format(
+        name="c", head="GlobalAveragePooling2D(keepdims=true) Flatten() Dense(1, activation=sigmoid)",
+        loss="binary_crossentropy", optimizer="rmsprop(learning_rate=0.005, momentum=0.5, centered=true)",
+        schedule="exponential(decay_steps=4, decay_rate=0.5, staircase=true)", extra="clip_value = 0.5"),
+    "mlp-mse-adamw": MLP.format(
+        name="d", head="Dense(2)", loss="mse", optimizer="adamw(learning_rate=0.01, weight_decay=0.1)",
+        schedule="warmup(steps=5, start=0.1, then=cosine(decay_steps=20, alpha=0.1))", extra=""),
+    "mlp-mae-adagrad": MLP.format(
+        name="e", head="Dense(2, activation=relu)", loss="mae", optimizer="adagrad(learning_rate=0.05)",
+        schedule="exponential(decay_steps=10, decay_rate=0.9)", extra=""),
+    "mlp-sparse-probabilities-amsgrad": MLP.format(
+        name="f", head="Dense(3, activation=softmax) Dropout(0.2)", loss="sparse_categorical_crossentropy",
+        optimizer="adam(learning_rate=0.01, amsgrad=true)", schedule="constant", extra=""),
+    "mlp-categorical-softmax-layer-sgd": MLP.format(
+        name="g", head="Dense(3) Activation(softmax)", loss="categorical_crossentropy",
+        optimizer="sgd(learning_rate=0.1)", schedule="warmup(steps=3)", extra=""),
+    "mlp-binary-logits-rmsprop": MLP.format(
+        name="h", head="Dense(1)", loss="binary_crossentropy(from_logits=true)",
+        optimizer="rmsprop(learning_rate=0.01)", schedule="cosine(decay_steps=10)", extra=""),
+    "mlp-sgd-weight-decay-momentum": MLP.format(
+        name="i", head="Dense(3)", loss="sparse_categorical_crossentropy(from_logits=true)",
+        optimizer="sgd(learning_rate=0.05, momentum=0.8, weight_decay=0.01)", schedule="step(step_size=4)",
+        extra=""),
+}
+
+
+def case_data(spec, n: int = 40, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Random inputs for ``spec`` and random targets in the form its loss wants."""
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(n, *spec.input_shape)).astype(dtype)
+    units = spec.output_shape[-1]
+    loss = spec.training.loss.kind
+    if loss in ("mse", "mae"):
+        y = rng.normal(size=(n, units))
+    else:
+        y = rng.integers(0, max(units, 2), n)
+    y, _ = format_targets(y, tuple(spec.output_shape), loss, np.dtype(dtype))
+    return x, y
