@@ -13,7 +13,7 @@ import sys
 import typer
 
 from compiler import __version__
-from compiler.cli import check, compile_cmd, fmt, schema, train
+from compiler.cli import check, compile_cmd, equiv, fmt, schema, train
 
 app = typer.Typer(
     name="nnspec",
@@ -44,6 +44,7 @@ app.command("fmt")(fmt.fmt)
 app.command("compile")(compile_cmd.compile_)
 app.command("schema")(schema.schema)
 app.command("train")(train.train)
+app.command("equiv")(equiv.equiv)
 
 
 def main() -> None:
