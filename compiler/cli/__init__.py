@@ -13,7 +13,7 @@ import sys
 import typer
 
 from compiler import __version__
-from compiler.cli import check, compile_cmd, equiv, fmt, schema, train
+from compiler.cli import check, compile_cmd, equiv, fmt, report, schema, train
 
 app = typer.Typer(
     name="nnspec",
@@ -45,6 +45,7 @@ app.command("compile")(compile_cmd.compile_)
 app.command("schema")(schema.schema)
 app.command("train")(train.train)
 app.command("equiv")(equiv.equiv)
+app.command("report")(report.report)
 
 
 def main() -> None:

@@ -135,11 +135,14 @@ def train(
             "dtype": dtype.value,
             "seed": t.seed, "data": describe_data(data or t.data), "train_samples": dataset.n_train,
             "validation_samples": dataset.n_val, "outcome": outcome, "seconds": time.perf_counter() - start}
-    write_run(run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
-              weights=trainer.get_weights(), epochs=epochs_done, info=info, title=f"{spec.name} ({backend.value})")
+    final = None
     if epochs_done:
         restored = t.early_stopping is not None and t.early_stopping.restore_best_weights and code == 0
         final = epochs_done[(history.best_epoch or len(epochs_done)) - 1] if restored else epochs_done[-1]
+        info["weights_epoch"] = final["epoch"]
+    write_run(run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
+              weights=trainer.get_weights(), epochs=epochs_done, info=info, title=f"{spec.name} ({backend.value})")
+    if final is not None:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k not in ("epoch", "seconds", "learning_rate"))
         typer.echo(f"{outcome}; weights of epoch {final['epoch']}: {shown}")
     typer.echo(f"run directory: {run_dir}")
