@@ -13,7 +13,7 @@ import sys
 import typer
 
 from compiler import __version__
-from compiler.cli import check, compile_cmd, equiv, fmt, report, schema, train
+from compiler.cli import check, compile_cmd, equiv, fmt, lr_find, report, schema, train
 
 app = typer.Typer(
     name="nnspec",
@@ -46,6 +46,7 @@ app.command("schema")(schema.schema)
 app.command("train")(train.train)
 app.command("equiv")(equiv.equiv)
 app.command("report")(report.report)
+app.command("lr-find")(lr_find.lr_find)
 
 
 def main() -> None:

@@ -1,0 +1,64 @@
+"""``nnspec lr-find SPEC``: the learning-rate range test, a plot, and a recommendation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from compiler.cli.common import EXIT_ERRORS
+from compiler.cli.train import Backend, fail, load_spec
+
+
+def lr_find(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="A spec file, or an IR .json."),
+    data: Optional[str] = typer.Option(None, "--data", help="Data set name or .npz/.csv path (overrides the spec)."),
+    backend: Backend = typer.Option(Backend.numpy, "--backend", "-b", help="Which backend runs the test."),
+    steps: int = typer.Option(200, "--steps", min=10, help="Steps from the smallest to the largest rate."),
+    min_lr: float = typer.Option(1e-7, "--min-lr", help="The first rate."),
+    max_lr: float = typer.Option(10.0, "--max-lr", help="The last rate."),
+    plot: Path = typer.Option(Path("lr_find.png"), "--plot", help="Where to write loss against rate (PNG)."),
+) -> None:
+    """Find a learning rate: from --min-lr, raise the rate exponentially each step (starting from
+    the spec's initial weights; the spec is not changed), stop when the smoothed loss diverges,
+    plot loss against rate, recommend a rate with its reasoning, and judge the spec's own rate.
+
+    Examples:
+
+      nnspec lr-find specs/digits_mlp.nns
+
+      nnspec lr-find specs/vgg_cnn.nns --steps 100 --plot vgg_lr.png
+    """
+    import numpy as np
+
+    from backends import BackendUnavailable, make_trainer
+    from backends.data import DataError, load_dataset
+    from backends.lr_find import plot_range_test, range_test, verdict
+
+    spec, _ = load_spec(spec_path)
+    if spec is None:
+        raise typer.Exit(EXIT_ERRORS)
+    if spec.training is None:
+        fail(spec_path, "the spec has no train section: add train { loss = ... optimizer = ... }")
+    if not 0 < min_lr < max_lr:
+        fail(spec_path, f"--min-lr must be positive and below --max-lr (received {min_lr:g} and {max_lr:g})")
+    try:
+        dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.float32)
+        trainer = make_trainer(backend.value, spec, dtype=np.float32, mode="canonical")
+    except (DataError, BackendUnavailable) as exc:
+        fail(spec_path, str(exc))
+    result = range_test(trainer, spec, dataset.x_train, dataset.y_train, steps=steps, min_lr=min_lr, max_lr=max_lr)
+    spec_rate = spec.training.optimizer.learning_rate
+    plot_range_test(plot, result, spec_rate, f"{spec.name}: learning-rate range test ({spec.training.optimizer.kind})")
+    steep, low = result.steepest(), result.minimum()
+    typer.echo(f"{len(result.rates)} steps from {min_lr:g}; stopped: {result.stopped_because}")
+    if steep is not None:
+        typer.echo(f"steepest descent of the smoothed loss at rate {steep:.3g}: the loss falls fastest there")
+    if low is not None:
+        typer.echo(f"lowest smoothed loss at rate {low:.3g}: beyond it the loss climbs")
+    if steep is not None:
+        typer.echo(f"recommended learning rate: {steep:.3g} (steepest descent; stay below {low:.3g})")
+    judgement, reason = verdict(result, spec_rate)
+    typer.echo(f"the spec's learning rate {spec_rate:g} is {judgement}: {reason}")
+    typer.echo(f"plot: {plot}")
