@@ -13,7 +13,7 @@ import sys
 import typer
 
 from compiler import __version__
-from compiler.cli import check, compile_cmd, equiv, fmt, lr_find, report, schema, train
+from compiler.cli import check, compile_cmd, diagnose, equiv, fmt, lr_find, report, schema, train
 
 app = typer.Typer(
     name="nnspec",
@@ -47,6 +47,7 @@ app.command("train")(train.train)
 app.command("equiv")(equiv.equiv)
 app.command("report")(report.report)
 app.command("lr-find")(lr_find.lr_find)
+app.command("diagnose")(diagnose.diagnose)
 
 
 def main() -> None:
