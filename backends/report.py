@@ -61,8 +61,8 @@ def spec_changes(base: Run, other: Run, limit: int = 6) -> str:
 
 def comparison_table(runs: list[Run]) -> str:
     """One row per run: epochs, final loss and metrics, time, outcome, spec changes against the first."""
-    metrics = list(dict.fromkeys(k for r in runs for k in r.final() if k not in ("epoch", "seconds",
-                                                                                  "learning_rate")))
+    metrics = list(dict.fromkeys(k for r in runs for k in r.final()
+                                 if k not in ("epoch", "seconds", "learning_rate") and "/" not in k))
     head = ["run", "backend", "epochs", *metrics, "seconds", "outcome", "spec vs first"]
     rows = [head]
     for r in runs:
@@ -85,7 +85,8 @@ def plot_runs(path: Path, runs: list[Run]) -> None:
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(k for r in runs for e in r.history for k in e
-                               if k not in ("epoch", "seconds", "learning_rate") and not k.startswith("val_")))
+                               if k not in ("epoch", "seconds", "learning_rate") and not k.startswith("val_")
+                               and "/" not in k))
     fig, axes = plt.subplots(1, max(1, len(names)), figsize=(5 * max(1, len(names)), 3.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         for i, r in enumerate(runs):

@@ -76,7 +76,8 @@ def plot_curves(path: Path, epochs: list[dict[str, float]], title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [k for k in epochs[0] if k not in ("epoch", "learning_rate", "seconds") and not k.startswith("val_")]
+    names = [k for k in epochs[0] if k not in ("epoch", "learning_rate", "seconds") and not k.startswith("val_")
+             and "/" not in k]  # per-layer statistics of --track have their own plot
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
     x = [e["epoch"] for e in epochs]
     for ax, name in zip(axes[0], names):

@@ -110,3 +110,20 @@ def test_cli_prints_table_flags_comparison_and_plot(tmp_path):
     flags_row = next(line for line in result.output.splitlines() if line.startswith("flags"))
     assert "vanishing" in flags_row.split("dead", 1)[0]
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_track_records_per_layer_statistics_every_epoch(tmp_path):
+    import json
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(ROOT / "specs" / "digits_mlp.nns"), "--epochs", "3", "--track",
+                                      "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 3
+    for epoch in history:
+        assert {"activation_variance/dense", "gradient_norm/dense", "gradient_norm/dense_2"} <= set(epoch)
+        assert epoch["gradient_norm/dense"] > 0
+    assert "gradient_norm/dense_1" in (out / "history.csv").read_text().splitlines()[0]
+    assert (out / "tracking.png").exists()
+    assert "gradient_norm" not in result.output  # the progress lines stay readable

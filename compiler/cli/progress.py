@@ -6,7 +6,8 @@ from backends.loop import LoopEvents
 
 
 def format_logs(logs: dict) -> str:
-    parts = [f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds", "learning_rate")]
+    parts = [f"{k} {v:.4f}" for k, v in logs.items()
+             if k not in ("epoch", "seconds", "learning_rate") and "/" not in k]  # not the --track statistics
     return "  ".join(parts) + f"  ({logs['seconds']:.1f}s)"
 
 

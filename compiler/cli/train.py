@@ -56,6 +56,20 @@ def fail(path: Path, message: str, code: int = EXIT_ERRORS) -> None:
     raise typer.Exit(code)
 
 
+def tracking_events(events, trainer, spec, dataset):
+    """Wrap the loop's events: after each epoch, measure the statistics of `nnspec diagnose` on one
+    training batch and add them to that epoch's history entry (before it is shown and saved)."""
+    from dataclasses import replace
+
+    from backends.diagnose import diagnose, tracked
+
+    def epoch_end(epoch, logs):
+        logs.update(tracked(diagnose(trainer, spec, dataset.x_train, dataset.y_train, batches=1, seed=epoch)))
+        events.epoch_end(epoch, logs)
+
+    return replace(events, epoch_end=epoch_end)
+
+
 def train(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="A spec file, or an IR .json from `nnspec compile`."),
     backend: Backend = typer.Option(Backend.numpy, "--backend", "-b", help="Which backend trains it."),
@@ -67,6 +81,8 @@ def train(
     mode: Mode = typer.Option(Mode.native, "--mode", help="native: the framework's own initializers and random "
                               "numbers; canonical: NumPy's initial weights and dropout masks (as `nnspec equiv`)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; one line per epoch."),
+    track: bool = typer.Option(False, "--track", help="Record per-layer activation variance and gradient norm "
+                               "every epoch (history and tracking.png), as `nnspec diagnose` measures them."),
 ) -> None:
     """Train a spec and write a run directory: spec, IR, weights (.npz), history (JSON, CSV), curves (PNG).
 
@@ -120,10 +136,13 @@ def train(
     start = time.perf_counter()
     outcome, code = "completed", 0
     progress = TrainingProgress(t.epochs, quiet=quiet)
+    events = progress.events()
+    if track:
+        events = tracking_events(events, trainer, spec, dataset)
     try:
         with progress:
             history = fit(trainer, spec, dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val,
-                          epochs=t.epochs, seed=t.seed, events=progress.events())
+                          epochs=t.epochs, seed=t.seed, events=events)
         epochs_done = history.epochs
         if history.stopped_early:
             outcome = f"stopped early after epoch {len(epochs_done)} (best: epoch {history.best_epoch})"
@@ -142,8 +161,13 @@ def train(
         info["weights_epoch"] = final["epoch"]
     write_run(run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
               weights=trainer.get_weights(), epochs=epochs_done, info=info, title=f"{spec.name} ({backend.value})")
+    if track and epochs_done:
+        from backends.diagnose import plot_tracking
+
+        plot_tracking(run_dir / "tracking.png", epochs_done, f"{spec.name}: per-layer statistics by epoch")
     if final is not None:
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k not in ("epoch", "seconds", "learning_rate"))
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items()
+                          if k not in ("epoch", "seconds", "learning_rate") and "/" not in k)
         typer.echo(f"{outcome}; weights of epoch {final['epoch']}: {shown}")
     typer.echo(f"run directory: {run_dir}")
     raise typer.Exit(code)
