@@ -65,27 +65,46 @@ def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def metric_values(names, loss, outputs: list[np.ndarray], ys: list[np.ndarray], logits: bool) -> dict[str, float]:
-    from backends.numpy.metrics import metric_sums
+class MetricSums:
+    """Running sums of the loss and metrics over the samples seen so far in an epoch.
 
-    n = sum(len(o) for o in outputs)
-    out = {}
-    for name in names:
-        total = sum(metric_sums(name, loss, o, y, logits) for o, y in zip(outputs, ys))
-        out[name] = math.sqrt(total / n) if name == "rmse" else total / n
-    return out
+    Kept as plain sums so that an interrupted epoch resumes with exactly the same totals.
+    """
+
+    def __init__(self, names, loss, logits: bool, state: dict | None = None):
+        self.names, self.loss, self.logits = list(names), loss, logits
+        state = state or {}
+        self.count = int(state.get("count", 0))
+        self.loss_sum = float(state.get("loss_sum", 0.0))
+        self.sums = {n: float(state.get(f"sum/{n}", 0.0)) for n in self.names}
+
+    def add(self, loss: float, outputs: np.ndarray, y: np.ndarray) -> None:
+        from backends.numpy.metrics import metric_sums
+
+        self.count += len(outputs)
+        self.loss_sum += loss * len(outputs)
+        for name in self.names:
+            self.sums[name] += metric_sums(name, self.loss, outputs, y, self.logits)
+
+    def values(self) -> dict[str, float]:
+        out = {"loss": self.loss_sum / self.count}
+        for name in self.names:
+            mean = self.sums[name] / self.count
+            out[name] = math.sqrt(mean) if name == "rmse" else mean
+        return out
+
+    def state(self) -> dict[str, float]:
+        return {"count": self.count, "loss_sum": self.loss_sum, **{f"sum/{n}": v for n, v in self.sums.items()}}
 
 
 def evaluate(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
     """Loss and metrics over ``x`` in inference mode, batch by batch (loss weighted by batch size)."""
-    losses, outputs, ys = 0.0, [], []
+    t = spec.training
+    sums = MetricSums(t.metrics, t.loss, trainer.outputs_are_logits)
     for i in range(0, len(x), batch_size):
         loss, out = trainer.evaluate_batch(x[i:i + batch_size], y[i:i + batch_size])
-        losses += loss * len(out)
-        outputs.append(out)
-        ys.append(y[i:i + batch_size])
-    t = spec.training
-    return {"loss": losses / len(x), **metric_values(t.metrics, t.loss, outputs, ys, trainer.outputs_are_logits)}
+        sums.add(loss, out, y[i:i + batch_size])
+    return sums.values()
 
 
 class EarlyStopper:
@@ -111,6 +130,13 @@ class EarlyStopper:
         self.wait += 1
         return self.wait >= self.rule.patience and epoch > 0
 
+    def state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load(self, state: dict, best_weights: dict[str, np.ndarray] | None) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = best_weights
+
 
 @dataclass
 class LoopEvents:
@@ -121,9 +147,41 @@ class LoopEvents:
     epoch_end: Callable[[int, dict], None] = lambda epoch, logs: None
 
 
+@dataclass
+class LoopState:
+    """Where training stands: enough to continue exactly from here (see ``backends.checkpoint``).
+
+    ``epoch`` is the epoch in progress (0-based), ``batch`` the batches of it already done,
+    ``step`` the optimizer steps done in all, ``sums`` the running sums of that epoch.
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    sums: dict = field(default_factory=dict)
+    epoch_seconds: float = 0.0
+    history: History = field(default_factory=History)
+    stopper: dict | None = None
+    best_weights: dict[str, np.ndarray] | None = None
+
+
+class Interrupted(Exception):
+    """Training stopped at a step boundary because it was asked to (Ctrl-C, SIGTERM)."""
+
+    def __init__(self, state: LoopState):
+        super().__init__(f"interrupted at epoch {state.epoch + 1}, after step {state.step}")
+        self.state = state
+
+
 def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-        *, epochs: int, seed: int, events: LoopEvents | None = None) -> History:
+        *, epochs: int, seed: int, events: LoopEvents | None = None, resume: LoopState | None = None,
+        on_checkpoint: Callable[[LoopState], None] | None = None, checkpoint_every: int | None = None,
+        should_stop: Callable[[], bool] | None = None) -> History:
     """Train for ``epochs`` (or until early stopping); raises ``Diverged`` with epoch and step set.
+
+    ``resume`` continues from a saved ``LoopState``; ``on_checkpoint`` is called at the end of every
+    epoch and every ``checkpoint_every`` steps; when ``should_stop()`` becomes true the loop stops at
+    the next step boundary, calls ``on_checkpoint`` and raises ``Interrupted``.
 
     A trainer with its own ``native_fit`` (Keras' ``fit`` in native mode) is handed the whole
     job; it must return the same ``History`` (same keys per epoch) and honour the events.
@@ -133,30 +191,47 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
         return native_fit(x, y, x_val, y_val, epochs=epochs, seed=seed, events=events or LoopEvents())
     t = spec.training
     events = events or LoopEvents()
-    history = History()
+    state = resume or LoopState()
+    history = state.history
     stopper = EarlyStopper(t.early_stopping) if t.early_stopping else None
-    step = 0
-    for epoch in range(epochs):
-        start = time.perf_counter()
+    if stopper is not None and state.stopper is not None:
+        stopper.load(state.stopper, state.best_weights)
+
+    def snapshot() -> LoopState:
+        state.stopper = stopper.state() if stopper is not None else None
+        state.best_weights = stopper.best_weights if stopper is not None else None
+        return state
+
+    while state.epoch < epochs and not history.stopped_early:
+        epoch = state.epoch
+        start = time.perf_counter() - state.epoch_seconds
         order = batches(len(x), t.batch_size, seed, epoch)
         events.epoch_start(epoch, len(order))
-        total, outputs, ys = 0.0, [], []
-        lr = learning_rate(t.optimizer, t.schedule, step)
-        for b, idx in enumerate(order):
-            lr = learning_rate(t.optimizer, t.schedule, step)
+        sums = MetricSums(t.metrics, t.loss, trainer.outputs_are_logits, state.sums)
+        lr = learning_rate(t.optimizer, t.schedule, max(state.step - 1, 0))
+        for b in range(state.batch, len(order)):
+            if should_stop is not None and should_stop():
+                state.sums, state.epoch_seconds = sums.state(), time.perf_counter() - start
+                if on_checkpoint is not None:
+                    on_checkpoint(snapshot())
+                raise Interrupted(state)
+            idx = order[b]
+            lr = learning_rate(t.optimizer, t.schedule, state.step)
             xb, yb = x[idx], y[idx]
             try:
-                loss, out = trainer.train_batch(xb, yb, step, lr)
+                loss, out = trainer.train_batch(xb, yb, state.step, lr)
             except Diverged as exc:
-                exc.epoch, exc.step = epoch + 1, step + 1  # both counted from 1 in messages
+                exc.epoch, exc.step = epoch + 1, state.step + 1  # both counted from 1 in messages
                 raise
-            total += loss * len(idx)
-            outputs.append(out)
-            ys.append(yb)
-            step += 1
+            sums.add(loss, out, yb)
+            state.step += 1
+            state.batch = b + 1
             events.batch_end(b, loss)
-        logs = {"epoch": epoch + 1, "loss": total / len(x),
-                **metric_values(t.metrics, t.loss, outputs, ys, trainer.outputs_are_logits)}
+            if checkpoint_every and on_checkpoint is not None and state.step % checkpoint_every == 0 \
+                    and state.batch < len(order):
+                state.sums, state.epoch_seconds = sums.state(), time.perf_counter() - start
+                on_checkpoint(snapshot())
+        logs = {"epoch": epoch + 1, **sums.values()}
         if len(x_val):
             logs.update({f"val_{k}": v for k, v in evaluate(trainer, spec, x_val, y_val, t.batch_size).items()})
         logs["learning_rate"] = lr
@@ -165,7 +240,9 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
         events.epoch_end(epoch, logs)
         if stopper is not None and stopper.update(epoch, logs, trainer.get_weights):
             history.stopped_early = True
-            break
+        state.epoch, state.batch, state.sums, state.epoch_seconds = epoch + 1, 0, {}, 0.0
+        if on_checkpoint is not None:
+            on_checkpoint(snapshot())
     if stopper is not None:
         history.best_epoch = None if stopper.best_epoch is None else stopper.best_epoch + 1
         if stopper.best_weights is not None:

@@ -14,6 +14,7 @@ import typer
 from compiler.cli.common import EXIT_ERRORS, print_diagnostics, try_compile
 
 EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
 
 
 class Backend(str, Enum):
@@ -72,23 +73,32 @@ def tracking_events(events, trainer, spec, dataset):
 
 def train(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="A spec file, or an IR .json from `nnspec compile`."),
-    backend: Backend = typer.Option(Backend.numpy, "--backend", "-b", help="Which backend trains it."),
+    backend: Optional[Backend] = typer.Option(None, "--backend", "-b", help="Which backend trains it [default: "
+                                              "numpy]."),
     data: Optional[str] = typer.Option(None, "--data", help="Data set name or .npz/.csv path (overrides the spec)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs (overrides the spec)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed (overrides the spec)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<model>-<time>)."),
-    dtype: Dtype = typer.Option(Dtype.float32, "--dtype", help="Floating-point precision."),
-    mode: Mode = typer.Option(Mode.native, "--mode", help="native: the framework's own initializers and random "
-                              "numbers; canonical: NumPy's initial weights and dropout masks (as `nnspec equiv`)."),
+    dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Floating-point precision [default: float32]."),
+    mode: Optional[Mode] = typer.Option(None, "--mode", help="native: the framework's own initializers and random "
+                                        "numbers; canonical: NumPy's initial weights and dropout masks (as `nnspec "
+                                        "equiv`) [default: native]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; one line per epoch."),
     track: bool = typer.Option(False, "--track", help="Record per-layer activation variance and gradient norm "
                                "every epoch (history and tracking.png), as `nnspec diagnose` measures them."),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="RUN_DIR", help="Continue an interrupted run "
+                                          "from its checkpoint, in its directory."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1, metavar="STEPS",
+                                                   help="Also checkpoint every STEPS optimizer steps (always at "
+                                                   "the end of each epoch)."),
 ) -> None:
-    """Train a spec and write a run directory: spec, IR, weights (.npz), history (JSON, CSV), curves (PNG).
+    """Train a spec and write a run directory: spec, IR, weights (.npz), history (JSON, CSV), curves (PNG),
+    and a checkpoint after every epoch.
 
     Same spec, seed and data give bit-identical weights and history. A loss that becomes NaN
     or infinite stops training (exit 3), naming the epoch, step and first bad layer, and the
-    last good weights are saved.
+    last good weights are saved. Ctrl-C or SIGTERM stops at the next step boundary with a
+    checkpoint (exit 130); --resume RUN_DIR continues it, ending exactly as an uninterrupted run.
 
     Examples:
 
@@ -99,78 +109,161 @@ def train(
       nnspec train specs/regression_mlp.nns --data my_data.csv
 
       nnspec train specs/vgg_cnn.nns --backend torch
-    """
-    import numpy as np
 
-    from backends import BackendUnavailable, make_trainer
-    from backends.data import DataError, describe_data, load_dataset
-    from backends.loop import Diverged, fit
-    from backends.run_dir import new_run_dir, write_run
-    from compiler.cli.progress import TrainingProgress
+      nnspec train specs/vgg_cnn.nns --resume runs/vgg_cnn-20261125-101500
+    """
+    from backends.checkpoint import CheckpointError
 
     spec, source_text = load_spec(spec_path)
     if spec is None:
         raise typer.Exit(EXIT_ERRORS)
     if spec.training is None:
         fail(spec_path, "the spec has no train section: add train { loss = ... optimizer = ... }")
-    updates = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
-    if updates:
-        spec = spec.model_copy(update={"training": spec.training.model_copy(update=updates)})
-    t = spec.training
-    np_dtype = np.dtype(dtype.value)
+    options = {"backend": backend, "mode": mode, "dtype": dtype, "seed": seed, "data": data}
     try:
-        dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np_dtype)
-    except DataError as exc:
+        run = prepare_run(spec, spec_path, options, epochs=epochs, out=out, resume=resume)
+    except CheckpointError as exc:
         fail(spec_path, str(exc))
-    try:
-        trainer = make_trainer(backend.value, spec, dtype=np_dtype, mode=mode.value)
-    except BackendUnavailable as exc:
-        fail(spec_path, str(exc))
-    try:
-        run_dir = new_run_dir(out, spec.name)
-    except FileExistsError as exc:
-        fail(spec_path, str(exc))
-    typer.echo(f"training {spec.name} on {describe_data(data or t.data)}: {dataset.n_train} samples"
-               f"{f', {dataset.n_val} for validation' if dataset.n_val else ''}; backend {backend.value}, "
-               f"{dtype.value}, seed {t.seed}, {t.epochs} epochs of batch {t.batch_size}")
-    start = time.perf_counter()
-    outcome, code = "completed", 0
-    progress = TrainingProgress(t.epochs, quiet=quiet)
-    events = progress.events()
-    if track:
-        events = tracking_events(events, trainer, spec, dataset)
-    try:
-        with progress:
-            history = fit(trainer, spec, dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val,
-                          epochs=t.epochs, seed=t.seed, events=events)
-        epochs_done = history.epochs
-        if history.stopped_early:
-            outcome = f"stopped early after epoch {len(epochs_done)} (best: epoch {history.best_epoch})"
-    except Diverged as exc:
-        epochs_done = progress.completed
-        outcome, code = f"diverged: {exc}", EXIT_DIVERGED
-        print(f"{spec_path}: error: training stopped at {exc}; the last good weights are saved", file=sys.stderr)
-    info = {"spec": str(spec_path), "model": spec.name, "backend": backend.value, "mode": mode.value,
-            "dtype": dtype.value,
-            "seed": t.seed, "data": describe_data(data or t.data), "train_samples": dataset.n_train,
-            "validation_samples": dataset.n_val, "outcome": outcome, "seconds": time.perf_counter() - start}
-    final = None
-    if epochs_done:
-        restored = t.early_stopping is not None and t.early_stopping.restore_best_weights and code == 0
-        final = epochs_done[(history.best_epoch or len(epochs_done)) - 1] if restored else epochs_done[-1]
-        info["weights_epoch"] = final["epoch"]
-    write_run(run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
-              weights=trainer.get_weights(), epochs=epochs_done, info=info, title=f"{spec.name} ({backend.value})")
-    if track and epochs_done:
-        from backends.diagnose import plot_tracking
-
-        plot_tracking(run_dir / "tracking.png", epochs_done, f"{spec.name}: per-layer statistics by epoch")
-    if final is not None:
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items()
-                          if k not in ("epoch", "seconds", "learning_rate") and "/" not in k)
-        typer.echo(f"{outcome}; weights of epoch {final['epoch']}: {shown}")
-    typer.echo(f"run directory: {run_dir}")
+    code = run_training(run, quiet=quiet, track=track, checkpoint_every=checkpoint_every)
+    write_outputs(run, source_text, track)
     raise typer.Exit(code)
 
 
+class Run:
+    """One training session: the spec as trained, its data, trainer, directory and what happened."""
 
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def prepare_run(spec, spec_path: Path, options: dict, *, epochs, out, resume) -> Run:
+    """Settle the options (from a checkpoint when resuming), load the data, build the trainer."""
+    import numpy as np
+
+    from backends import BackendUnavailable, make_trainer
+    from backends.checkpoint import CheckpointError, fingerprint, load_checkpoint
+    from backends.data import DataError, describe_data, load_dataset
+    from backends.run_dir import new_run_dir
+
+    defaults = {"backend": Backend.numpy, "mode": Mode.native, "dtype": Dtype.float32, "seed": None, "data": None}
+    state = weights = trainer_state = None
+    previous_seconds = 0.0
+    if resume is not None:
+        state, weights, trainer_state, meta = load_checkpoint(resume)
+        if meta.get("fingerprint") != fingerprint(spec):
+            raise CheckpointError(f"{resume} was trained from another spec ({meta.get('model')}); nothing was changed")
+        saved = {"backend": Backend(meta["backend"]), "mode": Mode(meta["mode"]), "dtype": Dtype(meta["dtype"]),
+                 "seed": meta["seed"], "data": meta["data_option"]}
+        for key, given in options.items():
+            if given is not None and given != saved[key]:
+                raise CheckpointError(f"{resume} was trained with {key} {getattr(saved[key], 'value', saved[key])}, "
+                                      f"not {getattr(given, 'value', given)}; resume it with the same settings")
+        options, previous_seconds = saved, meta.get("seconds", 0.0)
+    options = {k: v if v is not None else defaults[k] for k, v in options.items()}
+    updates = {k: v for k, v in (("epochs", epochs), ("seed", options["seed"])) if v is not None}
+    if updates:
+        spec = spec.model_copy(update={"training": spec.training.model_copy(update=updates)})
+    dtype = np.dtype(options["dtype"].value)
+    try:
+        dataset = load_dataset(spec, data=options["data"], base_dir=spec_path.parent, dtype=dtype)
+        trainer = make_trainer(options["backend"].value, spec, weights=weights, dtype=dtype, mode=options["mode"].value)
+    except (DataError, BackendUnavailable) as exc:
+        fail(spec_path, str(exc))
+    if trainer_state is not None:
+        trainer.load_state(trainer_state)
+    try:
+        run_dir = resume if resume is not None else new_run_dir(out, spec.name)
+    except FileExistsError as exc:
+        fail(spec_path, str(exc))
+    data_text = describe_data(options["data"] or spec.training.data)
+    meta = {"fingerprint": fingerprint(spec), "model": spec.name, "backend": options["backend"].value,
+            "mode": options["mode"].value, "dtype": options["dtype"].value, "seed": spec.training.seed,
+            "data": data_text, "data_option": options["data"]}
+    return Run(spec=spec, spec_path=spec_path, options=options, dataset=dataset, trainer=trainer, run_dir=run_dir,
+               state=state, meta=meta, previous_seconds=previous_seconds, outcome="completed", history=None,
+               epochs_done=[], seconds=0.0)
+
+
+def run_training(run: Run, *, quiet: bool, track: bool, checkpoint_every: int | None) -> int:
+    """Train (or continue), checkpointing every epoch; returns the exit code."""
+    import signal
+
+    from backends.checkpoint import save_checkpoint
+    from backends.loop import Diverged, Interrupted, LoopState, fit
+    from compiler.cli.progress import TrainingProgress
+
+    spec, t, d = run.spec, run.spec.training, run.dataset
+    o = run.options
+    resumed = f", resuming at epoch {run.state.epoch + 1} after step {run.state.step}" if run.state else ""
+    typer.echo(f"training {spec.name} on {run.meta['data']}: {d.n_train} samples"
+               f"{f', {d.n_val} for validation' if d.n_val else ''}; backend {o['backend'].value}, "
+               f"{o['dtype'].value}, seed {t.seed}, {t.epochs} epochs of batch {t.batch_size}{resumed}")
+    stop_requested = []
+    state = run.state or LoopState()
+
+    def request_stop(signum, frame):
+        stop_requested.append(signum)
+
+    def on_checkpoint(state):
+        trainer_state = run.trainer.state() if hasattr(run.trainer, "state") else {}
+        save_checkpoint(run.run_dir, state, weights=run.trainer.get_weights(), trainer_state=trainer_state,
+                        meta={**run.meta, "seconds": run.previous_seconds + time.perf_counter() - start})
+
+    progress = TrainingProgress(t.epochs, quiet=quiet)
+    events = progress.events()
+    if track:
+        events = tracking_events(events, run.trainer, spec, d)
+    handlers = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    start = time.perf_counter()
+    code = 0
+    try:
+        with progress:
+            run.history = fit(run.trainer, spec, d.x_train, d.y_train, d.x_val, d.y_val, epochs=t.epochs, seed=t.seed,
+                              events=events, resume=state, on_checkpoint=on_checkpoint,
+                              checkpoint_every=checkpoint_every, should_stop=lambda: bool(stop_requested))
+        run.epochs_done = run.history.epochs
+        if run.history.stopped_early:
+            run.outcome = f"stopped early after epoch {len(run.epochs_done)} (best: epoch {run.history.best_epoch})"
+    except Interrupted as exc:
+        run.epochs_done = exc.state.history.epochs
+        run.outcome, code = f"interrupted: {exc}", EXIT_INTERRUPTED
+        print(f"{run.spec_path}: {exc}; checkpoint written. Continue with: nnspec train {run.spec_path} --resume "
+              f"{run.run_dir}", file=sys.stderr)
+    except Diverged as exc:
+        run.epochs_done = state.history.epochs
+        run.outcome, code = f"diverged: {exc}", EXIT_DIVERGED
+        print(f"{run.spec_path}: error: training stopped at {exc}; the last good weights are saved", file=sys.stderr)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    run.seconds = run.previous_seconds + time.perf_counter() - start
+    return code
+
+
+def write_outputs(run: Run, source_text: str | None, track: bool) -> None:
+    """The run directory's files, and a last line on how the run ended."""
+    from backends.run_dir import write_run
+
+    spec, t, epochs_done = run.spec, run.spec.training, run.epochs_done
+    info = {"spec": str(run.spec_path), "model": spec.name, "backend": run.meta["backend"], "mode": run.meta["mode"],
+            "dtype": run.meta["dtype"], "seed": t.seed, "data": run.meta["data"],
+            "train_samples": run.dataset.n_train, "validation_samples": run.dataset.n_val, "outcome": run.outcome,
+            "seconds": run.seconds}
+    final = None
+    if epochs_done:
+        restored = t.early_stopping is not None and t.early_stopping.restore_best_weights and run.history is not None
+        best = run.history.best_epoch if run.history is not None else None
+        final = epochs_done[(best or len(epochs_done)) - 1] if restored else epochs_done[-1]
+        info["weights_epoch"] = final["epoch"]
+    write_run(run.run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
+              weights=run.trainer.get_weights(), epochs=epochs_done, info=info,
+              title=f"{spec.name} ({run.meta['backend']})")
+    if track and epochs_done:
+        from backends.diagnose import plot_tracking
+
+        plot_tracking(run.run_dir / "tracking.png", epochs_done, f"{spec.name}: per-layer statistics by epoch")
+    if final is not None:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items()
+                          if k not in ("epoch", "seconds", "learning_rate") and "/" not in k)
+        typer.echo(f"{run.outcome}; weights of epoch {final['epoch']}: {shown}")
+    typer.echo(f"run directory: {run.run_dir}")
