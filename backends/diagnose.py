@@ -208,14 +208,9 @@ def tracked(d: Diagnosis) -> dict[str, float]:
 
 def plot_tracking(path, epochs: list[dict], title: str) -> None:
     """Per layer, activation variance and gradient norm against the epoch (log scale)."""
-    import io
+    from backends.plots import pyplot, save_figure
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from backends.run_dir import write_atomic
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     x = [e["epoch"] for e in epochs]
@@ -231,7 +226,4 @@ def plot_tracking(path, epochs: list[dict], title: str) -> None:
             ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    save_figure(fig, path)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from backends.diagnose import Diagnosis, finite
-from backends.run_dir import write_atomic
 
 
 def _g(value, fmt=".3g") -> str:
@@ -44,10 +42,9 @@ def compare_table(results: dict[str, Diagnosis]) -> str:
 
 def plot_diagnosis(path: Path, results: dict[str, Diagnosis], title: str) -> None:
     """Activation variance and kernel gradient norm per layer (log scale), one line per initializer."""
-    import matplotlib
+    from backends.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax_var, ax_grad) = plt.subplots(1, 2, figsize=(12, 4.2))
     for name, d in results.items():
@@ -62,7 +59,4 @@ def plot_diagnosis(path: Path, results: dict[str, Diagnosis], title: str) -> Non
         ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    save_figure(fig, path)

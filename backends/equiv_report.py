@@ -3,11 +3,9 @@ layer, the first step and layer where backends part, and an overlay plot of the 
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from backends.equiv import Divergence, Trace, relative_error
-from backends.run_dir import write_atomic
 
 
 def shown_steps(n: int) -> list[int]:
@@ -44,10 +42,9 @@ def weight_table(traces: list[Trace], results: dict[str, Divergence]) -> str:
 
 
 def plot_losses(path: Path, traces: list[Trace], title: str) -> None:
-    import matplotlib
+    from backends.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax, ax_diff) = plt.subplots(1, 2, figsize=(11, 4))
     styles = ["-", "--", ":"]
@@ -69,7 +66,4 @@ def plot_losses(path: Path, traces: list[Trace], title: str) -> None:
         ax_diff.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    save_figure(fig, path)

@@ -84,14 +84,9 @@ def verdict(result: RangeTest, spec_rate: float) -> tuple[str, str]:
 
 
 def plot_range_test(path, result: RangeTest, spec_rate: float, title: str) -> None:
-    import io
+    from backends.plots import pyplot, save_figure
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from backends.run_dir import write_atomic
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     ax.semilogx(result.rates, result.losses, color="0.75", lw=1, label="loss")
@@ -109,7 +104,4 @@ def plot_range_test(path, result: RangeTest, spec_rate: float, title: str) -> No
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    save_figure(fig, path)

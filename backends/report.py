@@ -4,12 +4,10 @@ how long it took — and overlay their curves in one PNG."""
 from __future__ import annotations
 
 import difflib
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.run_dir import write_atomic
 
 
 class ReportError(Exception):
@@ -79,10 +77,9 @@ def comparison_table(runs: list[Run]) -> str:
 
 def plot_runs(path: Path, runs: list[Run]) -> None:
     """Loss and each metric per epoch; one colour per run, validation dashed."""
-    import matplotlib
+    from backends.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(dict.fromkeys(k for r in runs for e in r.history for k in e
                                if k not in ("epoch", "seconds", "learning_rate") and not k.startswith("val_")
@@ -102,7 +99,4 @@ def plot_runs(path: Path, runs: list[Run]) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    save_figure(fig, path)

@@ -71,10 +71,9 @@ def history_csv(epochs: list[dict[str, float]]) -> str:
 
 def plot_curves(path: Path, epochs: list[dict[str, float]], title: str) -> None:
     """One panel per quantity (loss, then each metric), training and validation overlaid."""
-    import matplotlib
+    from backends.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = [k for k in epochs[0] if k not in ("epoch", "learning_rate", "seconds") and not k.startswith("val_")
              and "/" not in k]  # per-layer statistics of --track have their own plot
@@ -90,10 +89,7 @@ def plot_curves(path: Path, epochs: list[dict[str, float]], title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    save_figure(fig, path)
 
 
 def write_run(run_dir: Path, *, source_text: str, ir_json: str, weights: dict[str, np.ndarray],

@@ -7,8 +7,7 @@ from typing import Optional
 
 import typer
 
-from compiler.cli.common import EXIT_ERRORS
-from compiler.cli.train import Backend, fail, load_spec
+from compiler.cli.train import Backend, fail, load_training_spec
 
 
 def diagnose(
@@ -36,11 +35,7 @@ def diagnose(
     from backends.diagnose import ALTERNATIVES, diagnose as measure, with_initializer
     from backends.diagnose_report import compare_table, plot_diagnosis, stats_table
 
-    spec, _ = load_spec(spec_path)
-    if spec is None:
-        raise typer.Exit(EXIT_ERRORS)
-    if spec.training is None:
-        fail(spec_path, "the spec has no train section: add train { loss = ... optimizer = ... }")
+    spec, _ = load_training_spec(spec_path)
     try:
         dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.float64)
         variants = {name: spec if alt is None else with_initializer(spec, alt[0], **alt[1])

@@ -9,8 +9,7 @@ from typing import Optional
 
 import typer
 
-from compiler.cli.common import EXIT_ERRORS
-from compiler.cli.train import Dtype, fail, load_spec
+from compiler.cli.train import Dtype, fail, load_training_spec
 
 EXIT_DIVERGED = 1
 
@@ -51,11 +50,7 @@ def equiv(
     unknown = [b for b in names if b not in BACKENDS]
     if unknown or not names:
         fail(spec_path, f"unknown backend {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
-    spec, _ = load_spec(spec_path)
-    if spec is None:
-        raise typer.Exit(EXIT_ERRORS)
-    if spec.training is None:
-        fail(spec_path, "the spec has no train section: add train { loss = ... optimizer = ... }")
+    spec, _ = load_training_spec(spec_path)
     try:
         for name in names:
             require(name)

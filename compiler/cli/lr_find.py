@@ -7,8 +7,7 @@ from typing import Optional
 
 import typer
 
-from compiler.cli.common import EXIT_ERRORS
-from compiler.cli.train import Backend, fail, load_spec
+from compiler.cli.train import Backend, fail, load_training_spec
 
 
 def lr_find(
@@ -36,11 +35,7 @@ def lr_find(
     from backends.data import DataError, load_dataset
     from backends.lr_find import plot_range_test, range_test, verdict
 
-    spec, _ = load_spec(spec_path)
-    if spec is None:
-        raise typer.Exit(EXIT_ERRORS)
-    if spec.training is None:
-        fail(spec_path, "the spec has no train section: add train { loss = ... optimizer = ... }")
+    spec, _ = load_training_spec(spec_path)
     if not 0 < min_lr < max_lr:
         fail(spec_path, f"--min-lr must be positive and below --max-lr (received {min_lr:g} and {max_lr:g})")
     try:

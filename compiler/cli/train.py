@@ -52,6 +52,16 @@ def load_spec(path: Path):
     return result.spec, result.source.text
 
 
+def load_training_spec(path: Path):
+    """A spec (or IR) that has a train section, with its source text; errors printed and exit 2 otherwise."""
+    spec, source_text = load_spec(path)
+    if spec is None:
+        raise typer.Exit(EXIT_ERRORS)
+    if spec.training is None:
+        fail(path, "the spec has no train section: add train { loss = ... optimizer = ... }")
+    return spec, source_text
+
+
 def fail(path: Path, message: str, code: int = EXIT_ERRORS) -> None:
     print(f"{path}: error: {message}", file=sys.stderr)
     raise typer.Exit(code)
@@ -114,11 +124,7 @@ def train(
     """
     from backends.checkpoint import CheckpointError
 
-    spec, source_text = load_spec(spec_path)
-    if spec is None:
-        raise typer.Exit(EXIT_ERRORS)
-    if spec.training is None:
-        fail(spec_path, "the spec has no train section: add train { loss = ... optimizer = ... }")
+    spec, source_text = load_training_spec(spec_path)
     options = {"backend": backend, "mode": mode, "dtype": dtype, "seed": seed, "data": data}
     try:
         run = prepare_run(spec, spec_path, options, epochs=epochs, out=out, resume=resume)
