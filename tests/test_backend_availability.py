@@ -46,3 +46,10 @@ def test_training_with_numpy_needs_neither_framework(tmp_path):
                          "--epochs", "1", "--out", str(tmp_path / "run"), "-q")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "run" / "weights.npz").exists()
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("CI"), reason="CI only: there every backend must be tested")
+def test_ci_has_every_framework_so_no_backend_test_is_skipped():
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+    import torch  # noqa: F401
