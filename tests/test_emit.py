@@ -1,0 +1,446 @@
+"""`nnspec emit`: the emitted PyTorch and Keras programs are standalone and mean what the NumPy
+reference means.
+
+Each program is emitted to a temporary file, imported as a module, given the canonical float64
+initial weights (``initial_weights``) and compared with ``NumpyModel``: outputs in inference mode,
+and, for specs without dropout, the loss of every step and the final weights of a few training steps
+against ``run_canonical("numpy", ...)`` on the same batches, to 1e-9 relative.
+
+Keras (TensorFlow backend) casts Python-float hyperparameters through float32 even in float64
+(``ops.cast(0.01, "float64")`` is ``float32(0.01)``: regularizer factors, Rescaling, Adam's β in the
+bias corrections, SGD's momentum, weight decay, Adagrad's initial accumulator), so the Keras
+comparisons use the spec with every float rounded to float32: both sides then use the very same
+numbers, and the programs agree to round-off (see ``test_keras_float32_rounding_is_the_only_gap``).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import get_args
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from backends.data import load_dataset
+from backends.emit import EmitError, emit_source, keras_source, torch_source
+from backends.emit.common import uses_dropout
+from backends.equiv import relative_error, run_canonical, step_batches
+from backends.numpy.initializers import initial_weights
+from backends.numpy.model import NumpyModel
+from compiler.cli.emit import emit
+from compiler.ir.spec import Spec
+from compiler.ir.training import OPTIMIZER_CLASSES, Loss
+from compiler.ir.values import INITIALIZER_KINDS, ActivationFn, ActivationKind
+from compiler.layers import LAYER_CLASSES
+from compiler.pipeline import compile_file, compile_text
+from compiler.weights import weight_specs
+from equivalence_cases import CASES, case_data  # tests/ is on sys.path under pytest
+
+pytestmark = pytest.mark.filterwarnings(  # Keras' convert_to_numpy under NumPy 2, not ours
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_FILES = sorted(p.stem for p in (ROOT / "specs").glob("*.nns"))
+NNSPEC_PACKAGES = {"compiler", "backends", "spec_lang", "nnspec"}
+ALLOWED_IMPORTS = {"argparse", "csv", "math", "numpy", "torch", "keras", "sklearn"}
+TOLERANCE = 1e-9
+STEPS = 5
+
+
+# What the cases above leave out: an image output (NHWC back from NCHW), `same` average pooling with
+# asymmetric padding, a layer named like a module method, cross-entropies from unfused probabilities,
+# a linear Activation layer, elu's alpha, GlobalAveragePooling2D(keepdims) at the output.
+EDGES = {
+    "edge-image-output": """model edge_image {
+        Input([7, 9, 2])
+        Conv2D(3, 2, strides=2, padding=same, name="forward")
+        AveragePooling2D(3, strides=2, padding=same)
+        Conv2D(2, 3, padding=same, activation=leaky_relu, name="x")
+    }
+    train { loss = mse optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 2 }""",
+    "edge-unfused-categorical": """model edge_cat {
+        Input([5]) Dense(4, activation=softmax, name="my layer") Dropout(0.0)
+    }
+    train { loss = categorical_crossentropy optimizer = rmsprop(learning_rate=0.01) batch_size = 8 seed = 2 }""",
+    "edge-unfused-binary": """model edge_bin {
+        Input([5]) Dense(3, activation=elu(alpha=0.5)) Activation(linear) Dense(2, activation=sigmoid) Dropout(0.0)
+    }
+    train { loss = binary_crossentropy optimizer = sgd(learning_rate=0.1, momentum=0.5) batch_size = 8 seed = 2 }""",
+    "edge-gap-keepdims-output": """model edge_gap {
+        Input([6, 6, 3])
+        Conv2D(4, 3, activation=gelu(approximate=true))
+        MaxPooling2D(3, strides=2, padding=same)
+        GlobalAveragePooling2D(keepdims=true)
+    }
+    train { loss = mae optimizer = adagrad(learning_rate=0.1) batch_size = 8 seed = 2 }""",
+}
+
+
+def without_dropout(text: str) -> str:
+    """A case with its dropout rates set to 0, so that a training step is deterministic."""
+    return re.sub(r"Dropout(2D)?\(0\.\d+\)", r"Dropout\1(0.0)", text)
+
+
+@lru_cache(maxsize=None)
+def spec_named(name: str) -> Spec:
+    """A spec file of specs/, a case of tests/equivalence_cases.py, or a case '<name>-nodrop'."""
+    if name in SPEC_FILES:
+        return compile_file(ROOT / "specs" / f"{name}.nns").spec
+    if name in EDGES:
+        return compile_text(EDGES[name]).spec
+    if name.endswith("-nodrop"):
+        return compile_text(without_dropout(CASES[name[: -len("-nodrop")]])).spec
+    return compile_text(CASES[name]).spec
+
+
+def float32_exact(spec: Spec) -> Spec:
+    """The spec with every float rounded to float32 (see the module docstring)."""
+    def walk(value):
+        if isinstance(value, float):
+            return float(np.float32(value))
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(walk(v) for v in value)
+        return value
+    return Spec.model_validate(walk(spec.model_dump()))
+
+
+FORWARD = ["digits_mlp", "vgg_cnn", "adamw_exponential", *CASES, *EDGES]
+TRAIN = ["adamw_exponential", *(f"{name}-nodrop" for name in CASES), *EDGES]
+# Keras is slower to build: its training comparisons run the layers of every case already (the first
+# step's loss is a forward pass), so the inference-mode comparisons are kept to a representative few.
+KERAS_FORWARD = ["digits_mlp", "vgg_cnn", "adamw_exponential", "cnn-flatten-sparse-adam",
+                 "mlp-sparse-probabilities-amsgrad"]
+
+
+def data_for(spec: Spec, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``case_data``; targets shaped like the output where it is not 1-D, and 0/1 ones for several
+    independent binary outputs."""
+    binary = spec.training.loss.kind == "binary_crossentropy"
+    if len(spec.output_shape) == 1 and not (binary and spec.output_shape[-1] > 1):
+        return case_data(spec, n)
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(n, *spec.input_shape))
+    return x, (rng.integers(0, 2, (n, *spec.output_shape)) if binary else rng.normal(size=(n, *spec.output_shape)))
+
+
+def emitted_module(tmp_path: Path, spec: Spec, backend: str, name: str):
+    """Emit ``spec`` to a file under ``tmp_path`` and import it as a module."""
+    module_name = f"emitted_{backend}_{name.replace('-', '_')}"
+    path = tmp_path / f"{module_name}.py"
+    path.write_text(emit_source(spec, backend), encoding="utf-8")
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def reference_weights(spec: Spec) -> dict[str, np.ndarray]:
+    """The canonical float64 initial weights, with random moving statistics so BN's inference path counts."""
+    weights = initial_weights(spec, spec.training.seed, np.float64)
+    rng = np.random.default_rng(0)
+    for name in weights:
+        if name.endswith("moving_mean"):
+            weights[name] = rng.normal(size=weights[name].shape)
+        elif name.endswith("moving_variance"):
+            weights[name] = rng.uniform(0.5, 2.0, size=weights[name].shape)
+    return weights
+
+
+@pytest.fixture
+def keras():
+    keras = pytest.importorskip("keras")
+    floatx = keras.config.floatx()
+    yield keras
+    keras.config.set_floatx(floatx)  # the emitted build_model sets it; other tests expect theirs
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+# ---- the tables ---------------------------------------------------------------------------------------
+def test_every_layer_kind_has_a_writer_in_both_emitters():
+    assert set(torch_source.LAYERS) == set(LAYER_CLASSES)
+    assert set(keras_source.LAYERS) == set(LAYER_CLASSES)
+
+
+def test_every_activation_initializer_loss_and_optimizer_is_covered():
+    kinds = set(get_args(ActivationKind))
+    assert set(torch_source.ACTIVATIONS) == kinds
+    ctx = keras_source.Context(spec_named("digits_mlp"))
+    for kind in kinds:
+        fn = ActivationFn(kind=kind, alpha=0.5 if kind in ("leaky_relu", "elu") else None)
+        assert (keras_source.activation(fn, ctx) is None) == (kind == "linear")
+    assert set(torch_source.INITIALIZERS) == set(INITIALIZER_KINDS) - {"auto"}
+    assert set(keras_source.LOSS_CLASSES) == set(get_args(Loss.model_fields["kind"].annotation))
+    assert set(keras_source.OPTIMIZER_ARGS) == set(OPTIMIZER_CLASSES)
+
+
+# ---- the source itself ------------------------------------------------------------------------------------
+def imported_modules(source: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__":
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("name", [*SPEC_FILES, *CASES, *EDGES])
+def test_emitted_source_compiles_and_imports_only_its_framework(name, backend):
+    spec = spec_named(name)
+    source = emit_source(spec, backend, spec_path=f"specs/{name}.nns")
+    compile(source, f"{name}_{backend}.py", "exec")
+    modules = imported_modules(source)
+    assert not modules & NNSPEC_PACKAGES
+    assert modules <= ALLOWED_IMPORTS, modules - ALLOWED_IMPORTS
+    assert ("sklearn" in modules) == (spec.training.data is not None and spec.training.data.kind == "builtin")
+    assert (backend in modules) and ({"torch", "keras"} - {backend}).isdisjoint(modules)
+    for function in ("build_model", "load_data", "train", "get_weights", "set_weights", "predict", "train_step",
+                     "main"):
+        assert f"\ndef {function}(" in source
+    assert source.rstrip().endswith('if __name__ == "__main__":\n    main()')
+
+
+def test_only_what_the_spec_uses_is_emitted():
+    digits = emit_source(spec_named("digits_mlp"), "torch")
+    for absent in ("KerasBatchNorm", "F.pad", "avg_pool2d_same", "penalty(", "EPSILON", "clip_gradients", "KerasSGD",
+                   "permute", "self.logits"):
+        assert absent not in digits, absent
+    assert "class KerasAdam(torch.optim.Adam)" in digits and "F.cross_entropy(z, y)" in digits
+    vgg = emit_source(spec_named("vgg_cnn"), "torch")
+    assert "class KerasBatchNorm" in vgg and "x.permute(0, 3, 1, 2)" in vgg and "self.logits = x" in vgg
+    cnn = emit_source(spec_named("cnn-flatten-sparse-adam"), "torch")
+    assert "value=-math.inf" in cnn and "x.permute(0, 2, 3, 1).flatten(1)" in cnn and "F.pad(x, (0, 1, 0, 1))" in cnn
+    assert "class LearningRate" not in emit_source(spec_named("digits_mlp"), "keras")
+    adamw = emit_source(spec_named("adamw_exponential"), "keras")
+    assert "class LearningRate(keras.optimizers.schedules.LearningRateSchedule)" in adamw
+    assert "keras.optimizers.AdamW(" in adamw and "restore_best_weights=True" in adamw
+
+
+def test_a_spec_without_train_section_is_refused():
+    spec = compile_text("model m { Input([2]) Dense(1) }").spec
+    for backend in ("torch", "keras"):
+        with pytest.raises(EmitError, match="no train section"):
+            emit_source(spec, backend)
+
+
+# ---- data -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", [n for n in SPEC_FILES if spec_named(n).training.data is not None])
+def test_load_data_gives_the_arrays_nnspec_trains_on(name, tmp_path, torch):
+    spec = spec_named(name)
+    module = emitted_module(tmp_path, spec, "torch", name)
+    ours = module.load_data(dtype="float64")
+    theirs = load_dataset(spec, dtype=np.float64)
+    for a, b in zip(ours, (theirs.x_train, theirs.y_train, theirs.x_val, theirs.y_val)):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["npz", "csv"])
+def test_load_data_reads_the_users_file(kind, tmp_path, torch):
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    if kind == "npz":
+        np.savez(tmp_path / "d.npz", x=x, y=y)
+        data = '"d.npz"'
+    else:
+        rows = ["a,b,y,c,d"] + [f"{r[0]!r},{r[1]!r},{t},{r[2]!r},{r[3]!r}" for r, t in zip(x.tolist(), y.tolist())]
+        (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+        data = 'file("d.csv", label="y")'
+    text = (f"model m {{ Input([4]) Dense(3) }} train {{ loss = categorical_crossentropy(from_logits=true) "
+            f"optimizer = sgd validation_split = 0.2 data = {data} }}")
+    spec_path = tmp_path / "m.nns"
+    spec = compile_text(text, str(spec_path)).spec
+    path = tmp_path / "emitted_file_data.py"
+    path.write_text(emit_source(spec, "torch", spec_path=spec_path))
+    module_spec = importlib.util.spec_from_file_location("emitted_file_data", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    ours = module.load_data(dtype="float64")
+    theirs = load_dataset(spec, base_dir=tmp_path, dtype=np.float64)
+    for a, b in zip(ours, (theirs.x_train, theirs.y_train, theirs.x_val, theirs.y_val)):
+        np.testing.assert_array_equal(a, b)
+
+
+# ---- PyTorch against the NumPy reference -----------------------------------------------------------------------
+@pytest.mark.parametrize("name", FORWARD)
+def test_torch_forward_matches_numpy(name, tmp_path, torch):
+    spec = spec_named(name)
+    module = emitted_module(tmp_path, spec, "torch", name)
+    weights = reference_weights(spec)
+    model = module.build_model(dtype="float64")
+    module.set_weights(model, weights)
+    x, _ = data_for(spec, 24)
+    expected = NumpyModel(spec, {k: v.copy() for k, v in weights.items()}).predict(x)
+    assert relative_error(module.predict(model, x), expected) <= TOLERANCE
+    back = module.get_weights(model)
+    assert set(back) == {w.name for w in weight_specs(spec)}
+    for key, value in weights.items():
+        np.testing.assert_array_equal(back[key], value)
+
+
+@pytest.mark.parametrize("name", TRAIN)
+def test_torch_training_steps_match_numpy(name, tmp_path, torch):
+    spec = spec_named(name)
+    assert not uses_dropout(spec)
+    module = emitted_module(tmp_path, spec, "torch", name)
+    x, y = data_for(spec, 40)
+    reference = run_canonical("numpy", spec, x, y, steps=STEPS, dtype="float64")
+    model = module.build_model(dtype="float64")
+    module.set_weights(model, initial_weights(spec, spec.training.seed, np.float64))
+    optimizer = module.make_optimizer(model)
+    losses = [module.train_step(model, optimizer, x[idx], y[idx], step)[0]
+              for step, idx in enumerate(step_batches(len(x), spec.training.batch_size, spec.training.seed, STEPS))]
+    assert relative_error(losses, reference.losses) <= TOLERANCE
+    final = module.get_weights(model)
+    for key, value in reference.weights.items():
+        assert relative_error(final[key], value) <= TOLERANCE, key
+
+
+# ---- Keras against the NumPy reference --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", KERAS_FORWARD)
+def test_keras_forward_matches_numpy(name, tmp_path, keras):
+    spec = float32_exact(spec_named(name))
+    module = emitted_module(tmp_path, spec, "keras", name)
+    weights = reference_weights(spec)
+    model = module.build_model(dtype="float64")
+    module.set_weights(model, weights)
+    x, _ = data_for(spec, 24)
+    expected = NumpyModel(spec, {k: v.copy() for k, v in weights.items()}).predict(x)
+    assert relative_error(module.predict(model, x), expected) <= TOLERANCE
+    back = module.get_weights(model)
+    assert set(back) == {w.name for w in weight_specs(spec)}
+
+
+def keras_losses(module, spec, x, y, steps):
+    model = module.compile_model(module.build_model(dtype="float64"))
+    model.run_eagerly = True  # Keras' own train step, untraced: faster for a few steps of a small model
+    module.set_weights(model, initial_weights(spec, spec.training.seed, np.float64))
+    losses = [module.train_step(model, x[idx], y[idx])
+              for idx in step_batches(len(x), spec.training.batch_size, spec.training.seed, steps)]
+    return losses, module.get_weights(model)
+
+
+@pytest.mark.parametrize("name", TRAIN)
+def test_keras_training_steps_match_numpy(name, tmp_path, keras):
+    spec = float32_exact(spec_named(name))
+    module = emitted_module(tmp_path, spec, "keras", name)
+    x, y = data_for(spec, 40)
+    reference = run_canonical("numpy", spec, x, y, steps=STEPS, dtype="float64")
+    losses, final = keras_losses(module, spec, x, y, STEPS)
+    assert relative_error(losses, reference.losses) <= TOLERANCE
+    for key, value in reference.weights.items():
+        assert relative_error(final[key], value) <= TOLERANCE, key
+
+
+def test_keras_float32_rounding_is_the_only_gap(tmp_path, keras):
+    """With the spec's own values Keras differs only by its float32 hyperparameters: small, and larger
+    than round-off (the reason the comparisons above round the spec first)."""
+    spec = spec_named("mlp-sgd-weight-decay-momentum-nodrop")
+    module = emitted_module(tmp_path, spec, "keras", "unrounded")
+    x, y = data_for(spec, 40)
+    reference = run_canonical("numpy", spec, x, y, steps=STEPS, dtype="float64")
+    losses, _ = keras_losses(module, spec, x, y, STEPS)
+    assert 1e-12 < relative_error(losses, reference.losses) < 1e-6
+
+
+# ---- standalone, end to end ------------------------------------------------------------------------------------------
+BLOCK_NNSPEC = """
+import runpy, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"compiler", "backends", "spec_lang", "nnspec"}:
+            raise ImportError(f"the emitted program imported nnspec's {name}")
+sys.meta_path.insert(0, Block())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def standalone_runs(request, tmp_path_factory):
+    """`python digits_mlp_<backend>.py --epochs 1 --save w.npz` for both backends, in a directory outside
+    the repository, without PYTHONPATH, with nnspec's packages made unimportable. Started when the module's
+    first test starts (when the standalone tests are selected), so that they run beside the others."""
+    if not any(item.name.startswith("test_digits_program_runs_standalone") for item in request.session.items):
+        yield {}
+        return
+    spec = spec_named("digits_mlp")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    runs = {}
+    for backend in ("torch", "keras"):
+        if importlib.util.find_spec(backend) is None:
+            continue
+        where = tmp_path_factory.mktemp(f"standalone_{backend}")
+        program = where / f"digits_mlp_{backend}.py"
+        program.write_text(emit_source(spec, backend, spec_path="specs/digits_mlp.nns"))
+        runs[backend] = (where, subprocess.Popen(
+            [sys.executable, "-c", BLOCK_NNSPEC, str(program), "--epochs", "1", "--save", "w.npz"],
+            cwd=where, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    yield runs
+    for _, process in runs.values():
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_digits_program_runs_standalone(backend, standalone_runs):
+    pytest.importorskip(backend)
+    where, process = standalone_runs[backend]
+    stdout, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "1438 training samples, 359 for validation" in stdout
+    assert "val_accuracy" in stdout
+    with np.load(where / "w.npz", allow_pickle=False) as saved:
+        shapes = {k: saved[k].shape for k in saved.files}
+    assert shapes == {w.name: w.shape for w in weight_specs(spec_named("digits_mlp"))}
+
+
+# ---- the command ----------------------------------------------------------------------------------------------------
+def cli():
+    app = typer.Typer(add_completion=False)
+    app.command("emit")(emit)
+    app.command("unused")(lambda: None)  # two commands, so that `emit` is a subcommand as in nnspec
+    return app
+
+
+def test_emit_command_writes_the_program(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "digits_keras.py"
+    result = runner.invoke(cli(), ["emit", str(ROOT / "specs" / "digits_mlp.nns"), "--backend", "keras", "-o",
+                                   str(out)])
+    assert result.exit_code == 0, result.output
+    assert "keras.Sequential(" in out.read_text()
+    result = runner.invoke(cli(), ["emit", str(ROOT / "specs" / "vgg_cnn.nns")])
+    assert result.exit_code == 0 and "class VggCnn(nn.Module):" in result.stdout
+    compile(result.stdout, "vgg_cnn.py", "exec")
+
+
+def test_emit_command_reports_errors(tmp_path):
+    runner = CliRunner()
+    bad = tmp_path / "bad.nns"
+    bad.write_text("model m { Input([2]) Dense(1, activaton=relu) }")
+    result = runner.invoke(cli(), ["emit", str(bad)])
+    assert result.exit_code == 2 and "activaton" in result.output
+    no_train = tmp_path / "no_train.nns"
+    no_train.write_text("model m { Input([2]) Dense(1) }")
+    result = runner.invoke(cli(), ["emit", str(no_train), "--backend", "keras"])
+    assert result.exit_code == 2 and "no train section" in result.output
+    help_text = runner.invoke(cli(), ["emit", "--help"]).output
+    assert "nnspec emit specs/digits_mlp.nns" in help_text
