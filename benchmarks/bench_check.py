@@ -43,13 +43,13 @@ What it measures
 How to read it
 --------------
 Compare medians; the minimum is the best case with the least noise from the machine. "--version"
-minus the baseline is the CLI's fixed start-up: importing Typer and the compiler's modules (the
-``compiler.cli`` package imports every command, hence the whole compiler, even for ``--version``)
-and building pydantic's model classes. "check digits_mlp" minus "--version" is the first spec:
-building the Lark parser (from its on-disk cache), first-use schema builds, one compile, one
-summary. "check specs/*.nns" minus "check digits_mlp" divided by the other specs is the marginal
-cost of a spec. Wall times on a shared or throttled machine are noisy: check that nothing else is
-running, and rerun with more ``--runs`` before drawing conclusions from a difference of a few per cent.
+minus the baseline is the CLI's fixed start-up: importing Typer (a command's module, hence the
+compiler, is imported only when that command runs). "check digits_mlp" minus "--version" is the
+first spec: importing the compiler and creating its pydantic model classes, building the Lark
+parser (from its on-disk cache), first-use schema builds, one compile, one summary. "check
+specs/*.nns" minus "check digits_mlp" divided by the other specs is the marginal cost of a spec.
+Wall times on a shared or throttled machine are noisy: check that nothing else is running, and
+rerun with more ``--runs`` before drawing conclusions from a difference of a few per cent.
 """
 
 from __future__ import annotations

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from compiler.pipeline import CompileResult, compile_file
 from spec_lang.diagnostics import Diagnostic, SpecError
 from spec_lang.span import Source
+
+if TYPE_CHECKING:
+    from compiler.pipeline import CompileResult
 
 EXIT_OK, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
 SPEC_SUFFIXES = (".nns",)
@@ -38,6 +41,8 @@ def print_diagnostics(diagnostics: list[Diagnostic], source: Source | None) -> N
 
 def try_compile(path: Path) -> CompileResult | None:
     """Compile ``path``; on errors print them all and return None."""
+    from compiler.pipeline import compile_file  # here, so that `nnspec fmt` does not load the compiler
+
     try:
         return compile_file(path)
     except SpecError as err:

@@ -1,6 +1,6 @@
 """The root of the IR: a validated, shape-checked model and its training settings."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Literal
 

@@ -3,7 +3,7 @@
 Every default is Keras 3's, pinned here; each class's docstring states its formula.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Annotated, Literal, Union
 
@@ -152,7 +152,7 @@ class WarmupSchedule(IRNode):
     kind: Literal["warmup"] = "warmup"
     steps: Annotated[int, Field(gt=0)]
     start: Annotated[float, Field(ge=0, le=1)] = 0.0
-    then: Schedule = ConstantSchedule.model_construct()  # a forward reference (recursive)
+    then: "Schedule" = ConstantSchedule.model_construct()  # a forward reference (recursive)
 
 
 Schedule = Annotated[

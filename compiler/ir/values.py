@@ -3,7 +3,7 @@
 Defaults follow Keras 3 where Keras has one (pinned here, not inherited).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Annotated, Literal, Union
 

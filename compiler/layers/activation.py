@@ -1,6 +1,6 @@
 """Activation(fn): y = fn(x), any activation of the language (see ``ActivationFn``)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import ClassVar, Literal
 

@@ -1,6 +1,6 @@
 """AveragePooling2D: y = mean over each window; with ``same`` the mean counts only real pixels (as TF)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import ClassVar, Literal
 

@@ -1,6 +1,6 @@
 """What every layer kind shares: its name, span, inferred shapes and parameter counts."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import ClassVar
 

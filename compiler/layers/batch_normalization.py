@@ -6,7 +6,7 @@ inference: the moving statistics replace the batch ones. Keras' defaults: moment
 Parameters: γ (if scale) and β (if center) trainable; moving mean and variance not.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Annotated, ClassVar, Literal
 

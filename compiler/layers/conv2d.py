@@ -4,7 +4,7 @@ y[n,i,j,f] = activation(b[f] + Σ_{di,dj,c} x_pad[n, i·s_h + di·d_h, j·s_w + 
 with W of shape (kh, kw, in_channels, filters) and TensorFlow's asymmetric ``same`` padding.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Annotated, ClassVar, Literal
 

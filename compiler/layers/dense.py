@@ -1,6 +1,6 @@
 """Dense(units): y = activation(x·W + b), W of shape (in_features, units)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Annotated, ClassVar, Literal
 

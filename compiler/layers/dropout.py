@@ -1,6 +1,6 @@
 """Dropout(rate): in training y = x·m/(1−rate), m ~ Bernoulli(1−rate) per element; identity at inference."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Annotated, ClassVar, Literal
 

@@ -1,6 +1,6 @@
 """Flatten: (h, w, c) → (h·w·c,) in NHWC (row-major, channels fastest) order in every backend."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import ClassVar, Literal
 

@@ -1,6 +1,6 @@
 """GlobalAveragePooling2D: y[n,c] = mean over (h, w) of x[n,h,w,c]."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import ClassVar, Literal
 

@@ -1,6 +1,6 @@
 """Input(shape): the model's one input, channels-last, without the batch axis."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Annotated, ClassVar, Literal
 

@@ -1,6 +1,6 @@
 """MaxPooling2D: y = max over each window; ``same`` padding pads with −∞ (TensorFlow's, asymmetric)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import ClassVar, Literal
 

@@ -1,6 +1,6 @@
 """What MaxPooling2D and AveragePooling2D share: the window, its strides (default: the pool size), padding."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Annotated, ClassVar
 

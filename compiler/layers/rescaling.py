@@ -1,6 +1,6 @@
 """Rescaling(scale, offset=0): y = x·scale + offset."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import ClassVar, Literal
 

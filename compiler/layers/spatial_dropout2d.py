@@ -1,6 +1,6 @@
 """SpatialDropout2D(rate): drops whole feature maps: m ~ Bernoulli(1−rate) per (sample, channel), y = x·m/(1−rate)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from typing import Annotated, ClassVar, Literal
 

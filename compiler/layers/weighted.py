@@ -1,6 +1,6 @@
 """Arguments shared by layers with a kernel and a bias (Dense, Conv2D)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
 from pydantic import field_validator
 

@@ -45,7 +45,8 @@ def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tu
     Every problem is appended to ``errors`` when given (so all are reported); else the first is raised.
     """
     fixed = fixed or {}
-    allowed = allowed if allowed is not None else [f for f in cls.model_fields if f not in fixed]
+    fields = cls.model_fields
+    allowed = allowed if allowed is not None else [f for f in fields if f not in fixed]
     found: list[BindError] = []
     values: dict[str, Any] = dict(defaults or {})
     spans: dict[str, Span] = {}
@@ -68,11 +69,11 @@ def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tu
             continue
         spans[name] = val.span
         try:
-            values[name] = convert(cls.model_fields[name].annotation, val, f"{where}: {arg_word} '{name}'",
-                                   cls.model_fields[name].metadata)
+            values[name] = convert(fields[name].annotation, val, f"{where}: {arg_word} '{name}'",
+                                   fields[name].metadata)
         except BindError as exc:
             found.append(exc)
-    missing = [f for f in allowed if cls.model_fields[f].is_required() and f not in spans and f not in fixed]
+    missing = [f for f in allowed if fields[f].is_required() and f not in spans and f not in fixed]
     for name in missing:
         found.append(BindError(f"{where}: missing required {arg_word} '{name}'", span))
     if not found:
