@@ -1,0 +1,454 @@
+"""Every IR layer kind lowered to a ``torch.nn.Module``: ``LOWERINGS[kind](layer, ctx) -> module``.
+
+Layout. Specs are channels-last (NHWC); torch's convolutions and pooling are channels-first.
+Inside the lowered network every 4-D tensor is NCHW: the Input layer converts an image batch
+once, every 4-D layer works in NCHW, and Flatten converts back to NHWC before flattening, so
+the flatten order is NHWC as in Keras (``model.TorchModel`` converts a 4-D *model output* back
+too). The conversion at the Input is a view: the memory stays NHWC, torch's ``channels_last``
+format, which its CPU kernels keep through the network and run faster in (about 1.5x on the
+benchmark CNN), and which makes Flatten's conversion a view too. Weights cross the boundary in
+Keras layouts (``KERAS_WEIGHTS`` on each module with weights says which attribute holds which
+Keras weight, and in which layout).
+
+torch's own layers are used where they can be configured to match Keras exactly
+(``nn.Linear``, ``nn.Conv2d``, ``F.max_pool2d``, ``F.avg_pool2d``, ``F.batch_norm``, the
+activations of ``torch.nn.functional``). The adapters, and the torch default each one works around:
+
+- ``KerasConv2d``: TensorFlow's ``same`` padding is asymmetric (the extra pixel at the end) when
+  the total padding is odd; torch's ``padding=`` is symmetric. Symmetric amounts use the conv's
+  own ``padding=``; otherwise the input is ``F.pad``-ed first.
+- ``MaxPool2d``: same padding, as above, with −∞ (``F.pad(value=-inf)``) when asymmetric.
+- ``AvgPool2d``: TensorFlow divides by the number of *real* pixels in each window. Symmetric
+  ``same``: ``count_include_pad=False``; asymmetric: zero-pad, window sums
+  (``divisor_override=1``) divided by a precomputed count map.
+- ``KerasBatchNorm``: Keras' momentum is the weight of the *old* moving value (0.99; torch's
+  0.1 is the weight of the new one), ε 1e-3 (torch 1e-5), and the moving variance is updated
+  with the *biased* batch variance (torch uses the unbiased one). The batch is normalised by
+  ``F.batch_norm`` (biased statistics, as Keras) writing the batch mean and unbiased variance
+  into scratch buffers (momentum 1); the moving statistics are updated from them, Keras' way,
+  only once the step is known to be finite (``commit``). It also works around a torch 2.13 CPU
+  bug in ``batch_norm``'s backward (see ``ContiguousGrad``).
+- ``KerasDropout``: canonical mode multiplies by the shared mask ``backends.masks.keep_mask``
+  (drawn in NHWC, transposed to NCHW); native mode draws with torch's RNG (a ``torch.Generator``
+  seeded from the spec's seed), per element, or per (sample, channel) for SpatialDropout2D.
+- ``ToChannelsFirst`` / ``FlattenNHWC``: the layout conversions above.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from backends.masks import keep_mask
+from compiler.ir.values import ActivationFn
+from compiler.layers.geometry import same_padding
+
+# Keras-layout conversions of a weight (see model.TorchModel's weight table)
+SAME, DENSE_KERNEL, CONV_KERNEL = "same", "dense_kernel", "conv_kernel"
+
+
+@dataclass
+class RunContext:
+    """What one forward pass needs to know, shared by every module of a network."""
+
+    training: bool = False
+    seed: int = 0
+    step: int = 0
+    native: bool = False  # native mode: dropout from ``generator``; canonical: ``keep_mask``
+    generator: torch.Generator | None = None
+    pending: list = field(default_factory=list)  # KerasBatchNorm layers whose batch statistics await commit
+
+
+Lowering = Callable[[object, RunContext], nn.Module]
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def register(kind: str):
+    def wrap(fn: Lowering) -> Lowering:
+        LOWERINGS[kind] = fn
+        return fn
+    return wrap
+
+
+def lower(layer, ctx: RunContext) -> nn.Module:
+    try:
+        fn = LOWERINGS[layer.kind]
+    except KeyError:
+        raise NotImplementedError(f"the torch backend has no lowering for layer kind {layer.kind!r}") from None
+    return fn(layer, ctx)
+
+
+def is_image(shape) -> bool:
+    """A per-sample shape (h, w, c): a 4-D tensor, NCHW inside the network."""
+    return shape is not None and len(shape) == 3
+
+
+# ---- activations -----------------------------------------------------------------------------
+# ACTIVATIONS[kind](fn, channel_dim) -> callable; channel_dim is where softmax normalises
+# (the last axis in Keras = the channel axis: 1 for an NCHW tensor, -1 otherwise).
+ACTIVATIONS: dict[str, Callable[[ActivationFn, int], Callable[[torch.Tensor], torch.Tensor]]] = {
+    "linear": lambda fn, dim: _identity,
+    "relu": lambda fn, dim: F.relu,
+    # Keras' leaky_relu function slope is 0.2 (torch's default 0.01)
+    "leaky_relu": lambda fn, dim: partial(F.leaky_relu, negative_slope=0.2 if fn.alpha is None else fn.alpha),
+    "elu": lambda fn, dim: partial(F.elu, alpha=1.0 if fn.alpha is None else fn.alpha),
+    # exact: x·Φ(x) with erf; approximate: ½x(1 + tanh(√(2/π)(x + 0.044715x³))) — torch's two forms
+    "gelu": lambda fn, dim: partial(F.gelu, approximate="tanh" if fn.approximate else "none"),
+    "silu": lambda fn, dim: F.silu,
+    "tanh": lambda fn, dim: torch.tanh,
+    "sigmoid": lambda fn, dim: torch.sigmoid,
+    "softmax": lambda fn, dim: partial(torch.softmax, dim=dim),
+}
+
+
+def _identity(x):
+    return x
+
+
+class Activation(nn.Module):
+    """y = fn(x): an Activation layer, or the activation step after a Dense/Conv2D."""
+
+    def __init__(self, fn: ActivationFn, image: bool):
+        super().__init__()
+        self.kind = fn.kind
+        self.fn = ACTIVATIONS[fn.kind](fn, 1 if image else -1)
+
+    def forward(self, x):
+        return self.fn(x)
+
+    def extra_repr(self):
+        return self.kind
+
+
+@register("Activation")
+def _activation(layer, ctx):
+    return Activation(layer.activation, is_image(layer.input_shape))
+
+
+# ---- layout ----------------------------------------------------------------------------------
+class ToChannelsFirst(nn.Module):
+    """NHWC → NCHW, once, where an image batch enters the network: a view, so the memory stays
+    NHWC (torch's ``channels_last`` format), which torch's CPU convolutions, pooling and batch
+    normalization keep and run faster in; Flatten's NHWC order is then a view too."""
+
+    def forward(self, x):
+        return x.permute(0, 3, 1, 2)
+
+
+class FlattenNHWC(nn.Module):
+    """NCHW → NHWC → (N, h·w·c): Keras' flatten order."""
+
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+
+@register("Input")
+def _input(layer, ctx):
+    return ToChannelsFirst() if is_image(layer.shape) else nn.Identity()
+
+
+@register("Flatten")
+def _flatten(layer, ctx):
+    return FlattenNHWC() if is_image(layer.input_shape) else nn.Flatten()
+
+
+class Rescaling(nn.Module):
+    """y = x·scale + offset."""
+
+    def __init__(self, scale: float, offset: float):
+        super().__init__()
+        self.scale, self.offset = float(scale), float(offset)
+
+    def forward(self, x):
+        y = x * self.scale
+        return y + self.offset if self.offset else y
+
+    def extra_repr(self):
+        return f"scale={self.scale}, offset={self.offset}"
+
+
+@register("Rescaling")
+def _rescaling(layer, ctx):
+    return Rescaling(layer.scale, layer.offset)
+
+
+# ---- weighted layers ---------------------------------------------------------------------------
+class KerasDense(nn.Linear):
+    """torch's Linear: z = x·Wᵀ + b with W = Keras' kernel transposed ((units, in) vs (in, units))."""
+
+    KERAS_WEIGHTS = {"kernel": ("weight", DENSE_KERNEL), "bias": ("bias", SAME)}
+
+
+@register("Dense")
+def _dense(layer, ctx):
+    return KerasDense(layer.input_shape[-1], layer.units, bias=layer.use_bias)
+
+
+def _same_amounts(shape, window, strides, dilation=(1, 1)) -> tuple[tuple[int, int], tuple[int, int]]:
+    """TensorFlow's (top, bottom), (left, right) for ``same`` on an (h, w, c) input."""
+    return (same_padding(shape[0], window[0], strides[0], dilation[0]),
+            same_padding(shape[1], window[1], strides[1], dilation[1]))
+
+
+def _split_padding(amounts):
+    """(symmetric padding for torch's ``padding=``, F.pad amounts or None): F.pad only when asymmetric."""
+    (top, bottom), (left, right) = amounts
+    if top == bottom and left == right:
+        return (top, left), None
+    return (0, 0), (left, right, top, bottom)
+
+
+class KerasConv2d(nn.Conv2d):
+    """torch's Conv2d (weight (filters, in, kh, kw) = Keras' kernel (kh, kw, in, filters) permuted),
+    preceded by ``F.pad`` when TensorFlow's ``same`` padding is asymmetric."""
+
+    KERAS_WEIGHTS = {"kernel": ("weight", CONV_KERNEL), "bias": ("bias", SAME)}
+
+    def __init__(self, layer):
+        padding, self.pre_pad = (0, 0), None
+        if layer.padding == "same":
+            padding, self.pre_pad = _split_padding(
+                _same_amounts(layer.input_shape, layer.kernel_size, layer.strides, layer.dilation_rate))
+        super().__init__(layer.input_shape[-1], layer.filters, tuple(layer.kernel_size), stride=tuple(layer.strides),
+                         padding=padding, dilation=tuple(layer.dilation_rate), bias=layer.use_bias)
+
+    def forward(self, x):
+        if self.pre_pad is not None:
+            x = F.pad(x, self.pre_pad)
+        return self._conv_forward(x, self.weight, self.bias)
+
+
+@register("Conv2D")
+def _conv2d(layer, ctx):
+    return KerasConv2d(layer)
+
+
+# ---- pooling -----------------------------------------------------------------------------------
+def _pool_geometry(layer):
+    window = tuple(layer.pool_size)
+    strides = tuple(layer.strides or layer.pool_size)
+    padding, pre_pad = (0, 0), None
+    if layer.padding == "same":
+        padding, pre_pad = _split_padding(_same_amounts(layer.input_shape, window, strides))
+    return window, strides, padding, pre_pad
+
+
+class MaxPool2d(nn.Module):
+    """y = max over each window; ``same`` pads with −∞ (torch's implicit padding when symmetric)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.window, self.strides, self.padding, self.pre_pad = _pool_geometry(layer)
+
+    def forward(self, x):
+        if self.pre_pad is not None:
+            x = F.pad(x, self.pre_pad, value=-math.inf)
+        return F.max_pool2d(x, self.window, self.strides, self.padding)
+
+    def extra_repr(self):
+        return f"window={self.window}, strides={self.strides}, padding={self.padding}, pre_pad={self.pre_pad}"
+
+
+@register("MaxPooling2D")
+def _max_pooling2d(layer, ctx):
+    return MaxPool2d(layer)
+
+
+class AvgPool2d(nn.Module):
+    """y = Σ window / (number of real pixels in it), TensorFlow's rule for ``same``."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.window, self.strides, self.padding, self.pre_pad = _pool_geometry(layer)
+        if self.pre_pad is not None:
+            # real pixels per window: window sums of a zero-padded map of ones, shape (1, 1, oh, ow)
+            h, w = layer.input_shape[:2]
+            left, right, top, bottom = self.pre_pad
+            ones = np.pad(np.ones((h, w)), ((top, bottom), (left, right)))
+            oh, ow = layer.output_shape[:2]
+            count = np.array([[ones[i * self.strides[0]:i * self.strides[0] + self.window[0],
+                                    j * self.strides[1]:j * self.strides[1] + self.window[1]].sum()
+                               for j in range(ow)] for i in range(oh)])
+            self.register_buffer("count", torch.from_numpy(count).reshape(1, 1, oh, ow), persistent=False)
+
+    def forward(self, x):
+        if self.pre_pad is None:  # valid, or symmetric same: torch divides by the real pixels
+            return F.avg_pool2d(x, self.window, self.strides, self.padding, count_include_pad=False)
+        sums = F.avg_pool2d(F.pad(x, self.pre_pad), self.window, self.strides, divisor_override=1)
+        return sums / self.count
+
+    def extra_repr(self):
+        return f"window={self.window}, strides={self.strides}, padding={self.padding}, pre_pad={self.pre_pad}"
+
+
+@register("AveragePooling2D")
+def _average_pooling2d(layer, ctx):
+    return AvgPool2d(layer)
+
+
+class GlobalAvgPool2d(nn.Module):
+    """y[n, c] = mean over (h, w); keepdims gives (N, C, 1, 1) — still NCHW inside."""
+
+    def __init__(self, keepdims: bool):
+        super().__init__()
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3), keepdim=self.keepdims)
+
+
+@register("GlobalAveragePooling2D")
+def _global_average_pooling2d(layer, ctx):
+    return GlobalAvgPool2d(layer.keepdims)
+
+
+# ---- dropout -----------------------------------------------------------------------------------
+class KerasDropout(nn.Module):
+    """Training: y = x·m/(1 − rate) with m the keep mask; identity otherwise.
+
+    ``spatial``: one mask value per (sample, channel) (SpatialDropout2D). Canonical masks come from
+    ``keep_mask(seed, step, layer, NHWC shape, rate)``; native ones from ``ctx.generator``.
+    """
+
+    def __init__(self, layer, ctx: RunContext, spatial: bool):
+        super().__init__()
+        self.name, self.rate, self.spatial, self.ctx = layer.name, float(layer.rate), spatial, ctx
+
+    def forward(self, x):
+        ctx = self.ctx
+        if not ctx.training or self.rate == 0:
+            return x
+        image = x.dim() == 4
+        if ctx.native:
+            shape = (x.shape[0], x.shape[1], 1, 1) if self.spatial else x.shape
+            keep = torch.empty(shape, dtype=x.dtype).bernoulli_(1.0 - self.rate, generator=ctx.generator)
+            return x * keep.div_(1.0 - self.rate)
+        if image:  # the mask is drawn in NHWC, as every backend draws it
+            n, c, h, w = x.shape
+            shape = (n, 1, 1, c) if self.spatial else (n, h, w, c)
+        else:
+            shape = tuple(x.shape)
+        keep = keep_mask(ctx.seed, ctx.step, self.name, shape, self.rate)
+        scale = torch.from_numpy((keep / (1.0 - self.rate)).astype(_numpy_dtype(x.dtype)))
+        if image:
+            scale = scale.permute(0, 3, 1, 2)
+        return x * scale
+
+    def extra_repr(self):
+        return f"rate={self.rate}, spatial={self.spatial}"
+
+
+def _numpy_dtype(dtype: torch.dtype):
+    return {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+
+
+@register("Dropout")
+def _dropout(layer, ctx):
+    return KerasDropout(layer, ctx, spatial=False)
+
+
+@register("SpatialDropout2D")
+def _spatial_dropout2d(layer, ctx):
+    return KerasDropout(layer, ctx, spatial=True)
+
+
+# ---- batch normalization -----------------------------------------------------------------------
+class KerasBatchNorm(nn.Module):
+    """BatchNormalization over the channel axis (1 for NCHW, the last for (N, C)), Keras' conventions.
+
+    training: x̂ = (x − μ_B)/√(σ²_B + ε) with the biased batch variance (``F.batch_norm``);
+    then, once the step is accepted, ``commit``: moving ← moving·momentum + batch·(1 − momentum),
+    with the biased variance σ²_B = unbiased·(n − 1)/n. inference: the moving statistics.
+    """
+
+    KERAS_WEIGHTS = {"gamma": ("weight", SAME), "beta": ("bias", SAME),
+                     "moving_mean": ("moving_mean", SAME), "moving_variance": ("moving_variance", SAME)}
+
+    def __init__(self, layer, ctx: RunContext):
+        super().__init__()
+        channels = layer.input_shape[-1]
+        self.ctx = ctx
+        self.momentum, self.eps = float(layer.momentum), float(layer.epsilon)
+        self.weight = nn.Parameter(torch.ones(channels)) if layer.scale else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if layer.center else None
+        self.register_buffer("moving_mean", torch.zeros(channels))
+        self.register_buffer("moving_variance", torch.ones(channels))
+        # this step's batch mean and variance (unbiased, as F.batch_norm writes it), until commit
+        self.register_buffer("batch_mean", torch.zeros(channels), persistent=False)
+        self.register_buffer("batch_var", torch.zeros(channels), persistent=False)
+        self.count = 0
+
+    def forward(self, x):
+        if not self.ctx.training:
+            return F.batch_norm(x, self.moving_mean, self.moving_variance, self.weight, self.bias, False, 0.0, self.eps)
+        self.count = x.numel() // x.shape[1]
+        self.ctx.pending.append(self)
+        if self.count > 1:
+            # momentum 1: the scratch buffers receive exactly the batch mean and unbiased variance
+            self.batch_mean.zero_()
+            self.batch_var.zero_()
+            ambiguous = x.dim() == 4 and 1 in (x.shape[0], x.shape[2], x.shape[3])
+            if ambiguous:  # see ContiguousGrad
+                x = x.contiguous()
+            y = F.batch_norm(x, self.batch_mean, self.batch_var, self.weight, self.bias, True, 1.0, self.eps)
+            return ContiguousGrad.apply(y) if ambiguous else y
+        # one value per channel (a batch of one sample without spatial axes): torch's batch_norm
+        # refuses it; Keras normalises with σ² = 0
+        dims = [d for d in range(x.dim()) if d != 1]
+        shape = [1] * x.dim()
+        shape[1] = -1
+        var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
+        with torch.no_grad():
+            self.batch_mean.copy_(mean.reshape(-1))
+            self.batch_var.zero_()
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.reshape(shape)
+        if self.bias is not None:
+            y = y + self.bias.reshape(shape)
+        return y
+
+    @torch.no_grad()
+    def commit(self) -> None:
+        """Fold this step's batch statistics into the moving ones (Keras' momentum, biased variance)."""
+        m, n = self.momentum, self.count
+        self.moving_mean.mul_(m).add_(self.batch_mean, alpha=1.0 - m)
+        biased = self.batch_var * ((n - 1) / n) if n > 1 else self.batch_var
+        self.moving_variance.mul_(m).add_(biased, alpha=1.0 - m)
+
+    def extra_repr(self):
+        return f"momentum={self.momentum}, epsilon={self.eps}"
+
+
+class ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward hands on a contiguous gradient.
+
+    Works around a torch 2.13 CPU bug: ``batch_norm``'s backward returns wrong gradients (for the
+    input, γ and β) when the input and ``grad_output`` have different memory layouts that a
+    size-1 dimension (N, H or W = 1) makes ambiguous — e.g. the gradient that
+    GlobalAveragePooling2D(keepdims) → Flatten (NHWC) sends back into an (N, C, 2, 1) map. With
+    both the input and the gradient contiguous (NCHW) the result is right; the tests check it.
+    """
+
+    @staticmethod
+    def forward(ctx, y):
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.contiguous()
+
+
+@register("BatchNormalization")
+def _batch_normalization(layer, ctx):
+    return KerasBatchNorm(layer, ctx)
+
+
+__all__ = ["ACTIVATIONS", "LOWERINGS", "Activation", "RunContext", "is_image", "lower"]

@@ -1,0 +1,71 @@
+"""Losses as Keras 3 computes them (the formulas of ``backends.numpy.losses``), on torch tensors.
+
+``LOSSES[kind](out, y, logits) -> scalar tensor``: the mean over the batch of a per-sample loss;
+autograd gives the gradients NumPy writes by hand. ``logits=True``: ``out`` are logits (the spec
+says ``from_logits=true``, or the model's final softmax/sigmoid is fused with the loss); otherwise
+probabilities are clipped to [1e-7, 1 − 1e-7] (the gradient passes inside, bounds included, as
+TensorFlow's and ``torch.clamp``'s) and categorical outputs are renormalised to sum to 1.
+``y``: int64 class indices (N,) for the sparse loss, else a float tensor shaped like ``out``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+EPSILON = 1e-7
+LossFn = Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]
+LOSSES: dict[str, LossFn] = {}
+
+
+def register(kind: str):
+    def wrap(fn):
+        LOSSES[kind] = fn
+        return fn
+    return wrap
+
+
+def _clip(p):
+    return p.clamp(EPSILON, 1 - EPSILON)
+
+
+@register("mse")
+def mse(out, y, logits):
+    """mean((out − y)²)."""
+    return F.mse_loss(out, y)
+
+
+@register("mae")
+def mae(out, y, logits):
+    """mean(|out − y|) (gradient sign(out − y)/n, 0 where equal)."""
+    return F.l1_loss(out, y)
+
+
+@register("binary_crossentropy")
+def binary_crossentropy(out, y, logits):
+    """Logits z: mean(max(z, 0) − z·y + log(1 + e^−|z|)) (gradient (σ(z) − y)/n);
+    probabilities p: −mean(y·log p + (1 − y)·log(1 − p)) with p clipped."""
+    if logits:
+        return F.binary_cross_entropy_with_logits(out, y)
+    p = _clip(out)
+    return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+
+
+@register("categorical_crossentropy")
+def categorical_crossentropy(out, y, logits):
+    """Logits z: −mean_n Σ y·log_softmax(z); probabilities: q = out/Σout, −mean_n Σ y·log clip(q)."""
+    n = out.shape[0]
+    if logits:
+        return -(y * F.log_softmax(out, dim=-1)).sum() / n
+    q = out / out.sum(dim=-1, keepdim=True)
+    return -(y * torch.log(_clip(q))).sum() / n
+
+
+@register("sparse_categorical_crossentropy")
+def sparse_categorical_crossentropy(out, y, logits):
+    """Logits z: −mean_n log_softmax(z)[y]; probabilities p: the same formula on log(clip(p)) (Keras)."""
+    if logits:
+        return F.cross_entropy(out, y)
+    return F.cross_entropy(torch.log(_clip(out)), y)

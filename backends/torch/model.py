@@ -1,0 +1,186 @@
+"""A compiled spec as a torch network: the lowered steps, the fused output, the weight table.
+
+As in the NumPy reference (``backends.numpy.model``), a Dense or Conv2D with an activation is two
+steps (its own formula, then the activation), so that a final softmax (or sigmoid) can be fused
+with a ``from_logits=false`` cross-entropy exactly as Keras' ``_get_logits`` does: the loss then
+sees the logits, and the model's output is still the probabilities.
+
+Weights: ``WeightEntry`` maps each ``"layer/weight"`` of ``compiler.weights.weight_specs`` (Keras
+layouts) to the torch tensor that holds it and the layout conversion between the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from backends.torch.layers import CONV_KERNEL, DENSE_KERNEL, Activation, RunContext, is_image, lower
+from compiler.ir.spec import Spec
+from compiler.ir.values import Regularizer
+from compiler.weights import weight_specs
+
+FUSED = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
+         "binary_crossentropy": "sigmoid"}
+
+# Keras layout -> torch layout, and back (NumPy arrays or torch tensors)
+TO_TORCH = {DENSE_KERNEL: (1, 0), CONV_KERNEL: (3, 2, 0, 1)}   # (in, out) -> (out, in); (kh,kw,in,out) -> (out,in,kh,kw)
+TO_KERAS = {DENSE_KERNEL: (1, 0), CONV_KERNEL: (2, 3, 1, 0)}
+
+
+@dataclass
+class WeightEntry:
+    name: str  # "layer/weight"
+    layer: str
+    module: nn.Module
+    attr: str  # the module's Parameter or buffer that holds it
+    layout: str  # layers.SAME, DENSE_KERNEL or CONV_KERNEL
+    trainable: bool
+    regularizer: Regularizer | None
+
+    @property
+    def tensor(self) -> torch.Tensor:
+        """Looked up each time: ``Module.to`` replaces buffers (not Parameters) with new tensors."""
+        return getattr(self.module, self.attr)
+
+    def keras_shape(self) -> tuple[int, ...]:
+        shape = tuple(self.tensor.shape)
+        perm = TO_KERAS.get(self.layout)
+        return shape if perm is None else tuple(shape[i] for i in perm)
+
+    def to_keras(self, t):
+        perm = TO_KERAS.get(self.layout)
+        if perm is None:
+            return t
+        return t.permute(*perm) if isinstance(t, torch.Tensor) else t.transpose(perm)
+
+    def to_torch(self, a):
+        perm = TO_TORCH.get(self.layout)
+        if perm is None:
+            return a
+        return a.permute(*perm) if isinstance(a, torch.Tensor) else a.transpose(perm)
+
+
+class NonFinite(Exception):
+    """A layer's output is not finite; ``layer`` names it."""
+
+    def __init__(self, message: str, layer: str):
+        super().__init__(message)
+        self.layer = layer
+
+
+class TorchModel(nn.Module):
+    """The lowered steps of ``spec``; ``forward(x)`` -> (output, loss input, activity penalty or None)."""
+
+    def __init__(self, spec: Spec, ctx: RunContext):
+        super().__init__()
+        self.ctx = ctx
+        self.steps = nn.ModuleList()
+        self.step_layers: list[str] = []  # the layer each step belongs to
+        self.activity: list[Regularizer | None] = []  # on a layer's final step only
+        by_layer: dict[str, nn.Module] = {}
+        for layer in spec.layers:
+            module = lower(layer, ctx)
+            by_layer[layer.name] = module
+            self._add(layer.name, module)
+            act = layer.activation_fn
+            if layer.kind in ("Dense", "Conv2D") and act.kind != "linear":
+                self._add(layer.name, Activation(act, is_image(layer.output_shape)))
+            reg = getattr(layer, "activity_regularizer", None)
+            if reg is not None:
+                self.activity[-1] = reg
+        loss = spec.training.loss if spec.training else None
+        last = self.steps[-1]
+        self.fused = bool(loss and not loss.from_logits and isinstance(last, Activation)
+                          and FUSED.get(loss.kind) == last.kind)
+        self.fused_at = len(self.steps) - 1 if self.fused else -1
+        self.has_activity = any(r is not None for r in self.activity)
+        self.image_output = is_image(spec.output_shape)
+        self.entries: list[WeightEntry] = []
+        for w in weight_specs(spec):
+            module = by_layer[w.layer]
+            attr, layout = module.KERAS_WEIGHTS[w.name.split("/", 1)[1]]
+            self.entries.append(WeightEntry(w.name, w.layer, module, attr, layout, w.trainable, w.regularizer))
+
+    def _add(self, layer: str, module: nn.Module) -> None:
+        self.steps.append(module)
+        self.step_layers.append(layer)
+        self.activity.append(None)
+
+    def forward(self, x: torch.Tensor):
+        fused_at = self.fused_at
+        loss_input = None
+        penalty = None
+        if self.has_activity:
+            for i, (step, reg) in enumerate(zip(self.steps, self.activity)):
+                if i == fused_at:
+                    loss_input = x
+                x = step(x)
+                if reg is not None:
+                    p = activity_penalty(reg, x)
+                    penalty = p if penalty is None else penalty + p
+        else:
+            for i, step in enumerate(self.steps):
+                if i == fused_at:  # the loss takes the logits: the probabilities need no graph
+                    loss_input = x
+                    with torch.no_grad():
+                        x = step(x)
+                else:
+                    x = step(x)
+        if loss_input is None:
+            loss_input = x
+        if self.image_output:  # back to Keras' layout
+            x, loss_input = _to_nhwc(x), _to_nhwc(loss_input)
+        return x, loss_input, penalty
+
+    def trace(self, x: torch.Tensor, *, record: dict | None = None, stop_at_nonfinite: bool = False) -> None:
+        """Run every step; ``record[layer]`` receives each layer's final output (NHWC, as NumPy);
+        ``stop_at_nonfinite`` raises ``NonFinite`` at the first step whose output is not finite."""
+        for step, layer in zip(self.steps, self.step_layers):
+            x = step(x)
+            if record is not None:
+                record[layer] = _to_nhwc(x) if x.dim() == 4 else x
+            if stop_at_nonfinite and not bool(torch.isfinite(x).all()):
+                raise NonFinite(f"the output of layer '{layer}' is not finite", layer)
+
+    def weight_penalty(self):
+        """Σ over regularized weights of l1·Σ|w| + l2·Σw² (a tensor), or None without regularizers."""
+        total = None
+        for e in self.entries:
+            if e.regularizer is not None:
+                p = regularizer_penalty(e.regularizer, e.tensor)
+                total = p if total is None else total + p
+        return total
+
+
+def _to_nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1) if x.dim() == 4 else x
+
+
+def regularizer_penalty(reg: Regularizer, w: torch.Tensor):
+    """l1·Σ|w| + l2·Σw² (Keras' definition, no ½)."""
+    value = None
+    if reg.l1:
+        value = reg.l1 * w.abs().sum()
+    if reg.l2:
+        l2 = reg.l2 * (w * w).sum()
+        value = l2 if value is None else value + l2
+    return value if value is not None else w.new_zeros(())
+
+
+def activity_penalty(reg: Regularizer, y: torch.Tensor):
+    """R(y) / batch size (Keras 3)."""
+    return regularizer_penalty(reg, y) / y.shape[0]
+
+
+def numpy_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"the torch backend trains in float32 or float64, not {dtype}")
+    return dtype
+
+
+def torch_dtype(dtype) -> torch.dtype:
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[numpy_dtype(dtype)]

@@ -1,0 +1,240 @@
+"""The PyTorch backend's ``Trainer``: one optimizer step = loss, gradients, checks, clipping, update.
+
+``TorchTrainer(spec, weights=None, *, dtype, seed, mode)`` follows ``backends.loop.Trainer``:
+
+- canonical mode: initial weights ``weights`` (Keras layouts) or else the NumPy initializers'
+  (``backends.numpy.initializers.initial_weights``); dropout masks from ``backends.masks.keep_mask``.
+- native mode: initial weights drawn with torch's RNG from the same distributions
+  (``backends.torch.initializers``), dropout from a ``torch.Generator`` seeded from the seed.
+
+Total loss = data loss + Σ kernel/bias penalties + Σ activity penalties / batch size, as NumPy's.
+A step whose loss or gradients are not finite is refused *before* the update (the BatchNormalization
+moving statistics are not moved either) and reported as ``Diverged`` with the first layer, in
+forward order, whose output — or else whose gradients — went non-finite.
+
+Every parameter, buffer and input is in ``dtype`` (float32 or float64); outputs and weights come
+back as NumPy arrays of that dtype, weights in Keras layouts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from backends import MODES
+from backends.loop import Diverged
+from backends.numpy.initializers import initial_weights
+from backends.torch.initializers import native_initial_weights, stream_seed
+from backends.torch.layers import RunContext
+from backends.torch.losses import LOSSES
+from backends.torch.model import NonFinite, TorchModel, numpy_dtype, torch_dtype
+from backends.torch.optimizers import clip_gradients_, make_optimizer
+from compiler.ir.spec import Spec
+
+
+class TorchTrainer:
+    def __init__(self, spec: Spec, weights: dict[str, np.ndarray] | None = None, *, dtype=np.float32,
+                 seed: int | None = None, mode: str = "canonical"):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if spec.training is None:
+            raise ValueError("the spec has no train section: nothing says how to train it")
+        t = spec.training
+        self.spec = spec
+        self.mode = mode
+        self.seed = t.seed if seed is None else seed
+        self.np_dtype = numpy_dtype(dtype)
+        self.dtype = torch_dtype(dtype)
+        native = mode == "native"
+        self.ctx = RunContext(seed=self.seed, native=native,
+                              generator=torch.Generator().manual_seed(stream_seed(self.seed, "dropout"))
+                              if native else None)
+        self.model = TorchModel(spec, self.ctx).to(self.dtype)
+        self.entries = {e.name: e for e in self.model.entries}
+        if weights is None:
+            weights = (native_initial_weights(spec, self.seed, self.dtype) if native
+                       else initial_weights(spec, self.seed, self.np_dtype))
+        self.set_weights(weights)
+        missing = set(self.entries) - set(weights)
+        if missing:
+            raise ValueError(f"initial weights are missing {sorted(missing)}")
+        self.trainable = [e.tensor for e in self.model.entries if e.trainable]
+        self.trainable_names = [e.name for e in self.model.entries if e.trainable]
+        self.optimizer = make_optimizer(t.optimizer, self.trainable)
+        self.loss_fn = LOSSES[t.loss.kind]
+        self.sparse = t.loss.kind == "sparse_categorical_crossentropy"
+        self.logits = self.model.fused or t.loss.from_logits
+        self.clip = (t.clip_norm, t.clip_value) if (t.clip_norm is not None or t.clip_value is not None) else None
+        self.regularized = any(e.regularizer is not None for e in self.model.entries)
+        self._found_inf = torch.zeros(1)
+        self._one = torch.ones(1)
+
+    @property
+    def outputs_are_logits(self) -> bool:
+        return bool(self.spec.training.loss.from_logits)
+
+    # ---- conversions ------------------------------------------------------------------------
+    def _input(self, x) -> torch.Tensor:
+        x = np.asarray(x)
+        if x.dtype != self.np_dtype or not x.flags.writeable or not x.flags.c_contiguous:
+            x = np.array(x, dtype=self.np_dtype, order="C")
+        return torch.from_numpy(x)
+
+    def _target(self, y) -> torch.Tensor:
+        y = np.asarray(y)
+        if self.sparse:
+            y = y.reshape(-1)
+            if y.dtype != np.int64:
+                y = y.astype(np.int64)
+        elif y.dtype != self.np_dtype:
+            y = y.astype(self.np_dtype)
+        if not y.flags.writeable or not y.flags.c_contiguous:
+            y = np.array(y, order="C")
+        return torch.from_numpy(y)
+
+    def _total_loss(self, xt, yt):
+        """(output, total loss tensor) of one forward pass in the context's mode."""
+        out, loss_input, penalty = self.model(xt)
+        loss = self.loss_fn(loss_input, yt, self.logits)
+        if self.regularized:
+            loss = loss + self.model.weight_penalty()
+        if penalty is not None:
+            loss = loss + penalty
+        return out, loss
+
+    # ---- the protocol ---------------------------------------------------------------------------
+    def train_batch(self, x, y, step, lr):
+        ctx = self.ctx
+        ctx.training, ctx.step = True, step
+        ctx.pending.clear()
+        xt, yt = self._input(x), self._target(y)
+        out, loss = self._total_loss(xt, yt)
+        self.optimizer.zero_grad()
+        loss.backward()
+        value = loss.item()
+        grads = self._grads()
+        if not math.isfinite(value) or not self._all_finite(grads):
+            ctx.pending.clear()  # the moving statistics of the bad step are not kept
+            raise self._locate(xt, value, grads)
+        if self.clip is not None:
+            clip_gradients_(grads, *self.clip)
+        self.optimizer.step(lr)
+        for bn in ctx.pending:
+            bn.commit()
+        ctx.pending.clear()
+        return value, out.detach().numpy()
+
+    def evaluate_batch(self, x, y):
+        self.ctx.training = False
+        with torch.no_grad():
+            out, loss = self._total_loss(self._input(x), self._target(y))
+        return loss.item(), out.numpy()
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Copies of every weight, by name, in Keras layouts and the trainer's dtype."""
+        return {name: np.array(e.to_keras(e.tensor.detach().numpy()), order="C", copy=True)
+                for name, e in self.entries.items()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Copy ``weights`` (Keras layouts; any subset of the names) into the model."""
+        with torch.no_grad():
+            for name, value in weights.items():
+                try:
+                    e = self.entries[name]
+                except KeyError:
+                    raise KeyError(f"the model has no weight {name!r}") from None
+                src = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value))
+                if tuple(src.shape) != e.keras_shape():
+                    raise ValueError(f"weight {name!r} has shape {tuple(src.shape)}, the model's is {e.keras_shape()}")
+                e.tensor.copy_(e.to_torch(src))
+
+    # ---- checkpoints ------------------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """What a checkpoint needs besides the weights: ``optimizer/iterations``, the optimizer's
+        slots as ``optimizer/<slot>/<weight>`` (Keras' slot names and layouts, as NumPy's), and in
+        native mode the dropout generator's state (``rng/dropout``)."""
+        out = {"optimizer/iterations": np.array(self.optimizer.iterations, dtype=np.int64)}
+        for slot, tensors in self.optimizer.slots().items():
+            for name, t in zip(self.trainable_names, tensors):
+                out[f"optimizer/{slot}/{name}"] = np.array(self.entries[name].to_keras(t.detach().numpy()),
+                                                           order="C", copy=True)
+        if self.ctx.generator is not None:
+            out["rng/dropout"] = self.ctx.generator.get_state().numpy().copy()
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a :meth:`state` (an empty one, from a trainer that kept none, restores nothing)."""
+        if not state:
+            return
+        slots: dict[str, list[torch.Tensor]] = {}
+        for slot in {k.split("/")[1] for k in state if k.startswith("optimizer/") and k.count("/") >= 2}:
+            slots[slot] = [self.entries[name].to_torch(torch.from_numpy(np.array(state[f"optimizer/{slot}/{name}"])))
+                           for name in self.trainable_names]
+        self.optimizer.load_slots(slots, int(state["optimizer/iterations"]))
+        if "rng/dropout" in state and self.ctx.generator is not None:
+            self.ctx.generator.set_state(torch.from_numpy(np.array(state["rng/dropout"], dtype=np.uint8)))
+
+    # ---- gradients without an update ---------------------------------------------------------------
+    def probe(self, x, y) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """One training-mode pass (step 0's dropout masks) without an update: each layer's output
+        (NHWC) and each trainable weight's gradient (Keras layout, penalties included, unclipped)."""
+        ctx = self.ctx
+        ctx.training, ctx.step = True, 0
+        outputs: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            self.model.trace(self._input(x), record=outputs)
+        ctx.pending.clear()
+        grads = self.gradients(x, y, 0)
+        return {k: v.numpy().copy() for k, v in outputs.items()}, grads
+
+    def gradients(self, x, y, step: int = 0) -> dict[str, np.ndarray]:
+        """d(total loss)/d(weight) of one training step (``step``'s dropout masks), Keras layouts,
+        before clipping; nothing is updated (moving statistics included)."""
+        ctx = self.ctx
+        ctx.training, ctx.step = True, step
+        ctx.pending.clear()
+        _, loss = self._total_loss(self._input(x), self._target(y))
+        self.optimizer.zero_grad()
+        loss.backward()
+        ctx.pending.clear()
+        out = {}
+        for name, g in zip(self.trainable_names, self._grads()):
+            out[name] = np.array(self.entries[name].to_keras(g.numpy()), order="C", copy=True)
+        self.optimizer.zero_grad()
+        return out
+
+    # ---- divergence ------------------------------------------------------------------------------
+    def _grads(self) -> list[torch.Tensor]:
+        grads = []
+        for p in self.trainable:
+            if p.grad is None:  # a weight the loss does not reach
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        return grads
+
+    def _all_finite(self, grads: list[torch.Tensor]) -> bool:
+        """Every gradient element finite: one fused pass (the AMP check, scale 1 = unchanged)."""
+        try:
+            found = self._found_inf.zero_()
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found, self._one)
+            return not bool(found.item())
+        except (AttributeError, RuntimeError):  # a torch without the CPU kernel
+            return all(bool(torch.isfinite(g).all()) for g in grads)
+
+    def _locate(self, xt, loss: float, grads) -> Diverged:
+        """The first layer whose output (in a pass with the same masks), or else gradient, is not finite."""
+        try:
+            with torch.no_grad():
+                self.model.trace(xt, stop_at_nonfinite=True)
+        except NonFinite as exc:
+            return Diverged(f"the loss became {loss}: {exc}", exc.layer)
+        finally:
+            self.ctx.pending.clear()
+        bad = {name for name, g in zip(self.trainable_names, grads) if not bool(torch.isfinite(g).all())}
+        for layer in self.spec.layers:
+            names = [e.name for e in self.model.entries if e.layer == layer.name and e.name in bad]
+            if names:
+                return Diverged(f"the loss became {loss}: the gradient of '{names[0]}' is not finite", layer.name)
+        return Diverged(f"the loss became {loss}", None)
