@@ -1,0 +1,296 @@
+"""Every IR layer kind lowered to a Keras 3 layer: ``LOWERINGS[kind](layer, ctx) -> keras.layers.Layer``.
+
+Keras is the pinned convention for most of the language, so each kind becomes Keras' own layer
+with the spec's exact arguments: NHWC, TensorFlow's asymmetric ``same`` padding, pooling (strides
+default to the pool size; ``same`` average pooling counts only real pixels), BatchNormalization
+(momentum, ε, biased variance in the moving average), activity penalties ÷ batch size
+(``Layer.__call__`` in keras/src/layers/layer.py divides by ``shape(output)[0]``).
+
+The thin adapters, and why each one exists:
+
+- ``Penalty`` (every regularizer): Keras' ``L1``, ``L2`` and ``L1L2`` compute ``l1·Σ|x| + l2·Σx²``
+  but bring the factor to the weight's dtype with ``ops.cast(python_float, dtype)``; TensorFlow's
+  cast first makes a *float32* tensor of a Python float (``L1`` even stores it as a floatx tensor
+  when it is built), so in float64 the factor is rounded to float32 (0.01 → 0.009999999776).
+  ``Penalty`` is the same formula with the factor applied as a Python scalar (exact in float64,
+  rounded to float32 in float32 exactly as Keras).
+- float64 only, for the same reason: ``ExactRescaling`` (``Rescaling`` casts scale and offset
+  with ``backend.cast``), ``exact_leaky_relu`` (``tf.nn.leaky_relu``'s ``alpha`` is a float32
+  attribute of the op) and ``exact_gelu`` (``tf.nn.gelu`` casts 0.044715 and 1/√2 with
+  ``math_ops.cast``). In float32 Keras' own layers and activations are used.
+- ``MaskedDropout`` (canonical mode only): Dropout and SpatialDropout2D multiplying by the scale
+  ``keep / (1 − rate)`` that the trainer sets before each step from ``backends.masks.keep_mask``
+  (NHWC; SpatialDropout2D's mask has shape (N, 1, 1, C)). Native mode uses Keras' own
+  ``Dropout`` / ``SpatialDropout2D``, seeded from the spec's seed.
+- ``LogitsHead``: when the model ends in the softmax (sigmoid) that a ``from_logits=false``
+  (binary) cross-entropy would undo, the pinned meaning computes the loss from the logits.
+  Keras does that only by looking at the tensor it is given (``_get_logits``: a ``Softmax`` op in
+  graph mode, or a ``_keras_logits`` attribute, whatever activation made it), so the meaning
+  would depend on how the model is run. Instead the final activation is split off: the network
+  outputs the logits, the loss is told ``from_logits=True``, and the probabilities are made by
+  ``LogitsHead.probabilities``. An activity regularizer of that final layer is applied by the
+  head to the probabilities, ÷ batch size, as the unsplit Keras layer would.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from compiler.ir.values import ActivationFn, Regularizer
+
+LOWERINGS: dict[str, Callable[..., keras.layers.Layer]] = {}
+
+
+def register(kind: str):
+    def wrap(fn):
+        LOWERINGS[kind] = fn
+        return fn
+    return wrap
+
+
+def derived_seed(seed: int, name: str) -> int:
+    """A seed for one weight or layer in native mode: the spec's seed and the name, as a 31-bit int."""
+    return zlib.crc32(f"{int(seed)}/{name}".encode()) & 0x7FFFFFFF
+
+
+# ---- adapters -----------------------------------------------------------------------------------
+
+class Penalty(keras.regularizers.Regularizer):
+    """Keras' L1L2 formula ``l1·Σ|x| + l2·Σx²`` with the factors applied as Python scalars (see above)."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0):
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def __call__(self, x):
+        total = None
+        if self.l1:
+            total = self.l1 * ops.sum(ops.absolute(x))
+        if self.l2:
+            term = self.l2 * ops.sum(ops.square(x))
+            total = term if total is None else total + term
+        return ops.zeros((), dtype=x.dtype) if total is None else total
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class ExactRescaling(keras.layers.Rescaling):
+    """``x·scale + offset`` with scale and offset as Python scalars (exact in float64)."""
+
+    def call(self, inputs):
+        return ops.cast(inputs, self.compute_dtype) * float(self.scale) + float(self.offset)
+
+
+def exact_leaky_relu(x, negative_slope=0.2):
+    """x if x > 0 else negative_slope·x, the slope in the tensor's dtype."""
+    return ops.where(x > 0, x, x * negative_slope)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_SQRT_2 = math.sqrt(2.0)
+
+
+def exact_gelu(x, approximate=False):
+    """Exact: x·½(1 + erf(x/√2)); approximate: ½x(1 + tanh(√(2/π)(x + 0.044715x³))); constants exact."""
+    if approximate:
+        return 0.5 * x * (1.0 + ops.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+    return x * (0.5 * (1.0 + ops.erf(x / _SQRT_2)))
+
+
+def activation_function(fn: ActivationFn, dtype: str) -> Callable:
+    """The Keras activation for ``fn`` (the exact adapters in float64, see above)."""
+    kind = fn.kind
+    exact = dtype == "float64"
+    if kind == "leaky_relu":
+        slope = 0.2 if fn.alpha is None else float(fn.alpha)
+        return partial(exact_leaky_relu if exact else keras.activations.leaky_relu, negative_slope=slope)
+    if kind == "elu":
+        return partial(keras.activations.elu, alpha=1.0 if fn.alpha is None else float(fn.alpha))
+    if kind == "gelu":
+        return partial(exact_gelu if exact else keras.activations.gelu, approximate=bool(fn.approximate))
+    return getattr(keras.activations, kind)  # linear, relu, silu, tanh, sigmoid, softmax
+
+
+class MaskedDropout(keras.layers.Layer):
+    """Dropout (``spatial``: SpatialDropout2D) with the canonical masks: y = x·scale in training, with
+    ``scale`` = keep/(1 − rate) of shape ``mask_shape``, set by the trainer before each training call
+    (``set_scale``) into a shape-agnostic TensorFlow variable, so that a traced step reads the new mask."""
+
+    def __init__(self, rate: float, spatial: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.spatial = spatial
+        self._masks = {}  # holds the variable out of Keras' weight tracking
+
+    @property
+    def scale(self):
+        return self._masks.get("scale")
+
+    def set_scale(self, value) -> None:
+        if self.scale is None:
+            self._masks["scale"] = tf.Variable(value, shape=tf.TensorShape(None), trainable=False,
+                                               name=f"{self.name}_mask")
+        else:
+            self.scale.assign(value)
+
+    def mask_shape(self, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (batch_shape[0], 1, 1, batch_shape[-1]) if self.spatial else tuple(batch_shape)
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        if self.scale is None:
+            raise RuntimeError(f"layer '{self.name}': no dropout mask was set for this training step")
+        shape = tf.shape(inputs)
+        if self.spatial:
+            shape = tf.stack([shape[0], 1, 1, shape[-1]])
+        return inputs * tf.reshape(tf.convert_to_tensor(self.scale), shape)  # the reshape gives a static rank
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class LogitsHead(keras.layers.Layer):
+    """The split-off final softmax/sigmoid (see above): passes the logits through; the penalty of an
+    activity regularizer is taken on the probabilities."""
+
+    def __init__(self, activation: str, penalty: Penalty | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.activation_kind = activation
+        self.penalty = penalty
+
+    def probabilities(self, logits):
+        return keras.activations.softmax(logits) if self.activation_kind == "softmax" \
+            else keras.activations.sigmoid(logits)
+
+    def call(self, logits):
+        if self.penalty is not None:
+            probabilities = self.probabilities(logits)
+            value = self.penalty(probabilities)
+            self.add_loss(ops.divide_no_nan(value, ops.cast(ops.shape(probabilities)[0], value.dtype)))
+        return logits
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+# ---- the lowering table -------------------------------------------------------------------------
+
+@dataclass
+class LowerContext:
+    """What a lowering needs besides the layer: dtype, mode and seed."""
+
+    dtype: str  # "float32" | "float64"
+    native: bool  # native: Keras' initializers and dropout; canonical: weights loaded, shared masks
+    seed: int
+
+    def initializer(self, weight: str, init):
+        if not self.native:
+            return "zeros"  # canonical weights are loaded after the build
+        from backends.keras.initializers import keras_initializer
+
+        return keras_initializer(init, derived_seed(self.seed, weight), self.dtype)
+
+    def regularizer(self, reg: Regularizer | None) -> Penalty | None:
+        return None if reg is None else Penalty(reg.l1, reg.l2)
+
+    def activation(self, fn: ActivationFn) -> Callable:
+        return activation_function(fn, self.dtype)
+
+    def common(self, layer) -> dict:
+        return {"name": layer.name, "dtype": self.dtype}
+
+
+@register("Input")
+def lower_input(layer, ctx):
+    return keras.layers.InputLayer(shape=tuple(layer.shape), **ctx.common(layer))
+
+
+@register("Rescaling")
+def lower_rescaling(layer, ctx):
+    cls = ExactRescaling if ctx.dtype == "float64" else keras.layers.Rescaling
+    return cls(scale=float(layer.scale), offset=float(layer.offset), **ctx.common(layer))
+
+
+def _weighted(layer, ctx) -> dict:
+    return dict(
+        activation=ctx.activation(layer.activation),
+        use_bias=layer.use_bias,
+        kernel_initializer=ctx.initializer(f"{layer.name}/kernel", layer.kernel_initializer),
+        bias_initializer=ctx.initializer(f"{layer.name}/bias", layer.bias_initializer),
+        kernel_regularizer=ctx.regularizer(layer.kernel_regularizer),
+        bias_regularizer=ctx.regularizer(layer.bias_regularizer),
+        activity_regularizer=ctx.regularizer(layer.activity_regularizer),
+        **ctx.common(layer),
+    )
+
+
+@register("Dense")
+def lower_dense(layer, ctx):
+    return keras.layers.Dense(layer.units, **_weighted(layer, ctx))
+
+
+@register("Conv2D")
+def lower_conv2d(layer, ctx):
+    return keras.layers.Conv2D(layer.filters, tuple(layer.kernel_size), strides=tuple(layer.strides),
+                               padding=layer.padding, dilation_rate=tuple(layer.dilation_rate),
+                               **_weighted(layer, ctx))
+
+
+def _pooling(layer) -> dict:
+    return {"pool_size": tuple(layer.pool_size), "strides": tuple(layer.strides or layer.pool_size),
+            "padding": layer.padding}
+
+
+@register("MaxPooling2D")
+def lower_max_pooling2d(layer, ctx):
+    return keras.layers.MaxPooling2D(**_pooling(layer), **ctx.common(layer))
+
+
+@register("AveragePooling2D")
+def lower_average_pooling2d(layer, ctx):
+    return keras.layers.AveragePooling2D(**_pooling(layer), **ctx.common(layer))
+
+
+@register("GlobalAveragePooling2D")
+def lower_global_average_pooling2d(layer, ctx):
+    return keras.layers.GlobalAveragePooling2D(keepdims=layer.keepdims, **ctx.common(layer))
+
+
+@register("Flatten")
+def lower_flatten(layer, ctx):
+    return keras.layers.Flatten(**ctx.common(layer))
+
+
+@register("Dropout")
+def lower_dropout(layer, ctx):
+    if ctx.native:
+        return keras.layers.Dropout(layer.rate, seed=derived_seed(ctx.seed, layer.name), **ctx.common(layer))
+    return MaskedDropout(layer.rate, spatial=False, **ctx.common(layer))
+
+
+@register("SpatialDropout2D")
+def lower_spatial_dropout2d(layer, ctx):
+    if ctx.native:
+        return keras.layers.SpatialDropout2D(layer.rate, seed=derived_seed(ctx.seed, layer.name),
+                                             **ctx.common(layer))
+    return MaskedDropout(layer.rate, spatial=True, **ctx.common(layer))
+
+
+@register("BatchNormalization")
+def lower_batch_normalization(layer, ctx):
+    return keras.layers.BatchNormalization(axis=-1, momentum=layer.momentum, epsilon=layer.epsilon,
+                                           center=layer.center, scale=layer.scale, **ctx.common(layer))
+
+
+@register("Activation")
+def lower_activation(layer, ctx):
+    return keras.layers.Activation(ctx.activation(layer.activation), **ctx.common(layer))

@@ -1,0 +1,209 @@
+"""Training pieces as Keras objects: the optimizer, the schedule, the loss and the metrics.
+
+Optimizers are Keras' own classes with the spec's arguments; clipping is Keras' own
+(``global_clipnorm`` = ``clip_norm``: ``clip_by_global_norm`` scales by
+clip_norm·min(1/‖g‖, 1/clip_norm), as backends/numpy/optimizers.py; ``clipvalue`` = ``clip_value``).
+Keras' update rules are the pinned ones (backends/numpy/optimizers.py was written from them),
+and Keras' weight decay is the decoupled ``w ← w − w·wd·lr`` before the update for SGD as for AdamW.
+
+One adapter, float64 only: the hyperparameters are passed as ``numpy.float64`` scalars. Keras
+casts them to the variable's dtype with ``ops.cast`` (Adam/AdamW ``beta_1``/``beta_2`` for the bias
+corrections, SGD ``momentum``, every ``weight_decay``, Adagrad's ``initial_accumulator_value`` via
+``Constant``), and TensorFlow's cast of a Python float goes through float32 (0.9 → 0.8999999762),
+which moves a float64 run off the pinned update (measured over the 50-step matrix: up to 3e-6 in
+the loss and 5e-5 in the weights with Adam, 6e-8 with SGD momentum or Adagrad). A float64 scalar is
+cast exactly; ``numpy.float64`` is a ``float``, so Keras' argument checks accept it.
+
+The optimizer's learning rate is ``SpecSchedule``: the spec's schedule as a ``LearningRateSchedule``
+evaluated at ``iterations`` (the 0-based step, as backends/schedules.py) in the native ``fit``, and
+the rate the shared loop passes to ``train_batch`` otherwise (its ``override`` variable, in the
+model's dtype, so that a float64 rate is used exactly).
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from compiler.ir.training import Loss, Training
+
+
+@contextmanager
+def floatx(dtype: str):
+    """Keras' default float type set to ``dtype`` inside the block, restored afterwards."""
+    old = keras.config.floatx()
+    keras.config.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(old)
+
+
+# ---- schedules ----------------------------------------------------------------------------------
+
+def schedule_factor(schedule, t, const):
+    """backends.schedules.schedule_factor in Keras ops on the float step tensor ``t``."""
+    kind = schedule.kind
+    if kind == "constant":
+        return const(1.0)
+    if kind == "step":
+        return ops.power(const(schedule.gamma), ops.floor(t / const(schedule.step_size)))
+    if kind == "exponential":
+        p = t / const(schedule.decay_steps)
+        if schedule.staircase:
+            p = ops.floor(p)
+        return ops.power(const(schedule.decay_rate), p)
+    if kind == "cosine":
+        steps = const(schedule.decay_steps)
+        completed = ops.minimum(t, steps) / steps
+        decayed = 0.5 * (1.0 + ops.cos(math.pi * completed))
+        return (1.0 - schedule.alpha) * decayed + schedule.alpha
+    if kind == "warmup":
+        steps = const(schedule.steps)
+        warm = (1.0 - schedule.start) * (t / steps) + schedule.start
+        after = schedule_factor(schedule.then, ops.maximum(t - steps, const(0.0)), const)
+        return ops.where(t < steps, warm, after)
+    raise ValueError(f"unknown learning-rate schedule kind {kind!r}")
+
+
+class SpecSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """learning_rate · schedule_factor(schedule, iterations), in ``dtype`` — or ``override`` when that
+    variable is ≥ 0: ``train_batch`` sets it to the rate it is given (the Trainer protocol), the
+    native ``fit`` sets it to −1 so that the schedule runs in the graph."""
+
+    def __init__(self, learning_rate: float, schedule, dtype: str = "float32"):
+        self.learning_rate = float(learning_rate)
+        self.schedule = schedule
+        self.dtype = dtype
+        self.override = tf.Variable(-1.0, dtype=dtype, trainable=False, name="learning_rate_override")
+
+    def _const(self, value):
+        return ops.convert_to_tensor(value, dtype=self.dtype)  # exact: a conversion, not a cast
+
+    def __call__(self, step):
+        t = ops.cast(step, self.dtype)
+        scheduled = self._const(self.learning_rate) * schedule_factor(self.schedule, t, self._const)
+        return ops.where(self.override >= 0, self.override, scheduled)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "schedule": self.schedule.model_dump(), "dtype": self.dtype}
+
+
+# ---- optimizers ---------------------------------------------------------------------------------
+
+OPTIMIZERS = {
+    "sgd": lambda ir, x, common: keras.optimizers.SGD(
+        momentum=x(ir.momentum), nesterov=ir.nesterov, weight_decay=x(ir.weight_decay) if ir.weight_decay else None,
+        **common),
+    "adam": lambda ir, x, common: keras.optimizers.Adam(
+        beta_1=x(ir.beta_1), beta_2=x(ir.beta_2), epsilon=x(ir.epsilon), amsgrad=ir.amsgrad, **common),
+    "adamw": lambda ir, x, common: keras.optimizers.AdamW(
+        weight_decay=x(ir.weight_decay), beta_1=x(ir.beta_1), beta_2=x(ir.beta_2), epsilon=x(ir.epsilon),
+        amsgrad=ir.amsgrad, **common),
+    "rmsprop": lambda ir, x, common: keras.optimizers.RMSprop(
+        rho=x(ir.rho), momentum=x(ir.momentum), epsilon=x(ir.epsilon), centered=ir.centered, **common),
+    "adagrad": lambda ir, x, common: keras.optimizers.Adagrad(
+        initial_accumulator_value=x(ir.initial_accumulator_value), epsilon=x(ir.epsilon), **common),
+}
+
+
+def make_optimizer(training: Training, dtype: str) -> tuple[keras.optimizers.Optimizer, SpecSchedule]:
+    """Keras' optimizer for the spec, and its learning rate: a ``SpecSchedule``."""
+    ir = training.optimizer
+    exact = np.float64 if dtype == "float64" else float
+    try:
+        build = OPTIMIZERS[ir.kind]
+    except KeyError:
+        raise ValueError(f"no Keras optimizer for {ir.kind!r}") from None
+    rate = SpecSchedule(ir.learning_rate, training.schedule, dtype)
+    optimizer = build(ir, exact, {"learning_rate": rate, "global_clipnorm": training.clip_norm,
+                                  "clipvalue": training.clip_value})
+    return optimizer, rate
+
+
+# ---- loss -----------------------------------------------------------------------------------------
+
+LOSS_FUNCTIONS = {
+    "mse": keras.losses.mean_squared_error,
+    "mae": keras.losses.mean_absolute_error,
+    "binary_crossentropy": keras.losses.binary_crossentropy,
+    "categorical_crossentropy": keras.losses.categorical_crossentropy,
+    "sparse_categorical_crossentropy": keras.losses.sparse_categorical_crossentropy,
+}
+
+
+class PinnedLoss(keras.losses.Loss):
+    """Keras' loss function with an explicit ``from_logits``, reduced with ``sum_over_batch_size``.
+
+    The prediction passes through ``tf.identity`` first, so that Keras' ``_get_logits`` never
+    reinterprets it (it would take the logits of any tensor made by a softmax or sigmoid — also a
+    sigmoid under a categorical cross-entropy, or a softmax passed through an inference-mode
+    Dropout — and of a ``Softmax``/``Sigmoid`` op in graph mode only). The fused case is decided
+    once, by the trainer (``LogitsHead``), as backends/numpy/model.py decides it.
+    """
+
+    def __init__(self, loss: Loss, from_logits: bool, dtype: str):
+        super().__init__(name=loss.kind, reduction="sum_over_batch_size", dtype=dtype)
+        self.kind = loss.kind
+        self.from_logits = bool(from_logits)
+        self.fn = LOSS_FUNCTIONS[loss.kind]
+
+    def call(self, y_true, y_pred):
+        y_pred = tf.identity(y_pred)
+        if self.kind in ("mse", "mae"):
+            return self.fn(y_true, y_pred)
+        return self.fn(y_true, y_pred, from_logits=self.from_logits)
+
+    def get_config(self):
+        return {"name": self.name, "kind": self.kind, "from_logits": self.from_logits}
+
+
+# ---- metrics --------------------------------------------------------------------------------------
+
+def _on_outputs(cls, transform):
+    """``cls`` whose ``update_state`` first maps the predictions through ``transform``."""
+    if transform is None:
+        return cls
+
+    class OnOutputs(cls):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            return super().update_state(y_true, transform(y_pred), sample_weight=sample_weight)
+
+    OnOutputs.__name__ = cls.__name__
+    return OnOutputs
+
+
+def make_metrics(training: Training, units: int, sparse_labels: bool, outputs_are_logits: bool,
+                 transform, dtype: str) -> list:
+    """Keras metrics named as the shared loop names them, with the meaning of
+    backends/numpy/metrics.py: ``accuracy`` is binary (threshold 0 on logits, 0.5 on probabilities)
+    for a binary cross-entropy or one output unit, sparse for class-index labels, else categorical;
+    ``mse``/``mae``/``rmse`` on the outputs.
+
+    ``transform`` maps what the network outputs (the logits, when the final softmax/sigmoid is fused
+    with the loss) to the outputs the loop sees (the probabilities), or is None. The value metrics
+    see the transformed outputs, and so does the binary accuracy; the categorical accuracies read the
+    logits directly (the argmax of a softmax is the argmax of its logits), which saves computing the
+    softmax a second time in every step."""
+    loss = training.loss.kind
+    out = []
+    for name in training.metrics:
+        if name == "accuracy":
+            if loss == "binary_crossentropy" or (units == 1 and loss not in ("mse", "mae")):
+                metric = _on_outputs(keras.metrics.BinaryAccuracy, transform)(
+                    name="accuracy", threshold=0.0 if outputs_are_logits else 0.5, dtype=dtype)
+            elif sparse_labels:
+                metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy", dtype=dtype)
+            else:
+                metric = keras.metrics.CategoricalAccuracy(name="accuracy", dtype=dtype)
+        else:
+            cls = {"mse": keras.metrics.MeanSquaredError, "mae": keras.metrics.MeanAbsoluteError,
+                   "rmse": keras.metrics.RootMeanSquaredError}[name]
+            metric = _on_outputs(cls, transform)(name=name, dtype=dtype)
+        out.append(metric)
+    return out

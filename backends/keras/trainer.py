@@ -1,0 +1,430 @@
+"""The Keras backend's ``Trainer``: ``KerasTrainer(spec, weights=None, *, dtype, seed, mode)``.
+
+- canonical mode (equivalence): the weights are ``weights`` or the NumPy initializers'; dropout
+  multiplies by ``backends.masks.keep_mask``'s masks (put into ``MaskedDropout``'s shape-agnostic
+  variables before each step); one step (``_graph_step``, traced once by ``tf.function``) is a
+  ``tf.GradientTape`` over the forward pass and the total loss, then Keras' optimizer with the shared
+  loop's learning rate (assigned to the optimizer's learning-rate variable before the step).
+- native mode: Keras' initializers and Dropout, seeded from the spec's seed; ``native_fit`` hands
+  the whole job to ``model.compile`` + ``model.fit`` (graph mode), on the shared loop's batch order,
+  with the schedule as a ``LearningRateSchedule``, Keras' metrics and EarlyStopping, and the guarded
+  ``train_step`` of ``backends.keras.model.Network``. From the canonical weights and without
+  dropout it reproduces the shared loop's History (tests/test_keras_backend.py).
+
+Total loss = Keras' loss (``sum_over_batch_size``) + ``sum(model.losses)`` (weight penalties and
+activity penalties ÷ batch size). ``outputs`` are what the model predicts: probabilities when the
+final softmax/sigmoid is fused with the loss (the network itself outputs the logits, see
+``backends.keras.model``).
+
+A step whose loss or gradients are not finite is refused before the update (the moving statistics
+of BatchNormalization are put back too) and reported as ``Diverged`` naming the first layer, in
+forward order, whose output — or else whose gradient — is not finite, as the NumPy backend does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from backends.keras.layers import LowerContext
+from backends.keras.model import Guard, build_network
+from backends.keras.optimizers import PinnedLoss, floatx, make_metrics, make_optimizer
+from backends.loop import Diverged, History, LoopEvents, batches
+from backends.masks import keep_mask
+from backends.numpy.initializers import initial_weights
+from backends.schedules import learning_rate
+from compiler.ir.spec import Spec
+from compiler.weights import weight_specs
+
+STATE = ("moving_mean", "moving_variance")
+
+
+class KerasTrainer:
+    def __init__(self, spec: Spec, weights: dict[str, np.ndarray] | None = None, *, dtype=np.float32,
+                 seed: int | None = None, mode: str = "canonical"):
+        if mode not in ("canonical", "native"):
+            raise ValueError(f"mode must be 'canonical' or 'native', got {mode!r}")
+        if spec.training is None:
+            raise ValueError(f"spec '{spec.name}' has no train section: the Keras backend needs a loss and an optimizer")
+        self.dtype = np.dtype(dtype).name
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        t = spec.training
+        self.spec = spec
+        self.mode = mode
+        self.native = mode == "native"
+        self.seed = t.seed if seed is None else seed
+        with floatx(self.dtype):
+            self.net = build_network(spec, LowerContext(self.dtype, self.native, self.seed))
+            self.model = self.net.model
+            self.head = self.net.head
+            self.variables = self._variable_table()
+            self.trainable = [self.variables[w.name] for w in weight_specs(spec) if w.trainable]
+            self.moving = [v for name, v in self.variables.items() if name.endswith(STATE)]
+            if weights is None and not self.native:
+                weights = initial_weights(spec, self.seed, np.dtype(self.dtype))
+            if weights is not None:
+                self.set_weights(weights)
+            self.loss = PinnedLoss(t.loss, self.head is not None or t.loss.from_logits, self.dtype)
+            self.optimizer, self.rate = make_optimizer(t, self.dtype)
+            self.optimizer.build(self.trainable)
+        self._probe_model = None
+        self._compiled_for = None
+        self._step = tf.function(self._graph_step, reduce_retracing=True)
+
+    # ---- the Trainer protocol ---------------------------------------------------------------
+    @property
+    def outputs_are_logits(self) -> bool:
+        return bool(self.spec.training.loss.from_logits)
+
+    def train_batch(self, x, y, step, lr):
+        with floatx(self.dtype):
+            x, y = self._tensor(x), self._target(y)
+            self._set_masks(x.shape, step)
+            self.rate.override.assign(lr)
+            total, outputs, ok = self._step(x, y)
+            if not bool(ok):  # refused before the update; the moving statistics were put back
+                saved = [v.numpy() for v in self.moving]
+                loss, _, grads = self._loss_and_grads(x, y)
+                self._restore(saved)
+                raise self._locate(x, loss, grads)
+            return float(total), outputs.numpy()
+
+    def _graph_step(self, x, y):
+        """One step as a TensorFlow graph: forward, total loss, gradients; the optimizer only when the
+        loss and every gradient are finite, else the moving statistics are put back."""
+        before = [tf.identity(v.value) for v in self.moving]
+        with tf.GradientTape() as tape:
+            out = self.model(x, training=True)
+            total = self._total(self.loss(y, out), self.model.losses)
+        grads = tape.gradient(total, self.trainable)
+        grads = [tf.zeros_like(v) if g is None else self._dense(g) for v, g in zip(self.trainable, grads)]
+        finite = tf.math.is_finite(total)
+        for g in grads:
+            finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+
+        def update():
+            self.optimizer.apply(grads, self.trainable)
+            return tf.constant(True)
+
+        def refuse():
+            for v, old in zip(self.moving, before):
+                v.assign(old)
+            return tf.constant(False)
+
+        ok = tf.cond(finite, update, refuse)
+        return total, self._outputs(out), ok
+
+    def evaluate_batch(self, x, y):
+        with floatx(self.dtype):
+            x, y = self._tensor(x), self._target(y)
+            out = self.model(x, training=False)
+            total = self._total(self.loss(y, out), self.model.losses)
+            return float(total), self._outputs(out).numpy()
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {name: v.numpy() for name, v in self.variables.items()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        for name, value in weights.items():
+            try:
+                v = self.variables[name]
+            except KeyError:
+                raise KeyError(f"the model has no weight '{name}' (it has {', '.join(self.variables)})") from None
+            value = np.asarray(value)
+            if tuple(value.shape) != tuple(v.shape):
+                raise ValueError(f"weight '{name}' has shape {tuple(v.shape)}, received {value.shape}")
+            v.assign(value.astype(self.dtype, copy=False))
+
+    # ---- checkpoints ------------------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """What a checkpoint needs besides the weights: the optimizer's variables (``iterations`` and
+        every slot), keyed ``optimizer/<Keras variable name>``. Canonical dropout masks
+        depend only on seed, step and layer, so there is no random state to keep."""
+        return {f"optimizer/{v.name}": v.numpy() for v in self.optimizer.variables}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        variables = {f"optimizer/{v.name}": v for v in self.optimizer.variables}
+        mine = {k: v for k, v in state.items() if k.startswith("optimizer/")}
+        if set(mine) != set(variables):
+            raise ValueError(f"optimizer state does not match: missing {sorted(set(variables) - set(mine))}, "
+                             f"unexpected {sorted(set(mine) - set(variables))}")
+        for key, value in mine.items():
+            variables[key].assign(np.asarray(value).astype(variables[key].dtype, copy=False))
+
+    # ---- more -----------------------------------------------------------------------------------
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Outputs in inference mode (probabilities where the model ends in softmax/sigmoid)."""
+        with floatx(self.dtype):
+            parts = [self._outputs(self.model(self._tensor(x[i:i + batch_size]), training=False)).numpy()
+                     for i in range(0, len(x), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, *self.spec.output_shape), self.dtype)
+
+    def probe(self, x, y) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """One training-mode pass without an update (masks of step 0): each layer's output and each
+        weight's gradient; the moving statistics are left as they were."""
+        with floatx(self.dtype):
+            x, y = self._tensor(x), self._target(y)
+            self._set_masks(x.shape, 0)
+            saved = [v.numpy() for v in self.moving]
+            model = self._probes()
+            with tf.GradientTape() as tape:
+                outs = model(x, training=True)
+                total = self._total(self.loss(y, outs[-1]), model.losses)
+            grads = tape.gradient(total, self.trainable)
+            self._restore(saved)
+            names = [layer.name for layer in self.spec.layers[1:]]
+            outputs = {self.spec.layers[0].name: x.numpy()}
+            outputs.update({n: o.numpy() for n, o in zip(names, outs)})
+            if self.head is not None:
+                outputs[self.spec.layers[-1].name] = self._outputs(outs[-1]).numpy()
+            return outputs, {w: self._dense(g).numpy() for w, g in zip(self._trainable_names(), grads)}
+
+    # ---- native mode: Keras' fit ------------------------------------------------------------------
+    @property
+    def native_fit(self):
+        """``model.compile`` + ``model.fit`` (native mode only; canonical mode has no such attribute, so
+        ``backends.loop.fit`` runs its own loop)."""
+        if not self.native:
+            raise AttributeError("native_fit exists in native mode only")
+        return self._native_fit
+
+    def _native_fit(self, x, y, x_val, y_val, *, epochs: int, seed: int, events: LoopEvents | None = None) -> History:
+        """Train with Keras' ``fit`` on the shared loop's batches (``batches``: the same order as
+        ``backends.loop.fit``, fed as a ``tf.data`` pipeline built as Keras builds its own for arrays,
+        so no global random seed is set), validation on ``x_val``/``y_val`` in inference mode, Keras'
+        EarlyStopping when the spec asks for it. The History has the shared loop's keys per epoch
+        (``epoch``, ``loss``, each metric, ``val_*``, ``learning_rate``, ``seconds``); the events are
+        called as the loop calls them."""
+        events = events or LoopEvents()
+        t = self.spec.training
+        with floatx(self.dtype):
+            x = np.asarray(x, dtype=self.dtype)
+            y = self._target_array(y)
+            self._compile(y)
+            validation = None
+            if x_val is not None and len(x_val):
+                validation = (np.asarray(x_val, dtype=self.dtype), self._target_array(y_val))
+            self.model.guard.reset()
+            self.rate.override.assign(-1.0)  # the schedule, in the graph
+            history = History()
+            steps = math.ceil(len(x) / t.batch_size)
+            cls = _Record if events.batch_end is LoopEvents.batch_end else _RecordBatches
+            callbacks = [cls(self, events, history, steps, len(x), t.batch_size, validation is not None)]
+            stopper = None
+            if t.early_stopping is not None:
+                rule = t.early_stopping
+                stopper = keras.callbacks.EarlyStopping(monitor=rule.monitor, min_delta=rule.min_delta,
+                                                        patience=rule.patience, mode=rule.mode,
+                                                        restore_best_weights=rule.restore_best_weights)
+                callbacks.append(stopper)
+            self.model.fit(batch_dataset(x, y, t.batch_size, seed, epochs), epochs=epochs, steps_per_epoch=steps,
+                           shuffle=False,  # the dataset is in the loop's order already
+                           validation_data=validation, validation_batch_size=t.batch_size, callbacks=callbacks,
+                           verbose=0)
+        if stopper is not None:
+            history.stopped_early = stopper.stopped_epoch > 0
+            history.best_epoch = stopper.best_epoch + 1 if history.epochs else None
+        return history
+
+    def _compile(self, y: np.ndarray) -> None:
+        sparse = y.ndim == 1 or (y.shape[-1] == 1 and self.spec.output_shape[-1] > 1)
+        if self._compiled_for == sparse:
+            return
+        t = self.spec.training
+        transform = self.head.probabilities if self.head is not None else None
+        metrics = make_metrics(t, self.spec.output_shape[-1], sparse, self.outputs_are_logits, transform, self.dtype)
+        self.model.compile(optimizer=self.optimizer, loss=self.loss, metrics=metrics)
+        if self.model.guard is None:
+            spec_in = self.spec.input_shape
+            self.model.guard = Guard(
+                self.moving,
+                x=tf.Variable(np.zeros((0, *spec_in), self.dtype), shape=tf.TensorShape(None), trainable=False),
+                y=tf.Variable(np.zeros((0,), y.dtype if y.dtype.kind in "iu" else self.dtype),
+                              shape=tf.TensorShape(None), trainable=False))
+        self._compiled_for = sparse
+
+    def _diverged(self, bad_step: int) -> Diverged:
+        """The ``Diverged`` of a step that ``Network.train_step`` refused, located on its batch."""
+        x = tf.convert_to_tensor(self.model.guard.x)
+        y = tf.convert_to_tensor(self.model.guard.y)
+        saved = [v.numpy() for v in self.moving]
+        loss, _, grads = self._loss_and_grads(x, y)
+        self._restore(saved)
+        return self._locate(x, loss, grads)
+
+    # ---- internals ----------------------------------------------------------------------------------
+    def _variable_table(self) -> dict[str, keras.Variable]:
+        """``"layer/weight"`` -> the Keras variable, for exactly the weights of ``weight_specs``."""
+        table = {}
+        for layer in self.spec.layers:
+            for k in self.net.keras_layers[layer.name]:
+                for v in k.weights:
+                    table[f"{layer.name}/{v.name}"] = v
+        expected = [w.name for w in weight_specs(self.spec)]
+        if sorted(table) != sorted(expected):
+            raise RuntimeError(f"Keras weights {sorted(table)} do not match the spec's {sorted(expected)}")
+        return {name: table[name] for name in expected}
+
+    def _trainable_names(self) -> list[str]:
+        return [w.name for w in weight_specs(self.spec) if w.trainable]
+
+    def _tensor(self, x) -> tf.Tensor:
+        return tf.convert_to_tensor(np.asarray(x, dtype=self.dtype))
+
+    def _target_array(self, y) -> np.ndarray:
+        y = np.asarray(y)
+        if self.spec.training.loss.kind == "sparse_categorical_crossentropy":
+            return y.astype(np.int64, copy=False)
+        return y.astype(self.dtype, copy=False)
+
+    def _target(self, y) -> tf.Tensor:
+        return tf.convert_to_tensor(self._target_array(y))
+
+    def _set_masks(self, shape, step: int) -> None:
+        """Put the canonical masks of ``step`` (as scales keep/(1 − rate)) into the dropout layers."""
+        for layer, k in self.net.dropouts:
+            if layer.rate == 0:
+                continue
+            full = (int(shape[0]), *layer.input_shape)  # the layer's input, batch included
+            keep = keep_mask(self.seed, step, layer.name, k.mask_shape(full), layer.rate)
+            k.set_scale((keep / (1.0 - layer.rate)).astype(self.dtype))
+
+    @staticmethod
+    def _total(data_loss, penalties):
+        return data_loss + tf.add_n(list(penalties)) if penalties else data_loss
+
+    @staticmethod
+    def _dense(g):
+        return tf.convert_to_tensor(g)
+
+    def _loss_and_grads(self, x, y):
+        with tf.GradientTape() as tape:
+            out = self.model(x, training=True)
+            total = self._total(self.loss(y, out), self.model.losses)
+        grads = tape.gradient(total, self.trainable)
+        grads = [tf.zeros_like(v) if g is None else self._dense(g) for v, g in zip(self.trainable, grads)]
+        return float(total), out, grads
+
+    def _outputs(self, out):
+        return self.head.probabilities(out) if self.head is not None else out
+
+    def _restore(self, saved) -> None:
+        for v, value in zip(self.moving, saved):
+            v.assign(value)
+
+    def _probes(self) -> keras.Model:
+        """A model sharing the layers, outputting every IR layer's output but the Input's."""
+        if self._probe_model is None:
+            names = [layer.name for layer in self.spec.layers[1:]]
+            self._probe_model = keras.Model(self.model.inputs, [self.net.outputs[n] for n in names])
+        return self._probe_model
+
+    def _locate(self, x, loss: float, grads) -> Diverged:
+        """The first layer whose output (in a training pass with the step's masks), or else whose
+        gradient, is not finite; the moving statistics are left as they were."""
+        saved = [v.numpy() for v in self.moving]
+        try:
+            if not np.all(np.isfinite(x.numpy())):
+                name = self.spec.layers[0].name
+                return Diverged(f"the loss became {loss}: the output of layer '{name}' is not finite", name)
+            outs = self._probes()(x, training=True)
+            for layer, out in zip(self.spec.layers[1:], outs):
+                if layer is self.spec.layers[-1] and self.head is not None:
+                    out = self._outputs(out)
+                if not bool(tf.reduce_all(tf.math.is_finite(out))):
+                    return Diverged(f"the loss became {loss}: the output of layer '{layer.name}' is not finite",
+                                    layer.name)
+        finally:
+            self._restore(saved)
+        bad = {name for name, g in zip(self._trainable_names(), grads) if not bool(tf.reduce_all(tf.math.is_finite(g)))}
+        for layer in self.spec.layers:
+            mine = [w for w in self._trainable_names() if w in bad and w.split("/")[0] == layer.name]
+            if mine:
+                return Diverged(f"the loss became {loss}: the gradient of '{mine[0]}' is not finite", layer.name)
+        return Diverged(f"the loss became {loss}", None)
+
+
+def batch_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epochs: int) -> tf.data.Dataset:
+    """The batches of ``epochs`` epochs in the shared loop's order (``backends.loop.batches``), as Keras'
+    array adapter builds its pipeline (keras/src/trainers/data_adapters/array_data_adapter.py): a
+    dataset of index batches (full batches reshaped, then the partial one), zipped with the arrays and
+    gathered in a parallel map, default tf.data optimizations off, prefetched."""
+    n = len(x)
+    full = n // batch_size
+    orders = np.stack([np.concatenate(batches(n, batch_size, seed, e)) for e in range(epochs)])
+
+    def epoch_batches(order):
+        head = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full * batch_size], (full, batch_size)))
+        if n % batch_size:
+            head = head.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size:]))
+        return head
+
+    indices = tf.data.Dataset.from_tensor_slices(orders).flat_map(epoch_batches)
+    arrays = tf.data.Dataset.from_tensors((tf.convert_to_tensor(x), tf.convert_to_tensor(y))).repeat()
+    data = tf.data.Dataset.zip((indices, arrays)).map(
+        lambda i, xy: (tf.gather(xy[0], i), tf.gather(xy[1], i)), num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return data.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class _Record(keras.callbacks.Callback):
+    """Turns Keras' epoch logs into the shared loop's History and calls the LoopEvents."""
+
+    def __init__(self, trainer: KerasTrainer, events: LoopEvents, history: History, steps: int, n: int,
+                 batch_size: int, validation: bool):
+        super().__init__()
+        self.trainer, self.events, self.history = trainer, events, history
+        self.steps, self.n, self.batch_size, self.validation = steps, n, batch_size, validation
+        self.start = 0.0
+        self.seen = 0
+        self.mean = 0.0
+
+    def check(self) -> None:
+        """Raise ``Diverged`` if ``Network.train_step`` refused a step (one scalar read)."""
+        bad = int(self.trainer.model.guard.bad_step.numpy())
+        if bad >= 0:
+            exc = self.trainer._diverged(bad)
+            exc.epoch, exc.step = bad // self.steps + 1, bad + 1
+            raise exc
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+        self.seen, self.mean = 0, 0.0
+        self.events.epoch_start(epoch, self.steps)
+
+    def on_epoch_end(self, epoch, logs=None):
+        trainer = self.trainer
+        self.check()
+        t = trainer.spec.training
+        logs = dict(logs or {})
+        ours = {"epoch": epoch + 1, "loss": float(logs["loss"])}
+        ours.update({m: float(logs[m]) for m in t.metrics})
+        if self.validation:
+            ours["val_loss"] = float(logs["val_loss"])
+            ours.update({f"val_{m}": float(logs[f"val_{m}"]) for m in t.metrics})
+        ours["learning_rate"] = learning_rate(t.optimizer, t.schedule, (epoch + 1) * self.steps - 1)
+        ours["seconds"] = time.perf_counter() - self.start
+        self.history.epochs.append(ours)
+        self.events.epoch_end(epoch, ours)
+
+
+class _RecordBatches(_Record):
+    """``_Record`` that also reports each batch's loss (Keras logs the running mean; the batch's own
+    loss is recovered from two consecutive means and the batch sizes). Keras calls it synchronously
+    (a callback with a batch hook turns off its asynchronous dispatch), so a refused step is reported
+    at once, before its batch, as the shared loop does."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.check()
+        size = min(self.batch_size, self.n - self.seen)
+        mean = float((logs or {}).get("loss", math.nan))
+        loss = (mean * (self.seen + size) - self.mean * self.seen) / size
+        self.seen += size
+        self.mean = mean
+        self.events.batch_end(batch, loss)
