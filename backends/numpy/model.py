@@ -6,12 +6,13 @@ cross-entropy as Keras does: the loss is then computed from the logits, exactly.
 
 Total loss = data loss + Σ kernel/bias penalties + Σ activity penalties / batch size.
 Backpropagation runs the steps in reverse, adding each activity penalty's gradient where
-its layer's output is.
+its layer's output is. It stops at the first step with weights: nothing before it has gradients,
+so that step is told (``Context.input_grad``) that the gradient of its input is not needed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -37,6 +38,7 @@ class Step:
     run: Callable[[np.ndarray, Context], tuple[np.ndarray, Callable]]
     activation: str | None = None  # the activation kind, for activation steps
     activity_regularizer: Regularizer | None = None  # on the layer's final step only
+    has_weights: bool = False  # its backprop returns gradients (kernel, bias, gamma, beta, ...)
 
 
 @dataclass
@@ -61,6 +63,8 @@ class NumpyModel:
         self.trainable = [w.name for w in self.weights if w.trainable]
         self.regularized = [(w.name, w.regularizer) for w in self.weights if w.regularizer is not None]
         self.steps = self._steps()
+        # the first step whose backprop returns gradients; backpropagation ends there
+        self.grad_start = next((i for i, s in enumerate(self.steps) if s.has_weights), None)
         loss = spec.training.loss if spec.training else None
         last = self.steps[-1]
         self.fused = bool(loss and not loss.from_logits and last.activation is not None
@@ -80,7 +84,8 @@ class NumpyModel:
             def run(x, ctx, layer=layer, forward=forward, params=params, state=state):
                 return forward(layer, params, state, x, ctx)
 
-            steps.append(Step(layer.name, run, layer.activation.kind if layer.kind == "Activation" else None))
+            steps.append(Step(layer.name, run, layer.activation.kind if layer.kind == "Activation" else None,
+                              has_weights=bool(params)))
             act = layer.activation_fn
             if layer.kind in ("Dense", "Conv2D") and act.kind != "linear":
                 def run_act(x, ctx, act=act):
@@ -94,16 +99,22 @@ class NumpyModel:
         return steps
 
     # ---- forward -------------------------------------------------------------------
-    def forward(self, x: np.ndarray, ctx: Context, stop_at_nonfinite: bool = False) -> Pass:
-        """Run every step; with a fused final activation the loss input is its input (the logits)."""
+    def forward(self, x: np.ndarray, ctx: Context, stop_at_nonfinite: bool = False,
+                record: dict[str, np.ndarray] | None = None) -> Pass:
+        """Run every step; with a fused final activation the loss input is its input (the logits).
+
+        ``record``, when given, receives each layer's output (after its activation) by layer name.
+        """
         backprops, activity = [], []
         activity_penalty = 0.0
         loss_input = None
         for i, step in enumerate(self.steps):
             if self.fused and i == len(self.steps) - 1:
                 loss_input = x
-            x, back = step.run(x, ctx)
+            x, back = step.run(x, replace(ctx, input_grad=False) if i == self.grad_start else ctx)
             backprops.append(back)
+            if record is not None:
+                record[step.layer] = x
             if stop_at_nonfinite and not np.all(np.isfinite(x)):
                 raise NonFinite(f"the output of layer '{step.layer}' is not finite", step.layer)
             if step.activity_regularizer is not None:
@@ -139,7 +150,7 @@ class NumpyModel:
         grads: dict[str, np.ndarray] = {}
         last = len(self.steps) - 1
         dy = None if self.fused else dloss
-        for i in range(last, -1, -1):
+        for i in range(last, (self.grad_start or 0) - 1, -1):  # earlier steps have no gradients
             step = self.steps[i]
             if i in activity:
                 reg, out = activity[i]

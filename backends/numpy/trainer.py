@@ -76,6 +76,27 @@ class NumpyTrainer:
                 return Diverged(f"the loss became {loss}: the gradient of '{bad[0]}' is not finite", layer.name)
         return Diverged(f"the loss became {loss}", None)
 
+    def probe(self, x, y) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """One training-mode pass without an update: each layer's output, and each weight's gradient."""
+        outputs: dict[str, np.ndarray] = {}
+        state = {k: v.copy() for k, v in self.params.items() if k.endswith(("moving_mean", "moving_variance"))}
+        with np.errstate(all="ignore"):
+            fp = self.model.forward(x, Context(training=True, seed=self.seed, step=0), record=outputs)
+            _, dloss = loss_and_grad(self.spec.training.loss, fp.loss_input, y, fp.logits)
+            grads = self.model.backward(fp, dloss)
+        for k, v in state.items():  # a probe must not move the moving statistics
+            self.params[k][...] = v
+        return outputs, grads
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What a checkpoint needs besides the weights: the optimizer's slots and step counter.
+        (Dropout masks depend only on seed, step and layer, so there is no random state to keep.)"""
+        return {f"optimizer/{k}": v for k, v in self.optimizer.state_dict().items()}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.optimizer.load_state_dict({k[len("optimizer/"):]: v for k, v in state.items()
+                                        if k.startswith("optimizer/")})
+
     def get_weights(self) -> dict[str, np.ndarray]:
         return self.params
 

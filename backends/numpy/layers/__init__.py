@@ -1,6 +1,8 @@
 """NumPy layers: ``forward(layer, params, state, x, ctx) -> (y, backprop)``, one file per kind.
 
 ``backprop(dy) -> (dx, grads)`` with ``grads`` keyed like ``params`` ("kernel", "bias", ...).
+When ``ctx.input_grad`` is false nobody needs dx (the first layer with weights: only the weights'
+gradients are wanted), and a layer may return ``None`` for it instead of computing it.
 Activations of Dense/Conv2D are separate steps (see ``backends.numpy.model``), so each layer
 here is only its own formula. ``state`` holds non-trainable weights (BatchNormalization's
 moving statistics), updated in place when training.
@@ -31,11 +33,15 @@ def register(kind: str):
 
 @dataclass
 class Context:
-    """One forward pass: training or inference, and where dropout masks come from."""
+    """One forward pass: training or inference, and where dropout masks come from.
+
+    ``input_grad``: whether the backward pass needs the gradient of this layer's input.
+    """
 
     training: bool
     seed: int = 0
     step: int = 0
+    input_grad: bool = True
 
     def keep(self, layer: str, shape: tuple[int, ...], rate: float) -> np.ndarray:
         return keep_mask(self.seed, self.step, layer, shape, rate)

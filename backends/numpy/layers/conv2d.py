@@ -22,14 +22,19 @@ def forward(layer, params, state, x, ctx):
     if bias is not None:
         z += bias
     z = z.reshape(n, out[0], out[1], f)
+    input_grad = ctx.input_grad
+    padded_shape = xp.shape
+    del xp  # only its shape is needed later (cols holds the windows)
 
     def backprop(dz):
         dz2d = dz.reshape(-1, f)
         grads = {"kernel": (cols.T @ dz2d).reshape(kernel.shape)}
         if bias is not None:
             grads["bias"] = dz2d.sum(axis=0)
+        if not input_grad:  # the first layer with weights: nobody needs dx
+            return None, grads
         dcols = (dz2d @ w2d.T).reshape(n, out[0], out[1], kh, kw, c)
-        dxp = scatter_windows(dcols, xp.shape, layer.strides, layer.dilation_rate)
+        dxp = scatter_windows(dcols, padded_shape, layer.strides, layer.dilation_rate)
         return unpad(dxp, amounts), grads
 
     return z, backprop

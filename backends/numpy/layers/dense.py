@@ -9,11 +9,12 @@ def forward(layer, params, state, x, ctx):
     z = x @ kernel
     if bias is not None:
         z += bias
+    input_grad = ctx.input_grad
 
     def backprop(dz):
         grads = {"kernel": x.T @ dz}
         if bias is not None:
             grads["bias"] = dz.sum(axis=0)
-        return dz @ kernel.T, grads
+        return (dz @ kernel.T if input_grad else None), grads
 
     return z, backprop
