@@ -188,7 +188,8 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
     """
     native_fit = getattr(trainer, "native_fit", None)
     if native_fit is not None:
-        return native_fit(x, y, x_val, y_val, epochs=epochs, seed=seed, events=events or LoopEvents())
+        return native_fit(x, y, x_val, y_val, epochs=epochs, seed=seed, events=events or LoopEvents(), resume=resume,
+                          on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every, should_stop=should_stop)
     t = spec.training
     events = events or LoopEvents()
     state = resume or LoopState()

@@ -7,7 +7,9 @@
   loop's learning rate (assigned to the optimizer's learning-rate variable before the step).
 - native mode: Keras' initializers and Dropout, seeded from the spec's seed; ``native_fit`` hands
   the whole job to ``model.compile`` + ``model.fit`` (graph mode), on the shared loop's batch order,
-  with the schedule as a ``LearningRateSchedule``, Keras' metrics and EarlyStopping, and the guarded
+  with the schedule as a ``LearningRateSchedule``, Keras' metrics, the shared loop's ``EarlyStopper``
+  (Keras' rule, with a state a checkpoint keeps), checkpoints, interruption and resume as
+  ``backends.loop.fit`` does them (``state()`` keeps the Dropout layers' seed generators), and the guarded
   ``train_step`` of ``backends.keras.model.Network``. From the canonical weights and without
   dropout it reproduces the shared loop's History (tests/test_keras_backend.py).
 
@@ -33,7 +35,15 @@ import tensorflow as tf
 from backends.keras.layers import LowerContext
 from backends.keras.model import Guard, build_network
 from backends.keras.optimizers import PinnedLoss, floatx, make_metrics, make_optimizer
-from backends.loop import Diverged, History, LoopEvents, batches
+from backends.loop import (
+    Diverged,
+    EarlyStopper,
+    History,
+    Interrupted,
+    LoopEvents,
+    LoopState,
+    batches,
+)
 from backends.masks import keep_mask
 from backends.numpy.initializers import initial_weights
 from backends.schedules import learning_rate
@@ -143,18 +153,33 @@ class KerasTrainer:
     # ---- checkpoints ------------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
         """What a checkpoint needs besides the weights: the optimizer's variables (``iterations`` and
-        every slot), keyed ``optimizer/<Keras variable name>``. Canonical dropout masks
-        depend only on seed, step and layer, so there is no random state to keep."""
-        return {f"optimizer/{v.name}": v.numpy() for v in self.optimizer.variables}
+        every slot), keyed ``optimizer/<Keras variable name>``, and in native mode the state of every
+        Keras ``SeedGenerator`` (the Dropout layers' masks), keyed ``random/<Keras layer>/<index>``, so
+        that a resumed run draws the masks an uninterrupted one would. Canonical dropout masks depend
+        only on seed, step and layer, so there is no random state to keep there."""
+        out = {f"optimizer/{v.name}": v.numpy() for v in self.optimizer.variables}
+        out.update({key: g.state.numpy() for key, g in self._seed_generators().items()})
+        return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         variables = {f"optimizer/{v.name}": v for v in self.optimizer.variables}
-        mine = {k: v for k, v in state.items() if k.startswith("optimizer/")}
+        variables.update({key: g.state for key, g in self._seed_generators().items()})
+        mine = {k: v for k, v in state.items() if k.startswith(("optimizer/", "random/"))}
         if set(mine) != set(variables):
-            raise ValueError(f"optimizer state does not match: missing {sorted(set(variables) - set(mine))}, "
+            raise ValueError(f"optimizer and random state do not match: missing {sorted(set(variables) - set(mine))}, "
                              f"unexpected {sorted(set(mine) - set(variables))}")
         for key, value in mine.items():
             variables[key].assign(np.asarray(value).astype(variables[key].dtype, copy=False))
+
+    def _seed_generators(self) -> dict:
+        """``random/<Keras layer>/<index>`` -> every ``keras.random.SeedGenerator`` of the model."""
+        out, seen = {}, set()
+        for layer in self.model._flatten_layers(include_self=True, recursive=True):
+            for i, generator in enumerate(getattr(layer, "_seed_generators", None) or []):
+                if id(generator) not in seen:
+                    seen.add(id(generator))
+                    out[f"random/{layer.name}/{i}"] = generator
+        return out
 
     # ---- more -----------------------------------------------------------------------------------
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -193,15 +218,31 @@ class KerasTrainer:
             raise AttributeError("native_fit exists in native mode only")
         return self._native_fit
 
-    def _native_fit(self, x, y, x_val, y_val, *, epochs: int, seed: int, events: LoopEvents | None = None) -> History:
+    def _native_fit(self, x, y, x_val, y_val, *, epochs: int, seed: int, events: LoopEvents | None = None,
+                    resume: LoopState | None = None, on_checkpoint=None, checkpoint_every: int | None = None,
+                    should_stop=None) -> History:
         """Train with Keras' ``fit`` on the shared loop's batches (``batches``: the same order as
         ``backends.loop.fit``, fed as a ``tf.data`` pipeline built as Keras builds its own for arrays,
-        so no global random seed is set), validation on ``x_val``/``y_val`` in inference mode, Keras'
-        EarlyStopping when the spec asks for it. The History has the shared loop's keys per epoch
-        (``epoch``, ``loss``, each metric, ``val_*``, ``learning_rate``, ``seconds``); the events are
-        called as the loop calls them."""
+        so no global random seed is set), validation on ``x_val``/``y_val`` in inference mode, early
+        stopping as the shared loop's ``EarlyStopper`` (Keras' rule, with a state a checkpoint keeps).
+        The History has the shared loop's keys per epoch (``epoch``, ``loss``, each metric, ``val_*``,
+        ``learning_rate``, ``seconds``); the events are called as the loop calls them.
+
+        The checkpoint contract of ``backends.loop.fit`` holds too: ``on_checkpoint`` gets a
+        ``LoopState`` at the end of every epoch and every ``checkpoint_every`` steps; ``should_stop()``
+        is asked before every step and, when true, ``on_checkpoint`` is called and ``Interrupted``
+        raised; ``resume`` continues from a ``LoopState`` (with the trainer's weights and ``state()``
+        restored): a mid-epoch one runs the rest of its epoch as one ``fit`` (the pipeline starting at
+        its batch, Keras' metric variables — the epoch's running loss and metrics, kept in
+        ``LoopState.sums`` as ``{"count", "loss", "keras": [values of model.metrics_variables]}`` —
+        put back after Keras resets them), then the remaining epochs as another."""
         events = events or LoopEvents()
         t = self.spec.training
+        state = resume or LoopState()
+        history = state.history
+        stopper = EarlyStopper(t.early_stopping) if t.early_stopping is not None else None
+        if stopper is not None and state.stopper is not None:
+            stopper.load(state.stopper, state.best_weights)
         with floatx(self.dtype):
             x = np.asarray(x, dtype=self.dtype)
             y = self._target_array(y)
@@ -211,25 +252,52 @@ class KerasTrainer:
                 validation = (np.asarray(x_val, dtype=self.dtype), self._target_array(y_val))
             self.model.guard.reset()
             self.rate.override.assign(-1.0)  # the schedule, in the graph
-            history = History()
             steps = math.ceil(len(x) / t.batch_size)
-            cls = _Record if events.batch_end is LoopEvents.batch_end else _RecordBatches
-            callbacks = [cls(self, events, history, steps, len(x), t.batch_size, validation is not None)]
-            stopper = None
-            if t.early_stopping is not None:
-                rule = t.early_stopping
-                stopper = keras.callbacks.EarlyStopping(monitor=rule.monitor, min_delta=rule.min_delta,
-                                                        patience=rule.patience, mode=rule.mode,
-                                                        restore_best_weights=rule.restore_best_weights)
-                callbacks.append(stopper)
-            self.model.fit(batch_dataset(x, y, t.batch_size, seed, epochs), epochs=epochs, steps_per_epoch=steps,
-                           shuffle=False,  # the dataset is in the loop's order already
-                           validation_data=validation, validation_batch_size=t.batch_size, callbacks=callbacks,
-                           verbose=0)
+            per_batch = (events.batch_end is not LoopEvents.batch_end or should_stop is not None
+                         or bool(checkpoint_every and on_checkpoint is not None))
+            cls = _RecordBatches if per_batch else _Record
+            record = cls(self, events, state, stopper, steps, len(x), t.batch_size, validation is not None,
+                         on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every, should_stop=should_stop)
+            segments = []  # (first epoch, batches of it already done, end epoch)
+            epoch = state.epoch
+            if epoch < epochs and not history.stopped_early:
+                if state.batch:
+                    segments.append((epoch, state.batch, epoch + 1))
+                    epoch += 1
+                if epoch < epochs:
+                    segments.append((epoch, 0, epochs))
+            for first, done, end in segments:
+                if history.stopped_early:
+                    break
+                if done:
+                    self._build_metrics(x, y, t.batch_size)
+                self.model.fit(batch_dataset(x, y, t.batch_size, seed, end, first=first, skip=done), epochs=end,
+                               initial_epoch=first, steps_per_epoch=steps - done,
+                               shuffle=False,  # the dataset is in the loop's order already
+                               validation_data=validation, validation_batch_size=t.batch_size,
+                               callbacks=[record], verbose=0)
         if stopper is not None:
-            history.stopped_early = stopper.stopped_epoch > 0
-            history.best_epoch = stopper.best_epoch + 1 if history.epochs else None
+            history.best_epoch = None if stopper.best_epoch is None else stopper.best_epoch + 1
+            if stopper.best_weights is not None:
+                self.set_weights(stopper.best_weights)
         return history
+
+    def _build_metrics(self, x, y, batch_size: int) -> None:
+        """Create Keras' compiled metric variables now (Keras builds them when it first traces the
+        train step), so that a resumed epoch's running sums can be put into them before its first step."""
+        if any(not m.variables for m in self.model.metrics) or not self.model.metrics:
+            self.model._symbolic_build(data_batch=(x[:batch_size], y[:batch_size]))
+
+    def _metric_state(self) -> list:
+        return [np.asarray(v.numpy()).tolist() for v in self.model.metrics_variables]
+
+    def _load_metric_state(self, values: list) -> None:
+        variables = self.model.metrics_variables
+        if len(values) != len(variables):
+            raise ValueError(f"the checkpoint has {len(values)} metric values, the model {len(variables)} metric "
+                             "variables")
+        for v, value in zip(variables, values):
+            v.assign(np.asarray(value, dtype=v.dtype))
 
     def _compile(self, y: np.ndarray) -> None:
         sparse = y.ndim == 1 or (y.shape[-1] == 1 and self.spec.output_shape[-1] > 1)
@@ -349,14 +417,16 @@ class KerasTrainer:
         return Diverged(f"the loss became {loss}", None)
 
 
-def batch_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epochs: int) -> tf.data.Dataset:
-    """The batches of ``epochs`` epochs in the shared loop's order (``backends.loop.batches``), as Keras'
-    array adapter builds its pipeline (keras/src/trainers/data_adapters/array_data_adapter.py): a
+def batch_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epochs: int, *, first: int = 0,
+                  skip: int = 0) -> tf.data.Dataset:
+    """The batches of epochs ``first`` … ``epochs − 1`` in the shared loop's order
+    (``backends.loop.batches``), less the first ``skip`` batches of epoch ``first`` (a resumed run),
+    as Keras' array adapter builds its pipeline (keras/src/trainers/data_adapters/array_data_adapter.py): a
     dataset of index batches (full batches reshaped, then the partial one), zipped with the arrays and
     gathered in a parallel map, default tf.data optimizations off, prefetched."""
     n = len(x)
     full = n // batch_size
-    orders = np.stack([np.concatenate(batches(n, batch_size, seed, e)) for e in range(epochs)])
+    orders = np.stack([np.concatenate(batches(n, batch_size, seed, e)) for e in range(first, epochs)])
 
     def epoch_batches(order):
         head = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full * batch_size], (full, batch_size)))
@@ -365,6 +435,8 @@ def batch_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epoc
         return head
 
     indices = tf.data.Dataset.from_tensor_slices(orders).flat_map(epoch_batches)
+    if skip:
+        indices = indices.skip(skip)
     arrays = tf.data.Dataset.from_tensors((tf.convert_to_tensor(x), tf.convert_to_tensor(y))).repeat()
     data = tf.data.Dataset.zip((indices, arrays)).map(
         lambda i, xy: (tf.gather(xy[0], i), tf.gather(xy[1], i)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -374,13 +446,16 @@ def batch_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epoc
 
 
 class _Record(keras.callbacks.Callback):
-    """Turns Keras' epoch logs into the shared loop's History and calls the LoopEvents."""
+    """Turns Keras' epoch logs into the shared loop's History, calls the LoopEvents, runs early
+    stopping and keeps the ``LoopState`` (checkpointed at the end of every epoch)."""
 
-    def __init__(self, trainer: KerasTrainer, events: LoopEvents, history: History, steps: int, n: int,
-                 batch_size: int, validation: bool):
+    def __init__(self, trainer: KerasTrainer, events: LoopEvents, state: LoopState, stopper: EarlyStopper | None,
+                 steps: int, n: int, batch_size: int, validation: bool, *, on_checkpoint=None,
+                 checkpoint_every: int | None = None, should_stop=None):
         super().__init__()
-        self.trainer, self.events, self.history = trainer, events, history
+        self.trainer, self.events, self.state, self.stopper = trainer, events, state, stopper
         self.steps, self.n, self.batch_size, self.validation = steps, n, batch_size, validation
+        self.on_checkpoint, self.checkpoint_every, self.should_stop = on_checkpoint, checkpoint_every, should_stop
         self.start = 0.0
         self.seen = 0
         self.mean = 0.0
@@ -393,9 +468,23 @@ class _Record(keras.callbacks.Callback):
             exc.epoch, exc.step = bad // self.steps + 1, bad + 1
             raise exc
 
+    def snapshot(self, mid_epoch: bool) -> LoopState:
+        s = self.state
+        if mid_epoch:
+            s.sums = {"count": self.seen, "loss": self.mean, "keras": self.trainer._metric_state()}
+            s.epoch_seconds = time.perf_counter() - self.start
+        s.stopper = self.stopper.state() if self.stopper is not None else None
+        s.best_weights = self.stopper.best_weights if self.stopper is not None else None
+        return s
+
     def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
+        s = self.state
+        s.epoch = epoch
         self.seen, self.mean = 0, 0.0
+        if s.batch and s.sums:  # resumed within this epoch: its running sums, after Keras' reset
+            self.trainer._load_metric_state(s.sums["keras"])
+            self.seen, self.mean = int(s.sums["count"]), float(s.sums["loss"])
+        self.start = time.perf_counter() - s.epoch_seconds
         self.events.epoch_start(epoch, self.steps)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -410,21 +499,43 @@ class _Record(keras.callbacks.Callback):
             ours.update({f"val_{m}": float(logs[f"val_{m}"]) for m in t.metrics})
         ours["learning_rate"] = learning_rate(t.optimizer, t.schedule, (epoch + 1) * self.steps - 1)
         ours["seconds"] = time.perf_counter() - self.start
-        self.history.epochs.append(ours)
+        history = self.state.history
+        history.epochs.append(ours)
         self.events.epoch_end(epoch, ours)
+        if self.stopper is not None and self.stopper.update(epoch, ours, trainer.get_weights):
+            history.stopped_early = True
+            self.model.stop_training = True
+        s = self.state
+        s.epoch, s.batch, s.step, s.sums, s.epoch_seconds = epoch + 1, 0, (epoch + 1) * self.steps, {}, 0.0
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.snapshot(mid_epoch=False))
 
 
 class _RecordBatches(_Record):
-    """``_Record`` that also reports each batch's loss (Keras logs the running mean; the batch's own
-    loss is recovered from two consecutive means and the batch sizes). Keras calls it synchronously
-    (a callback with a batch hook turns off its asynchronous dispatch), so a refused step is reported
-    at once, before its batch, as the shared loop does."""
+    """``_Record`` with batch hooks: each batch's loss for the events (Keras logs the running mean; the
+    batch's own loss is recovered from two consecutive means and the batch sizes), ``should_stop``
+    before every step, a checkpoint every ``checkpoint_every`` steps. Keras calls it synchronously (a
+    callback with a batch hook turns off its asynchronous dispatch), so a refused step is reported at
+    once, before its batch, as the shared loop does."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.should_stop is not None and self.should_stop():
+            self.check()
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(self.snapshot(mid_epoch=True))
+            raise Interrupted(self.state)
 
     def on_train_batch_end(self, batch, logs=None):
         self.check()
+        s = self.state
         size = min(self.batch_size, self.n - self.seen)
         mean = float((logs or {}).get("loss", math.nan))
         loss = (mean * (self.seen + size) - self.mean * self.seen) / size
         self.seen += size
         self.mean = mean
-        self.events.batch_end(batch, loss)
+        s.batch += 1
+        s.step += 1
+        self.events.batch_end(s.batch - 1, loss)
+        if self.checkpoint_every and self.on_checkpoint is not None and s.step % self.checkpoint_every == 0 \
+                and s.batch < self.steps:
+            self.on_checkpoint(self.snapshot(mid_epoch=True))
