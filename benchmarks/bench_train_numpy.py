@@ -2,7 +2,7 @@
 
 Run it with the interpreter of the environment where nnspec and torch are installed, from anywhere:
 
-    python benchmarks/bench_train_numpy.py             # about 40-60 s on 2 idle cores
+    python benchmarks/bench_train_numpy.py             # about 25-40 s on 2 idle cores
     python benchmarks/bench_train_numpy.py --quick     # a smoke run, about 15 s
     python benchmarks/bench_train_numpy.py --json train.json
 

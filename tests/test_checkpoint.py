@@ -15,40 +15,19 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backends.checkpoint import FILENAME, CheckpointError, fingerprint, load_checkpoint, save_checkpoint
+from backends.checkpoint import FILENAME, fingerprint, load_checkpoint, save_checkpoint
 from backends.data import load_dataset
 from backends.loop import Interrupted, LoopState, fit
 from backends.numpy.trainer import NumpyTrainer
 from compiler.cli import app
 from compiler.pipeline import compile_text
+from resume_cases import iris_resume_spec, without_time
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
-SPEC = """model m {
-    Input([4])
-    BatchNormalization()
-    Dense(16, activation=relu)
-    Dropout(0.3)
-    Dense(3, activation=softmax)
-}
-train {
-    loss = sparse_categorical_crossentropy
-    optimizer = adam(learning_rate=0.02)
-    schedule = cosine(decay_steps=40)
-    batch_size = 16
-    epochs = 6
-    seed = 5
-    metrics = [accuracy]
-    validation_split = 0.2
-    early_stopping = monitor(val_loss, patience=10, restore_best_weights=true)
-    data = iris
-}
-"""
+SPEC = iris_resume_spec(6)
 
-
-def without_time(epochs):
-    return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
 
 
 @pytest.fixture(scope="module")

@@ -160,9 +160,10 @@ def reference_weights(spec: Spec) -> dict[str, np.ndarray]:
 @pytest.fixture
 def keras():
     keras = pytest.importorskip("keras")
-    floatx = keras.config.floatx()
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     yield keras
-    keras.config.set_floatx(floatx)  # the emitted build_model sets it; other tests expect theirs
+    keras.config.set_floatx(floatx)  # the emitted build_model sets both; other tests expect theirs
+    keras.config.set_dtype_policy(policy)
 
 
 @pytest.fixture
@@ -444,3 +445,12 @@ def test_emit_command_reports_errors(tmp_path):
     assert result.exit_code == 2 and "no train section" in result.output
     help_text = runner.invoke(cli(), ["emit", "--help"]).output
     assert "nnspec emit specs/digits_mlp.nns" in help_text
+
+
+def test_keras_program_builds_in_float64_after_keras_ran_in_float32(tmp_path, keras):
+    """Keras caches its global dtype policy on first use; the emitted program must not depend on
+    running in a fresh process."""
+    keras.config.dtype_policy()  # what any earlier Keras use in the process does
+    module = emitted_module(tmp_path, spec_named("digits_mlp"), "keras", "after_float32")
+    model = module.build_model("float64")
+    assert {w.dtype for w in model.weights} == {"float64"}

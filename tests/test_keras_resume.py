@@ -19,34 +19,13 @@ from backends.keras.trainer import KerasTrainer
 from backends.loop import Interrupted, LoopEvents, LoopState, fit
 from compiler.cli import app
 from compiler.pipeline import compile_text
+from resume_cases import iris_resume_spec, without_time
 
 runner = CliRunner()
 
-SPEC = """model m {
-    Input([4])
-    BatchNormalization()
-    Dense(16, activation=relu)
-    Dropout(0.3)
-    Dense(3, activation=softmax)
-}
-train {
-    loss = sparse_categorical_crossentropy
-    optimizer = adam(learning_rate=0.02)
-    schedule = cosine(decay_steps=40)
-    batch_size = 16
-    epochs = 5
-    seed = 5
-    metrics = [accuracy]
-    validation_split = 0.2
-    early_stopping = monitor(val_loss, patience=10, restore_best_weights=true)
-    data = iris
-}
-"""
+SPEC = iris_resume_spec(5)
 EPOCHS = 5  # 120 training samples in batches of 16: 8 steps per epoch
 
-
-def without_time(epochs):
-    return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
 
 
 def assert_close_history(a, b):

@@ -31,6 +31,7 @@ from backends.numpy.trainer import NumpyTrainer
 from backends.torch.trainer import TorchTrainer
 from compiler.cli import app
 from compiler.pipeline import compile_file, compile_text
+from resume_cases import iris_resume_spec, without_time
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -45,33 +46,11 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
-def without_time(epochs):
-    return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
-
 
 # ---- checkpoints and resume ---------------------------------------------------------------------
 # An MLP on iris (120 training samples in batches of 16: 8 steps per epoch) with BatchNormalization,
 # Dropout, Adam, a cosine schedule and early stopping that restores the best weights.
-MLP = """model m {
-    Input([4])
-    BatchNormalization()
-    Dense(16, activation=relu)
-    Dropout(0.3)
-    Dense(3, activation=softmax)
-}
-train {
-    loss = sparse_categorical_crossentropy
-    optimizer = adam(learning_rate=0.02)
-    schedule = cosine(decay_steps=40)
-    batch_size = 16
-    epochs = 6
-    seed = 5
-    metrics = [accuracy]
-    validation_split = 0.2
-    early_stopping = monitor(val_loss, patience=10, restore_best_weights=true)
-    data = iris
-}
-"""
+MLP = iris_resume_spec(6)
 
 # A small CNN on the digits (8x8x1) with SpatialDropout2D, BatchNormalization, SGD with momentum and a
 # step schedule; 300 training samples in batches of 32: 10 steps per epoch, the last one partial.

@@ -355,3 +355,24 @@ def _keras_factor(code: Code, s, t: str, depth: int) -> str:
         code(f"factor{suffix} = ops.where({t} < {s.steps}, warmup{suffix}, {then})")
         return f"factor{suffix}"
     raise EmitError(f"no code for the schedule {s.kind!r}")  # pragma: no cover
+
+
+def emit_main(body: Code, spec: Spec, model: str) -> None:
+    """The emitted ``main()``: options, build the model with ``model`` (an expression), load data, train, save."""
+    data = spec.training.data
+    file_data = data is None or data.kind == "file"
+    with body.block("def main():"):
+        body.call("argparse.ArgumentParser", [f"description={literal(f'Train {spec.name} (emitted by nnspec).')}"],
+                  prefix="parser = ")
+        body('parser.add_argument("--epochs", type=int, default=EPOCHS)')
+        body('parser.add_argument("--dtype", choices=["float32", "float64"], default=DTYPE)')
+        if file_data:
+            body('parser.add_argument("--data", default=DATA_FILE, help=".npz (x, y) or .csv file")')
+        body('parser.add_argument("--save", metavar="FILE.npz", help="write the trained weights")')
+        body("args = parser.parse_args()")
+        body(f"model = {model}")
+        body("data = load_data(args.data, dtype=args.dtype)" if file_data else "data = load_data(dtype=args.dtype)")
+        body('print(f"{len(data[0])} training samples, {len(data[2])} for validation")')
+        body("train(model, data, epochs=args.epochs)")
+        with body.block("if args.save:"):
+            body("np.savez(args.save, **get_weights(model))")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from backends.emit.code import Call, Code, Keyword, literal, pair, section
-from backends.emit.common import (EmitError, accuracy_kind, data_imports, data_section, describe,
+from backends.emit.common import (EmitError, emit_main, accuracy_kind, data_imports, data_section, describe,
                                   early_stopping_args, needs_csv, schedule_keras, settings)
 from compiler.ir.spec import Spec
 
@@ -336,7 +336,8 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
     body.blank(2)
     with body.block("def build_model(dtype=DTYPE):"):
         body.docstring(f"{spec.name}: the spec's layers with their exact arguments; Keras' initializers, seeded.")
-        body("keras.config.set_floatx(dtype)  # layers, loss, metrics follow floatx",
+        body("keras.config.set_floatx(dtype)  # losses and metrics follow floatx",
+             "keras.config.set_dtype_policy(dtype)  # layers follow the policy, which Keras caches on first use",
              "keras.utils.set_random_seed(SEED)")
         with body.block("return keras.Sequential("):
             with body.block("["):
@@ -461,20 +462,4 @@ def _train(body: Code, spec: Spec) -> None:
 
 
 def _main(body: Code, spec: Spec, spec_path: str | None) -> None:
-    data = spec.training.data
-    file_data = data is None or data.kind == "file"
-    with body.block("def main():"):
-        body.call("argparse.ArgumentParser", [f"description={literal(f'Train {spec.name} (emitted by nnspec).')}"],
-                  prefix="parser = ")
-        body('parser.add_argument("--epochs", type=int, default=EPOCHS)')
-        body('parser.add_argument("--dtype", choices=["float32", "float64"], default=DTYPE)')
-        if file_data:
-            body('parser.add_argument("--data", default=DATA_FILE, help=".npz (x, y) or .csv file")')
-        body('parser.add_argument("--save", metavar="FILE.npz", help="write the trained weights")')
-        body("args = parser.parse_args()")
-        body("model = compile_model(build_model(dtype=args.dtype))")
-        body("data = load_data(args.data, dtype=args.dtype)" if file_data else "data = load_data(dtype=args.dtype)")
-        body('print(f"{len(data[0])} training samples, {len(data[2])} for validation")')
-        body("train(model, data, epochs=args.epochs)")
-        with body.block("if args.save:"):
-            body("np.savez(args.save, **get_weights(model))")
+    emit_main(body, spec, "compile_model(build_model(dtype=args.dtype))")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from backends.emit.code import Code, call, class_name, fit_comment, identifier, literal, pair, section
-from backends.emit.common import (EmitError, accuracy_kind, data_imports, data_section, describe,
+from backends.emit.common import (EmitError, emit_main, accuracy_kind, data_imports, data_section, describe,
                                   early_stopping_args, is_fused, needs_csv, schedule_python, settings)
 from compiler.ir.spec import Spec
 from compiler.layers.geometry import same_padding
@@ -759,23 +759,7 @@ def _train(body: Code, spec: Spec) -> None:
 
 
 def _main(body: Code, spec: Spec, spec_path: str | None) -> None:
-    data = spec.training.data
-    file_data = data is None or data.kind == "file"
-    with body.block("def main():"):
-        body.call("argparse.ArgumentParser", [f"description={literal(f'Train {spec.name} (emitted by nnspec).')}"],
-                  prefix="parser = ")
-        body('parser.add_argument("--epochs", type=int, default=EPOCHS)')
-        body('parser.add_argument("--dtype", choices=["float32", "float64"], default=DTYPE)')
-        if file_data:
-            body('parser.add_argument("--data", default=DATA_FILE, help=".npz (x, y) or .csv file")')
-        body('parser.add_argument("--save", metavar="FILE.npz", help="write the trained weights")')
-        body("args = parser.parse_args()")
-        body("model = build_model(dtype=args.dtype)")
-        body("data = load_data(args.data, dtype=args.dtype)" if file_data else "data = load_data(dtype=args.dtype)")
-        body('print(f"{len(data[0])} training samples, {len(data[2])} for validation")')
-        body("train(model, data, epochs=args.epochs)")
-        with body.block("if args.save:"):
-            body("np.savez(args.save, **get_weights(model))")
+    emit_main(body, spec, "build_model(dtype=args.dtype)")
 
 
 # ---- helpers, emitted when used ---------------------------------------------------------------------------------

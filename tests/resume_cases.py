@@ -1,0 +1,34 @@
+"""What the checkpoint/resume tests of every backend share: one small spec with everything that
+makes resuming hard (BatchNormalization statistics, dropout masks, an optimizer with state, a
+schedule, early stopping that restores the best weights), and history comparison without time."""
+
+from __future__ import annotations
+
+
+def iris_resume_spec(epochs: int) -> str:
+    """An MLP on iris: 120 training samples in batches of 16, so 8 steps per epoch."""
+    return f"""model m {{
+    Input([4])
+    BatchNormalization()
+    Dense(16, activation=relu)
+    Dropout(0.3)
+    Dense(3, activation=softmax)
+}}
+train {{
+    loss = sparse_categorical_crossentropy
+    optimizer = adam(learning_rate=0.02)
+    schedule = cosine(decay_steps=40)
+    batch_size = 16
+    epochs = {epochs}
+    seed = 5
+    metrics = [accuracy]
+    validation_split = 0.2
+    early_stopping = monitor(val_loss, patience=10, restore_best_weights=true)
+    data = iris
+}}
+"""
+
+
+def without_time(epochs: list[dict]) -> list[dict]:
+    """History entries without their wall-clock seconds, which no two runs share."""
+    return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
