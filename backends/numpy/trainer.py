@@ -41,11 +41,10 @@ class NumpyTrainer:
 
     def _train_batch(self, x, y, step, lr):
         ctx = Context(training=True, seed=self.seed, step=step)
-        saved = {k: v.copy() for k, v in self.params.items() if k.endswith(("moving_mean", "moving_variance"))}
+        saved = self._moving_statistics()
         loss, grads, fp = self.model.loss_and_grads(x, y, ctx)
         if not np.isfinite(loss) or not all(np.all(np.isfinite(g)) for g in grads.values()):
-            for k, v in saved.items():  # the moving statistics of the bad step are not kept either
-                self.params[k][...] = v
+            self._restore(saved)  # the moving statistics of the bad step are not kept either
             raise self._locate(x, y, ctx, loss, grads)
         t = self.spec.training
         grads = clip_gradients(grads, t.clip_norm, t.clip_value)
@@ -62,14 +61,13 @@ class NumpyTrainer:
         return data_loss + self.model.weight_penalty() + fp.activity_penalty, fp.output
 
     def _locate(self, x, y, ctx, loss, grads) -> Diverged:
-        state = {k: v.copy() for k, v in self.params.items() if k.endswith(("moving_mean", "moving_variance"))}
+        saved = self._moving_statistics()
         try:
             self.model.forward(x, ctx, stop_at_nonfinite=True)
         except NonFinite as exc:
             return Diverged(f"the loss became {loss}: {exc}", exc.layer)
         finally:
-            for k, v in state.items():
-                self.params[k][...] = v
+            self._restore(saved)
         for layer in self.spec.layers:
             bad = [k for k, g in grads.items() if k.split("/")[0] == layer.name and not np.all(np.isfinite(g))]
             if bad:
@@ -79,14 +77,21 @@ class NumpyTrainer:
     def probe(self, x, y) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """One training-mode pass without an update: each layer's output, and each weight's gradient."""
         outputs: dict[str, np.ndarray] = {}
-        state = {k: v.copy() for k, v in self.params.items() if k.endswith(("moving_mean", "moving_variance"))}
+        saved = self._moving_statistics()
         with np.errstate(all="ignore"):
             fp = self.model.forward(x, Context(training=True, seed=self.seed, step=0), record=outputs)
             _, dloss = loss_and_grad(self.spec.training.loss, fp.loss_input, y, fp.logits)
             grads = self.model.backward(fp, dloss)
-        for k, v in state.items():  # a probe must not move the moving statistics
-            self.params[k][...] = v
+        self._restore(saved)  # a probe must not move the moving statistics
         return outputs, grads
+
+    def _moving_statistics(self) -> dict[str, np.ndarray]:
+        """Copies of BatchNormalization's moving statistics, which a training-mode forward pass updates."""
+        return {k: v.copy() for k, v in self.params.items() if k.endswith(("moving_mean", "moving_variance"))}
+
+    def _restore(self, saved: dict[str, np.ndarray]) -> None:
+        for k, v in saved.items():
+            self.params[k][...] = v
 
     def state(self) -> dict[str, np.ndarray]:
         """What a checkpoint needs besides the weights: the optimizer's slots and step counter.

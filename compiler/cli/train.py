@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -135,11 +136,23 @@ def train(
     raise typer.Exit(code)
 
 
+@dataclass
 class Run:
     """One training session: the spec as trained, its data, trainer, directory and what happened."""
 
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
+    spec: Any
+    spec_path: Path
+    options: dict
+    dataset: Any
+    trainer: Any
+    run_dir: Path
+    state: Any  # the LoopState to resume from, or None
+    meta: dict  # what every checkpoint records about the run
+    previous_seconds: float = 0.0  # training time before a resume
+    outcome: str = "completed"
+    history: Any = None
+    epochs_done: list = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def prepare_run(spec, spec_path: Path, options: dict, *, epochs, out, resume) -> Run:
@@ -186,8 +199,7 @@ def prepare_run(spec, spec_path: Path, options: dict, *, epochs, out, resume) ->
             "mode": options["mode"].value, "dtype": options["dtype"].value, "seed": spec.training.seed,
             "data": data_text, "data_option": options["data"]}
     return Run(spec=spec, spec_path=spec_path, options=options, dataset=dataset, trainer=trainer, run_dir=run_dir,
-               state=state, meta=meta, previous_seconds=previous_seconds, outcome="completed", history=None,
-               epochs_done=[], seconds=0.0)
+               state=state, meta=meta, previous_seconds=previous_seconds)
 
 
 def run_training(run: Run, *, quiet: bool, track: bool, checkpoint_every: int | None) -> int:

@@ -80,8 +80,7 @@ def output_against_loss(spec: Spec) -> Found:
     if not loss.is_classification:
         return
     last = spec.layers[-1]
-    layers = list(spec.layers)
-    act = following_activation(layers, len(layers) - 1).kind if last.kind != "Activation" else last.activation_fn.kind
+    act = following_activation(list(spec.layers), len(spec.layers) - 1).kind
     if loss.from_logits and act in ("softmax", "sigmoid"):
         yield _warn("softmax-from-logits", f"the output applies {act} but the loss has from_logits=true: "
                     f"{act} is applied twice", loss.span or last.span,
