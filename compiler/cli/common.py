@@ -6,13 +6,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_FINDINGS, EXIT_OK  # noqa: F401  (re-exported)
 from spec_lang.diagnostics import Diagnostic, SpecError
 from spec_lang.span import Source
 
 if TYPE_CHECKING:
     from compiler.pipeline import CompileResult
 
-EXIT_OK, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
+EXIT_WARNINGS = EXIT_FINDINGS
 SPEC_SUFFIXES = (".nns",)
 
 
