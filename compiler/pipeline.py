@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.ir.base import SourceSpan
+from compiler.ir.names import name_problem
 from compiler.ir.spec import Spec
 from compiler.layers import LAYER_CLASSES
 from compiler.passes import training as _training  # noqa: F401 - registers the training value kinds
@@ -14,6 +15,7 @@ from compiler.passes.evaluate import EvalError, Evaluator
 from compiler.passes.initializers import resolve_auto
 from compiler.passes.lint import lint
 from compiler.passes.shapes import infer_shapes
+from compiler.passes.structure import layout_problems
 from compiler.passes.training import build_training
 from compiler.passes.value_kinds import KNOWN_CONSTANTS
 from spec_lang import ast, parse, read_source
@@ -90,6 +92,8 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
         except EvalError as exc:
             sink.error(exc.message, exc.span, exc.hint)
     model = models[0]
+    if (problem := name_problem(model.name)) is not None:
+        sink.error(f"model name: {problem}", model.name_span)
     layers = build_layers(expand(model, blocks, evaluator, sink), blocks, evaluator, sink)
     training = build_training(trains[0], evaluator, sink) if trains else None
     if not model.body.items:
@@ -97,14 +101,8 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
         return None
     if sink.errors:
         return None
-    if not layers or layers[0].kind != "Input":
-        sink.error(f"model '{model.name}' must start with Input(shape=[...])",
-                   layers[0].span.to_span() if layers else model.name_span)
-    for layer in layers[1:]:
-        if layer.kind == "Input":
-            sink.error("Input may only be the first layer of the model (a model has one input)", layer.span.to_span())
-    if len(layers) == 1 and not sink.errors:
-        sink.error(f"model '{model.name}' has only its Input; add layers", model.name_span)
+    for index, message in layout_problems(layers, model.name):
+        sink.error(message, layers[index].span.to_span() if index is not None else model.name_span)
     layers = name_layers(layers, sink)
     if sink.errors:
         return None

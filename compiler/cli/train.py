@@ -35,16 +35,16 @@ class Dtype(str, Enum):
 
 
 def load_spec(path: Path):
-    """A spec file, or an IR written by `nnspec compile` (.json); None (errors printed) when it fails."""
+    """A spec file, or an IR written by `nnspec compile` (.json), as (spec, source text or None); (None, None),
+    errors printed, when it fails. An IR file is untrusted input like a spec: ``compiler.ir_file.read_ir``
+    validates every field and re-derives what the compiler guarantees."""
     if path.suffix == ".json":
-        from pydantic import ValidationError
-
-        from compiler.ir.spec import Spec
+        from compiler.ir_file import IRFileError, read_ir
 
         try:
-            return Spec.model_validate_json(path.read_bytes()), None
-        except (OSError, ValidationError) as exc:
-            print(f"{path}: error: not a compiled nnspec IR: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return read_ir(path), None
+        except IRFileError as exc:
+            print(f"{path}: error: {exc}", file=sys.stderr)
             return None, None
     result = try_compile(path)
     if result is None:

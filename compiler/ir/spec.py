@@ -4,7 +4,10 @@
 
 from typing import Literal
 
+from pydantic import model_validator
+
 from compiler.ir.base import IRNode, Shape, SourceSpan
+from compiler.ir.names import ModelName, show_name
 from compiler.ir.training import Training
 from compiler.layers import Layer
 
@@ -12,15 +15,32 @@ IR_VERSION = 1
 
 
 class Spec(IRNode):
-    """A compiled spec. ``layers[0]`` is the Input; shapes exclude the batch axis."""
+    """A compiled spec. ``layers[0]`` is the Input; shapes exclude the batch axis.
+
+    Validation (``model_validate``, ``model_validate_json``) checks every name against the rule of
+    ``compiler.ir.names`` and that the layers' names are unique; ``compiler.passes.verify`` checks the
+    rest of what the compiler guarantees.
+    """
 
     kind: Literal["spec"] = "spec"
     ir_version: int = IR_VERSION
-    name: str
+    name: ModelName
     source: str
     span: SourceSpan
     layers: tuple[Layer, ...]
     training: Training | None = None
+
+    @model_validator(mode="after")
+    def _layer_names_are_unique(self) -> "Spec":
+        seen: dict[str, int] = {}
+        for i, layer in enumerate(self.layers):
+            if not layer.name:
+                raise ValueError(f"layer {i} ({layer.kind}) has no name")
+            if layer.name in seen:
+                raise ValueError(f"layers {seen[layer.name]} and {i} are both named {show_name(layer.name)}; "
+                                 "layer names must be unique")
+            seen[layer.name] = i
+        return self
 
     @property
     def input_shape(self) -> Shape:

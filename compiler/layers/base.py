@@ -5,6 +5,7 @@
 from typing import ClassVar
 
 from compiler.ir.base import IRNode, Shape, SourceSpan
+from compiler.ir.names import LayerName
 from compiler.ir.values import ActivationFn
 
 # Fields filled by the compiler, not arguments a spec may pass.
@@ -19,7 +20,7 @@ class LayerBase(IRNode):
     """A layer: ``kind`` is the discriminator; shapes and counts exclude the batch axis."""
 
     kind: str
-    name: str = ""
+    name: LayerName = ""  # "" until the compiler names it; the rule: compiler.ir.names
     span: SourceSpan
     input_shape: Shape | None = None
     output_shape: Shape | None = None

@@ -80,23 +80,28 @@ def build_training(train: ast.TrainDef, evaluator: Evaluator, sink: DiagnosticSi
                     fixed={"span": SourceSpan.of(train.span)})
     for e in errors:
         sink.error(e.message, e.span, e.hint)
-    if training is not None and training.clip_norm is not None and training.clip_value is not None:
-        sink.error("train section: give clip_norm or clip_value, not both", train.span)
-    if training is not None and training.early_stopping is not None:
-        _check_monitor(training, train, sink)
+    if training is not None:
+        for setting, message, hint in training_problems(training):
+            value = next((s.value for s in train.settings if s.name == setting), None)
+            sink.error(message, value.span if setting == "early_stopping" and value else train.span, hint)
     return training  # type: ignore[return-value]
+
+
+def training_problems(training: tr.Training) -> list[tuple[str, str, str | None]]:
+    """What is wrong with a bound train section as a whole, as (setting, message, hint): the rules that
+    span settings, shared by the compiler and the IR check (``compiler.passes.verify``)."""
+    problems: list[tuple[str, str, str | None]] = []
+    if training.clip_norm is not None and training.clip_value is not None:
+        problems.append(("clip_norm", "train section: give clip_norm or clip_value, not both", None))
+    if training.early_stopping is not None:
+        monitor, choices = training.early_stopping.monitor, monitorable(training)
+        if monitor not in choices:
+            problems.append(("early_stopping", f"early stopping monitors {ascii(monitor)}, which training does not "
+                             "record", did_you_mean(monitor, choices) or "it can monitor " + ", ".join(choices)))
+    return problems
 
 
 def monitorable(training: tr.Training) -> list[str]:
     """What early stopping can watch: the loss and each metric, on training and validation data."""
     names = ["loss", *training.metrics]
     return names + [f"val_{n}" for n in names]
-
-
-def _check_monitor(training: tr.Training, train: ast.TrainDef, sink: DiagnosticSink) -> None:
-    monitor = training.early_stopping.monitor
-    choices = monitorable(training)
-    if monitor not in choices:
-        setting = next(s for s in train.settings if s.name == "early_stopping")
-        sink.error(f"early stopping monitors '{monitor}', which training does not record", setting.value.span,
-                   did_you_mean(monitor, choices) or "it can monitor " + ", ".join(choices))
