@@ -5,9 +5,10 @@ Nothing is downloaded. A spec (or the CLI's ``--data NAME|PATH``) names one of:
 - a set bundled with scikit-learn: ``digits`` (1797 × 64 pixel values 0..16, 10 classes), ``iris`` (150 × 4,
   3 classes), ``wine`` (178 × 13, 3 classes), ``breast_cancer`` (569 × 30, 2 classes). Values are left as
   they are (the digits' pixels stay 0..16: specs rescale them with ``Rescaling(1 / 16)``);
-- the user's file: ``.npz`` with arrays ``x`` and ``y`` (read with ``allow_pickle=False``), or ``.csv`` with
-  a header row, numeric cells, and the label in the column ``label`` (``file("f.csv", label="y")``), every
-  other column being a feature, in file order;
+- the user's file: ``.npz`` with arrays ``x`` and ``y`` (pickle refused), or ``.csv`` with a header row, numeric
+  cells, and the label in the column ``label`` (``file("f.csv", label="y")``), every other column being a
+  feature, in file order. Files are read by ``backends.data_files``: regular files only, within the data
+  budget of ``backends.input_files``, corrupt or hostile files refused with a message;
 - a generated set, deterministic from the train section's ``seed`` (``rng = np.random.default_rng(seed)``):
 
   * ``spirals(n_samples, classes=K, noise)``: class k gets n_k = ⌊N/K⌋ samples (the first N mod K classes
@@ -49,13 +50,13 @@ their order (the training loop shuffles every epoch) and the validation arrays h
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from backends.data_files import DataFileError, read_data_file
 from compiler.ir.training import (BUILTIN_DATASETS, SYNTHETIC_CLASSES, BlobsData, BuiltinData, FileData,
                                   RegressionData, SpiralsData)
 from spec_lang.diagnostics import did_you_mean
@@ -187,117 +188,10 @@ def _load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_file(data: FileData, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    path = Path(data.path).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    if not path.exists():
-        where = "" if Path(data.path).is_absolute() else f" (looked for {path})"
-        raise DataError(f"data file '{data.path}' does not exist{where}")
-    if path.is_dir():
-        raise DataError(f"data file '{data.path}' is a directory")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        return _read_npz(path, data.path)
-    if suffix == ".csv":
-        return _read_csv(path, data.path, data.label)
-    raise DataError(f"data file '{data.path}' must be .npz (arrays x and y) or .csv (with a header row)")
-
-
-def _read_npz(path: Path, shown: str) -> tuple[np.ndarray, np.ndarray]:
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"data file '{shown}' is not a readable .npz archive ({exc})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"data: .npz file must hold arrays 'x' and 'y' ('{shown}' is a single .npy array)")
-    with archive:
-        names = list(archive.files)
-        if "x" not in names or "y" not in names:
-            raise DataError(f"data: .npz file must hold arrays 'x' and 'y' (found: {', '.join(names) or 'none'})")
-        arrays = []
-        for key in ("x", "y"):
-            try:
-                arrays.append(archive[key])
-            except ValueError as exc:
-                if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-                    raise DataError(f"data: array '{key}' in '{shown}' holds Python objects (dtype object), which "
-                                    "nnspec does not load; save numeric arrays") from None
-                raise DataError(f"data: array '{key}' in '{shown}' cannot be read ({exc})") from None
-            except (OSError, EOFError) as exc:
-                raise DataError(f"data: array '{key}' in '{shown}' cannot be read ({exc})") from None
-    return arrays[0], arrays[1]
-
-
-def _read_csv(path: Path, shown: str, label: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = csv.reader(f)
-            header = next((row for row in rows if row), None)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"data file '{shown}' cannot be read as CSV ({exc})") from None
-    if header is None:
-        raise DataError(f"data: CSV file '{shown}' is empty; it needs a header row naming its columns")
-    header = [cell.strip() for cell in header]
-    if all(_is_number(cell) for cell in header):
-        raise DataError(f"data: CSV file '{shown}' has no header row (its first row is numbers); "
-                        f"add a row naming the columns, one of them '{label}'")
-    if label not in header:
-        hint = did_you_mean(label, header)
-        raise DataError(f"data: CSV has no column '{label}' (columns: {', '.join(header)})"
-                        + (f"; {hint}" if hint else ""))
-    if header.count(label) > 1:
-        raise DataError(f"data: CSV file '{shown}' names the column '{label}' {header.count(label)} times")
-    if len(header) == 1:
-        raise DataError(f"data: CSV file '{shown}' has only the label column '{label}'; it needs feature columns")
-    try:  # the fast path; the csv module below finds the cell to blame
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # numpy warns (e.g. "input contained no data") instead of failing
-            values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64, encoding="utf-8-sig",
-                                quotechar='"')
-        if values.size and values.shape[1] != len(header):
-            raise ValueError("column count")
-    except (ValueError, Warning):
-        values = _parse_csv_cells(path, shown, header)
-    if values.size == 0:
-        values = np.zeros((0, len(header)))
-    col = header.index(label)
-    return np.delete(values, col, axis=1), values[:, col]
-
-
-def _parse_csv_cells(path: Path, shown: str, header: list[str]) -> np.ndarray:
-    """Every cell as a float, with the first bad cell named by line and column."""
-    out: list[list[float]] = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        seen_header = False
-        for row in reader:
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if not seen_header:
-                seen_header = True
-                continue
-            line = reader.line_num
-            if len(row) != len(header):
-                raise DataError(f"data: CSV file '{shown}' line {line} has {len(row)} cells but the header names "
-                                f"{len(header)} columns")
-            numbers = []
-            for name, cell in zip(header, row):
-                try:
-                    numbers.append(float(cell))
-                except ValueError:
-                    what = "is empty" if not cell.strip() else f"'{cell.strip()}' is not a number"
-                    raise DataError(f"data: CSV file '{shown}' line {line}, column '{name}': {what}") from None
-            out.append(numbers)
-    return np.asarray(out, dtype=np.float64).reshape(len(out), len(header))
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+        return read_data_file(data.path, data.label, base_dir)
+    except DataFileError as exc:
+        raise DataError(str(exc)) from None
 
 
 # ---- generators ------------------------------------------------------------------------------

@@ -413,20 +413,22 @@ def test_length_mismatch_and_no_samples(tmp_path):
 
 def test_npz_errors(tmp_path):
     save_npz(tmp_path / "d.npz", a=np.ones(3), b=np.ones(3))
-    assert "data: .npz file must hold arrays 'x' and 'y' (found: a, b)" in error(
+    assert "data file 'd.npz' must hold arrays 'x' and 'y' (found: a, b)" in error(
         make_spec([2], "Dense(2)"), data="d.npz", base_dir=tmp_path)
     save_npz(tmp_path / "obj.npz", x=np.array([[1], "a"], dtype=object), y=np.zeros(2))
     assert "holds Python objects" in error(make_spec([1], "Dense(2)"), data="obj.npz", base_dir=tmp_path)
     save_npz(tmp_path / "str.npz", x=np.array([["a"], ["b"]]), y=np.zeros(2))
     assert "must hold real numbers" in error(make_spec([1], "Dense(2)"), data="str.npz", base_dir=tmp_path)
     (tmp_path / "junk.npz").write_bytes(b"not an archive")
-    assert "not a readable .npz archive" in error(make_spec([1], "Dense(2)"), data="junk.npz", base_dir=tmp_path)
+    assert "data file 'junk.npz' is not a .npz archive" in error(make_spec([1], "Dense(2)"), data="junk.npz",
+                                                                  base_dir=tmp_path)
 
 
 def test_csv_errors(tmp_path):
     spec = make_spec([2], "Dense(2)")
     (tmp_path / "nolabel.csv").write_text("a,b\n1,2\n")
-    assert "data: CSV has no column 'label' (columns: a, b)" in error(spec, data="nolabel.csv", base_dir=tmp_path)
+    assert "data file 'nolabel.csv' has no column 'label' (columns: a, b)" in error(spec, data="nolabel.csv",
+                                                                                    base_dir=tmp_path)
     (tmp_path / "bad.csv").write_text("a,b,label\n1,2,0\n3,x,1\n")
     assert "line 3, column 'b': 'x' is not a number" in error(spec, data="bad.csv", base_dir=tmp_path)
     (tmp_path / "blank.csv").write_text("a,b,label\n1,,0\n")
