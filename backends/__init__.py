@@ -42,8 +42,16 @@ def require(name: str) -> None:
 
 
 def make_trainer(name: str, spec, *, weights=None, dtype="float32", seed: int | None = None,
-                 mode: str = "canonical"):
+                 mode: str = "canonical", adapt_on=None):
+    """The ``name`` backend's trainer for ``spec``. ``adapt_on``: the training split, on which every
+    Normalization layer not adapted yet (``count`` 0) learns its mean and variance (``backends.adapt``) —
+    every command that runs a model passes it; a resumed checkpoint's layers are adapted already."""
     module_name, cls_name, _, _ = BACKENDS[name]
     require(name)
     cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(spec, weights, dtype=dtype, seed=seed, mode=mode)
+    trainer = cls(spec, weights, dtype=dtype, seed=seed, mode=mode)
+    if adapt_on is not None:
+        from backends.adapt import adapt_trainer
+
+        adapt_trainer(trainer, spec, adapt_on)
+    return trainer

@@ -10,6 +10,8 @@ weight the gradient norm and its ratio to the weight's norm. Then flags:
   next to the weights;
 - saturation: the share of tanh/sigmoid units within 1% of their bounds;
 - dead ReLUs: the share of ReLU units never active on any of the K batches;
+- unscaled inputs: the training data's features far from unit scale, which the model does not scale
+  (the rule of the ``unscaled-inputs`` lint), with the input's variance;
 and what the seed's guidelines suggest for each.
 """
 
@@ -24,6 +26,7 @@ from backends.equiv import step_batches
 from compiler.ir.spec import Spec
 from compiler.ir.values import RELU_FAMILY, SATURATING
 from compiler.passes.initializers import following_activation
+from compiler.passes.input_scale import HINT as INPUT_SCALE_HINT, FeatureScale, scales_inputs
 
 VANISHING = 1e-2   # first-layer / last-layer kernel gradient norm below this: vanishing
 EXPLODING = 1e2    # above this: exploding
@@ -105,8 +108,20 @@ def diagnose(trainer, spec: Spec, x: np.ndarray, y: np.ndarray, *, batches: int 
         if layer.kind not in ("Input",):
             previous_var = variance if variance > 0 else previous_var
     result = Diagnosis(stats)
+    _flag_inputs(result, spec, x)
     _flag(result, spec)
     return result
+
+
+def _flag_inputs(result: Diagnosis, spec: Spec, x: np.ndarray) -> None:
+    """Unscaled inputs, by the rule of the ``unscaled-inputs`` lint (``compiler.passes.input_scale``): features
+    far from unit scale that the model does not scale itself."""
+    problem = None if scales_inputs(spec) else FeatureScale.of(x).problem()
+    if problem is not None:
+        variance = float(np.var(np.asarray(x, dtype=np.float64)))
+        result.flags.append(f"unscaled inputs: the input's variance is {variance:.3g} and its features have "
+                            f"{problem}, which the model does not scale")
+        result.suggestions.append(INPUT_SCALE_HINT)
 
 
 def _trend(values: list[float]) -> float | None:

@@ -44,7 +44,8 @@ def run_canonical(backend: str, spec: Spec, x: np.ndarray, y: np.ndarray, *, ste
     t = spec.training
     seed = t.seed if seed is None else seed
     weights = initial_weights(spec, seed, np.dtype(dtype))
-    trainer = make_trainer(backend, spec, weights=weights, dtype=np.dtype(dtype), seed=seed, mode="canonical")
+    trainer = make_trainer(backend, spec, weights=weights, dtype=np.dtype(dtype), seed=seed, mode="canonical",
+                           adapt_on=x)
     trace = Trace(backend)
     for step, idx in enumerate(step_batches(len(x), t.batch_size, seed, steps)):
         loss, out = trainer.train_batch(x[idx], y[idx], step, learning_rate(t.optimizer, t.schedule, step))

@@ -10,6 +10,7 @@ from compiler.ir.names import name_problem
 from compiler.ir.spec import Spec
 from compiler.layers import LAYER_CLASSES
 from compiler.passes import training as _training  # noqa: F401 - registers the training value kinds
+from compiler.passes.adapting import HINT as ADAPTING_HINT, adapting_problems
 from compiler.passes.build import build_layers, expand, name_layers
 from compiler.passes.evaluate import EvalError, Evaluator
 from compiler.passes.initializers import resolve_auto
@@ -107,6 +108,8 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
     if sink.errors:
         return None
     layers = infer_shapes(resolve_auto(layers), sink)
+    for index, message in adapting_problems(layers):
+        sink.error(message, layers[index].span.to_span(), ADAPTING_HINT)
     if sink.errors:
         return None
     # Every part is already a validated IR node (built by bind(), updated by model_copy), and pydantic

@@ -40,7 +40,7 @@ def _type(annotation) -> str:
             return "schedule" if "warmup" in str(annotation) else "initializer"
         return " \\| ".join(names) + (" \\| none" if type(None) in args else "")
     if origin is tuple:
-        return "[int, int]" if len(args) == 2 and args[1] is not Ellipsis else "[int, ...]"
+        return "[int, int]" if len(args) == 2 and args[1] is not Ellipsis else f"[{_type(args[0])}, ...]"
     if isinstance(annotation, typing.ForwardRef) or isinstance(annotation, str):
         return "schedule"
     if annotation is iv.ActivationFn:

@@ -2,7 +2,8 @@
 
 One list for every backend: ``dense/kernel`` is (in, units), ``conv2d/kernel`` is
 (kh, kw, in_channels, filters) as in Keras, BatchNormalization has ``gamma``, ``beta``
-(trainable) and ``moving_mean``, ``moving_variance`` (not trainable).
+(trainable) and ``moving_mean``, ``moving_variance`` (not trainable), an adapting Normalization
+``mean``, ``variance`` (the kept axes' sizes) and ``count`` (a scalar: 0 until adapted), none trainable.
 """
 
 from __future__ import annotations
@@ -61,4 +62,9 @@ def weight_specs(spec: Spec) -> list[WeightSpec]:
                 out.append(WeightSpec(layer.name, f"{layer.name}/beta", channels, _const(0.0), True))
             out.append(WeightSpec(layer.name, f"{layer.name}/moving_mean", channels, _const(0.0), False))
             out.append(WeightSpec(layer.name, f"{layer.name}/moving_variance", channels, _const(1.0), False))
+        elif layer.kind == "Normalization" and layer.adapts:
+            stats = layer.statistics_shape(layer.input_shape)
+            out.append(WeightSpec(layer.name, f"{layer.name}/mean", stats, _const(0.0), False))
+            out.append(WeightSpec(layer.name, f"{layer.name}/variance", stats, _const(1.0), False))
+            out.append(WeightSpec(layer.name, f"{layer.name}/count", (), _const(0.0), False))
     return out

@@ -84,6 +84,29 @@ CASES = {
         name="i", head="Dense(3)", loss="sparse_categorical_crossentropy(from_logits=true)",
         optimizer="sgd(learning_rate=0.05, momentum=0.8, weight_decay=0.01)", schedule="step(step_size=4)",
         extra=""),
+    # Normalization: adapted on the data after Rescaling, chained (a scalar, per position, per channel), and
+    # with given statistics anywhere (one inverted)
+    "mlp-normalization-adam": """model n1 {
+        Input([6])
+        Rescaling(3.0, offset=5.0)
+        Normalization()
+        Dense(5, activation=relu)
+        Normalization(mean=[0.5, -1, 2, 0, 1], variance=[4, 0.25, 1, 9, 2], invert=true)
+        Dense(3, activation=softmax)
+    }
+    train { loss = sparse_categorical_crossentropy optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 5 }""",
+    "cnn-normalization-rmsprop": """model n2 {
+        Input([6, 5, 3])
+        Rescaling(10.0, offset=-2.0)
+        Normalization(axis=none)
+        Normalization(axis=[1, 2])
+        Normalization()
+        Conv2D(4, 3, activation=relu)
+        Normalization(mean=0.5, variance=2.0)
+        Flatten()
+        Dense(2)
+    }
+    train { loss = mse optimizer = rmsprop(learning_rate=0.01) batch_size = 8 seed = 6 }""",
 }
 
 

@@ -15,7 +15,7 @@ from backends.numpy import layers as numpy_layers
 from backends.numpy.activations import activate
 from backends.numpy.layers import Context
 from backends.numpy.losses import loss_and_grad
-from backends.numpy.model import NumpyModel
+from backends.numpy.model import STATE, NumpyModel
 from compiler.ir import training as tr
 from compiler.ir import values as iv
 from compiler.layers import LAYER_CLASSES
@@ -69,6 +69,9 @@ LAYER_CASES = {
     "BatchNormalization": ("BatchNormalization()", (4, 4, 3)),
     "BatchNormalization/dense-no-scale": ("BatchNormalization(scale=false)", (5,)),
     "Activation": ("Activation(tanh)", (5,)),
+    "Normalization": ("Normalization()", (5,)),
+    "Normalization/per-position-inverted": ("Normalization(axis=[1, 2], invert=true)", (3, 4, 2)),
+    "Normalization/given": ("Normalization(mean=[1, -2], variance=[4, 0.25])", (3, 2)),
 }
 
 
@@ -87,9 +90,10 @@ def test_layer_gradients(case, training):
     spec, layer = _layer(call, shape)
     rng = np.random.default_rng(1)
     weights = {w.name.split("/")[1]: rng.normal(size=w.shape) for w in weight_specs(spec) if w.layer == layer.name}
-    if "moving_variance" in weights:
-        weights["moving_variance"] = np.abs(weights["moving_variance"]) + 0.5
-    state = {k: weights.pop(k) for k in ("moving_mean", "moving_variance") if k in weights}
+    for key in ("moving_variance", "variance"):
+        if key in weights:
+            weights[key] = np.abs(weights[key]) + 0.5
+    state = {k: weights.pop(k) for k in STATE if k in weights}
     x = rng.normal(size=(3, *shape))
     ctx = Context(training=training, seed=3, step=5)
     forward = numpy_layers.LAYERS[layer.kind]

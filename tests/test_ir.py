@@ -188,9 +188,9 @@ def test_json_schema_lists_every_layer_kind():
     assert items["discriminator"]["propertyName"] == "kind"
     mapping = items["discriminator"]["mapping"]
     assert set(mapping) == set(LAYER_CLASSES)
-    assert set(LAYER_CLASSES) == {"Input", "Rescaling", "Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D",
-                                  "GlobalAveragePooling2D", "Flatten", "Dropout", "SpatialDropout2D",
-                                  "BatchNormalization", "Activation"}
+    assert set(LAYER_CLASSES) == {"Input", "Rescaling", "Normalization", "Dense", "Conv2D", "MaxPooling2D",
+                                  "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dropout",
+                                  "SpatialDropout2D", "BatchNormalization", "Activation"}
     for kind in LAYER_CLASSES:
         assert kind in schema["$defs"]
     assert schema["additionalProperties"] is False

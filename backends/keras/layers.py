@@ -18,6 +18,8 @@ The thin adapters, and why each one exists:
   with ``backend.cast``), ``exact_leaky_relu`` (``tf.nn.leaky_relu``'s ``alpha`` is a float32
   attribute of the op) and ``exact_gelu`` (``tf.nn.gelu`` casts 0.044715 and 1/√2 with
   ``math_ops.cast``). In float32 Keras' own layers and activations are used.
+- ``PinnedNormalization``: Keras' Normalization reading its variables at every call (Keras caches them
+  as tensors, which a later assign would not reach) and given statistics exact in float64.
 - ``MaskedDropout`` (canonical mode only): Dropout and SpatialDropout2D multiplying by the scale
   ``keep / (1 − rate)`` that the trainer sets before each step from ``backends.masks.keep_mask``
   (NHWC; SpatialDropout2D's mask has shape (N, 1, 1, C)). Native mode uses Keras' own
@@ -44,7 +46,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from backends.numpy.layers.normalization import statistics
 from compiler.ir.values import ActivationFn, Regularizer
+from compiler.layers.normalization import EPSILON
 
 LOWERINGS: dict[str, Callable[..., keras.layers.Layer]] = {}
 
@@ -117,6 +121,29 @@ def activation_function(fn: ActivationFn, dtype: str) -> Callable:
     if kind == "gelu":
         return partial(exact_gelu if exact else keras.activations.gelu, approximate=bool(fn.approximate))
     return getattr(keras.activations, kind)  # linear, relu, silu, tanh, sigmoid, softmax
+
+
+class PinnedNormalization(keras.layers.Normalization):
+    """Keras' Normalization with the same formula, (x − mean)/max(√variance, ε) (``invert``:
+    mean + x·max(√variance, ε)), reading its ``mean`` and ``variance`` variables at every call: Keras'
+    own copies them into constant tensors when it adapts or loads (``finalize_state``), which a later
+    ``assign`` — nnspec's adapting, canonical weights, a checkpoint — would not reach, in a traced step
+    least of all. Given statistics are the spec's values in the layer's dtype (exact in float64)."""
+
+    def __init__(self, layer, **kwargs):
+        given = {} if layer.adapts else {"mean": layer.mean, "variance": layer.variance}
+        super().__init__(axis=layer.axis, invert=layer.invert, **given, **kwargs)
+        self._given = None if layer.adapts else statistics(layer, {}, self.compute_dtype)
+
+    def call(self, inputs):
+        inputs = ops.cast(inputs, self.compute_dtype)
+        if self._given is None:
+            mean = ops.reshape(self.adapt_mean, self._broadcast_shape)
+            variance = ops.reshape(self.adapt_variance, self._broadcast_shape)
+        else:
+            mean, variance = self._given
+        scale = ops.maximum(ops.sqrt(variance), EPSILON)
+        return mean + inputs * scale if self.invert else (inputs - mean) / scale
 
 
 class MaskedDropout(keras.layers.Layer):
@@ -268,6 +295,11 @@ def lower_global_average_pooling2d(layer, ctx):
 @register("Flatten")
 def lower_flatten(layer, ctx):
     return keras.layers.Flatten(**ctx.common(layer))
+
+
+@register("Normalization")
+def lower_normalization(layer, ctx):
+    return PinnedNormalization(layer, **ctx.common(layer))
 
 
 @register("Dropout")

@@ -137,7 +137,9 @@ class KerasTrainer:
             return float(total), self._outputs(out).numpy()
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        return {name: v.numpy() for name, v in self.variables.items()}
+        """Every weight in the trainer's dtype, as the other backends give them (Keras keeps Normalization's
+        ``count`` as an int64 variable)."""
+        return {name: v.numpy().astype(self.dtype, copy=False) for name, v in self.variables.items()}
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         for name, value in weights.items():

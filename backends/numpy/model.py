@@ -26,6 +26,9 @@ from compiler.ir.spec import Spec
 from compiler.ir.values import Regularizer
 from compiler.weights import weight_specs
 
+# non-trainable weights, handed to a layer as its ``state``: BatchNormalization's moving statistics,
+# Normalization's adapted ones
+STATE = ("moving_mean", "moving_variance", "mean", "variance", "count")
 FUSED = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
          "binary_crossentropy": "sigmoid"}
 
@@ -72,7 +75,7 @@ class NumpyModel:
 
     def _layer_params(self, name: str) -> tuple[dict, dict]:
         mine = {k.split("/", 1)[1]: v for k, v in self.params.items() if k.split("/", 1)[0] == name}
-        state = {k: mine.pop(k) for k in ("moving_mean", "moving_variance") if k in mine}
+        state = {k: mine.pop(k) for k in STATE if k in mine}
         return mine, state
 
     def _steps(self) -> list[Step]:

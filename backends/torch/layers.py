@@ -32,6 +32,7 @@ activations of ``torch.nn.functional``). The adapters, and the torch default eac
   (drawn in NHWC, transposed to NCHW); native mode draws with torch's RNG (a ``torch.Generator``
   seeded from the spec's seed), per element, or per (sample, channel) for SpatialDropout2D.
 - ``ToChannelsFirst`` / ``FlattenNHWC``: the layout conversions above.
+- ``KerasNormalization``: Keras' Normalization, which torch does not have (see its docstring).
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from backends.masks import keep_mask
+from backends.numpy.layers.normalization import statistics
 from compiler.ir.values import ActivationFn
 from compiler.layers.geometry import same_padding
+from compiler.layers.normalization import EPSILON
 
 # Keras-layout conversions of a weight (see model.TorchModel's weight table)
 SAME, DENSE_KERNEL, CONV_KERNEL = "same", "dense_kernel", "conv_kernel"
@@ -177,6 +180,49 @@ class Rescaling(nn.Module):
 @register("Rescaling")
 def _rescaling(layer, ctx):
     return Rescaling(layer.scale, layer.offset)
+
+
+class KerasNormalization(nn.Module):
+    """Keras' Normalization: y = (x − mean)/max(√variance, ε) (``invert``: mean + x·max(√variance, ε)),
+    ε = 1e-7, with the statistics in Keras' layout (the kept axes' sizes) as buffers ``mean``, ``variance``,
+    ``count`` (adapted before training by ``backends.adapt``), or the spec's given values (constant buffers).
+    PyTorch has no such layer. An image batch (NCHW inside the network) is viewed as NHWC for it, so its
+    axes are the spec's."""
+
+    KERAS_WEIGHTS = {"mean": ("mean", SAME), "variance": ("variance", SAME), "count": ("count", SAME)}
+
+    def __init__(self, layer):
+        super().__init__()
+        shape = layer.input_shape
+        self.invert, self.image = bool(layer.invert), is_image(shape)
+        self.broadcast = layer.broadcast_shape(shape)
+        if layer.adapts:
+            self.register_buffer("mean", torch.zeros(layer.statistics_shape(shape)))
+            self.register_buffer("variance", torch.ones(layer.statistics_shape(shape)))
+            self.register_buffer("count", torch.zeros(()))
+        else:  # the spec's values, exact in float64 (cast with the module's dtype)
+            mean, variance = statistics(layer, {}, np.float64)
+            self.register_buffer("mean", torch.from_numpy(mean.copy()), persistent=False)
+            self.register_buffer("variance", torch.from_numpy(variance.copy()), persistent=False)
+            self.broadcast = None
+
+    def forward(self, x):
+        if self.image:
+            x = x.permute(0, 2, 3, 1)
+        mean, variance = self.mean, self.variance
+        if self.broadcast is not None:
+            mean, variance = mean.reshape(self.broadcast), variance.reshape(self.broadcast)
+        scale = torch.clamp(torch.sqrt(variance), min=EPSILON)
+        y = mean + x * scale if self.invert else (x - mean) / scale
+        return y.permute(0, 3, 1, 2) if self.image else y
+
+    def extra_repr(self):
+        return f"invert={self.invert}"
+
+
+@register("Normalization")
+def _normalization(layer, ctx):
+    return KerasNormalization(layer)
 
 
 # ---- weighted layers ---------------------------------------------------------------------------

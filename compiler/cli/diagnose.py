@@ -40,7 +40,8 @@ def diagnose(
         dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.float64)
         variants = {name: spec if alt is None else with_initializer(spec, alt[0], **alt[1])
                     for name, alt in (ALTERNATIVES.items() if compare_init else [("as written", None)])}
-        results = {name: measure(make_trainer(backend.value, s, dtype=np.float64, mode="canonical"), s,
+        results = {name: measure(make_trainer(backend.value, s, dtype=np.float64, mode="canonical",
+                                              adapt_on=dataset.x_train), s,
                                  dataset.x_train, dataset.y_train, batches=batches)
                    for name, s in variants.items()}
     except (DataError, BackendUnavailable) as exc:

@@ -40,7 +40,7 @@ def lr_find(
         fail(spec_path, f"--min-lr must be positive and below --max-lr (received {min_lr:g} and {max_lr:g})")
     try:
         dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.float32)
-        trainer = make_trainer(backend.value, spec, dtype=np.float32, mode="canonical")
+        trainer = make_trainer(backend.value, spec, dtype=np.float32, mode="canonical", adapt_on=dataset.x_train)
     except (DataError, BackendUnavailable) as exc:
         fail(spec_path, str(exc))
     result = range_test(trainer, spec, dataset.x_train, dataset.y_train, steps=steps, min_lr=min_lr, max_lr=max_lr)

@@ -68,6 +68,25 @@ def fail(path: Path, message: str, code: int = EXIT_ERRORS) -> None:
     raise typer.Exit(code)
 
 
+def warn_unscaled_inputs(run, source_text: str | None, ignore: Iterable[str] = ()) -> None:
+    """The ``unscaled-inputs`` lint on the training split actually loaded, where ``check`` could not judge
+    it: a user's file, data given with --data, or an IR .json (which is not linted). Printed like the
+    compiler's warnings, and silenced like them (``--ignore``, suppression comments)."""
+    from compiler.ir.training import FileData
+    from compiler.passes.input_scale import FeatureScale
+    from compiler.passes.lint import unscaled_inputs_warning
+    from compiler.passes.suppressions import suppressions_in
+    from spec_lang.span import Source
+
+    linted = run.options["data"] is None and source_text is not None
+    if linted and not isinstance(run.spec.training.data, FileData):
+        return
+    found = unscaled_inputs_warning(run.spec, FeatureScale.of(run.dataset.x_train), run.dataset.name)
+    source = Source(str(run.spec_path), source_text) if source_text is not None else None
+    if found is not None:
+        print_diagnostics(suppressions_in(source, ignore).keep([found]), source)
+
+
 def tracking_events(events, trainer, spec, dataset):
     """Wrap the loop's events: after each epoch, measure the statistics of `nnspec diagnose` on one
     training batch and add them to that epoch's history entry (before it is shown and saved)."""
@@ -131,6 +150,7 @@ def train(
         run = prepare_run(spec, spec_path, options, epochs=epochs, out=out, resume=resume)
     except CheckpointError as exc:
         fail(spec_path, str(exc))
+    warn_unscaled_inputs(run, source_text)
     code = run_training(run, quiet=quiet, track=track, checkpoint_every=checkpoint_every)
     write_outputs(run, source_text, track)
     raise typer.Exit(code)
@@ -185,7 +205,8 @@ def prepare_run(spec, spec_path: Path, options: dict, *, epochs, out, resume) ->
     dtype = np.dtype(options["dtype"].value)
     try:
         dataset = load_dataset(spec, data=options["data"], base_dir=spec_path.parent, dtype=dtype)
-        trainer = make_trainer(options["backend"].value, spec, weights=weights, dtype=dtype, mode=options["mode"].value)
+        trainer = make_trainer(options["backend"].value, spec, weights=weights, dtype=dtype, mode=options["mode"].value,
+                               adapt_on=dataset.x_train)
     except (DataError, BackendUnavailable) as exc:
         fail(spec_path, str(exc))
     if trainer_state is not None:

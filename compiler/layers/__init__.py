@@ -17,18 +17,19 @@ from compiler.layers.flatten import Flatten
 from compiler.layers.global_average_pooling2d import GlobalAveragePooling2D
 from compiler.layers.input import Input
 from compiler.layers.max_pooling2d import MaxPooling2D
+from compiler.layers.normalization import Normalization
 from compiler.layers.rescaling import Rescaling
 from compiler.layers.spatial_dropout2d import SpatialDropout2D
 
 LAYER_CLASSES: dict[str, type[LayerBase]] = {
     cls.model_fields["kind"].default: cls
-    for cls in (Input, Rescaling, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten,
-                Dropout, SpatialDropout2D, BatchNormalization, Activation)
+    for cls in (Input, Rescaling, Normalization, Dense, Conv2D, MaxPooling2D, AveragePooling2D,
+                GlobalAveragePooling2D, Flatten, Dropout, SpatialDropout2D, BatchNormalization, Activation)
 }
 
 Layer = Annotated[
-    Union[Input, Rescaling, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Dropout,
-          SpatialDropout2D, BatchNormalization, Activation],
+    Union[Input, Rescaling, Normalization, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+          Flatten, Dropout, SpatialDropout2D, BatchNormalization, Activation],
     Field(discriminator="kind"),
 ]
 

@@ -134,6 +134,7 @@ def convert(annotation: Any, val: Val, what: str, metadata: list | None = None) 
             return None
         if len(options) == 1:
             return convert(options[0], val, what, metadata)
+        return _convert_first_fitting(options, len(options) < len(typing.get_args(annotation)), val, what, metadata)
     if annotation is bool:
         if isinstance(val.value, bool):
             return val.value
@@ -161,6 +162,26 @@ def convert(annotation: Any, val: Val, what: str, metadata: list | None = None) 
     if origin is tuple:
         return _convert_tuple(annotation, val, what, metadata)
     raise BindError(f"{what}: cannot take {val.describe()}", val.span)  # pragma: no cover
+
+
+def _convert_first_fitting(options: list, nullable: bool, val: Val, what: str, metadata: list | None) -> Any:
+    """A value of the first of several types that ``val`` fits (``int | tuple[int, ...]``: 1 or [1, 2]);
+    the error names them all."""
+    for option in options:
+        try:
+            return convert(option, val, what, metadata)
+        except BindError:
+            continue
+    phrases = [_type_phrase(o) for o in options] + (["none"] if nullable else [])
+    raise _expected(what, ", ".join(phrases[:-1]) + " or " + phrases[-1], val)
+
+
+def _type_phrase(annotation: Any) -> str:
+    """How a type is named in 'expected ...' messages."""
+    if typing.get_origin(annotation) is tuple:
+        item = typing.get_args(annotation)[0]
+        return "a list of " + {int: "integers", float: "numbers"}.get(item, "values")
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(annotation, "a value")
 
 
 def _convert_tuple(annotation: Any, val: Val, what: str, metadata: list | None) -> tuple:

@@ -1,7 +1,8 @@
 """``auto`` initializers: He for ReLU-family activations, Glorot for linear/tanh/sigmoid/softmax.
 
 The activation that counts is the one that really follows the layer: its own, or else the next
-``Activation`` layer, looking through BatchNormalization, Dropout, SpatialDropout2D, pooling and Flatten.
+``Activation`` layer, looking through BatchNormalization, Normalization, Dropout, SpatialDropout2D, pooling
+and Flatten.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 from compiler.ir.values import RELU_FAMILY, ActivationFn, Auto, ConstantInit, VarianceScaling
 from compiler.layers import LayerBase
 
-TRANSPARENT = frozenset({"BatchNormalization", "Dropout", "SpatialDropout2D", "MaxPooling2D", "AveragePooling2D",
-                         "GlobalAveragePooling2D", "Flatten"})
+TRANSPARENT = frozenset({"BatchNormalization", "Normalization", "Dropout", "SpatialDropout2D", "MaxPooling2D",
+                         "AveragePooling2D", "GlobalAveragePooling2D", "Flatten"})
 
 
 def following_activation(layers: list[LayerBase], index: int) -> ActivationFn:

@@ -12,6 +12,7 @@ from compiler.ir.training import (BUILTIN_DATASETS, SANE_LEARNING_RATES, BlobsDa
                                   SpiralsData)
 from compiler.ir.values import RELU_FAMILY, SATURATING, VarianceScaling
 from compiler.passes.initializers import following_activation
+from compiler.passes.input_scale import HINT as INPUT_SCALE_HINT, FeatureScale, expected_scale, unscaled_message
 from spec_lang.diagnostics import Diagnostic
 
 SATURATING_DEPTH = 5
@@ -148,9 +149,28 @@ def early_stopping_without_validation(spec: Spec) -> Found:
                     "validation_split is 0", t.span, "set validation_split, e.g. 0.2")
 
 
+def unscaled_inputs_warning(spec: Spec, scale: FeatureScale | None, data: str) -> Diagnostic | None:
+    """``unscaled-inputs`` for ``spec`` trained on ``data`` of feature scale ``scale`` (the rule is
+    ``compiler.passes.input_scale``'s); train calls it with a file's measured scale."""
+    message = unscaled_message(spec, scale, data)
+    return None if message is None else _warn("unscaled-inputs", message, spec.layers[0].span, INPUT_SCALE_HINT)
+
+
+def unscaled_inputs(spec: Spec) -> Found:
+    """Bundled or generated data far from unit scale, fed to a model that does not scale it."""
+    data = spec.training.data if spec.training is not None else None
+    if data is None:
+        return
+    name = data.name if isinstance(data, BuiltinData) else data.kind
+    found = unscaled_inputs_warning(spec, expected_scale(spec), name)
+    if found is not None:
+        yield found
+
+
 LINTS: tuple[Callable[[Spec], Found], ...] = (
     init_against_activation, saturating_depth, dropout_before_batchnorm, bias_before_batchnorm,
     output_against_loss, learning_rate_range, data_against_model, early_stopping_without_validation,
+    unscaled_inputs,
 )
 
 

@@ -6,7 +6,8 @@ the IR's arguments rather than trusted:
 
 - the IR version is this nnspec's;
 - every name is valid and the layer names are unique;
-- one Input, first, and layers after it (``compiler.passes.structure``);
+- one Input, first, and layers after it (``compiler.passes.structure``); an adapting Normalization only
+  after layers it can adapt through (``compiler.passes.adapting``);
 - every number is finite (the evaluator refuses inf and nan in a spec);
 - each value (activation, initializer, regularizer, loss) carries only the arguments its kind takes, the
   others at the values the compiler gives them (``leaky_relu`` has an ``alpha``, ``relu`` none);
@@ -28,6 +29,7 @@ from compiler.ir import values as iv
 from compiler.ir.names import name_problem, show_name
 from compiler.ir.spec import IR_VERSION, Spec
 from compiler.layers import LayerBase
+from compiler.passes.adapting import adapting_problems
 from compiler.passes.initializers import resolve_auto
 from compiler.passes.shapes import infer_shapes
 from compiler.passes.structure import layout_problems
@@ -57,6 +59,7 @@ def verify(spec: Spec) -> list[str]:
     problems = _name_problems(spec)
     problems += [f"{_where(spec, i) if i is not None else 'layers'}: {message}"
                  for i, message in layout_problems(spec.layers, spec.name)]
+    problems += [f"{_where(spec, i)}: {message}" for i, message in adapting_problems(spec.layers)]
     for where, node in _nodes(spec, "spec"):
         problems += _node_problems(where, node)
     if not problems:
