@@ -18,6 +18,9 @@ def report(
     """Compare training runs: spec changes against the first run, final loss and metrics, time,
     outcome — and one PNG with their curves overlaid.
 
+    A directory that is not a run, or a run file that is corrupt, is an error (exit 2, nothing
+    written); a run missing some files is reported with a warning saying what is missing.
+
     Examples:
 
       nnspec report runs/digits_mlp-20261125-101500 runs/digits_mlp-20261125-103000
@@ -26,11 +29,18 @@ def report(
     """
     from backends.report import ReportError, comparison_table, load_run, plot_runs
 
-    try:
-        runs = [load_run(path) for path in run_dirs]
-    except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_ERRORS)
+    runs, failed = [], False
+    for path in run_dirs:  # every broken run is named, not only the first
+        try:
+            runs.append(load_run(path))
+        except ReportError as exc:
+            print(f"{exc.path}: error: {exc.reason}", file=sys.stderr)
+            failed = True
+    if failed:
+        raise typer.Exit(EXIT_ERRORS)  # nothing printed or written: a report without a run would mislead
+    for run in runs:
+        for note in run.notes:
+            print(f"{run.path}: warning: {note}", file=sys.stderr)
     typer.echo(comparison_table(runs))
     if any(r.history for r in runs):
         plot_runs(plot, runs)

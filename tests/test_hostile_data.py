@@ -1,0 +1,85 @@
+"""Hostile data files — a corrupt or malicious .npz, a CSV with a 200 KB cell, FIFOs, /dev/zero — given to every
+command that loads data (train, diagnose, lr-find, equiv), through --data and through the spec: each is refused
+at once with exit 2 and one message naming the file and the problem, no traceback, and nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from backends.input_files import BUDGET_VARIABLE
+from compiler.cli import app
+from compiler.cli.exit_codes import EXIT_ERRORS
+from hostile_files import BOMB_BUDGET, EXPECTED, SPEC, build_hostile, hang_guard, listing, run_nnspec
+
+runner = CliRunner()
+
+COMMANDS = {
+    "train": ["train"],
+    "diagnose": ["diagnose"],
+    "lr-find": ["lr-find"],
+    "equiv": ["equiv", "--backends", "numpy"],
+}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """(directory, {variant: file name}): every hostile file, a spec naming each, and iris.nns (good data)."""
+    directory = tmp_path_factory.mktemp("hostile")
+    files = build_hostile(directory)
+    for name in files.values():
+        (directory / f"{name}.nns").write_text(SPEC.replace("DATA", name))
+    (directory / "iris.nns").write_text(SPEC.replace('"DATA"', "iris"))
+    return directory, files
+
+
+def arguments(command: str, route: str, directory, name: str) -> list[str]:
+    if route == "--data":
+        return [*COMMANDS[command], str(directory / "iris.nns"), "--data", str(directory / name)]
+    return [*COMMANDS[command], str(directory / f"{name}.nns")]
+
+
+def assert_refused(code: int, output: str, variant: str, name: str) -> None:
+    assert code == EXIT_ERRORS, output
+    assert "Traceback" not in output and "internal error" not in output, output
+    assert f"data file '" in output and name in output, output
+    assert EXPECTED[variant][1] in output, output
+
+
+@pytest.mark.parametrize("route", ["--data", "spec"])
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("variant", EXPECTED)
+def test_every_command_refuses_hostile_data_at_once_and_writes_nothing(hostile, variant, command, route, tmp_path,
+                                                                       monkeypatch):
+    directory, files = hostile
+    name = files[variant]
+    monkeypatch.chdir(tmp_path)  # where train, equiv and the plots would write by default
+    if variant == "zip bomb":
+        monkeypatch.setenv(BUDGET_VARIABLE, BOMB_BUDGET)
+    before = listing(directory)
+    with hang_guard():
+        result = runner.invoke(app, arguments(command, route, directory, name))
+    assert_refused(result.exit_code, result.output, variant, name)
+    assert listing(tmp_path) == {}
+    assert listing(directory) == before
+
+
+@pytest.mark.parametrize("variant", EXPECTED)
+def test_train_refuses_hostile_data_in_a_fresh_process_without_hanging(hostile, variant, tmp_path):
+    """Through the console entry point: exit 2, not 70 (internal error); killed after 20 s if it hangs."""
+    directory, files = hostile
+    env = {BUDGET_VARIABLE: BOMB_BUDGET} if variant == "zip bomb" else {}
+    done = run_nnspec(arguments("train", "--data", directory, files[variant]), cwd=tmp_path, env=env)
+    assert_refused(done.returncode, done.stderr, variant, files[variant])
+    assert listing(tmp_path) == {}
+
+
+def test_a_bad_data_budget_setting_is_a_user_error(hostile, tmp_path, monkeypatch):
+    directory, _ = hostile
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(BUDGET_VARIABLE, "lots")
+    result = runner.invoke(app, ["train", str(directory / "iris.nns"), "--data", str(directory / "crc.npz")])
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert f"{BUDGET_VARIABLE}: expected a size in bytes such as 536870912, 512M or 2G, received 'lots'" in \
+        result.output
+    assert listing(tmp_path) == {}
