@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from compiler.ir.base import SourceSpan
 from compiler.ir.names import name_problem
@@ -16,6 +17,7 @@ from compiler.passes.evaluate import EvalError, Evaluator
 from compiler.passes.initializers import resolve_auto
 from compiler.passes.lint import lint
 from compiler.passes.shapes import infer_shapes
+from compiler.passes.suppressions import Suppressions, read_suppressions
 from compiler.passes.structure import layout_problems
 from compiler.passes.training import build_training
 from compiler.passes.value_kinds import KNOWN_CONSTANTS
@@ -26,21 +28,28 @@ from spec_lang.span import Source
 
 @dataclass(frozen=True)
 class CompileResult:
+    """A compiled spec with its warnings, already filtered through ``suppressions`` (suppression
+    comments and ``ignore``). Warnings found later about this spec (e.g. at train time) go through
+    ``suppressions.keep`` too."""
+
     spec: Spec
     warnings: list[Diagnostic]
     source: Source
+    suppressions: Suppressions = Suppressions()
 
 
-def compile_file(path: str | Path) -> CompileResult:
-    """Compile a spec file; raise ``SpecError`` carrying every error."""
-    return compile_source(read_source(path))
+def compile_file(path: str | Path, ignore: Iterable[str] = ()) -> CompileResult:
+    """Compile a spec file; raise ``SpecError`` carrying every error. ``ignore``: lint codes to silence."""
+    return compile_source(read_source(path), ignore)
 
 
-def compile_text(text: str, path: str = "<string>") -> CompileResult:
-    return compile_source(Source(path, text))
+def compile_text(text: str, path: str = "<string>", ignore: Iterable[str] = ()) -> CompileResult:
+    return compile_source(Source(path, text), ignore)
 
 
-def compile_source(source: Source) -> CompileResult:
+def compile_source(source: Source, ignore: Iterable[str] = ()) -> CompileResult:
+    """Compile ``source``; raise ``SpecError`` carrying every error. The warnings are those that neither
+    ``ignore`` (known lint codes) nor a suppression comment in the source silences."""
     try:
         module = parse(source)
         sink = DiagnosticSink()
@@ -50,7 +59,9 @@ def compile_source(source: Source) -> CompileResult:
                         source) from None
     if sink.errors or spec is None:
         raise SpecError(_in_source_order(sink.errors), source)
-    return CompileResult(spec, sink.warnings + lint(spec), source)
+    suppressions = read_suppressions(module.comments, source.path, ignore)
+    warnings = suppressions.keep([*sink.warnings, *lint(spec), *suppressions.problems])
+    return CompileResult(spec, warnings, source, suppressions)
 
 
 def _in_source_order(errors: list[Diagnostic]) -> list[Diagnostic]:

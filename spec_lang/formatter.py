@@ -63,7 +63,10 @@ Comments (never lost)
       statement with a body).
     * An own-line comment, or a trailing comment with no item ending on its line
       (``model m {  # note``), goes on its own line before the first item that
-      starts after it, at that item's indentation.
+      starts after it, at that item's indentation — except a ``# nnspec:``
+      directive (``spec_lang.directives``) after the bracket that opens a
+      container (``train {  # nnspec: ignore[...]``, ``Dense(  # nnspec: ...``),
+      which stays at the end of that line: it applies to its line.
     * A comment in the middle of an item that cannot hold comments (e.g. inside
       ``1 +  # c`` ... ``2``) goes on its own line before that item.
     * A comment after the last item of a container goes on its own line before
@@ -79,6 +82,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from spec_lang import ast
+from spec_lang.directives import is_directive
 from spec_lang.parser import parse
 from spec_lang.span import Span
 
@@ -246,6 +250,7 @@ class _Formatter:
     module: ast.Module
     leading: dict = field(default_factory=lambda: defaultdict(list))  # id(item) -> [Comment]
     trailing: dict = field(default_factory=dict)  # id(item) -> Comment
+    opening: dict = field(default_factory=dict)  # box key -> a directive ending the line of its opening bracket
     dangling: dict = field(default_factory=lambda: defaultdict(list))  # box key -> [Comment]
     touched: set = field(default_factory=set)  # keys of boxes with a comment inside
 
@@ -269,6 +274,10 @@ class _Formatter:
             ending = [it for it in box.items if it.span.end_line == comment.line and _end(it.span) <= pos]
             if ending:
                 self.trailing[id(ending[-1])] = comment
+                return
+            if is_directive(comment.text) and box.start[0] == comment.line and box.key not in self.opening \
+                    and not any(_start(it.span) < pos for it in box.items):
+                self.opening[box.key] = comment
                 return
         around = [it for it in box.items if _start(it.span) < pos < _end(it.span)]
         after = [it for it in box.items if _start(it.span) > pos]
@@ -318,7 +327,12 @@ class _Formatter:
     def _braced(self, head: str, key, items, indent: int, render: Callable) -> str:
         """``head {``, the items one level deeper, then ``}``."""
         inner = self._sequence(key, items, indent + 1, render)
-        return "\n".join([head + " {", *inner, INDENT * indent + "}"])
+        return "\n".join([head + " {" + self._opening_comment(key), *inner, INDENT * indent + "}"])
+
+    def _opening_comment(self, key) -> str:
+        """The directive that ends the line of container ``key``'s opening bracket, as a suffix."""
+        comment = self.opening.get(key)
+        return f"  {comment.text}" if comment else ""
 
     def _statement(self, stmt: ast.Statement, indent: int, tail: int) -> str:
         pad = INDENT * indent
@@ -394,7 +408,7 @@ class _Formatter:
     def _exploded(self, opening: str, items, key, closing: str, indent: int, render: Callable) -> str:
         """``opening``, one item per line (with comments) one level deeper, then ``closing``."""
         pad = INDENT * (indent + 1)
-        lines = [opening]
+        lines = [opening + self._opening_comment(key)]
         for item in items:
             lines.extend(pad + c.text for c in self.leading[id(item)])
             trailing = self.trailing.get(id(item))

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from compiler.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_WARNINGS, expand_paths, print_diagnostics, try_compile
+from compiler.cli.options import ignore_option
 from compiler.summary import render_summary
 
 
@@ -15,6 +16,7 @@ def check(
     files: list[Path] = typer.Argument(..., help="Spec files (or directories of *.nns files)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings."),
     as_json: bool = typer.Option(False, "--json", help="Print the compiled IR as JSON instead of a summary."),
+    ignore: list[str] = ignore_option(),
 ) -> None:
     """Validate spec files: summary table per model, then warnings.
 
@@ -27,11 +29,13 @@ def check(
       nnspec check --strict specs/
 
       nnspec check --json specs/digits_mlp.nns > digits.ir.json
+
+      nnspec check --ignore learning-rate,data-shape specs/
     """
     code = EXIT_OK
     documents = []
     for path in expand_paths(files):
-        result = try_compile(path)
+        result = try_compile(path, ignore)
         if result is None:
             code = EXIT_ERRORS
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_FINDINGS, EXIT_OK  # noqa: F401  (re-exported)
 from spec_lang.diagnostics import Diagnostic, SpecError
@@ -40,12 +40,13 @@ def print_diagnostics(diagnostics: list[Diagnostic], source: Source | None) -> N
         print(d.render(source), file=sys.stderr)
 
 
-def try_compile(path: Path) -> CompileResult | None:
-    """Compile ``path``; on errors print them all and return None."""
+def try_compile(path: Path, ignore: Iterable[str] = ()) -> CompileResult | None:
+    """Compile ``path``; on errors print them all and return None. The result's warnings are those
+    that neither ``ignore`` (lint codes, from ``--ignore``) nor the spec's suppression comments silence."""
     from compiler.pipeline import compile_file  # here, so that `nnspec fmt` does not load the compiler
 
     try:
-        return compile_file(path)
+        return compile_file(path, ignore)
     except SpecError as err:
         print_diagnostics(err.diagnostics, err.source)
         n = len(err.diagnostics)

@@ -1,6 +1,9 @@
 """Lints: warnings with spans, never errors. Mostly the seed's guidelines made checkable.
 
 Each check is a function ``(spec) -> list of (message, span, hint, code)``; ``LINTS`` runs them all.
+Every code a warning can carry is registered in ``CODES`` (``_warn`` refuses any other): ``--ignore``
+and suppression comments accept exactly these, and tests/test_lint_suppression.py needs an example
+spec for each.
 """
 
 from __future__ import annotations
@@ -18,8 +21,27 @@ from spec_lang.diagnostics import Diagnostic
 SATURATING_DEPTH = 5
 Found = Iterator[Diagnostic]
 
+# Every warning code -> what it flags (the README's lint table says the same).
+CODES: dict[str, str] = {
+    "init-activation": "Glorot chosen by hand before a ReLU-family activation, or He before tanh/sigmoid",
+    "saturating-depth": "5 or more stacked tanh/sigmoid layers with no normalization",
+    "dropout-before-batchnorm": "Dropout directly before BatchNormalization",
+    "bias-before-batchnorm": "a bias that the following BatchNormalization cancels",
+    "softmax-from-logits": "a softmax/sigmoid output with a from_logits=true loss",
+    "logits-not-probabilities": "a linear output with a from_logits=false cross-entropy",
+    "one-unit-softmax": "categorical cross-entropy on a single output unit",
+    "learning-rate": "a learning rate outside the usual range of its optimizer",
+    "data-shape": "a bundled or generated data set that does not fit the input",
+    "data-classes": "a bundled or generated data set that does not fit the output",
+    "early-stopping-validation": "early stopping on a val_* metric with no validation split",
+    "unscaled-inputs": "input features far from unit scale that the model does not scale (Normalization, Rescaling)",
+    "bad-suppression": "a suppression comment that names an unknown code or is not where it applies",
+}
+
 
 def _warn(code: str, message: str, span, hint: str | None = None) -> Diagnostic:
+    if code not in CODES:
+        raise KeyError(f"lint code {code!r} is not registered in compiler.passes.lint.CODES")
     return Diagnostic("warning", message, span.to_span() if span is not None else None, hint, code)
 
 
