@@ -51,7 +51,7 @@ pytestmark = pytest.mark.filterwarnings(  # Keras' convert_to_numpy under NumPy 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_FILES = sorted(p.stem for p in (ROOT / "specs").glob("*.nns"))
 NNSPEC_PACKAGES = {"compiler", "backends", "spec_lang", "nnspec"}
-ALLOWED_IMPORTS = {"argparse", "csv", "math", "numpy", "torch", "keras", "sklearn"}
+ALLOWED_IMPORTS = {"argparse", "csv", "math", "os", "numpy", "torch", "keras", "sklearn"}
 TOLERANCE = 1e-9
 STEPS = 5
 
@@ -68,7 +68,7 @@ EDGES = {
     }
     train { loss = mse optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 2 }""",
     "edge-unfused-categorical": """model edge_cat {
-        Input([5]) Dense(4, activation=softmax, name="my layer") Dropout(0.0)
+        Input([5]) Dense(4, activation=softmax, name="my.layer-1") Dropout(0.0)
     }
     train { loss = categorical_crossentropy optimizer = rmsprop(learning_rate=0.01) batch_size = 8 seed = 2 }""",
     "edge-unfused-binary": """model edge_bin {
@@ -267,8 +267,9 @@ def test_load_data_reads_the_users_file(kind, tmp_path, torch):
             f"optimizer = sgd validation_split = 0.2 data = {data} }}")
     spec_path = tmp_path / "m.nns"
     spec = compile_text(text, str(spec_path)).spec
-    path = tmp_path / "emitted_file_data.py"
-    path.write_text(emit_source(spec, "torch", spec_path=spec_path))
+    path = tmp_path / "programs" / "emitted_file_data.py"
+    path.parent.mkdir()
+    path.write_text(emit_source(spec, "torch", spec_path=spec_path, program_path=path))
     module_spec = importlib.util.spec_from_file_location("emitted_file_data", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)

@@ -24,18 +24,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.emit.common import EmitError
+from backends.emit.common import DataFile, EmitError, locate_data_file
 from compiler.ir.spec import Spec
 
 TARGETS = ("torch", "keras")
 
 
-def emit_source(spec: Spec, backend: str, *, spec_path: str | Path | None = None) -> str:
+def emit_source(spec: Spec, backend: str, *, spec_path: str | Path | None = None, data: str | None = None,
+                program_path: str | Path | None = None) -> str:
     """The standalone program for ``spec`` on ``backend`` ("torch" or "keras"), as text.
 
-    ``spec_path`` (the spec file) is named in the program's docstring, and a relative data file path in
-    the spec is resolved against its directory, as ``nnspec train`` does. Raises ``EmitError`` for a spec
-    that cannot be emitted (no train section).
+    ``spec_path`` (the spec file) is named in the program's docstring (quoted: a file name is spec text like
+    any other), and a relative data file path in the spec is relative to its directory, as ``nnspec train``
+    takes it. ``data`` is ``--data NAME|PATH``: a data set name or a file path relative to the current
+    directory, in place of the spec's data. ``program_path`` is where the program will be written (None:
+    standard output). The program's default data file is the spec's (or ``data``'s) path relative to the
+    program's directory when it is a file (the program finds it from ``__file__``), else relative to the
+    current directory; an absolute path stays as written. Raises ``EmitError`` for a spec that cannot be
+    emitted (no train section) and for a ``data`` set whose features do not fit the model's input.
     """
     if backend == "torch":
         from backends.emit.torch_source import emit_torch as emit
@@ -43,8 +49,39 @@ def emit_source(spec: Spec, backend: str, *, spec_path: str | Path | None = None
         from backends.emit.keras_source import emit_keras as emit
     else:
         raise EmitError(f"no emitter for backend {backend!r}; choose from {', '.join(TARGETS)}")
-    spec_dir = Path(spec_path).parent if spec_path is not None else None
-    return emit(spec, spec_path=str(spec_path) if spec_path is not None else None, spec_dir=spec_dir)
+    if spec.training is None:
+        raise EmitError("the spec has no train section: add train { loss = ... optimizer = ... }")
+    base_dir = Path(spec_path).parent if spec_path is not None else Path(".")
+    if data is not None:
+        spec = spec.model_copy(update={"training": spec.training.model_copy(update={"data": _data_node(data)})})
+        base_dir = Path(".")
+        _check_data_fits(spec)
+    program_dir = Path(program_path).parent if program_path is not None else None
+    file_data = spec.training.data
+    data_file = (locate_data_file(file_data.path, base_dir, program_dir)
+                 if file_data is not None and file_data.kind == "file" else None)
+    return emit(spec, spec_path=str(spec_path) if spec_path is not None else None, data_file=data_file)
 
 
-__all__ = ["EmitError", "TARGETS", "emit_source"]
+def _data_node(data: str):
+    """``--data NAME|PATH`` as the IR's data node (``backends.data.resolve_data``: the rule ``nnspec train``
+    follows); a bad name is an ``EmitError``."""
+    from backends.data import DataError, resolve_data
+
+    try:
+        return resolve_data(data)
+    except DataError as exc:
+        raise EmitError(str(exc)) from None
+
+
+def _check_data_fits(spec: Spec) -> None:
+    """A bundled or generated ``--data`` set must have as many features as the model's input holds (the
+    ``data-shape`` rule of ``nnspec check``): the program could not reshape it."""
+    from compiler.passes.lint import data_against_model
+
+    for finding in data_against_model(spec):
+        if finding.code == "data-shape":
+            raise EmitError(f"--data: {finding.message}")
+
+
+__all__ = ["DataFile", "EmitError", "TARGETS", "emit_source"]

@@ -3,11 +3,24 @@
 The emitters build their files out of these pieces instead of one large f-string, so that every
 value is written exactly (floats by ``repr``: the shortest text that reads back to the same float)
 and every line stays within ``LINE_LENGTH`` where it can.
+
+Every string that comes from a spec (a name, a path, a file name, a label) reaches the generated
+source through one of three functions, so that no spec can end a string, a comment or a docstring
+early and have its text run as code:
+
+- ``quote(text)``: a Python string literal (``repr``'s escaping, double quotes), for code;
+- ``prose(text)``: the text for a comment or a docstring: itself when it is one printable line, else
+  its quoted form (``Code.docstring`` escapes backslashes and quotes on top, so it cannot be closed);
+- ``identifier(name, ...)``: a validated Python identifier, renamed (suffix) when it clashes with a
+  keyword, a builtin or a name the emitted code uses.
+
+``Code`` refuses a line holding a character Python or an editor could take for a line break (``\\r``,
+``\\x0c``, ``\\u2028``, ...) or a NUL: text that reaches it unquoted is a bug, never a program.
 """
 
 from __future__ import annotations
 
-import json
+import builtins
 import keyword
 import re
 import textwrap
@@ -15,6 +28,29 @@ from contextlib import contextmanager
 
 LINE_LENGTH = 88  # ruff's and black's default
 INDENT = "    "
+# Characters that end a line for Python (\r), for str.splitlines (\x0b, \x0c, \x1c-\x1e, \x85, \u2028,
+# \u2029) or that Python refuses in source (\x00): none may stand in generated code outside a quoted string.
+UNSAFE_IN_SOURCE = frozenset("\r\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+BUILTINS = frozenset(dir(builtins))
+
+
+def quote(text: str) -> str:
+    """``text`` as a Python string literal that evaluates to exactly ``text``: ``repr``'s escaping (every
+    quote, backslash, control character, line or paragraph separator, lone surrogate escaped), written
+    with double quotes when ``text`` holds no quote. The one way a spec's string becomes code."""
+    if not isinstance(text, str):
+        raise TypeError(f"quote() takes a str, not {type(text).__name__}")
+    body = repr(text)
+    if body.startswith("'") and '"' not in text:  # then text holds no ' either: nothing inside is escaped quote
+        body = '"' + body[1:-1] + '"'
+    return body
+
+
+def prose(text: str) -> str:
+    """``text`` for a comment or a docstring: itself when it is printable (no line break, control or
+    separator character), else ``quote(text)``, which is. Either way it is one line."""
+    text = str(text)
+    return text if text.isprintable() else quote(text)
 
 
 def literal(value) -> str:
@@ -28,7 +64,7 @@ def literal(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return quote(value)
     if isinstance(value, tuple):
         items = [literal(v) for v in value]
         return f"({items[0]},)" if len(items) == 1 else "(" + ", ".join(items) + ")"
@@ -46,27 +82,38 @@ def pair(value) -> str:
 
 
 def identifier(name: str, taken: set[str], reserved: frozenset[str] = frozenset()) -> str:
-    """A Python identifier for ``name`` (a layer name): non-word characters become ``_``; a keyword, a
-    reserved word or a name already ``taken`` gets a suffix. The result is added to ``taken``."""
+    """A valid, safe Python identifier for ``name`` (a layer name), added to ``taken``.
+
+    Characters other than ASCII letters, digits and ``_`` become ``_``; a leading digit gets a ``_``
+    before it; a name starting with ``_`` gets ``layer`` before it (such names belong to the class and its
+    framework: ``_modules``, ``__class__``, and ``__x`` would be mangled inside a class body); a keyword,
+    a builtin, a ``reserved`` name or one already ``taken`` gets a suffix (``forward`` → ``forward_layer``,
+    then ``forward_layer2``, ...)."""
     ident = re.sub(r"\W", "_", name, flags=re.ASCII) or "layer"
     if ident[0].isdigit():
         ident = "_" + ident
+    if ident.startswith("_"):
+        ident = "layer" + ident
     base, n = ident, 1
-    while keyword.iskeyword(ident) or ident in reserved or ident in taken:
+    while keyword.iskeyword(ident) or ident in BUILTINS or ident in reserved or ident in taken:
         ident = f"{base}_layer" if n == 1 else f"{base}_layer{n}"
         n += 1
+    assert ident.isidentifier() and ident.isascii(), ident
     taken.add(ident)
     return ident
 
 
 def class_name(name: str, taken: frozenset[str] = frozenset()) -> str:
     """CamelCase for a spec name: ``digits_mlp`` → ``DigitsMlp``; ``Model`` is added to a name that starts
-    with a digit or is ``taken`` (a name the file already uses, such as ``F``)."""
+    with a digit, or that is a keyword, a builtin (``SystemExit``) or ``taken`` (a name the file already
+    uses, such as ``F``). Only ASCII letters and digits survive."""
     parts = [p for p in re.split(r"[^0-9A-Za-z]+", name) if p]
     text = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
     if text[0].isdigit():
         return "Model" + text
-    return text + "Model" if text in taken or keyword.iskeyword(text) else text
+    if text in taken or keyword.iskeyword(text) or text in BUILTINS:
+        return text + "Model"
+    return text
 
 
 class Call:
@@ -130,6 +177,15 @@ def _blocks(lines: list[str]):
         yield "para", " ".join(para)
 
 
+def docstring_text(line: str) -> str:
+    """One line of a docstring's text as it must stand between triple quotes to read back as itself:
+    backslashes doubled (no ``\\N{...}`` or other escape can begin), other unprintable characters escaped,
+    and every ``"`` followed by another ``"`` or by the end of the line written ``\\"``, so that no three
+    quotes in a row can close the docstring early."""
+    text = "".join(("\\\\" if c == "\\" else c) if c.isprintable() else repr(c)[1:-1] for c in line)
+    return re.sub(r'"(?="|\Z)', r'\\"', text)
+
+
 def fit_comment(line: str, level: int) -> str:
     """A line whose trailing comment would pass the line length gets the comment on a line above."""
     if len(INDENT * level + line) <= LINE_LENGTH or "  # " not in line:
@@ -146,7 +202,11 @@ class Code:
         self.level = 0
 
     def __call__(self, *lines: str) -> "Code":
+        """Add ``lines`` at the current indentation (a ``\\n`` inside one starts another line). Raises
+        ``ValueError`` for a line holding a character in ``UNSAFE_IN_SOURCE``: spec text must arrive quoted."""
         for line in lines:
+            if not UNSAFE_IN_SOURCE.isdisjoint(line):
+                raise ValueError(f"unquoted text in generated code: {line!r}")
             for part in line.split("\n"):
                 self.lines.append(INDENT * self.level + part if part else "")
         return self
@@ -188,10 +248,11 @@ class Code:
             out.append(first)
             out.extend(textwrap.wrap(" ".join(rest), width, break_long_words=False, break_on_hyphens=False))
         if len(out) == 1 and len(out[0]) + 6 <= width:
-            return self(f'"""{out[0]}"""')
+            return self(f'"""{docstring_text(out[0])}"""')
         if len(out) == 1:  # one line that fits only without the closing quotes: make it two
             first, *rest = textwrap.wrap(out[0], width - 6, break_long_words=False, break_on_hyphens=False)
             out = [first, " ".join(rest)]
+        out = [docstring_text(line) for line in out]
         self(f'"""{out[0]}', *out[1:])
         return self('"""')
 

@@ -10,9 +10,11 @@ operation, so the learning rate of every step is the same float.
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from backends.emit.code import Code, literal
+from backends.emit.code import Code, literal, quote
 from compiler.ir.spec import Spec
 from compiler.ir.training import (BUILTIN_DATASETS, BlobsData, BuiltinData, FileData, RegressionData,
                                   SpiralsData)
@@ -103,8 +105,31 @@ def needs_csv(spec: Spec) -> bool:
     return data is None or isinstance(data, FileData) and Path(data.path).suffix.lower() == ".csv"
 
 
-def data_section(code: Code, spec: Spec, spec_dir: Path | None) -> None:
-    """``load_data(dtype)`` (and ``format_labels``, ``split``), for the spec's data set."""
+@dataclass(frozen=True)
+class DataFile:
+    """The emitted program's default data file: ``path`` as written into the program; when ``beside_program``
+    it is relative to the program's own directory (found from ``__file__`` when the program runs), else it
+    is absolute or relative to the directory the program runs in."""
+
+    path: str
+    beside_program: bool = False
+
+
+def locate_data_file(path: str, base_dir: Path, program_dir: Path | None) -> DataFile:
+    """Where a program written to ``program_dir`` (None: standard output, run where nnspec ran) finds the data
+    file ``path``, which is relative to ``base_dir`` (the spec's directory, or the current one for ``--data``).
+    An absolute path stays as the user wrote it; a relative one stays relative (no absolute path of the
+    machine that emitted the program is written into it)."""
+    if Path(path).is_absolute():
+        return DataFile(path)
+    target = os.path.abspath(base_dir / path)
+    start = os.path.abspath(program_dir if program_dir is not None else ".")
+    return DataFile(Path(os.path.relpath(target, start)).as_posix(), beside_program=program_dir is not None)
+
+
+def data_section(code: Code, spec: Spec, data_file: DataFile | None) -> None:
+    """``load_data(dtype)`` (and ``format_labels``, ``split``), for the spec's data set; ``data_file`` is the
+    default of a file data set (see ``locate_data_file``)."""
     t = spec.training
     data = t.data
     input_shape = tuple(spec.input_shape)
@@ -115,13 +140,18 @@ def data_section(code: Code, spec: Spec, spec_dir: Path | None) -> None:
     code.blank(2)
     split_note = _split_note(t.validation_split)
     if data is None or isinstance(data, FileData):
-        path = None
-        if isinstance(data, FileData):
-            p = Path(data.path)
-            path = str(p if p.is_absolute() or spec_dir is None else spec_dir / p)
-        code(f"DATA_FILE = {literal(path)}"
-             + ("  # the spec's path, resolved against the spec's directory" if path else
-                "  # the spec names no data: pass a .npz (x, y) or .csv file"))
+        if data is None:
+            code("DATA_FILE = None  # the spec names no data: pass a .npz (x, y) or .csv file")
+        else:
+            data_file = data_file or DataFile(data.path)
+            if data_file.beside_program:
+                code("# The spec's data file, relative to this program's directory; --data FILE overrides it.")
+                code.call("os.path.join", ["os.path.dirname(os.path.abspath(__file__))", quote(data_file.path)],
+                          prefix="DATA_FILE = ")
+            else:
+                where = "" if Path(data_file.path).is_absolute() else ", relative to the directory the program runs in"
+                code(f"# The spec's data file{where}; --data FILE overrides it.",
+                     f"DATA_FILE = {quote(data_file.path)}")
         if needs_csv(spec):
             label = data.label if isinstance(data, FileData) else "label"
             code(f"LABEL_COLUMN = {literal(label)}")

@@ -20,12 +20,12 @@ other backends in distribution; ``train_step`` (``train_on_batch``) on given bat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
-from backends.emit.code import Call, Code, Keyword, literal, pair, section
-from backends.emit.common import (EmitError, emit_main, accuracy_kind, data_imports, data_section, describe,
-                                  early_stopping_args, needs_csv, schedule_keras, settings)
+from backends.emit.code import Call, Code, Keyword, literal, pair, prose, section
+from backends.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, data_imports, data_section,
+                                  describe, early_stopping_args, needs_csv, schedule_keras, settings)
+from compiler.ir.names import root_scope_name
 from compiler.ir.spec import Spec
 
 LAYERS: dict[str, Callable] = {}
@@ -318,7 +318,7 @@ def optimizer_call(spec: Spec) -> tuple[str, list[str]]:
 
 
 # ---- the file ------------------------------------------------------------------------------------------------
-def emit_keras(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | None = None) -> str:
+def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile | None = None) -> str:
     """The standalone Keras program for ``spec`` (which must have a train section)."""
     if spec.training is None:
         raise EmitError("the spec has no train section: add train { loss = ... optimizer = ... }")
@@ -335,7 +335,8 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
         body(*lines)
     body.blank(2)
     with body.block("def build_model(dtype=DTYPE):"):
-        body.docstring(f"{spec.name}: the spec's layers with their exact arguments; Keras' initializers, seeded.")
+        body.docstring(f"{prose(spec.name)}: the spec's layers with their exact arguments; Keras' initializers, "
+                       "seeded.")
         body("keras.config.set_floatx(dtype)  # losses and metrics follow floatx",
              "keras.config.set_dtype_policy(dtype)  # layers follow the policy, which Keras caches on first use",
              "keras.utils.set_random_seed(SEED)")
@@ -344,7 +345,7 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
                 for func, args in constructors:
                     body.call(func, args, suffix=",")
             body("],")
-            body(f"name={literal(spec.name)},")
+            body(f"name={literal(root_scope_name(spec.name))},")  # TF refuses a model name starting with _
         body(")")
     body.blank(2)
     with body.block("def get_weights(model):"):
@@ -407,7 +408,7 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
     _train(body, spec)
 
     section(body, "data")
-    data_section(body, spec, spec_dir)
+    data_section(body, spec, data_file)
 
     body.blank(2)
     _main(body, spec, spec_path)
@@ -420,7 +421,7 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
     head.docstring(_file_docstring(spec, spec_path))
     head.blank()
     stdlib = ["import argparse"] + (["import csv"] if needs_csv(spec) else []) + (
-        ["import math"] if "math." in text else [])
+        ["import math"] if "math." in text else []) + (["import os"] if "os.path." in text else [])
     third = ["import keras", "import numpy as np", "from keras import layers, ops", *data_imports(spec)]
     head(*stdlib)
     head.blank()
@@ -429,9 +430,9 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
 
 
 def _file_docstring(spec: Spec, spec_path: str | None) -> str:
-    source = f" from {spec_path}" if spec_path else ""
+    source = f" from {prose(spec_path)}" if spec_path else ""
     deps = "keras 3 and numpy" + (", and scikit-learn for the data" if data_imports(spec) else "")
-    return (f"{spec.name} as a standalone Keras program, emitted by `nnspec emit --backend keras`{source}.\n\n"
+    return (f"{prose(spec.name)} as a standalone Keras program, emitted by `nnspec emit --backend keras`{source}.\n\n"
             f"It needs {deps}; not nnspec. It means what the spec means in nnspec.\n"
             "Run it, or import it:\n\n"
             "    python this_file.py --epochs 5 --save weights.npz\n\n"

@@ -24,12 +24,11 @@ convention it implements:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
-from backends.emit.code import Code, call, class_name, fit_comment, identifier, literal, pair, section
-from backends.emit.common import (EmitError, emit_main, accuracy_kind, data_imports, data_section, describe,
-                                  early_stopping_args, is_fused, needs_csv, schedule_python, settings)
+from backends.emit.code import Code, call, class_name, fit_comment, identifier, literal, pair, prose, quote, section
+from backends.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, data_imports, data_section,
+                                  describe, early_stopping_args, is_fused, needs_csv, schedule_python, settings)
 from compiler.ir.spec import Spec
 from compiler.layers.geometry import same_padding
 from compiler.weights import weight_specs
@@ -121,7 +120,7 @@ def _finish(layer, ctx: Context, lowered: Lowered, linear_expr: str) -> Lowered:
     fn = layer.activation_fn
     rank = len(layer.output_shape)
     last = layer is ctx.spec.layers[-1]
-    comment = "" if linear_expr.startswith("self.") else f"  # {layer.name}"
+    comment = "" if linear_expr.startswith("self.") else f"  # {prose(layer.name)}"
     act = activation(fn, "x", rank) if fn is not None else None
     if act is None:
         if linear_expr != "x":  # (a linear Activation layer does nothing)
@@ -154,7 +153,7 @@ def _rescaling(layer, ctx):
     expr = f"x * {literal(float(layer.scale))}"
     if layer.offset:
         expr += f" + {literal(float(layer.offset))}"
-    return Lowered(forward=[f"x = {expr}  # {layer.name}"])
+    return Lowered(forward=[f"x = {expr}  # {prose(layer.name)}"])
 
 
 @register("Dense")
@@ -204,8 +203,8 @@ def _pool_args(layer) -> str:
 def _max_pooling2d(layer, ctx):
     pads = _pads(layer.input_shape, layer.pool_size, layer.strides or layer.pool_size, layer.padding)
     if pads is None:
-        return Lowered(forward=[f"x = F.max_pool2d(x, {_pool_args(layer)})  # {layer.name}"])
-    return Lowered(forward=[f"x = F.pad(x, {literal(pads)}, value=-math.inf)  # {layer.name}: pads with −∞",
+        return Lowered(forward=[f"x = F.max_pool2d(x, {_pool_args(layer)})  # {prose(layer.name)}"])
+    return Lowered(forward=[f"x = F.pad(x, {literal(pads)}, value=-math.inf)  # {prose(layer.name)}: pads with −∞",
                             f"x = F.max_pool2d(x, {_pool_args(layer)})"])
 
 
@@ -214,23 +213,24 @@ def _average_pooling2d(layer, ctx):
     strides = layer.strides or layer.pool_size
     pads = _pads(layer.input_shape, layer.pool_size, strides, layer.padding)
     if pads is None:
-        return Lowered(forward=[f"x = F.avg_pool2d(x, {_pool_args(layer)})  # {layer.name}"])
+        return Lowered(forward=[f"x = F.avg_pool2d(x, {_pool_args(layer)})  # {prose(layer.name)}"])
     ctx.helper("avg_pool2d_same")
     return Lowered(forward=[f"x = avg_pool2d_same(x, {pair(layer.pool_size)}, {pair(strides)}, {literal(pads)})"
-                            f"  # {layer.name}"])
+                            f"  # {prose(layer.name)}"])
 
 
 @register("GlobalAveragePooling2D")
 def _global_average_pooling2d(layer, ctx):
     keep = ", keepdim=True" if layer.keepdims else ""
-    return Lowered(forward=[f"x = x.mean(dim=(2, 3){keep})  # {layer.name}"])
+    return Lowered(forward=[f"x = x.mean(dim=(2, 3){keep})  # {prose(layer.name)}"])
 
 
 @register("Flatten")
 def _flatten(layer, ctx):
     if len(layer.input_shape) == 3:
-        return Lowered(forward=[f"x = x.permute(0, 2, 3, 1).flatten(1)  # {layer.name}, in NHWC order as the spec"])
-    return Lowered(forward=[f"x = x.flatten(1)  # {layer.name}"])
+        return Lowered(forward=[f"x = x.permute(0, 2, 3, 1).flatten(1)  # {prose(layer.name)}, in NHWC order as the "
+                                f"spec"])
+    return Lowered(forward=[f"x = x.flatten(1)  # {prose(layer.name)}"])
 
 
 @register("Dropout")
@@ -404,7 +404,7 @@ def _optimizer(spec: Spec) -> tuple[str, list[str]]:
 
 
 # ---- the file ----------------------------------------------------------------------------------------------------
-def emit_torch(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | None = None) -> str:
+def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile | None = None) -> str:
     """The standalone PyTorch program for ``spec`` (which must have a train section)."""
     if spec.training is None:
         raise EmitError("the spec has no train section: add train { loss = ... optimizer = ... }")
@@ -437,8 +437,8 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
     section(body, "the model")
     model = Code()
     with model.block(f"class {model_class}(nn.Module):"):
-        model.docstring(f"{spec.name}: the spec's layers in order; inputs and outputs are channels-last as in the "
-                        f"spec.")
+        model.docstring(f"{prose(spec.name)}: the spec's layers in order; inputs and outputs are channels-last as in "
+                        f"the spec.")
         model.blank()
         with model.block("def __init__(self):"):
             model("super().__init__()")
@@ -469,7 +469,7 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
                     with model.block("["):
                         for w in regularized:
                             model(fit_comment(f"{_penalty_call(w.regularizer, 'self.' + tensor_of[w.name], ctx)},"
-                                              f"  # {w.name}", model.level))
+                                              f"  # {prose(w.name)}", model.level))
                     model("]")
                 model(")")
     if ctx.variance_kinds:
@@ -493,7 +493,7 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
 
     # -- data
     section(body, "data")
-    data_section(body, spec, spec_dir)
+    data_section(body, spec, data_file)
 
     # -- main
     body.blank(2)
@@ -507,7 +507,7 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, spec_dir: Path | Non
     head.docstring(_file_docstring(spec, spec_path))
     head.blank()
     stdlib = ["import argparse"] + (["import csv"] if needs_csv(spec) else []) + (
-        ["import math"] if "math." in text else [])
+        ["import math"] if "math." in text else []) + (["import os"] if "os.path." in text else [])
     third = ["import numpy as np", "import torch", "import torch.nn.functional as F", *data_imports(spec),
              "from torch import nn"]
     head(*stdlib)
@@ -522,9 +522,9 @@ def spec_layer(spec: Spec, name: str):
 
 
 def _file_docstring(spec: Spec, spec_path: str | None) -> str:
-    source = f" from {spec_path}" if spec_path else ""
+    source = f" from {prose(spec_path)}" if spec_path else ""
     deps = "torch and numpy" + (", and scikit-learn for the data" if data_imports(spec) else "")
-    return (f"{spec.name} as a standalone PyTorch program, emitted by `nnspec emit --backend torch`{source}.\n\n"
+    return (f"{prose(spec.name)} as a standalone PyTorch program, emitted by `nnspec emit --backend torch`{source}.\n\n"
             f"It needs {deps}; not nnspec. It means what the spec means in nnspec: Keras' initializers, "
             "losses, regularizers and update rules, TensorFlow's padding, channels-last data.\n"
             "Run it, or import it:\n\n"
@@ -750,7 +750,7 @@ def _train(body: Code, spec: Spec) -> None:
                 with body.block("else:"):
                     body("wait += 1")
                     with body.block(f"if wait >= {es.patience} and epoch > 0:"):
-                        body(f'print(f"early stopping: best epoch {{best_epoch + 1}} ({es.monitor})")')
+                        body(f'print(f"early stopping: best epoch {{best_epoch + 1}}", {quote(f"({es.monitor})")})')
                         body("break")
         if es is not None and es.restore_best_weights:
             with body.block("if best_state is not None:  # the best epoch's weights, also after the last epoch"):

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from backends.keras.layers import LOWERINGS, LogitsHead, LowerContext, MaskedDropout
 from backends.numpy.model import FUSED
+from compiler.ir.names import root_scope_name
 from compiler.ir.spec import Spec
 from compiler.ir.values import ActivationFn
 
@@ -141,5 +142,5 @@ def build_network(spec: Spec, ctx: LowerContext) -> Built:
                 dropouts.append((layer, k))
         keras_layers[layer.name] = lowered
         outputs[layer.name] = x
-    model = Network(inputs=inputs, outputs=x, name=spec.name)
+    model = Network(inputs=inputs, outputs=x, name=root_scope_name(spec.name))  # TF refuses a leading _ there
     return Built(model, keras_layers, outputs, head, dropouts)

@@ -23,6 +23,8 @@ def emit(
     backend: Target = typer.Option(Target.torch, "--backend", "-b", help="The framework to write for."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the program (default: "
                                           "standard output)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Data set name or .npz/.csv path (overrides the spec), "
+                                       "as for `nnspec train`; the program's --data option defaults to it."),
 ) -> None:
     """Write SPEC as readable, standalone PyTorch or Keras source that builds the model and trains
     it with the spec's settings, meaning what nnspec means: the same layers, initializer
@@ -34,11 +36,18 @@ def emit(
     load_data(), train(model, data), get_weights/set_weights in nnspec's weight names, predict,
     train_step.
 
+    A data file (the spec's, or --data's) is written into the program relative to the program's
+    own directory (to the current directory when the program goes to standard output), never as
+    an absolute path of this machine unless it was written so; `python model.py --data FILE`
+    trains on another file.
+
     Examples:
 
       nnspec emit specs/digits_mlp.nns -o digits_torch.py
 
       nnspec emit specs/vgg_cnn.nns --backend keras -o vgg_keras.py
+
+      nnspec emit specs/regression_mlp.nns --data my_data.csv -o regression.py
 
       nnspec emit specs/digits_mlp.nns | python - --epochs 1
     """
@@ -48,7 +57,7 @@ def emit(
     if spec is None:
         raise typer.Exit(EXIT_ERRORS)
     try:
-        source = emit_source(spec, backend.value, spec_path=spec_path)
+        source = emit_source(spec, backend.value, spec_path=spec_path, data=data, program_path=output)
     except EmitError as exc:
         fail(spec_path, str(exc))
     if output is None:

@@ -49,6 +49,13 @@ def name_problem(name: object) -> str | None:
     return f"the name {show_name(name)} contains {ascii(bad)}; {NAME_RULE}"
 
 
+def root_scope_name(name: str) -> str:
+    """``name`` as TensorFlow takes the name of an outermost scope (a Keras model's name), whose first
+    character must be a letter, a digit or ``.``: a valid name starting with ``_`` gets ``model`` before it
+    (``_x`` → ``model_x``); every other valid name is returned unchanged."""
+    return "model" + name if name.startswith("_") else name
+
+
 def check_name(name: str) -> str:
     """``name`` itself when it is valid; else ``ValueError`` with ``name_problem``'s sentence."""
     problem = name_problem(name)
