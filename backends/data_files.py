@@ -60,7 +60,7 @@ def read_csv(path: Path, shown: str, label: str) -> tuple[np.ndarray, np.ndarray
     """(x, y) of a CSV file (module docstring): every column but ``label`` is a feature, in file order."""
     budget = data_budget()
     max_bytes = budget // CSV_SHARE
-    limit = f"{describe_bytes(max_bytes)}, the limit for a CSV file (a quarter of {budget_hint(budget)})"
+    limit = f"the CSV limit of {describe_bytes(max_bytes)}, a quarter of {budget_hint(budget)}"
     with open_input(path, shown, max_bytes=max_bytes, limit=limit) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         reader = csv.reader(text)
@@ -88,10 +88,10 @@ def _header(reader, shown: str, label: str) -> list[str]:
     header = [cell.strip() for cell in header]
     if all(_is_number(cell) for cell in header):
         raise DataFileError(f"{shown} has no header row (its first row is numbers); add a row naming the columns, "
-                            f"one of them '{label}'")
+                            f"one of them '{_clip(label)}'")
     if label not in header:
         hint = did_you_mean(label, header)
-        raise DataFileError(f"{shown} has no column '{label}' (columns: {', '.join(header)})"
+        raise DataFileError(f"{shown} has no column '{label}' (columns: {_columns(header)})"
                             + (f"; {hint}" if hint else ""))
     if header.count(label) > 1:
         raise DataFileError(f"{shown} names the column '{label}' {header.count(label)} times")
@@ -115,7 +115,7 @@ def _cells(reader, shown: str, header: list[str]) -> tuple[array, int]:
         except ValueError:
             name, cell = next((n, c) for n, c in zip(header, row) if not _is_number(c))
             what = "is empty" if not cell.strip() else f"'{_clip(cell.strip())}' is not a number"
-            raise DataFileError(f"{shown} line {reader.line_num}, column '{name}': {what}") from None
+            raise DataFileError(f"{shown} line {reader.line_num}, column '{_clip(name)}': {what}") from None
         rows += 1
     return values, rows
 
@@ -128,7 +128,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _columns(header: list[str], shown: int = 12) -> str:
+    """The header's names for a message: the first ``shown``, each clipped, then how many there are."""
+    names = ", ".join(_clip(name) for name in header[:shown])
+    return names + (f", … ({len(header)} columns)" if len(header) > shown else "")
+
+
 def _clip(text: str, width: int = 40) -> str:
+    """``text`` for a message: control characters escaped (``\\x00``), at most ``width`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: width + 1])
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -29,6 +29,9 @@ from backends.input_files import InputFileError, read_input_text
 from backends.safe_npz import read_npz
 
 MAX_RUN_FILE_BYTES = 64 * 2**20  # history.json, run.json, spec.nns: far above what training writes
+MAX_SPEC_BYTES = 4 * 2**20  # spec.nns: the limit of any spec (spec_lang's reader)
+MAX_DIFF_LINES = 5000  # longer specs are compared for equality only (difflib is quadratic at worst)
+MAX_QUANTITIES = 12  # columns of the table and panels of the plot: a history with thousands of keys stays readable
 RUN_FILES = ("spec.nns", "history.json", "run.json", "weights.npz")
 CHECKPOINT = "checkpoint.npz"
 # run.json's keys the report shows, with the JSON types each may have
@@ -80,7 +83,7 @@ def load_run(path: Path) -> Run:
         raise ReportError(path, "not a run directory (it has no history.json, run.json or spec.nns; "
                                 "`nnspec train` writes run directories)")
     notes: list[str] = []
-    spec_text = _read_text(path / "spec.nns") if "spec.nns" in present else None
+    spec_text = _read_text(path / "spec.nns", MAX_SPEC_BYTES) if "spec.nns" in present else None
     if spec_text is None:
         notes.append("spec.nns is missing: its spec changes are not shown")
     info = _info(path / "run.json") if "run.json" in present else {}
@@ -121,9 +124,9 @@ def _require_directory(path: Path) -> None:
         raise ReportError(path, f"cannot be read: {exc.strerror or exc}") from None
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, max_bytes: int = MAX_RUN_FILE_BYTES) -> str:
     try:
-        return read_input_text(path, str(path), max_bytes=MAX_RUN_FILE_BYTES)
+        return read_input_text(path, str(path), max_bytes=max_bytes)
     except InputFileError as exc:
         raise _file_error(path, exc) from None
 
@@ -156,7 +159,8 @@ def _history(document, path: Path, what: str = "") -> list[dict]:
             raise ReportError(path, f"{what}entry {i} is {_json_type(entry)}, not an object of numbers")
         for key, value in entry.items():
             if not _is_number(value):
-                raise ReportError(path, f"{what}entry {i}: '{key}' is {_shorten(json.dumps(value))}, not a number")
+                raise ReportError(path, f"{what}entry {i}: '{_shorten(key)}' is {_shorten(json.dumps(value))}, "
+                                        "not a number")
         epoch = entry.get("epoch", i)
         if not isinstance(epoch, int) or epoch < 1:
             raise ReportError(path, f"{what}entry {i}: 'epoch' is {epoch!r}, not a positive whole number")
@@ -197,6 +201,8 @@ def _json_type(value) -> str:
 
 
 def _shorten(text: str, width: int = 40) -> str:
+    """``text`` for a message or a table cell: control characters escaped, at most ``width`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: width + 1])
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -208,26 +214,33 @@ def spec_changes(base: Run, other: Run, limit: int = 6) -> str:
     def code(text):
         return [line.split("#")[0].rstrip() for line in text.splitlines() if line.split("#")[0].strip()]
 
-    diff = [d for d in difflib.unified_diff(code(base.spec_text), code(other.spec_text), lineterm="", n=0)
+    old, new = code(base.spec_text), code(other.spec_text)
+    if old == new:
+        return "same spec"
+    if max(len(old), len(new)) > MAX_DIFF_LINES:
+        return f"different spec (over {MAX_DIFF_LINES} lines: not compared line by line)"
+    diff = [d for d in difflib.unified_diff(old, new, lineterm="", n=0)
             if d[:1] in "+-" and not d.startswith(("+++", "---"))]
     if not diff:
         return "same spec"
-    shown = "; ".join(d[0] + d[1:].strip() for d in diff[:limit])
+    shown = "; ".join(_shorten(d[0] + d[1:].strip(), 60) for d in diff[:limit])
     return shown + (f"; … {len(diff) - limit} more" if len(diff) > limit else "")
 
 
 def comparison_table(runs: list[Run]) -> str:
-    """One row per run: epochs, final loss and metrics, time, outcome, spec changes against the first."""
+    """One row per run: epochs, final loss and metrics (the first ``MAX_QUANTITIES``), time, outcome, spec
+    changes against the first."""
     metrics = list(dict.fromkeys(k for r in runs for k in r.final()
-                                 if k not in ("epoch", "seconds", "learning_rate") and "/" not in k))
-    head = ["run", "backend", "epochs", *metrics, "seconds", "outcome", "spec vs first"]
+                                 if k not in ("epoch", "seconds", "learning_rate") and "/" not in k))[:MAX_QUANTITIES]
+    head = ["run", "backend", "epochs", *(_shorten(m, 24) for m in metrics), "seconds", "outcome", "spec vs first"]
     rows = [head]
     for r in runs:
         final = r.final()
-        rows.append([r.label, str(r.info.get("backend", "?")), str(len(r.history)),
+        rows.append([_shorten(r.label, 40), _shorten(str(r.info.get("backend", "?")), 12), str(len(r.history)),
                      *(f"{final[m]:.4f}" if m in final else "-" for m in metrics),
                      f"{r.info.get('seconds', sum(e.get('seconds', 0) for e in r.history)):.1f}",
-                     str(r.info.get("outcome", "?")), spec_changes(runs[0], r) if r is not runs[0] else "(base)"])
+                     _shorten(str(r.info.get("outcome", "?")), 80),
+                     spec_changes(runs[0], r) if r is not runs[0] else "(base)"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -235,24 +248,25 @@ def comparison_table(runs: list[Run]) -> str:
 
 
 def plot_runs(path: Path, runs: list[Run]) -> None:
-    """Loss and each metric per epoch; one colour per run, validation dashed."""
+    """Loss and each metric per epoch (the first ``MAX_QUANTITIES``); one colour per run, validation dashed."""
     from backends.plots import pyplot, save_figure
 
     plt = pyplot()
 
     names = list(dict.fromkeys(k for r in runs for e in r.history for k in e
                                if k not in ("epoch", "seconds", "learning_rate") and not k.startswith("val_")
-                               and "/" not in k))
+                               and "/" not in k))[:MAX_QUANTITIES]
     fig, axes = plt.subplots(1, max(1, len(names)), figsize=(5 * max(1, len(names)), 3.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         for i, r in enumerate(runs):
             color = f"C{i}"
             x = [e["epoch"] for e in r.history]
             if any(name in e for e in r.history):
-                ax.plot(x, _curve(r.history, name), color=color, label=f"{r.label}")
+                ax.plot(x, _curve(r.history, name), color=color, label=_shorten(r.label))
             if any(f"val_{name}" in e for e in r.history):
-                ax.plot(x, _curve(r.history, f"val_{name}"), color=color, ls="--", label=f"{r.label} (validation)")
-        ax.set_title(name)
+                ax.plot(x, _curve(r.history, f"val_{name}"), color=color, ls="--",
+                        label=f"{_shorten(r.label)} (validation)")
+        ax.set_title(_shorten(name))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

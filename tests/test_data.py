@@ -441,6 +441,41 @@ def test_csv_errors(tmp_path):
     assert "is empty" in error(spec, data="empty.csv", base_dir=tmp_path)
 
 
+def test_csv_that_cannot_be_read_as_numbers(tmp_path, monkeypatch):
+    spec = make_spec([2], "Dense(2)")
+    (tmp_path / "nul.csv").write_bytes(b"a,b,label\n1,2,0\n1,\x002,1\n")
+    assert "data file 'nul.csv' line 3, column 'b': '\\x002' is not a number" in error(spec, data="nul.csv",
+                                                                                       base_dir=tmp_path)
+    (tmp_path / "latin1.csv").write_bytes("a,b,label\n1,2,0\n# caf\xe9\n".encode("latin-1"))
+    assert "data file 'latin1.csv' is not UTF-8 text" in error(spec, data="latin1.csv", base_dir=tmp_path)
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(1000)) + "\n" + ",".join("1" * 1000) + "\n")
+    message = error(spec, data="wide.csv", base_dir=tmp_path)
+    assert "has no column 'label' (columns: c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, … (1000 columns))" \
+        in message and len(message) < 200
+    (tmp_path / "long.csv").write_text("a,b,label\n1,2,0\n1,2," + "7" * 200_000 + "\n")
+    assert "data file 'long.csv' line 3: a cell is longer than 131,072 characters" in error(
+        spec, data="long.csv", base_dir=tmp_path)
+
+
+def test_csv_within_a_quarter_of_the_data_budget(tmp_path, monkeypatch):
+    spec = make_spec([2], "Dense(2)")
+    rows = "".join(f"{i},{i + 1},{i % 2}\n" for i in range(40))
+    (tmp_path / "d.csv").write_text("a,b,label\n" + rows)
+    size = (tmp_path / "d.csv").stat().st_size
+    monkeypatch.setenv("NNSPEC_DATA_BUDGET", str(4 * size))
+    assert load_dataset(spec, data="d.csv", base_dir=tmp_path).n_train == 40
+    monkeypatch.setenv("NNSPEC_DATA_BUDGET", str(4 * size - 4))
+    assert (f"data file 'd.csv' is {size} bytes, over the CSV limit of {size - 1} bytes, a quarter of the data "
+            f"budget of") in error(spec, data="d.csv", base_dir=tmp_path)
+
+
+def test_csv_with_a_byte_order_mark_and_quoted_numbers(tmp_path):
+    (tmp_path / "d.csv").write_bytes(b'\xef\xbb\xbfa,"b",label\n"1.5", 2 ,1\n\n3,4,0\n')
+    ds = load_dataset(make_spec([2], "Dense(2)"), data="d.csv", base_dir=tmp_path)
+    np.testing.assert_array_equal(ds.x_train, [[1.5, 2], [3, 4]])
+    np.testing.assert_array_equal(ds.y_train, [1, 0])
+
+
 def test_does_not_import_torch_tensorflow_or_sklearn_up_front():
     code = ("import sys, backends.data; "
             "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'sklearn') if m in sys.modules))")

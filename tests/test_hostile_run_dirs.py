@@ -192,3 +192,17 @@ def test_report_refuses_an_oversized_weights_file_from_its_header(run, monkeypat
     result = runner.invoke(app, ["report", str(run)])
     assert result.exit_code == EXIT_ERRORS
     assert f"{run / 'weights.npz'}: error: is 8 MiB, over the data budget of 1 MiB" in result.output
+
+
+def test_a_history_with_thousands_of_quantities_and_huge_names_stays_readable(run, tmp_path):
+    names = {f"metric_{i}": 0.5 for i in range(2000)}
+    huge = {"m" * 100_000: 1.0, "\x1b[2J": 2.0}  # a 100 KB name, and a terminal control sequence
+    (run / "history.json").write_text(json.dumps([{"epoch": 1, "loss": 1.0, **huge, **names}]))
+    (run / "run.json").write_text(json.dumps({"backend": "b" * 10_000, "outcome": "o" * 10_000, "seconds": 1}))
+    with hang_guard():
+        result = runner.invoke(app, ["report", str(run), "--plot", str(tmp_path / "r.png")])
+    assert result.exit_code == EXIT_OK, result.output
+    header = result.output.splitlines()[0].split()
+    assert header[:4] == ["run", "backend", "epochs", "loss"] and len(header) == 3 + 12 + 5  # seconds, outcome, "spec vs first"
+    assert max(len(line) for line in result.output.splitlines()) < 600
+    assert "\x1b" not in result.output
