@@ -83,3 +83,27 @@ def test_a_bad_data_budget_setting_is_a_user_error(hostile, tmp_path, monkeypatc
     assert f"{BUDGET_VARIABLE}: expected a size in bytes such as 536870912, 512M or 2G, received 'lots'" in \
         result.output
     assert listing(tmp_path) == {}
+
+
+OPTIONS = {
+    "lr-find --max-lr inf": (["lr-find", "--max-lr", "inf"], "--min-lr must be positive and below --max-lr, both "
+                                                             "finite (received 1e-07 and inf)"),
+    "lr-find --min-lr nan": (["lr-find", "--min-lr", "nan"], "--min-lr must be positive and below --max-lr"),
+    "equiv --tolerance nan": (["equiv", "--backends", "numpy", "--tolerance", "nan"],
+                              "--tolerance must be a positive number (received nan)"),
+    "equiv --tolerance -1": (["equiv", "--backends", "numpy", "--tolerance", "-1"],
+                             "--tolerance must be a positive number (received -1)"),
+    "equiv --backends twice": (["equiv", "--backends", "numpy,numpy"],
+                               "--backends names a backend more than once (numpy, numpy)"),
+}
+
+
+@pytest.mark.parametrize("case", OPTIONS)
+def test_options_that_make_no_sense_are_refused_before_any_work(hostile, case, tmp_path, monkeypatch):
+    directory, _ = hostile
+    monkeypatch.chdir(tmp_path)
+    command, message = OPTIONS[case]
+    result = runner.invoke(app, [command[0], str(directory / "iris.nns"), *command[1:]])
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert message in result.output
+    assert listing(tmp_path) == {}

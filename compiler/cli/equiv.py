@@ -50,6 +50,10 @@ def equiv(
     unknown = [b for b in names if b not in BACKENDS]
     if unknown or not names:
         fail(spec_path, f"unknown backend {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
+    if len(set(names)) != len(names):
+        fail(spec_path, f"--backends names a backend more than once ({', '.join(names)}); name each once")
+    if tolerance is not None and not 0 < tolerance < float("inf"):  # NaN fails every comparison
+        fail(spec_path, f"--tolerance must be a positive number (received {tolerance:g})")
     spec, _ = load_training_spec(spec_path)
     try:
         for name in names:

@@ -36,8 +36,9 @@ def lr_find(
     from backends.lr_find import plot_range_test, range_test, verdict
 
     spec, _ = load_training_spec(spec_path)
-    if not 0 < min_lr < max_lr:
-        fail(spec_path, f"--min-lr must be positive and below --max-lr (received {min_lr:g} and {max_lr:g})")
+    if not 0 < min_lr < max_lr < float("inf"):  # NaN fails every comparison
+        fail(spec_path, f"--min-lr must be positive and below --max-lr, both finite (received {min_lr:g} and "
+                        f"{max_lr:g})")
     try:
         dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.float32)
         trainer = make_trainer(backend.value, spec, dtype=np.float32, mode="canonical", adapt_on=dataset.x_train)
