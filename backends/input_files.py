@@ -132,6 +132,8 @@ def check_regular_file(path: Path | str, shown: str | None = None) -> os.stat_re
         raise InputFileError(f"{shown} does not exist") from None
     except OSError as exc:
         raise InputFileError(f"{shown} cannot be read: {_os_reason(exc)}") from None
+    except ValueError:  # a NUL character in the path
+        raise InputFileError(f"{shown} is not a valid path (it contains a NUL character)") from None
     _refuse_unless_regular(st, shown)
     return st
 

@@ -197,3 +197,8 @@ def test_default_budget_is_a_quarter_of_memory(monkeypatch):
 def test_sizes_are_described_for_people():
     assert [describe_bytes(n) for n in (1, 200, 2048, 116 * 2**40, int(5.81 * 2**30))] == \
         ["1 byte", "200 bytes", "2 KiB", "116 TiB", "5.81 GiB"]
+
+
+def test_a_path_with_a_nul_character_is_a_message(tmp_path):
+    with pytest.raises(InputFileError, match="is not a valid path"):
+        read_npz(str(tmp_path / "a\0.npz"))
