@@ -120,7 +120,7 @@ TRAIN = ["adamw_exponential", *(f"{name}-nodrop" for name in CASES), *EDGES]
 # Keras is slower to build: its training comparisons run the layers of every case already (the first
 # step's loss is a forward pass), so the inference-mode comparisons are kept to a representative few.
 KERAS_FORWARD = ["digits_mlp", "vgg_cnn", "adamw_exponential", "cnn-flatten-sparse-adam",
-                 "mlp-sparse-probabilities-amsgrad"]
+                 "mlp-sparse-probabilities-amsgrad", "cnn-normalization-rmsprop"]
 
 
 def data_for(spec: Spec, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,13 +146,14 @@ def emitted_module(tmp_path: Path, spec: Spec, backend: str, name: str):
 
 
 def reference_weights(spec: Spec) -> dict[str, np.ndarray]:
-    """The canonical float64 initial weights, with random moving statistics so BN's inference path counts."""
+    """The canonical float64 initial weights, with random moving statistics so BN's inference path counts,
+    and random adapted statistics for Normalization's."""
     weights = initial_weights(spec, spec.training.seed, np.float64)
     rng = np.random.default_rng(0)
     for name in weights:
-        if name.endswith("moving_mean"):
+        if name.endswith(("moving_mean", "/mean")):
             weights[name] = rng.normal(size=weights[name].shape)
-        elif name.endswith("moving_variance"):
+        elif name.endswith(("moving_variance", "/variance")):
             weights[name] = rng.uniform(0.5, 2.0, size=weights[name].shape)
     return weights
 
@@ -305,6 +306,8 @@ def test_torch_training_steps_match_numpy(name, tmp_path, torch):
     reference = run_canonical("numpy", spec, x, y, steps=STEPS, dtype="float64")
     model = module.build_model(dtype="float64")
     module.set_weights(model, initial_weights(spec, spec.training.seed, np.float64))
+    if hasattr(module, "adapt"):  # Normalization learns from the data first, as run_canonical's trainers do
+        module.adapt(model, x)
     optimizer = module.make_optimizer(model)
     losses = [module.train_step(model, optimizer, x[idx], y[idx], step)[0]
               for step, idx in enumerate(step_batches(len(x), spec.training.batch_size, spec.training.seed, STEPS))]
@@ -333,6 +336,8 @@ def keras_losses(module, spec, x, y, steps):
     model = module.compile_model(module.build_model(dtype="float64"))
     model.run_eagerly = True  # Keras' own train step, untraced: faster for a few steps of a small model
     module.set_weights(model, initial_weights(spec, spec.training.seed, np.float64))
+    if hasattr(module, "adapt"):  # Normalization learns from the data first, as run_canonical's trainers do
+        module.adapt(model, x)
     losses = [module.train_step(model, x[idx], y[idx])
               for idx in step_batches(len(x), spec.training.batch_size, spec.training.seed, steps)]
     return losses, module.get_weights(model)

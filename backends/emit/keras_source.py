@@ -8,6 +8,8 @@ initializers, regularizers, loss, metrics and optimizer (``global_clipnorm`` for
 
 - activations with parameters other than Keras' defaults (``leaky_relu(alpha=0.1)``: a small function
   calling ``keras.activations.leaky_relu(x, negative_slope=0.1)``);
+- adapting Normalization layers (``adapt``): on the training data as it reaches each layer, in float64,
+  before training, with ``count`` set as nnspec sets it;
 - the learning-rate schedule, as a ``LearningRateSchedule`` whose formula is nnspec's, computed in
   float64 (Keras' ``ExponentialDecay`` and ``CosineDecay`` compute in the rate's float32);
 - the data: loaded, labelled for the loss and split as ``nnspec train`` does (shuffled once with the
@@ -244,6 +246,42 @@ def _batch_normalization(layer, ctx):
     return "layers.BatchNormalization", [*args, f"name={literal(layer.name)}"]
 
 
+@register("Normalization")
+def _normalization(layer, ctx):
+    args = [] if layer.axis == -1 else [f"axis={literal(layer.axis)}"]
+    if not layer.adapts:
+        args += [f"mean={literal(layer.mean)}", f"variance={literal(layer.variance)}"]
+    if layer.invert:
+        args.append("invert=True")
+    return "layers.Normalization", [*args, f"name={literal(layer.name)}"]
+
+
+def adapts(spec: Spec) -> bool:
+    """True when a Normalization of ``spec`` learns its statistics (the program then adapts before training)."""
+    return any(layer.kind == "Normalization" and layer.adapts for layer in spec.layers)
+
+
+ADAPT = """
+def adapt(model, x, batch_size=1024):
+    \"\"\"Before training, as nnspec does: every Normalization layer not adapted yet (count 0) learns the
+    mean and the population variance of the training data as it reaches it (Keras' adapt, on the data in
+    float64); count records how many values each statistic summarises, as nnspec's weights do.\"\"\"
+    for index, layer in enumerate(model.layers):
+        if not isinstance(layer, layers.Normalization) or layer.input_mean is not None:
+            continue
+        if int(ops.convert_to_numpy(layer.count)) > 0:
+            continue
+        parts = []
+        for start in range(0, len(x), batch_size):
+            h = x[start : start + batch_size]
+            for before in model.layers[:index]:
+                h = before(h, training=False)
+            parts.append(ops.convert_to_numpy(h))
+        data = np.concatenate(parts).astype("float64")
+        layer.adapt(data)
+        layer.count.assign(data.size // max(int(np.prod(layer.adapt_mean.shape)), 1))""".strip("\n").split("\n")
+
+
 @register("Activation")
 def _activation(layer, ctx):
     return "layers.Activation", [activation(layer.activation, ctx) or '"linear"', f"name={literal(layer.name)}"]
@@ -363,6 +401,10 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
              "}")
         with body.block("for name, value in weights.items():"):
             body("variables[name].assign(value)")
+        if any(layer.kind == "Normalization" for layer in spec.layers):
+            with body.block("for layer in model.layers:"):
+                with body.block("if isinstance(layer, layers.Normalization):"):
+                    body("layer.finalize_state()  # Keras keeps mean and variance as tensors made from the variables")
     body.blank(2)
     with body.block("def predict(model, x):"):
         body.docstring("The model's outputs for x in inference mode.")
@@ -404,6 +446,9 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
         body.docstring("One optimizer step on the batch (x, y) with Keras' own train step (the optimizer counts\n"
                        "the steps, which the schedule reads); returns the batch's loss before the update.")
         body('return model.train_on_batch(x, y, return_dict=True)["loss"]')
+    if adapts(spec):
+        body.blank(2)
+        body(*ADAPT)
     body.blank(2)
     _train(body, spec)
 
@@ -448,6 +493,8 @@ def _train(body: Code, spec: Spec) -> None:
         body.docstring("model.fit with the spec's settings (Keras draws the batch order; nnspec's other backends\n"
                        "use default_rng(SeedSequence([SEED, 1, epoch]))). Returns the history.")
         body("x_train, y_train, x_val, y_val = data")
+        if adapts(spec):
+            body("adapt(model, x_train)  # Normalization: mean and variance of the training data")
         with body.block("if not model.compiled:"):
             body("compile_model(model)")
         if es is not None:

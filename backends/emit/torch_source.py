@@ -12,6 +12,8 @@ convention it implements:
 - TensorFlow's ``same`` padding (the extra pixel at the end) with ``F.pad``; −∞ padding for max
   pooling; average pooling over the real pixels only (``avg_pool2d_same``);
 - ``KerasBatchNorm``: momentum 0.99 on the moving statistics, ε 1e-3, the biased batch variance;
+- ``KerasNormalization`` (torch has no such layer) and ``adapt``: Keras' Normalization, its mean and
+  variance learnt from the training data in float64 before training, as nnspec does;
 - initial weights drawn with torch's generator from Keras' distributions (``variance_scaling_``);
 - the loss as Keras computes it (a final softmax/sigmoid fused with the cross-entropy, probabilities
   clipped to [1e-7, 1 − 1e-7] otherwise), penalties l1·Σ|w| + l2·Σw², activity penalties ÷ batch;
@@ -49,6 +51,7 @@ RESERVED = frozenset({
 
 # Names the emitted file defines or imports at module level: the model class must not shadow them.
 MODULE_NAMES = frozenset({"F", "I", "O", "nn", "np", "torch", "math", "csv", "argparse", "KerasBatchNorm", "KerasAdam",
+                          "KerasNormalization", "adapt",
                           "KerasAdamW", "KerasSGD", "KerasRMSprop", "KerasAdagrad", "WEIGHTS", "VARIANCE_SCALING",
                           "SEED", "EPOCHS", "BATCH_SIZE", "DTYPE", "EPSILON", "LEARNING_RATE", "VALIDATION_SPLIT",
                           "CLIP_NORM", "CLIP_VALUE", "DATA_FILE", "LABEL_COLUMN"})
@@ -262,6 +265,28 @@ def _batch_normalization(layer, ctx):
                    tensors=tensors)
 
 
+@register("Normalization")
+def _normalization(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    ctx.helper("KerasNormalization")
+    shape = layer.input_shape
+    if layer.adapts:
+        ctx.helper("adapt")
+        args = [literal(layer.statistics_shape(shape)), f"reduce={literal(layer.reduced_axes(shape))}",
+                f"broadcast={literal(layer.broadcast_shape(shape))}"]
+        tensors = {k: k for k in ("mean", "variance", "count")}
+    else:
+        args = [f"mean={literal(layer.mean)}", f"variance={literal(layer.variance)}",
+                f"broadcast={literal(layer.given_shape(shape))}"]
+        tensors = {}
+    if len(shape) == 3:
+        args.append("channels_first=True")
+    if layer.invert:
+        args.append("invert=True")
+    return Lowered(modules=call(f"self.{attr} = KerasNormalization", args, 2), forward=[f"x = self.{attr}(x)"],
+                   tensors=tensors)
+
+
 @register("Activation")
 def _activation(layer, ctx):
     return _finish(layer, ctx, Lowered(), "x")
@@ -411,7 +436,8 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     t = spec.training
     taken: set[str] = set()
     attrs = {layer.name: identifier(layer.name, taken, RESERVED) for layer in spec.layers
-             if layer.kind in ("Dense", "Conv2D", "BatchNormalization", "Dropout", "SpatialDropout2D")}
+             if layer.kind in ("Dense", "Conv2D", "BatchNormalization", "Normalization", "Dropout",
+                               "SpatialDropout2D")}
     ctx = Context(spec, attrs, is_fused(spec))
     lowered = {layer.name: LAYERS[layer.kind](layer, ctx) for layer in spec.layers}
     weights = weight_specs(spec)
@@ -550,7 +576,7 @@ def _weights_section(body: Code, spec: Spec, tensor_of: dict[str, str]) -> None:
     with body.block("def get_weights(model):"):
         body.docstring('Every weight by nnspec\'s name ("dense/kernel"), as NumPy arrays in Keras\' layouts.')
         body("state = model.state_dict()")
-        body("return {name: to_keras_layout(state[key]) for name, key in WEIGHTS.items()}")
+        body("return {name: to_keras_layout(state[key], name) for name, key in WEIGHTS.items()}")
     body.blank(2)
     with body.block("def set_weights(model, weights):"):
         body.docstring("Load {nnspec name: array in Keras' layout}, such as the weights.npz that nnspec train writes.")
@@ -559,24 +585,25 @@ def _weights_section(body: Code, spec: Spec, tensor_of: dict[str, str]) -> None:
             with body.block("for name, value in weights.items():"):
                 body("tensor = state[WEIGHTS[name]]",
                      "value = torch.as_tensor(np.asarray(value))",
-                     "tensor.copy_(from_keras_layout(value, tensor.dim()))")
+                     "tensor.copy_(from_keras_layout(value, name))")
     body.blank(2)
-    with body.block("def to_keras_layout(tensor):"):
-        body.docstring("A tensor of this module as a NumPy array in Keras' layout.")
+    with body.block("def to_keras_layout(tensor, name):"):
+        body.docstring("A tensor of this module as a NumPy array in Keras' layout (only kernels differ).")
         body("array = tensor.detach().cpu().numpy()")
-        with body.block("if array.ndim == 2:  # Linear (out, in) -> Dense (in, out)"):
+        with body.block('if name.endswith("/kernel") and array.ndim == 2:  # (out, in) -> (in, out)'):
             body("return array.T.copy()")
         if conv:
-            with body.block("if array.ndim == 4:  # Conv2d (out, in, kh, kw) -> Conv2D (kh, kw, in, out)"):
+            with body.block('if name.endswith("/kernel") and array.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, '
+                            'in, out)'):
                 body("return array.transpose(2, 3, 1, 0).copy()")
         body("return array.copy()")
     body.blank(2)
-    with body.block("def from_keras_layout(tensor, ndim):"):
-        body.docstring("A tensor in Keras' layout as this module holds it.")
-        with body.block("if ndim == 2:"):
+    with body.block("def from_keras_layout(tensor, name):"):
+        body.docstring("A tensor in Keras' layout as this module holds it (only kernels differ).")
+        with body.block('if name.endswith("/kernel") and tensor.dim() == 2:'):
             body("return tensor.T")
         if conv:
-            with body.block("if ndim == 4:"):
+            with body.block('if name.endswith("/kernel") and tensor.dim() == 4:'):
                 body("return tensor.permute(3, 2, 0, 1)")
         body("return tensor")
 
@@ -708,8 +735,10 @@ def _train(body: Code, spec: Spec) -> None:
         if es is not None:
             doc += f"; early stopping as Keras' EarlyStopping({', '.join(early_stopping_args(es))})"
         body.docstring(doc + ".\nReturns the history: one dict per epoch.")
-        body("x_train, y_train, x_val, y_val = data",
-             "epochs = epochs or EPOCHS",
+        body("x_train, y_train, x_val, y_val = data")
+        if adapts(spec):
+            body("adapt(model, x_train)  # Normalization: mean and variance of the training data")
+        body("epochs = epochs or EPOCHS",
              "optimizer = make_optimizer(model)",
              "history, step = [], 0")
         if es is not None:
@@ -767,7 +796,75 @@ def _lines(text: str) -> list[str]:
     return text.strip("\n").split("\n")
 
 
+def adapts(spec: Spec) -> bool:
+    """True when a Normalization of ``spec`` learns its statistics (the program then adapts before training)."""
+    return any(layer.kind == "Normalization" and layer.adapts for layer in spec.layers)
+
+
 HELPERS: dict[str, list[str]] = {
+    "KerasNormalization": _lines("""
+class KerasNormalization(nn.Module):
+    \"\"\"Keras' Normalization, which torch does not have: y = (x − mean) / max(√variance, 1e-7)
+    (invert: y = mean + x·max(√variance, 1e-7)), on channels-last data as the spec sees it.
+    Without given values, the buffers mean and variance (Keras' layout) and count (the values each
+    statistic summarises; 0 until adapted) are learnt from the training data by adapt().\"\"\"
+
+    def __init__(self, shape=(), reduce=(), broadcast=(), channels_first=False, invert=False,
+                 mean=None, variance=None):
+        super().__init__()
+        self.reduce, self.broadcast = reduce, broadcast
+        self.channels_first, self.invert = channels_first, invert
+        self.learns = mean is None
+        self.adapting = None  # adapt()'s pass: "mean", then "variance"
+        if self.learns:
+            self.register_buffer("mean", torch.zeros(shape))
+            self.register_buffer("variance", torch.ones(shape))
+            self.register_buffer("count", torch.zeros(()))
+        else:  # the spec's values (float64, cast with the model), not weights
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float64), persistent=False)
+            self.register_buffer("variance", torch.tensor(variance, dtype=torch.float64), persistent=False)
+
+    def forward(self, x):
+        if self.channels_first:  # NCHW -> NHWC: the statistics are along the spec's axes
+            x = x.permute(0, 2, 3, 1)
+        if self.adapting:
+            self.accumulate(x)
+        mean = self.mean.reshape(self.broadcast)
+        scale = torch.clamp(torch.sqrt(self.variance.reshape(self.broadcast)), min=1e-7)
+        x = mean + x * scale if self.invert else (x - mean) / scale
+        return x.permute(0, 3, 1, 2) if self.channels_first else x
+
+    def accumulate(self, x):
+        \"\"\"adapt()'s two passes over the data, in float64: Σx, then Σ(x − mean)².\"\"\"
+        x = x.double()
+        if self.adapting == "mean":
+            part = x.sum(dim=self.reduce, keepdim=True)
+            self.n += x.numel() // part.numel()
+        else:
+            part = (x - self.mean64).square().sum(dim=self.reduce, keepdim=True)
+        self.total = self.total + part"""),
+    "adapt": _lines("""
+@torch.no_grad()
+def adapt(model, x, batch_size=1024):
+    \"\"\"Before training, as nnspec does (Keras' Normalization.adapt): every KerasNormalization not
+    adapted yet (count 0) learns the mean and the population variance of the training data as it
+    reaches it, in float64, one layer after the other (each sees what those before it normalize).\"\"\"
+    model.eval()
+    dtype = next(model.parameters()).dtype
+    for layer in model.modules():
+        if not isinstance(layer, KerasNormalization) or not layer.learns or layer.count > 0:
+            continue
+        layer.total, layer.n = 0.0, 0
+        for stage in ("mean", "variance"):
+            if stage == "variance":
+                layer.mean64, layer.total = layer.total / layer.n, 0.0
+            layer.adapting = stage
+            for start in range(0, len(x), batch_size):
+                model(torch.as_tensor(x[start : start + batch_size], dtype=dtype))
+        layer.adapting = None
+        layer.mean.copy_(layer.mean64.reshape(layer.mean.shape))
+        layer.variance.copy_((layer.total / layer.n).reshape(layer.variance.shape))
+        layer.count.fill_(layer.n)"""),
     "penalty": _lines("""
 def penalty(w, l1=0.0, l2=0.0):
     \"\"\"A regularizer's penalty as Keras defines it: l1·Σ|w| + l2·Σw², without ½
