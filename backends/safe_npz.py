@@ -169,6 +169,8 @@ def _inspect(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, budget
     if dtype.hasobject:
         raise InputFileError(f"{where} holds Python objects (dtype object), which nnspec does not load (that "
                              "would need pickle); save numeric arrays")
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise InputFileError(f"{where} is not a .npy array (its header declares the shape {tuple(shape)})")
     count = math.prod(shape)
     nbytes = count * dtype.itemsize
     if max(nbytes, count) > budget:

@@ -202,3 +202,8 @@ def test_sizes_are_described_for_people():
 def test_a_path_with_a_nul_character_is_a_message(tmp_path):
     with pytest.raises(InputFileError, match="is not a valid path"):
         read_npz(str(tmp_path / "a\0.npz"))
+
+
+def test_a_header_with_a_negative_dimension_is_not_an_array(tmp_path):
+    path = archive(tmp_path / "a.npz", {"x.npy": npy_header((-5, 2))})
+    assert "member 'x.npy' is not a .npy array (its header declares the shape (-5, 2))" in refusal(path)
