@@ -476,6 +476,24 @@ def test_csv_with_a_byte_order_mark_and_quoted_numbers(tmp_path):
     np.testing.assert_array_equal(ds.y_train, [1, 0])
 
 
+def test_csv_read_cell_by_cell_gives_the_same_arrays_as_the_fast_reader(tmp_path, monkeypatch):
+    from backends import data_files
+
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((50, 3)) * 10.0 ** rng.integers(-30, 30, (50, 3)), rng.integers(0, 3, 50)
+    rows = [",".join(map(repr, r)) + f",{t}" for r, t in zip(x.tolist(), y.tolist())]
+    (tmp_path / "d.csv").write_text("a,b,c,label\n" + "\n".join(rows) + "\n")
+    spec = make_spec([3], "Dense(3)", loss="sparse_categorical_crossentropy")
+    fast = load_dataset(spec, data="d.csv", base_dir=tmp_path, dtype=np.float64)
+    monkeypatch.setattr(data_files, "_loadtxt", lambda text, columns: None)
+    slow = load_dataset(spec, data="d.csv", base_dir=tmp_path, dtype=np.float64)
+    np.testing.assert_array_equal(fast.x_train, x)
+    np.testing.assert_array_equal(slow.x_train, x)
+    np.testing.assert_array_equal(slow.y_train, fast.y_train)
+    (tmp_path / "nan.csv").write_text("a,b,c,label\n1,2,3,0\n1,nan,3,1\n")
+    assert "data: x contains NaN (first at sample 1)" in error(spec, data="nan.csv", base_dir=tmp_path)
+
+
 def test_does_not_import_torch_tensorflow_or_sklearn_up_front():
     code = ("import sys, backends.data; "
             "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'sklearn') if m in sys.modules))")
