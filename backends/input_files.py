@@ -190,5 +190,5 @@ def read_input_text(path: Path | str, shown: str | None = None, *, max_bytes: in
         raise InputFileError(f"{shown} is not UTF-8 text (invalid byte at offset {exc.start})") from None
 
 
-__all__ = ["BUDGET_VARIABLE", "InputFileError", "budget_hint", "check_regular_file", "data_budget", "describe_bytes", "file_kind",
-           "memory_size", "open_input", "parse_bytes", "read_input_bytes", "read_input_text"]
+__all__ = ["BUDGET_VARIABLE", "InputFileError", "budget_hint", "check_regular_file", "data_budget", "describe_bytes",
+           "file_kind", "memory_size", "open_input", "parse_bytes", "read_input_bytes", "read_input_text"]

@@ -203,6 +203,7 @@ def test_a_history_with_thousands_of_quantities_and_huge_names_stays_readable(ru
         result = runner.invoke(app, ["report", str(run), "--plot", str(tmp_path / "r.png")])
     assert result.exit_code == EXIT_OK, result.output
     header = result.output.splitlines()[0].split()
-    assert header[:4] == ["run", "backend", "epochs", "loss"] and len(header) == 3 + 12 + 5  # seconds, outcome, "spec vs first"
+    # run, backend, epochs; 12 quantities; seconds, outcome, "spec vs first"
+    assert header[:4] == ["run", "backend", "epochs", "loss"] and len(header) == 3 + 12 + 5
     assert max(len(line) for line in result.output.splitlines()) < 600
     assert "\x1b" not in result.output
