@@ -15,6 +15,7 @@ from pydantic_core import PydanticUndefined
 
 from compiler.ir import training as tr
 from compiler.ir import values as iv
+from compiler.ir.names import MAX_NAME_LENGTH, NAME_RANGE
 from compiler.layers import LAYER_CLASSES
 from compiler.passes.training import LOSS_ARGS, OPTIMIZER_ARGS, SYNTHETIC_ARGS
 from compiler.passes.value_kinds import (ACTIVATION_ARGS, ACTIVATION_DEFAULTS, INITIALIZER_ARGS, INITIALIZER_CLASSES,
@@ -96,8 +97,17 @@ def _first_line(cls) -> str:
     return (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
 
 
+NAME_DOC = (f"Every layer takes an optional `name`: 1 to {MAX_NAME_LENGTH} ASCII letters, digits, `_`, `-` and `.`, "
+            "starting with a letter or `_` (the model's name follows the same rule). Keras itself refuses only "
+            "`/` in a name (`Operation.__init__`), and TensorFlow's scopes take `[A-Za-z0-9_.\\-/>]`; nnspec's "
+            "rule is narrower so that a name is also safe as a weight key (`layer/weight`), in a file name "
+            "(`runs/<model>-<time>`) and in generated Python; a model name starting with `_` (which TensorFlow "
+            "refuses for an outermost scope) reaches Keras as `model_<name>`. Unnamed layers get Keras' names "
+            "(`dense`, `dense_1`, ...); a name used twice is an error.")
+
+
 def layer_reference() -> list[str]:
-    out = ["### Layers", ""]
+    out = ["### Layers", "", NAME_DOC, ""]
     for kind, cls in LAYER_CLASSES.items():
         positional = ", ".join(cls.positional)
         out += [f"#### `{kind}`", "", _first_line(cls), ""]
@@ -108,8 +118,8 @@ def layer_reference() -> list[str]:
         for name in [*cls.positional, *rest, "name"]:
             default = {"name": "automatic, as Keras", "strides": "pool_size"}.get(name) \
                 if name == "name" or (name == "strides" and kind.endswith("Pooling2D")) else _default(cls, name)
-            out.append(f"| `{name}` | {_type(cls.model_fields[name].annotation)} | {default} | "
-                       f"{_constraint(cls, name)} |")
+            limits = NAME_RANGE if name == "name" else _constraint(cls, name)
+            out.append(f"| `{name}` | {_type(cls.model_fields[name].annotation)} | {default} | {limits} |")
         out.append("")
     return out
 

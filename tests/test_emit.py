@@ -439,6 +439,45 @@ def test_emit_command_writes_the_program(tmp_path):
     compile(result.stdout, "vgg_cnn.py", "exec")
 
 
+def test_emit_data_option_and_relative_data_path(tmp_path, monkeypatch, torch):
+    """`--data NAME|PATH` as `nnspec train` takes it; a data file is written into the program relative to
+    the program (found from its own location, whatever the current directory), never as an absolute path
+    of the machine that emitted it; relative to the current directory on standard output."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs" / "data").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "specs" / "data" / "d.npz", x=rng.normal(size=(20, 4)), y=rng.integers(0, 3, 20))
+    np.savez(tmp_path / "other.npz", x=rng.normal(size=(12, 4)), y=rng.integers(0, 3, 12))
+    (tmp_path / "specs" / "m.nns").write_text(
+        'model m { Input([4]) Dense(3) } train { loss = categorical_crossentropy(from_logits=true) optimizer = sgd '
+        'data = "data/d.npz" }')
+    (tmp_path / "programs").mkdir()
+    runner = CliRunner()
+
+    def emitted(*args) -> str:
+        result = runner.invoke(cli(), ["emit", "specs/m.nns", *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout if "-o" not in args else (tmp_path / args[args.index("-o") + 1]).read_text()
+
+    def load(name: str):
+        module_spec = importlib.util.spec_from_file_location(name, tmp_path / "programs" / f"{name}.py")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        return module
+
+    source = emitted("-o", "programs/from_spec.py")
+    assert '"../specs/data/d.npz"' in source and str(tmp_path) not in source
+    assert 'DATA_FILE = "specs/data/d.npz"' in emitted()  # standard output: relative to here
+    assert '"../other.npz"' in emitted("--data", "other.npz", "-o", "programs/from_option.py")
+    assert "load_iris()" in emitted("--data", "iris")
+    monkeypatch.chdir(tmp_path / "specs")  # the program finds its data wherever it runs
+    assert len(load("from_spec").load_data()[0]) == 20
+    assert len(load("from_option").load_data()[0]) == 12
+    for bad, says in (("irsi", "did you mean 'iris'"), ("wine", "13 features per sample")):
+        result = runner.invoke(cli(), ["emit", str(tmp_path / "specs" / "m.nns"), "--data", bad])
+        assert result.exit_code == 2 and says in result.output, result.output
+
+
 def test_emit_command_reports_errors(tmp_path):
     runner = CliRunner()
     bad = tmp_path / "bad.nns"

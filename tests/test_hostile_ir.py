@@ -23,6 +23,7 @@ from compiler.cli.exit_codes import EXIT_DIVERGED, EXIT_ERRORS, EXIT_OK
 from compiler.ir.spec import IR_VERSION
 from compiler.ir_file import IRFileError, read_ir
 from compiler.pipeline import compile_text
+from plot_stubs import unrendered_plots  # noqa: F401 - a fixture (tests/ is on sys.path under pytest)
 
 # Small, so that a command that accepts the IR finishes at once; names of every allowed character class.
 BASE = """
@@ -58,7 +59,7 @@ def command_args(command: str, ir: Path, work: Path) -> list[str]:
     """The cheapest full invocation of ``command`` on ``ir``, writing only under ``work``."""
     return {
         "train": ["train", str(ir), "-q", "--out", str(work / "run")],
-        "equiv": ["equiv", str(ir), "--backends", "numpy,numpy", "--steps", "1", "--out", str(work / "equiv")],
+        "equiv": ["equiv", str(ir), "--backends", "numpy", "--steps", "1", "--out", str(work / "equiv")],
         "diagnose": ["diagnose", str(ir), "--batches", "1", "--plot", str(work / "diagnose.png")],
         "lr-find": ["lr-find", str(ir), "--steps", "10", "--plot", str(work / "lr.png")],
         "emit": ["emit", str(ir), "-o", str(work / "program.py")],
@@ -242,22 +243,6 @@ def mutated_irs(draw, base: dict) -> dict:
             pool = SAME_TYPE.get(type(old), ANY) if action == "same-type" else ANY
             parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(pool)))
     return doc
-
-
-@pytest.fixture
-def unrendered_plots(monkeypatch):
-    """Figures are built as usual but not laid out or rendered to PNG (an empty file is written): rendering
-    is most of a small command's time, and not what these tests are about."""
-    import matplotlib.figure
-
-    def savefig(self, target, *args, **kwargs):
-        if hasattr(target, "write"):
-            target.write(b"")
-        else:
-            Path(target).write_bytes(b"")
-
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
-    monkeypatch.setattr(matplotlib.figure.Figure, "tight_layout", lambda self, *args, **kwargs: None)
 
 
 @settings(max_examples=40, derandomize=True, deadline=None, database=None,

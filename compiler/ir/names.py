@@ -13,7 +13,9 @@ The rule holds wherever IR is built: ``LayerName`` and ``ModelName`` are the fie
 
 # No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
+import os
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -21,6 +23,7 @@ from pydantic import AfterValidator
 MAX_NAME_LENGTH = 100
 NAME_RULE = (f"a name is 1 to {MAX_NAME_LENGTH} letters, digits, '_', '-' and '.', starting with a letter "
              "or '_'")
+NAME_RANGE = f"letters, digits, `_ - .`; first a letter or `_`; ≤ {MAX_NAME_LENGTH} characters"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*", re.ASCII)
 _ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
@@ -54,6 +57,19 @@ def root_scope_name(name: str) -> str:
     character must be a letter, a digit or ``.``: a valid name starting with ``_`` gets ``model`` before it
     (``_x`` → ``model_x``); every other valid name is returned unchanged."""
     return "model" + name if name.startswith("_") else name
+
+
+def child_path(parent: Path, name: str) -> Path:
+    """``parent / name`` for a file or directory named after a layer or model (``runs/<model>-<time>``),
+    checked twice: ``name`` must be one plain path component (no separator, NUL, ``.`` or ``..``), and the
+    result, resolved (symbolic links followed), must lie directly in ``parent`` resolved. ``ValueError``
+    otherwise: a valid name always passes, so the check is defence in depth."""
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\x00" in name:
+        raise ValueError(f"{show_name(name)} is not a plain file name")
+    path = Path(parent) / name
+    if path.resolve().parent != Path(parent).resolve():
+        raise ValueError(f"{show_name(name)} would lead outside {parent}")
+    return path
 
 
 def check_name(name: str) -> str:
