@@ -22,6 +22,7 @@ from compiler.passes.structure import layout_problems
 from compiler.passes.training import build_training
 from compiler.passes.value_kinds import KNOWN_CONSTANTS
 from spec_lang import ast, parse, read_source
+from spec_lang.parser import paused_gc
 from spec_lang.diagnostics import Diagnostic, DiagnosticSink, SpecError
 from spec_lang.span import Source
 
@@ -51,9 +52,10 @@ def compile_source(source: Source, ignore: Iterable[str] = ()) -> CompileResult:
     """Compile ``source``; raise ``SpecError`` carrying every error. The warnings are those that neither
     ``ignore`` (known lint codes) nor a suppression comment in the source silences."""
     try:
-        module = parse(source)
-        sink = DiagnosticSink()
-        spec = compile_module(module, sink)
+        with paused_gc():  # many acyclic objects: without this the collector makes big specs superlinear
+            module = parse(source)
+            sink = DiagnosticSink()
+            spec = compile_module(module, sink)
     except RecursionError:  # e.g. hundreds of constants or blocks, each defined by the next
         raise SpecError([Diagnostic("error", "the spec nests constants or blocks too deeply to compile", None)],
                         source) from None

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from spec_lang.span import Span
+from spec_lang.span import Span, fast_init
 
 
 # ---- expressions -----------------------------------------------------------
+@fast_init
 @dataclass(frozen=True)
 class Number:
     text: str  # as written, for the formatter
@@ -21,36 +22,42 @@ class Number:
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class String:
     value: str
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class Bool:
     value: bool
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class Name:
     id: str
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class ListExpr:
     items: tuple["Expr", ...]
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class TupleExpr:
     items: tuple["Expr", ...]
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class Arg:
     """A call argument: positional when ``name`` is None, else ``name=value``."""
@@ -60,6 +67,7 @@ class Arg:
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class Call:
     """``func(args...)``: a layer, a block use, an activation, an initializer ..."""
@@ -78,6 +86,7 @@ class Call:
         return tuple(a for a in self.args if a.name is not None)
 
 
+@fast_init
 @dataclass(frozen=True)
 class BinOp:
     """``left op right`` with op one of + - * / // % **."""
@@ -88,6 +97,7 @@ class BinOp:
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class Unary:
     """``op operand`` with op one of - +."""
@@ -101,6 +111,7 @@ Expr = Union[Number, String, Bool, Name, ListExpr, TupleExpr, Call, BinOp, Unary
 
 
 # ---- statements ------------------------------------------------------------
+@fast_init
 @dataclass(frozen=True)
 class Repeat:
     """``repeat N { ... }``: the body N times."""
@@ -113,6 +124,7 @@ class Repeat:
 LayerStmt = Union[Call, Repeat]
 
 
+@fast_init
 @dataclass(frozen=True)
 class Body:
     """A braced list of layer statements."""
@@ -121,6 +133,7 @@ class Body:
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class ConstDef:
     """``name = value`` at top level: a named constant."""
@@ -130,6 +143,7 @@ class ConstDef:
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -137,6 +151,7 @@ class Param:
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class BlockDef:
     """``block name(params) { ... }``: a reusable group of layers."""
@@ -148,6 +163,7 @@ class BlockDef:
     name_span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class ModelDef:
     """``model name { ... }``: the network, starting with its ``Input``."""
@@ -158,6 +174,7 @@ class ModelDef:
     name_span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class Setting:
     """``key = value`` inside ``train { ... }``."""
@@ -168,6 +185,7 @@ class Setting:
     name_span: Span
 
 
+@fast_init
 @dataclass(frozen=True)
 class TrainDef:
     """``train { ... }``: how the model is trained."""
@@ -179,6 +197,7 @@ class TrainDef:
 Statement = Union[ConstDef, BlockDef, ModelDef, TrainDef]
 
 
+@fast_init
 @dataclass(frozen=True)
 class Comment:
     """A ``# ...`` comment; ``own_line`` when nothing but blanks precede it on its line."""
@@ -189,6 +208,7 @@ class Comment:
     own_line: bool
 
 
+@fast_init
 @dataclass(frozen=True)
 class Module:
     """A whole spec file."""

@@ -10,16 +10,21 @@ from spec_lang.span import Source, Span
 
 Severity = Literal["error", "warning", "note"]
 
+MAX_REPORTED = 100  # diagnostics printed per file; the rest are counted ("... and N more errors")
+EXCERPT_WIDTH = 160  # characters of a source line shown around the caret; longer lines are cut with "..."
+
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One message about a span of a spec. ``hint`` is printed after the caret."""
+    """One message about a span of a spec. ``hint`` is printed after the caret; ``notes`` (each with
+    its own span and caret, e.g. the bracket left open) are printed after the message they belong to."""
 
     severity: Severity
     message: str
     span: Span | None
     hint: str | None = None
     code: str | None = None
+    notes: tuple["Diagnostic", ...] = ()
 
     def render(self, source: Source | None = None) -> str:
         """Render as ``path:line:col: severity: message``, the source line and a caret.
@@ -28,7 +33,7 @@ class Diagnostic:
         """
         if self.span is None:
             head = f"{source.path if source else '<spec>'}: {self.severity}: {self.message}"
-            return head + (f"\n  = {self.hint}" if self.hint else "")
+            return head + (f"\n  = {self.hint}" if self.hint else "") + self._render_notes(source)
         sp = self.span
         tag = f" [{self.code}]" if self.code else ""
         out = [f"{sp.path}:{sp.line}:{sp.column}: {self.severity}: {self.message}{tag}"]
@@ -36,13 +41,44 @@ class Diagnostic:
             text = source.line(sp.line).expandtabs(1)
             if text or sp.line <= len(source.lines):
                 width = (sp.end_column - sp.column) if sp.end_line == sp.line else len(text) - sp.column + 1
-                width = max(1, width)
+                text, column, width = _excerpt(text, sp.column, max(1, width))
                 gutter = f"{sp.line:>4} | "
                 out.append(gutter + text)
-                out.append(" " * (len(gutter) - 2) + "| " + " " * (sp.column - 1) + "^" + "~" * (width - 1))
+                out.append(" " * (len(gutter) - 2) + "| " + " " * (column - 1) + "^" + "~" * (width - 1))
         if self.hint:
             out.append(f"     = {self.hint}")
-        return "\n".join(out)
+        return "\n".join(out) + self._render_notes(source)
+
+    def _render_notes(self, source: Source | None) -> str:
+        return "".join("\n" + note.render(source) for note in self.notes)
+
+
+def _excerpt(text: str, column: int, width: int) -> tuple[str, int, int]:
+    """``text`` cut to about ``EXCERPT_WIDTH`` characters around ``column`` (marked ``...`` where cut),
+    with the caret's column and width in the cut text. A line of a megabyte prints as a short one."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, column, width
+    start = max(0, min(column - 1 - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+    end = start + EXCERPT_WIDTH
+    head = "..." if start > 0 else ""
+    tail = "..." if end < len(text) else ""
+    column = column - start + len(head)
+    return head + text[start:end] + tail, column, max(1, min(width, EXCERPT_WIDTH - (column - len(head)) + 1))
+
+
+def render_diagnostics(diagnostics: list[Diagnostic], source: Source | None,
+                       limit: int = MAX_REPORTED) -> list[str]:
+    """The first ``limit`` diagnostics rendered, then (if there are more) one line counting the rest:
+    ``path: ... and 9,900 more errors``. Rendering costs the same for any number of diagnostics."""
+    out = [d.render(source) for d in diagnostics[:limit]]
+    rest = diagnostics[limit:]
+    if rest:
+        errors = sum(d.severity == "error" for d in rest)
+        counts = [f"{n:,} more {word}{'s' if n != 1 else ''}"
+                  for n, word in ((errors, "error"), (len(rest) - errors, "warning")) if n]
+        where = source.path if source is not None else "<spec>"
+        out.append(f"{where}: ... and {' and '.join(counts)} (only the first {limit} are shown)")
+    return out
 
 
 @dataclass
@@ -53,7 +89,7 @@ class SpecError(Exception):
     source: Source | None = None
 
     def __str__(self) -> str:
-        return "\n".join(d.render(self.source) for d in self.diagnostics)
+        return "\n".join(render_diagnostics(self.diagnostics, self.source))
 
 
 @dataclass
@@ -79,9 +115,25 @@ class DiagnosticSink:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A "did you mean 'x'?" hint for the closest of ``choices`` to ``word``, or None."""
-    choices = list(choices)
+    match = closest(word, choices)
+    return f"did you mean '{match}'?" if match is not None else None
+
+
+MAX_SUGGESTION_CHOICES = 500  # beyond this many choices, only names of about the same length compete
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` was most likely meant to be (case aside, or a close spelling), or None.
+
+    Bounded work: with thousands of choices (constants of a generated spec) only the
+    ``MAX_SUGGESTION_CHOICES`` nearest in length are compared, so a spec with many errors and
+    many names is not quadratic.
+    """
     lowered = {c.lower(): c for c in choices}
     if word.lower() in lowered and lowered[word.lower()] != word:
-        return f"did you mean '{lowered[word.lower()]}'?"
-    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return f"did you mean '{lowered[match[0]]}'?" if match else None
+        return lowered[word.lower()]
+    candidates = list(lowered)
+    if len(candidates) > MAX_SUGGESTION_CHOICES:
+        candidates = sorted(candidates, key=lambda c: (abs(len(c) - len(word)), c))[:MAX_SUGGESTION_CHOICES]
+    match = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None

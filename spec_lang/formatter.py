@@ -77,13 +77,14 @@ Comments (never lost)
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from spec_lang import ast
 from spec_lang.directives import is_directive
-from spec_lang.parser import parse
+from spec_lang.parser import parse, paused_gc
 from spec_lang.span import Span
 
 __all__ = ["LINE_LIMIT", "INDENT", "format_module", "format_source"]
@@ -100,8 +101,13 @@ _ATOM_PREC = 5
 
 
 def format_source(text: str, path: str = "<string>") -> str:
-    """Parse spec ``text`` and return it in canonical format (``SpecError`` if it does not parse)."""
-    return format_module(parse(text, path))
+    """Parse spec ``text`` and return it in canonical format (``SpecError`` if it does not parse).
+
+    Time and memory are linear in the size of the text (``benchmarks/bench_check.py`` measures it).
+    """
+    module = parse(text, path)
+    with paused_gc():  # many small acyclic objects; see spec_lang.parser.paused_gc
+        return format_module(module)
 
 
 def format_module(module: ast.Module) -> str:
@@ -110,9 +116,12 @@ def format_module(module: ast.Module) -> str:
 
 
 # ---- flat (single-line) rendering ------------------------------------------
+_EXPONENT = re.compile(r"[eE]\+?")
+
+
 def _number(text: str) -> str:
     """Number text with a lower-case exponent and no ``+`` in it."""
-    return re.sub(r"[eE]\+?", "e", text)
+    return _EXPONENT.sub("e", text) if "e" in text or "E" in text else text
 
 
 def _string(value: str) -> str:
@@ -199,6 +208,18 @@ class _Box:
         return self.start < pos < self.end
 
 
+def _expression_keys(e) -> Iterator[int]:
+    """The keys of the containers directly inside expression ``e``, as ``_boxes_in`` gives them
+    (without building the boxes: this runs for every expression the formatter prints)."""
+    if isinstance(e, (ast.Call, ast.ListExpr, ast.TupleExpr)):
+        yield id(e)
+    elif isinstance(e, ast.BinOp):
+        yield from _expression_keys(e.left)
+        yield from _expression_keys(e.right)
+    elif isinstance(e, ast.Unary):
+        yield from _expression_keys(e.operand)
+
+
 def _params_key(block: ast.BlockDef) -> object:
     return ("params", id(block))
 
@@ -257,32 +278,46 @@ class _Formatter:
     def __post_init__(self) -> None:
         self.root = _Box("module", (0, 0), (float("inf"), 0), self.module.statements)
         self.comment_lines = {c.line for c in self.module.comments}
+        self._bounds: dict = {}  # box key -> (starts, ends) of its items, for bisection
         for comment in sorted(self.module.comments, key=lambda c: (c.line, c.column)):
             self._attach(comment)
 
+    def _item_bounds(self, box: _Box) -> tuple[list[Pos], list[Pos]]:
+        """The start and end positions of ``box``'s items, in source order (items never overlap)."""
+        bounds = self._bounds.get(box.key)
+        if bounds is None:
+            bounds = self._bounds[box.key] = ([_start(it.span) for it in box.items], [_end(it.span) for it in box.items])
+        return bounds
+
     def _attach(self, comment: ast.Comment) -> None:
-        """Record where ``comment`` is printed (see the module docstring)."""
+        """Record where ``comment`` is printed (see the module docstring).
+
+        The items around the comment are found by bisection, O(log n) per comment and nesting
+        level: a spec with many comments formats in time linear in its size.
+        """
         pos = (comment.line, comment.column)
         box = self.root
         while True:
             self.touched.add(box.key)
-            inner = next((b for item in box.items for b in _boxes_in(item) if b.encloses(pos)), None)
+            starts, ends = self._item_bounds(box)
+            i = bisect_left(starts, pos)  # box.items[:i] start before the comment
+            holder = box.items[i - 1] if i and pos < ends[i - 1] else None  # the item the comment is inside
+            inner = next((b for b in _boxes_in(holder) if b.encloses(pos)), None) if holder is not None else None
             if inner is None:
                 break
             box = inner
         if not comment.own_line:
-            ending = [it for it in box.items if it.span.end_line == comment.line and _end(it.span) <= pos]
-            if ending:
-                self.trailing[id(ending[-1])] = comment
+            j = bisect_right(ends, pos) - 1  # the last item that ends before the comment
+            if j >= 0 and box.items[j].span.end_line == comment.line:
+                self.trailing[id(box.items[j])] = comment
                 return
             if is_directive(comment.text) and box.start[0] == comment.line and box.key not in self.opening \
-                    and not any(_start(it.span) < pos for it in box.items):
+                    and i == 0:
                 self.opening[box.key] = comment
                 return
-        around = [it for it in box.items if _start(it.span) < pos < _end(it.span)]
-        after = [it for it in box.items if _start(it.span) > pos]
-        if around or after:
-            self.leading[id((around or after)[0])].append(comment)
+        target = holder if holder is not None else box.items[i] if i < len(box.items) else None
+        if target is not None:
+            self.leading[id(target)].append(comment)
         else:
             self.dangling[box.key].append(comment)
 
@@ -306,15 +341,15 @@ class _Formatter:
         for c in self.dangling[key]:
             entries.append(_Entry(c.line, c.line, pad + c.text, None, True))
 
-        occupied = set(self.comment_lines)
+        comment_lines, item_lines = self.comment_lines, set()  # not a copy of comment_lines per sequence
         for item in items:
-            occupied.update(range(item.span.line, item.span.end_line + 1))
+            item_lines.update(range(item.span.line, item.span.end_line + 1))
         lines: list[str] = []
         prev: _Entry | None = None
         for entry in entries:
             if prev is not None:
                 gap = range(prev.last_line + 1, entry.first_line)
-                blank = any(line not in occupied for line in gap)
+                blank = any(line not in comment_lines and line not in item_lines for line in gap)
                 if top_level and entry.opens_group and entry.item is not None:
                     both_consts = isinstance(prev.item, ast.ConstDef) and isinstance(entry.item, ast.ConstDef)
                     blank = blank or not both_consts
@@ -370,7 +405,9 @@ class _Formatter:
     # ---- expressions ----------------------------------------------------------
     def _has_comment(self, e) -> bool:
         """Whether a comment sits inside a container of expression ``e``."""
-        return any(box.key in self.touched for box in _boxes_in(e))
+        if len(self.touched) <= 1:  # no comment inside any bracket (the file itself is always touched)
+            return False
+        return any(key in self.touched for key in _expression_keys(e))
 
     def _expr(self, e: ast.Expr, indent: int, col: int, tail: int) -> str:
         """``e`` starting at column ``col`` of a line at ``indent`` with ``tail`` characters after it."""

@@ -1,136 +1,138 @@
-"""Text → AST. Lark LALR parser over ``grammar.lark``; syntax errors become diagnostics.
+"""Text → AST: the lexer (``lexer.py``) and an LALR(1) driver (``lalr.py``) over the table Lark builds
+from ``grammar.lark``; syntax errors become diagnostics.
 
-Comments are ignored by the grammar but collected through a lexer callback so that
-``nnspec fmt`` can put them back.
+Comments are not part of the grammar; the lexer collects them so that ``nnspec fmt`` can put them back.
+Parsing is linear in the size of the text and bounded: at most ``MAX_TOKENS`` tokens (see
+``spec_lang.lexer``), ``MAX_SYNTAX_ERRORS`` syntax errors reported, ``MAX_NESTING`` levels of nesting.
 """
 
 from __future__ import annotations
 
+import gc
 import math
+from contextlib import contextmanager
+from dataclasses import fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark
 
 from spec_lang import ast
 from spec_lang.diagnostics import Diagnostic, SpecError
+from spec_lang.lalr import END, LalrDriver, SyntaxProblem
+from spec_lang.lexer import MAX_TOKENS, Lexer, Token
+from spec_lang.reading import MAX_SPEC_BYTES, decode_source, read_source, read_stdin_source
 from spec_lang.span import Source, Span
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 MAX_SYNTAX_ERRORS = 20
-MAX_NESTING = 100  # parse-tree depth; deeper specs would overflow the stack of the recursive passes
+MAX_NESTING = 100  # AST depth; deeper specs would overflow the stack of the recursive passes
 
-# How a terminal is named in "expected ..." messages.
-_TERMINAL_WORDS = {
-    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "'('", "RPAR": "')'",
-    "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','", "EQUAL": "'='",
-    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "DOUBLESLASH": "'//'",
-    "PERCENT": "'%'", "DOUBLESTAR": "'**'", "TRUE": "'true'", "FALSE": "'false'", "BLOCK": "'block'",
-    "MODEL": "'model'", "TRAIN": "'train'", "REPEAT": "'repeat'", "$END": "end of file",
-}
+# How a terminal is named in "expected ..." messages (string terminals are shown quoted: '(').
+_TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", END: "end of file"}
+_BRACKETS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 
-
-_comment_tokens: list[Token] = []
+__all__ = ["MAX_NESTING", "MAX_SPEC_BYTES", "MAX_SYNTAX_ERRORS", "MAX_TOKENS", "decode_source", "parse",
+           "parse_file", "read_source", "read_stdin_source"]
 
 
 @lru_cache(maxsize=1)
-def _lark() -> Lark:
-    return Lark(GRAMMAR.read_text(), parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True,
-                cache=True, lexer_callbacks={"COMMENT": _comment_tokens.append})
-
-
-def read_source(path: str | Path) -> Source:
-    """Read a spec file as UTF-8; undecodable bytes or a missing file raise ``SpecError``."""
-    p = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SpecError([Diagnostic("error", f"cannot read spec file: {exc.strerror or exc}", None)], Source(p, ""))
-    return decode_source(p, data)
-
-
-def decode_source(path: str, data: bytes) -> Source:
-    """Decode ``data`` as UTF-8, or raise ``SpecError`` pointing at the first bad byte."""
-    try:
-        return Source(path, data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        good = data[: exc.start].decode("utf-8", errors="replace")
-        line = good.count("\n") + 1
-        col = len(good) - (good.rfind("\n") + 1) + 1
-        src = Source(path, data.decode("utf-8", errors="replace"))
-        msg = f"spec file is not valid UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded"
-        raise SpecError([Diagnostic("error", msg, Span.point(path, line, col))], src)
+def _tables() -> tuple[Lexer, LalrDriver]:
+    """The lexer and the LALR driver, from the grammar (Lark caches its analysis on disk)."""
+    lark = Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="basic", cache=True)
+    return (Lexer(lark.terminals, lark.lexer_conf.ignore),
+            LalrDriver(lark, transparent=frozenset({"paren"}), brackets=_BRACKETS))
 
 
 def parse_file(path: str | Path) -> tuple[ast.Module, Source]:
-    """Read and parse a spec file."""
+    """Read (``read_source``) and parse a spec file."""
     source = read_source(path)
     return parse(source), source
 
 
 def parse(source: Source | str, path: str = "<string>") -> ast.Module:
-    """Parse spec text into an ``ast.Module``; raise ``SpecError`` with every syntax error."""
+    """Parse spec text into an ``ast.Module``; raise ``SpecError`` with every syntax error.
+
+    Linear in the length of the text: one scan, one pass of the LALR driver, no re-parsing.
+    """
     if isinstance(source, str):
         source = Source(path, source)
-    text = source.text
-    char_errors: list[Diagnostic] = []
-    token_errors: list[Diagnostic] = []
+    with paused_gc():
+        return _parse(source)
 
-    def on_error(exc: UnexpectedInput) -> bool:
-        token_errors.append(_syntax_diagnostic(exc, source))
-        return len(token_errors) < MAX_SYNTAX_ERRORS and not isinstance(exc, UnexpectedEOF)
 
-    # A character the lexer cannot read is reported, blanked out, and the text parsed
-    # again, so that several bad characters and later syntax errors are all reported.
-    tree = None
-    for _ in range(MAX_SYNTAX_ERRORS):
-        token_errors.clear()
-        _comment_tokens.clear()
-        try:
-            tree = _lark().parse(text, on_error=on_error)
-            break
-        except UnexpectedCharacters as exc:
-            char_errors.append(_syntax_diagnostic(exc, source))
-            text = text[: exc.pos_in_stream] + " " + text[exc.pos_in_stream + 1 :]
-        except UnexpectedInput as exc:
-            token_errors.append(_syntax_diagnostic(exc, source))
-            break
-        except Exception:  # recovery after an earlier error could not go on; that error stands
-            break
-    errors = char_errors + token_errors
+@contextmanager
+def paused_gc():
+    """Pause the cyclic garbage collector while many acyclic objects are made (tokens, AST nodes).
+
+    Without this, every few hundred allocations CPython scans all objects still alive, which makes
+    building a large tree superlinear (about twice the time for a 1 MB spec). Reference counting
+    still frees everything; the collector resumes, as it was, when the block ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse(source: Source) -> ast.Module:
+    lexer, driver = _tables()
+    scan = lexer.scan(source.text, source.path, MAX_SYNTAX_ERRORS)
+    if scan.too_many is not None:
+        raise SpecError([scan.too_many], source)
+    errors = list(scan.errors)
+    builder = _AstBuilder(source.path)
+    outcome = None
+    if len(errors) < MAX_SYNTAX_ERRORS:
+        callbacks = [getattr(builder, name, None) for name in driver.rule_names]
+        end = _end_token(scan.tokens)
+        outcome = driver.parse(scan.tokens, end, callbacks, MAX_SYNTAX_ERRORS - len(errors), MAX_NESTING)
+        errors += [_syntax_diagnostic(p, source, lexer.words) for p in outcome.problems]
     if errors:
         errors.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
         raise SpecError(_dedupe(errors), source)
-    comments = [_comment(tok, text) for tok in _comment_tokens]
-    too_deep = _too_deep(tree, source.path)
-    if too_deep is not None:
-        raise SpecError([too_deep], source)
-    to_ast = _ToAst(source.path)
-    statements = to_ast.transform(tree)
-    if to_ast.errors:
-        raise SpecError(to_ast.errors, source)
-    return ast.Module(tuple(statements), tuple(comments), source.path)
+    statements = outcome.value
+    if outcome.too_deep is not None:
+        raise SpecError([_too_deep(ast.Module(tuple(statements), (), source.path), source.path)], source)
+    if builder.errors:
+        raise SpecError(builder.errors, source)
+    comments = tuple(ast.Comment(c.text, c.line, c.column, c.own_line) for c in scan.comments)
+    return ast.Module(tuple(statements), comments, source.path)
 
 
-def _too_deep(tree: Tree, path: str) -> Diagnostic | None:
-    """An error at the first node (in source order) nested more than ``MAX_NESTING`` deep, or None."""
-    stack = [(tree, 1)]
+def _end_token(tokens: list[Token]) -> Token:
+    last = tokens[-1] if tokens else Token(1, 1, 1, 1, END, "")
+    return Token(last.end_line, last.end_column, last.end_line, last.end_column, END, "")
+
+
+def _too_deep(module: ast.Module, path: str) -> Diagnostic:
+    """An error at the first node (in source order) nested more than ``MAX_NESTING`` deep.
+
+    Walks the AST without recursion; called only when the parser found a node that deep.
+    """
+    stack = [(module, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_NESTING:
-            meta = node.meta
-            span = _span(path, meta) if getattr(meta, "line", None) else Span.point(path, 1, 1)
             return Diagnostic("error", f"nested too deeply: more than {MAX_NESTING} levels of brackets, "
-                              "operators, calls or repeats", span)
-        stack.extend((c, depth + 1) for c in reversed(node.children) if isinstance(c, Tree))
-    return None
+                              "operators, calls or repeats", node.span)
+        stack.extend((c, depth + 1) for c in reversed(_children(node)))
+    raise AssertionError("the parser reported a node nested too deeply, but the AST has none")  # pragma: no cover
 
 
-def _comment(tok: Token, text: str) -> ast.Comment:
-    line_start = text.rfind("\n", 0, tok.start_pos) + 1
-    own_line = text[line_start : tok.start_pos].strip() == ""
-    return ast.Comment(str(tok).rstrip(), tok.line, tok.column, own_line)
+def _children(node) -> list:
+    """The AST nodes directly inside ``node``, in source order."""
+    out = []
+    for f in fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            out.extend(v for v in value if is_dataclass(v) and not isinstance(v, Span))
+        elif is_dataclass(value) and not isinstance(value, Span):
+            out.append(value)
+    return out
 
 
 def _dedupe(errors: list[Diagnostic]) -> list[Diagnostic]:
@@ -145,55 +147,45 @@ def _dedupe(errors: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def _describe_expected(expected: set[str]) -> str:
+def _describe_expected(expected: set[str], words: dict[str, str]) -> str:
     if {"NUMBER", "STRING", "NAME"} <= expected:
         return "; expected a value (a number, string, name, list or call)"
-    words = sorted({_TERMINAL_WORDS.get(t, f"'{t.lower()}'") for t in expected if not t.startswith("__")})
-    if not words:
+    shown = sorted({_TERMINAL_WORDS.get(t) or words.get(t) or f"'{t.lower()}'" for t in expected})
+    if not shown:
         return ""
-    if len(words) > 6:
-        words = words[:6] + ["..."]
-    return "; expected " + (words[0] if len(words) == 1 else "one of " + ", ".join(words))
+    if len(shown) > 6:
+        shown = shown[:6] + ["..."]
+    return "; expected " + (shown[0] if len(shown) == 1 else "one of " + ", ".join(shown))
 
 
-def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
-    line = getattr(exc, "line", -1)
-    col = getattr(exc, "column", -1)
-    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" or isinstance(exc, UnexpectedEOF):
-        lines = source.text.split("\n")  # as Lark counts lines: only \n ends one (not \f, \v, U+2028 ...)
+def _syntax_diagnostic(problem: SyntaxProblem, source: Source, words: dict[str, str]) -> Diagnostic:
+    """The error for an unexpected token, with a note at the bracket left open if a closing one was expected."""
+    tok, expected = problem.token, set(problem.expected)
+    if tok.type == END:
+        lines = source.text.split("\n")  # as the lexer counts lines: only \n ends one (not \f, \v, U+2028 ...)
         if len(lines) > 1 and lines[-1] == "":
             lines.pop()  # the newline that ends the last line
-        line, col = len(lines), len(lines[-1].rstrip("\r")) + 1
-        expected = getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set()
-        return Diagnostic("error", "unexpected end of file" + _describe_expected(set(expected)),
-                          Span.point(source.path, line, col))
-    if isinstance(exc, UnexpectedCharacters):
-        ch = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
-        if ch in ("'", '"'):  # a quote the STRING terminal cannot close on its line
-            return Diagnostic("error", f"unterminated string: no closing {ch} on this line",
-                              Span.point(source.path, line, col))
-        what = repr(ch) if ch.isprintable() else f"character U+{ord(ch):04X}" if ch else "character"
-        return Diagnostic("error", f"unexpected {what}: not part of the spec language",
-                          Span.point(source.path, line, col))
-    tok = exc.token  # type: ignore[attr-defined]
-    expected = getattr(exc, "accepts", None) or getattr(exc, "expected", set())
-    shown = f"'{tok}'" if tok.type != "STRING" else f"string {tok}"
-    span = Span(source.path, line, col, tok.end_line or line, tok.end_column or col + 1)
-    hint = None
-    if tok.type == "EQUAL" and "RPAR" in expected:
-        hint = "keyword arguments are written name=value; the name must be a plain name"
-    return Diagnostic("error", f"unexpected {shown}{_describe_expected(set(expected))}", span, hint)
-
-
-def _span(path: str, meta) -> Span:
-    return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
-
-
-def _tok_span(path: str, tok: Token) -> Span:
-    return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
+        span = Span.point(source.path, len(lines), len(lines[-1].rstrip("\r")) + 1)
+        message, hint = "unexpected end of file", None
+    else:
+        shown = f"'{tok.text}'" if tok.type != "STRING" else f"string {tok.text}"
+        span = Span(source.path, tok.line, tok.column, tok.end_line, tok.end_column)
+        message, hint = f"unexpected {shown}", None
+        if tok.type == "EQUAL" and "RPAR" in expected:
+            hint = "keyword arguments are written name=value; the name must be a plain name"
+    notes = ()
+    opened = problem.open_bracket
+    closes_other = tok.type in _BRACKETS.values()  # ']' where ')' was expected
+    if opened is not None and _BRACKETS[opened.type] in expected and (
+            tok.type == END or tok.line > opened.line or closes_other):
+        notes = (Diagnostic("note", f"the '{opened.text}' opened here is not closed",
+                            Span(source.path, opened.line, opened.column, opened.end_line, opened.end_column)),)
+    return Diagnostic("error", message + _describe_expected(expected, words), span, hint, notes=notes)
 
 
 def _unescape(body: str) -> str:
+    if "\\" not in body:
+        return body
     out, i = [], 0
     escapes = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
     while i < len(body):
@@ -207,64 +199,55 @@ def _unescape(body: str) -> str:
     return "".join(out)
 
 
-class _ToAst:
-    """Lark parse tree → ``spec_lang.ast`` nodes with spans.
-
-    ``transform`` converts a node's children first, then calls the method named after the node's
-    rule with the node's meta (its positions) and the converted children. Lark's ``Transformer``
-    with ``v_args(meta=True)`` does the same but wraps every call, which makes it twice as slow.
-    The recursion is safe: ``parse`` rejects trees nested deeper than ``MAX_NESTING`` first.
-    """
+class _AstBuilder:
+    """Builds ``spec_lang.ast`` nodes with spans: one method per grammar rule (or alias), called by the
+    LALR driver with the rule's kept children (tokens and nodes) and its position."""
 
     def __init__(self, path: str):
         self.path = path
-        self.errors: list[Diagnostic] = []  # literals that cannot be represented
+        self.errors: list[Diagnostic] = []  # literals that cannot be represented, misplaced arguments
 
-    def transform(self, tree: Tree):
-        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
-        return getattr(self, tree.data)(tree.meta, children)
+    def _s(self, pos) -> Span:
+        return Span(self.path, pos[0], pos[1], pos[2], pos[3])
 
-    def _s(self, meta) -> Span:
-        return _span(self.path, meta)
+    def _tok_span(self, tok: Token) -> Span:
+        return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
 
-    def start(self, meta, items):
+    def start(self, items, pos):
         return items
 
-    def const_def(self, meta, items):
+    def const_def(self, items, pos):
         name, value = items
-        return ast.ConstDef(str(name), value, self._s(meta))
+        return ast.ConstDef(name.text, value, self._s(pos))
 
-    def param(self, meta, items):
-        name, default = items
-        return ast.Param(str(name), default, self._s(meta))
+    def param(self, items, pos):
+        return ast.Param(items[0].text, items[1] if len(items) > 1 else None, self._s(pos))
 
-    def block_def(self, meta, items):
-        name, *rest = items
-        body = rest[-1]
-        params = tuple(p for p in rest[:-1] if p is not None)
-        return ast.BlockDef(str(name), params, body, self._s(meta), _tok_span(self.path, name))
+    def block_def(self, items, pos):
+        name, *params, body = items
+        return ast.BlockDef(name.text, tuple(params), body, self._s(pos), self._tok_span(name))
 
-    def model_def(self, meta, items):
+    def model_def(self, items, pos):
         name, body = items
-        return ast.ModelDef(str(name), body, self._s(meta), _tok_span(self.path, name))
+        return ast.ModelDef(name.text, body, self._s(pos), self._tok_span(name))
 
-    def train_def(self, meta, items):
-        return ast.TrainDef(tuple(items), self._s(meta))
+    def train_def(self, items, pos):
+        return ast.TrainDef(tuple(items), self._s(pos))
 
-    def setting(self, meta, items):
+    def setting(self, items, pos):
         name, value = items
-        return ast.Setting(str(name), value, self._s(meta), _tok_span(self.path, name))
+        return ast.Setting(name.text, value, self._s(pos), self._tok_span(name))
 
-    def body(self, meta, items):
-        return ast.Body(tuple(items), self._s(meta))
+    def body(self, items, pos):
+        return ast.Body(tuple(items), self._s(pos))
 
-    def repeat(self, meta, items):
+    def repeat(self, items, pos):
         count, body = items
-        return ast.Repeat(count, body, self._s(meta))
+        return ast.Repeat(count, body, self._s(pos))
 
-    def call(self, meta, items):
+    def call(self, items, pos):
         name, *args = items
-        args = tuple(a if isinstance(a, ast.Arg) else ast.Arg(None, a, a.span) for a in args if a is not None)
+        args = tuple(a if a.__class__ is ast.Arg else ast.Arg(None, a, a.span) for a in args)
         keyword_seen = False
         for arg in args:
             if arg.name is not None:
@@ -272,58 +255,55 @@ class _ToAst:
             elif keyword_seen:
                 self.errors.append(Diagnostic("error", "positional argument follows keyword argument", arg.span,
                                               "write it before the name=value arguments, or name it"))
-        return ast.Call(str(name), _tok_span(self.path, name), args, self._s(meta))
+        return ast.Call(name.text, self._tok_span(name), args, self._s(pos))
 
-    def kwarg(self, meta, items):
+    def kwarg(self, items, pos):
         name, value = items
-        return ast.Arg(str(name), value, self._s(meta))
+        return ast.Arg(name.text, value, self._s(pos))
 
-    def number(self, meta, items):
-        (tok,) = items
-        text = str(tok)
+    def number(self, items, pos):
+        text = items[0].text
         try:
             value: int | float = int(text) if text.isdigit() else float(text)
         except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
             value = math.inf
         if value == math.inf:
-            self.errors.append(Diagnostic("error", "number too large", self._s(meta)))
+            self.errors.append(Diagnostic("error", "number too large", self._s(pos)))
             value = 0
-        return ast.Number(text, value, self._s(meta))
+        return ast.Number(text, value, self._s(pos))
 
-    def string(self, meta, items):
-        (tok,) = items
-        return ast.String(_unescape(str(tok)[1:-1]), self._s(meta))
+    def string(self, items, pos):
+        return ast.String(_unescape(items[0].text[1:-1]), self._s(pos))
 
-    def true(self, meta, items):
-        return ast.Bool(True, self._s(meta))
+    def true(self, items, pos):
+        return ast.Bool(True, self._s(pos))
 
-    def false(self, meta, items):
-        return ast.Bool(False, self._s(meta))
+    def false(self, items, pos):
+        return ast.Bool(False, self._s(pos))
 
-    def name(self, meta, items):
-        (tok,) = items
-        return ast.Name(str(tok), self._s(meta))
+    def name(self, items, pos):
+        return ast.Name(items[0].text, self._s(pos))
 
-    def list(self, meta, items):
-        return ast.ListExpr(tuple(i for i in items if i is not None), self._s(meta))
+    def list(self, items, pos):
+        return ast.ListExpr(tuple(items), self._s(pos))
 
-    def tuple(self, meta, items):
-        return ast.TupleExpr(tuple(i for i in items if i is not None), self._s(meta))
+    def tuple(self, items, pos):
+        return ast.TupleExpr(tuple(items), self._s(pos))
 
-    def paren(self, meta, items):
+    def paren(self, items, pos):
         return items[0]
 
     def _bin(op):  # noqa: N805 - a factory for the binary-operator callbacks
-        def method(self, meta, items):
+        def method(self, items, pos):
             left, right = items
-            return ast.BinOp(op, left, right, self._s(meta))
+            return ast.BinOp(op, left, right, self._s(pos))
         return method
 
     add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
     floordiv, mod, pow = _bin("//"), _bin("%"), _bin("**")
 
-    def neg(self, meta, items):
-        return ast.Unary("-", items[0], self._s(meta))
+    def neg(self, items, pos):
+        return ast.Unary("-", items[0], self._s(pos))
 
-    def pos(self, meta, items):
-        return ast.Unary("+", items[0], self._s(meta))
+    def pos(self, items, pos):
+        return ast.Unary("+", items[0], self._s(pos))

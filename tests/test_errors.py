@@ -25,7 +25,7 @@ from compiler import __version__
 from compiler.cli import app
 from compiler.ir.spec import Spec
 from compiler.pipeline import compile_file, compile_text
-from spec_lang.diagnostics import Diagnostic, SpecError
+from spec_lang.diagnostics import EXCERPT_WIDTH, Diagnostic, SpecError
 
 PATH = "bad.nns"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,9 +53,16 @@ def assert_diagnostic(d: Diagnostic, err: SpecError, line: int, col: int, messag
     assert rendered[0].startswith(f"{PATH}:{line}:{col}: error: "), "\n".join(rendered)
     assert message in rendered[0], "\n".join(rendered)
     source_line = err.source.text.split("\n")[line - 1].rstrip("\r").expandtabs(1)  # lines end at \n only
-    assert rendered[1] == f"{line:>4} | {source_line}"
+    gutter = f"{line:>4} | "
     caret = rendered[2]
-    assert caret.index("^") == len(f"{line:>4} | ") + col - 1, "\n".join(rendered)
+    if len(source_line) <= EXCERPT_WIDTH:
+        assert rendered[1] == gutter + source_line
+        assert caret.index("^") == len(gutter) + col - 1, "\n".join(rendered)
+    else:  # a long line is cut around the caret, "..." marking each cut
+        shown = rendered[1].removeprefix(gutter)
+        core = shown.removeprefix("...").removesuffix("...")
+        assert len(core) == EXCERPT_WIDTH and core in source_line, "\n".join(rendered)
+        assert shown[caret.index("^") - len(gutter)] == source_line[col - 1], "\n".join(rendered)
     if hint is not None:
         assert d.hint is not None and hint in d.hint, f"hint {d.hint!r} lacks {hint!r}"
         assert rendered[-1] == f"     = {d.hint}"
@@ -154,7 +161,7 @@ SYNTAX = [
             Dense(@3)
         }
     """, 3, 11, "unexpected '$'", count=2),
-    case("nested-too-deeply", "x = " + "(" * 150 + "1" + ")" * 150 + "\n" + spec("""
+    case("nested-too-deeply", "x = " + "[" * 150 + "1" + "]" * 150 + "\n" + spec("""
         model m {
             Input([8])
             Dense(x)
@@ -922,7 +929,7 @@ STRUCTURE = [
             Input([8])
             repeat 10000 { repeat 10000 { Dense(3) } }
         }
-    """, 1, 1, "the model expands to more than 100000 layers"),
+    """, 1, 1, "the model expands to more than 10,000 layers"),
     case("empty-model", """
         model m {
         }

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_FINDINGS, EXIT_OK  # noqa: F401  (re-exported)
-from spec_lang.diagnostics import Diagnostic, SpecError
+from spec_lang.diagnostics import Diagnostic, SpecError, render_diagnostics
 from spec_lang.span import Source
 
 if TYPE_CHECKING:
@@ -36,8 +36,18 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 
 
 def print_diagnostics(diagnostics: list[Diagnostic], source: Source | None) -> None:
-    for d in diagnostics:
-        print(d.render(source), file=sys.stderr)
+    """Print the diagnostics of one file to stderr: the first ``MAX_REPORTED`` (with their notes),
+    then one line saying how many more there are (``spec_lang.diagnostics.render_diagnostics``)."""
+    for text in render_diagnostics(diagnostics, source):
+        print(text, file=sys.stderr)
+
+
+def write_stdout_utf8(text: str) -> None:
+    """Write ``text`` to stdout as UTF-8 bytes, whatever the locale (``LC_ALL=C``, a Latin-1 terminal):
+    a spec written to stdout (``fmt -``) or its IR (``compile``) is the same file everywhere."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
 
 
 def try_compile(path: Path, ignore: Iterable[str] = ()) -> CompileResult | None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from compiler.cli.common import EXIT_ERRORS, print_diagnostics, try_compile
+from compiler.cli.common import EXIT_ERRORS, print_diagnostics, try_compile, write_stdout_utf8
 
 
 def compile_(
@@ -28,7 +28,7 @@ def compile_(
     print_diagnostics(result.warnings, result.source)
     text = result.spec.model_dump_json(indent=2) + "\n"
     if output is None:
-        typer.echo(text, nl=False)
+        write_stdout_utf8(text)
     else:
         tmp = output.with_name(output.name + ".tmp")
         tmp.write_text(text)

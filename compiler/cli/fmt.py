@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import difflib
-import sys
 from pathlib import Path
 
 import typer
 
-from compiler.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_WARNINGS, expand_paths, print_diagnostics
+from compiler.cli.common import (EXIT_ERRORS, EXIT_OK, EXIT_WARNINGS, expand_paths, print_diagnostics,
+                                 write_stdout_utf8)
 from spec_lang.diagnostics import SpecError
-from spec_lang.parser import decode_source, read_source
+from spec_lang.reading import read_source
 
 
 def fmt(
@@ -33,19 +33,19 @@ def fmt(
     code = EXIT_OK
     for path in ([Path("-")] if [str(f) for f in files] == ["-"] else expand_paths(files)):
         try:
-            source = decode_source("<stdin>", sys.stdin.buffer.read()) if str(path) == "-" else read_source(path)
+            source = read_source(path)  # '-' is stdin; regular files only, size-limited, UTF-8
             formatted = format_source(source.text, source.path)
         except SpecError as err:
             print_diagnostics(err.diagnostics, err.source)
             code = EXIT_ERRORS
             continue
         if str(path) == "-":
-            sys.stdout.write(formatted)
+            write_stdout_utf8(formatted)
         elif formatted != source.text:
             if check:
                 diff = difflib.unified_diff(source.text.splitlines(keepends=True), formatted.splitlines(keepends=True),
                                             f"{path}", f"{path} (formatted)")
-                sys.stdout.writelines(diff)
+                write_stdout_utf8("".join(diff))
                 code = max(code, EXIT_WARNINGS)
             else:
                 tmp = path.with_name(path.name + ".fmt.tmp")

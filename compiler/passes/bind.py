@@ -16,14 +16,34 @@ from annotated_types import Ge, Gt, Le, Lt, MinLen
 from pydantic import BaseModel, ValidationError
 
 from compiler.passes.evaluate import CallVal, Sym, Val
-from spec_lang.diagnostics import did_you_mean
+from spec_lang.diagnostics import closest, did_you_mean
 from spec_lang.span import Span
 
 
 class BindError(Exception):
+    """A problem with one argument. Raised for the first problem of a call, it carries the call's
+    other problems in ``also``; ``every()`` gives them all, so that no caller reports only one."""
+
     def __init__(self, message: str, span: Span, hint: str | None = None):
         super().__init__(message)
         self.message, self.span, self.hint = message, span, hint
+        self.also: list[BindError] = []
+
+    def every(self) -> list[BindError]:
+        """This error and every other error of the same call (nested calls included), in order."""
+        return [self, *self.also]
+
+
+class _Unevaluated:
+    """The value of an argument whose expression could not be evaluated (that error is reported)."""
+
+    def __repr__(self) -> str:
+        return "UNEVALUATED"
+
+
+# Stands for such an argument: ``bind`` counts it as given and checks nothing else about it, so the
+# call's other arguments are still checked and no "missing required argument" follows.
+UNEVALUATED = _Unevaluated()
 
 
 # How an unknown choice is named in messages ("unknown metric 'acuracy'"), by its Literal type.
@@ -42,7 +62,12 @@ def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tu
 
     ``allowed`` are the argument names the call may use (default: every field not in ``fixed``),
     ``fixed`` are set by the caller (``kind``, ``span``), ``defaults`` override the class defaults.
-    Every problem is appended to ``errors`` when given (so all are reported); else the first is raised.
+
+    Every problem of the call is found, each at its own argument: an unknown name, a value of the
+    wrong type, an unknown choice, a value out of range (checked for every argument that converted,
+    even when another argument failed), problems inside nested calls (``l2(-1)``). They are appended
+    to ``errors`` when given; else the first is raised, carrying the others (``BindError.every``).
+    An argument whose value is ``UNEVALUATED`` counts as given and is not checked.
     """
     fixed = fixed or {}
     fields = cls.model_fields
@@ -58,39 +83,60 @@ def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tu
         found.append(BindError(f"{where} {takes}{names}, received {len(call_args)}", extra.span,
                                "pass the others as name=value"))
     pairs = list(zip(positional, call_args)) + list(call_kwargs)
+    meant: set[str] = set()  # what misspelled names were probably meant to be
     for name, val in pairs:
         at = val.key_span or val.span  # a problem with a keyword's name is shown at the name
         if name not in allowed:
-            hint = did_you_mean(name, allowed) or ("it takes " + ", ".join(allowed) if allowed else "it takes none")
+            guess = closest(name, allowed)
+            meant.add(guess or "")
+            hint = (f"did you mean '{guess}'?" if guess else
+                    "it takes " + ", ".join(allowed) if allowed else "it takes none")
             found.append(BindError(f"{where} has no {arg_word} '{name}'", at, hint))
             continue
         if name in spans:
             found.append(BindError(f"{where}: {arg_word} '{name}' is given twice", at))
             continue
         spans[name] = val.span
+        if val.value is UNEVALUATED:
+            continue
         try:
             values[name] = convert(fields[name].annotation, val, f"{where}: {arg_word} '{name}'",
                                    fields[name].metadata)
         except BindError as exc:
-            found.append(exc)
+            found.extend(exc.every())
     missing = [f for f in allowed if fields[f].is_required() and f not in spans and f not in fixed]
     for name in missing:
-        found.append(BindError(f"{where}: missing required {arg_word} '{name}'", span))
-    if not found:
-        try:
-            return cls.model_validate({**values, **fixed})
-        except ValidationError as exc:
-            found.extend(_range_errors(exc, where, spans, span, arg_word))
+        if name not in meant:  # "has no argument 'decay_step'; did you mean 'decay_steps'?" says it already
+            found.append(BindError(f"{where}: missing required {arg_word} '{name}'", span))
+    unchecked = found or any(name not in values for name in spans)
+    try:
+        result = cls.model_validate({**values, **fixed})
+    except ValidationError as exc:
+        # With other problems, only the range errors of arguments that converted are news: a field
+        # left out by a failed argument is "missing", and rules across fields would judge defaults.
+        converted = {name for name in spans if name in values} if unchecked else None
+        found.extend(_range_errors(exc, where, spans, span, arg_word, only=converted))
+    else:
+        if not unchecked:
+            return result
+    if not found:  # only arguments that could not be evaluated, already reported
+        return None
     if errors is None:
-        raise found[0]
+        first = found[0]
+        first.also = found[1:]
+        raise first
     errors.extend(found)
     return None
 
 
-def _range_errors(exc: ValidationError, where: str, spans: dict, span: Span, arg_word: str) -> list[BindError]:
+def _range_errors(exc: ValidationError, where: str, spans: dict, span: Span, arg_word: str,
+                  only: set[str] | None = None) -> list[BindError]:
+    """The validation errors as messages; with ``only``, just those of these fields (never "missing")."""
     out = []
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else ""
+        if only is not None and (field not in only or err["type"] == "missing"):
+            continue
         ctx = err.get("ctx", {})
         phrase = {
             "greater_than": f"a value > {ctx.get('gt')}", "greater_than_equal": f"a value >= {ctx.get('ge')}",
@@ -243,4 +289,4 @@ def _expected(what: str, expected: str, val: Val, hint: str | None = None) -> Bi
     return BindError(f"{what}: expected {expected}, received {val.describe()}", val.span, hint)
 
 
-__all__ = ["BindError", "VALUE_KINDS", "bind", "call_parts", "choose", "convert", "Ge", "Gt", "Le", "Lt", "MinLen"]
+__all__ = ["BindError", "UNEVALUATED", "VALUE_KINDS", "bind", "call_parts", "choose", "convert", "Ge", "Gt", "Le", "Lt", "MinLen"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from compiler.ir.base import SourceSpan
 from compiler.layers import LAYER_CLASSES, LayerBase
-from compiler.passes.bind import BindError, bind
+from compiler.passes.bind import UNEVALUATED, BindError, bind
 from compiler.passes.evaluate import EvalError, Evaluator, Val
 from compiler.passes.value_kinds import ACTIVATION_KINDS
 from spec_lang import ast
@@ -14,7 +14,10 @@ from spec_lang.diagnostics import DiagnosticSink, did_you_mean
 from spec_lang.span import Span
 
 MAX_REPEAT = 10_000
-MAX_LAYERS = 100_000
+# Layers of a model after expansion: 10x the largest Keras application (ResNet152V2, 566 layers incl.
+# normalization and activations) and what `nnspec check` compiles in about a second. The count is
+# checked while expanding, before any layer is bound, so a bigger model is refused at once.
+MAX_LAYERS = 10_000
 
 
 class _TooMany(Exception):
@@ -32,12 +35,17 @@ class LayerCall:
 
 def expand(model: ast.ModelDef, blocks: dict[str, ast.BlockDef], evaluator: Evaluator,
            sink: DiagnosticSink) -> list[LayerCall]:
-    """Flatten the model body: ``repeat N {…}`` N times, each block use replaced by its body."""
+    """Flatten the model body: ``repeat N {…}`` N times, each block use replaced by its body.
+
+    More than ``MAX_LAYERS`` layers is an error found while expanding: nothing is returned to bind.
+    """
     out: list[LayerCall] = []
     try:
         _expand_body(model.body, {}, (), blocks, evaluator, sink, out)
     except _TooMany:
-        sink.error(f"the model expands to more than {MAX_LAYERS} layers", model.span)
+        sink.error(f"the model expands to more than {MAX_LAYERS:,} layers (the limit)", model.span,
+                   "split the model, or write fewer, wider layers")
+        return []
     return out
 
 
@@ -83,30 +91,36 @@ def _bind_block(block: ast.BlockDef, call: ast.Call, scope: dict[str, Val], eval
         sink.error(f"block {block.name} takes {takes}, received {len(positional)}",
                    positional[len(names)].span)
         ok = False
-    try:
-        for param, arg in zip(block.params, positional):
-            bound[param.name] = evaluator.evaluate(arg.value, scope)
-        for arg in call.keywords:
-            if arg.name not in names:
-                sink.error(f"block {block.name} has no parameter '{arg.name}'", arg.span,
-                           did_you_mean(arg.name, names) or f"its parameters: {', '.join(names) or 'none'}")
-                ok = False
-            elif arg.name in bound:
-                sink.error(f"block {block.name}: parameter '{arg.name}' is given twice", arg.span)
+    def evaluate(expr: ast.Expr, where: dict[str, Val]) -> Val | None:
+        """The value of ``expr``, or None with its error reported, so every argument is checked."""
+        try:
+            return evaluator.evaluate(expr, where)
+        except EvalError as exc:
+            sink.error(exc.message, exc.span, exc.hint)
+            return None
+
+    for param, arg in zip(block.params, positional):
+        bound[param.name] = evaluate(arg.value, scope)
+    for arg in call.keywords:
+        if arg.name not in names:
+            sink.error(f"block {block.name} has no parameter '{arg.name}'", arg.span,
+                       did_you_mean(arg.name, names) or f"its parameters: {', '.join(names) or 'none'}")
+            ok = False
+        elif arg.name in bound:
+            sink.error(f"block {block.name}: parameter '{arg.name}' is given twice", arg.span)
+            ok = False
+        else:
+            bound[arg.name] = evaluate(arg.value, scope)
+    for param in block.params:
+        if param.name not in bound:
+            if param.default is None:
+                sink.error(f"block {block.name}: missing required parameter '{param.name}'", call.span)
                 ok = False
             else:
-                bound[arg.name] = evaluator.evaluate(arg.value, scope)
-        for param in block.params:
-            if param.name not in bound:
-                if param.default is None:
-                    sink.error(f"block {block.name}: missing required parameter '{param.name}'", call.span)
-                    ok = False
-                else:
-                    bound[param.name] = evaluator.evaluate(param.default, {})
-    except EvalError as exc:
-        sink.error(exc.message, exc.span, exc.hint)
+                bound[param.name] = evaluate(param.default, {})
+    if not ok or any(v is None for v in bound.values()):
         return None
-    return bound if ok else None
+    return bound  # type: ignore[return-value]
 
 
 def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evaluator: Evaluator,
@@ -124,12 +138,8 @@ def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evalua
             sink.error(f"unknown layer '{call.func}'{note}", call.func_span,
                        hint or "layers: " + ", ".join(LAYER_CLASSES))
             continue
-        try:
-            args = tuple(evaluator.evaluate(a.value, lc.scope) for a in call.positional)
-            kwargs = tuple(evaluator.keyword(a, lc.scope) for a in call.keywords)
-        except EvalError as exc:
-            sink.error(exc.message, exc.span, exc.hint)
-            continue
+        args = tuple(_evaluated(evaluator, a, lc.scope, sink) for a in call.positional)
+        kwargs = tuple(_evaluated(evaluator, a, lc.scope, sink) for a in call.keywords)
         errors: list[BindError] = []
         layer = bind(cls, args, kwargs, call.func + note, call.span, positional=cls.positional,
                      allowed=cls.argument_names(), fixed={"span": SourceSpan.of(call.span)}, errors=errors)
@@ -138,6 +148,16 @@ def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evalua
         if layer is not None:
             layers.append(layer)  # type: ignore[arg-type]
     return layers
+
+
+def _evaluated(evaluator: Evaluator, arg: ast.Arg, scope: dict[str, Val], sink: DiagnosticSink):
+    """A call argument evaluated (``Val``, or ``(name, Val)`` for a keyword). One that cannot be is
+    reported and stands as ``UNEVALUATED``, so that the call's other arguments are still checked."""
+    try:
+        return evaluator.keyword(arg, scope) if arg.name is not None else evaluator.evaluate(arg.value, scope)
+    except EvalError as exc:
+        sink.error(exc.message, exc.span, exc.hint)
+        return (arg.name, Val(UNEVALUATED, arg.span)) if arg.name is not None else Val(UNEVALUATED, arg.span)
 
 
 def name_layers(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBase]:

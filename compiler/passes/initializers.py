@@ -15,11 +15,16 @@ TRANSPARENT = frozenset({"BatchNormalization", "Normalization", "Dropout", "Spat
 
 
 def following_activation(layers: list[LayerBase], index: int) -> ActivationFn:
-    """The activation applied after ``layers[index]``'s linear part (linear when none)."""
+    """The activation applied after ``layers[index]``'s linear part (linear when none).
+
+    Looks only at the layers up to the first that is not transparent (no copy of the rest of the
+    list), so calling it for every layer is linear in the model, not quadratic.
+    """
     own = layers[index].activation_fn
     if own is not None and own.kind != "linear":
         return own
-    for layer in layers[index + 1:]:
+    for j in range(index + 1, len(layers)):
+        layer = layers[j]
         if layer.kind == "Activation":
             return layer.activation_fn  # type: ignore[return-value]
         if layer.kind not in TRANSPARENT:
