@@ -9,11 +9,9 @@ the wrong type or range, an invalid or duplicate name (``compiler.ir.names``), a
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
-MAX_IR_BYTES = 64 * 2**20  # about 60,000 layers
+MAX_IR_BYTES = 16 * 2**20  # 2.5 times the IR of the largest model a spec may hold (10,000 layers)
 
 
 class IRFileError(Exception):
@@ -56,21 +54,15 @@ def read_ir(path: str | Path):
 
 
 def _read_bounded(path: Path) -> bytes:
+    """The file's bytes through the reader every spec goes through (``spec_lang.reading``): a regular file
+    only, checked without blocking, at most ``MAX_IR_BYTES``."""
+    from spec_lang.diagnostics import SpecError
+    from spec_lang.reading import read_regular_file
+
     try:
-        info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise IRFileError("is a directory, not an IR file")
-        if not stat.S_ISREG(info.st_mode):
-            raise IRFileError("is not a regular file (a device, FIFO or socket); nothing was read")
-        if info.st_size > MAX_IR_BYTES:
-            raise IRFileError(f"the file has {info.st_size} bytes; an IR file may have at most {MAX_IR_BYTES}")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_IR_BYTES + 1)
-    except OSError as exc:
-        raise IRFileError(f"cannot read the file: {exc.strerror or exc}") from None
-    if len(data) > MAX_IR_BYTES:
-        raise IRFileError(f"the file grew past {MAX_IR_BYTES} bytes while it was read")
-    return data
+        return read_regular_file(path, MAX_IR_BYTES, "IR file")
+    except SpecError as exc:
+        raise IRFileError(exc.diagnostics[0].message) from None
 
 
 def validation_message(exc) -> str:

@@ -188,6 +188,21 @@ def test_an_ir_path_that_is_not_a_regular_file_is_refused_without_reading(specia
     assert_one_line_error(result, path)
 
 
+def test_an_ir_beyond_the_size_limits_is_refused(base_doc, tmp_path, monkeypatch):
+    """At most MAX_IR_BYTES are read, and a model may not have more layers than a spec may expand to
+    (both limits lowered here, so the files stay small)."""
+    import compiler.ir_file
+    import compiler.passes.verify
+
+    path = write_ir(tmp_path, base_doc, lambda d: d)
+    monkeypatch.setattr(compiler.passes.verify, "MAX_LAYERS", 4)
+    with pytest.raises(IRFileError, match="5 layers, more than a model may have"):
+        read_ir(path)
+    monkeypatch.setattr(compiler.ir_file, "MAX_IR_BYTES", 1000)
+    with pytest.raises(IRFileError, match="too large"):
+        read_ir(path)
+
+
 def test_error_messages_escape_what_the_file_holds(base_doc, tmp_path):
     """A hostile name is shown escaped: no control character or line break reaches the terminal."""
     path = write_ir(tmp_path, base_doc, _set(("layers", 1, "name"), "\x1b[2J\rEVIL\n"))

@@ -23,7 +23,7 @@ from backends.emit.code import class_name, identifier
 from backends.emit.torch_source import MODULE_NAMES, RESERVED
 from compiler.cli import app
 from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_OK
-from compiler.ir.names import MAX_NAME_LENGTH, child_path, name_problem
+from compiler.ir.names import MAX_NAME_LENGTH, child_path
 from compiler.pipeline import compile_text
 from compiler.weights import weight_specs
 from plot_stubs import unrendered_plots  # noqa: F401 - a fixture (tests/ is on sys.path under pytest)

@@ -4,7 +4,7 @@ Pydantic's validation of ``Spec`` checks each field's type and range and the nam
 What the compiler guarantees beyond that is checked here with the compiler's own rules, re-derived from
 the IR's arguments rather than trusted:
 
-- the IR version is this nnspec's;
+- the IR version is this nnspec's, and the model has at most ``MAX_LAYERS`` layers;
 - every name is valid and the layer names are unique;
 - one Input, first, and layers after it (``compiler.passes.structure``); an adapting Normalization only
   after layers it can adapt through (``compiler.passes.adapting``);
@@ -30,6 +30,7 @@ from compiler.ir.names import name_problem, show_name
 from compiler.ir.spec import IR_VERSION, Spec
 from compiler.layers import LayerBase
 from compiler.passes.adapting import adapting_problems
+from compiler.passes.build import MAX_LAYERS
 from compiler.passes.initializers import resolve_auto
 from compiler.passes.shapes import infer_shapes
 from compiler.passes.structure import layout_problems
@@ -56,6 +57,8 @@ def verify(spec: Spec) -> list[str]:
     if spec.ir_version != IR_VERSION:
         return [f"ir_version: this IR is version {spec.ir_version}; this nnspec reads version {IR_VERSION} "
                 "(compile the spec again with `nnspec compile`)"]
+    if len(spec.layers) > MAX_LAYERS:
+        return [f"layers: {len(spec.layers):,} layers, more than a model may have ({MAX_LAYERS:,})"]
     problems = _name_problems(spec)
     problems += [f"{_where(spec, i) if i is not None else 'layers'}: {message}"
                  for i, message in layout_problems(spec.layers, spec.name)]
