@@ -324,7 +324,7 @@ def _init_variance_scaling(init, t, w, ctx):
     if init.kind not in ctx.variance_kinds:
         ctx.variance_kinds.append(init.kind)
     fan_in, fan_out = w.fans
-    return f'variance_scaling_({t}, "{init.kind}", fan_in={fan_in}, fan_out={fan_out})'
+    return f'variance_scaling_({t}, {quote(init.kind)}, fan_in={fan_in}, fan_out={fan_out})'
 
 
 def _variance_scaling_helper(kinds: list[str]) -> list[str]:
@@ -333,7 +333,7 @@ def _variance_scaling_helper(kinds: list[str]) -> list[str]:
              "VARIANCE_SCALING = {"]
     for kind in kinds:
         scale, mode, distribution = VARIANCE_SCALING[kind]
-        lines.append(f'    "{kind}": ({literal(scale)}, "{mode}", "{distribution}"),')
+        lines.append(f'    {quote(kind)}: ({literal(scale)}, {quote(mode)}, {quote(distribution)}),')
     return lines + ["}", "", ""] + _lines('''
 def variance_scaling_(tensor, kind, fan_in, fan_out):
     """Keras' VarianceScaling, as nnspec pins it: s = scale / max(1, fan), with fan =
