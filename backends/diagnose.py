@@ -220,25 +220,3 @@ def tracked(d: Diagnosis) -> dict[str, float]:
             out[f"gradient_norm/{s.name}"] = s.grad_norm
     return out
 
-
-def plot_tracking(path, epochs: list[dict], title: str) -> None:
-    """Per layer, activation variance and gradient norm against the epoch (log scale)."""
-    from backends.plots import pyplot, save_figure
-
-    plt = pyplot()
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    x = [e["epoch"] for e in epochs]
-    for ax, prefix in zip(axes, ("activation_variance/", "gradient_norm/")):
-        keys = [k for k in epochs[0] if k.startswith(prefix)]
-        for i, key in enumerate(keys):
-            ax.semilogy(x, [max(e.get(key, np.nan), 1e-30) for e in epochs], color=plt.cm.viridis(i / max(len(keys) - 1, 1)),
-                        label=key.split("/", 1)[1])
-        ax.set_title(prefix.rstrip("/").replace("_", " ") + " per layer")
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3, which="both")
-        if len(keys) <= 12:
-            ax.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path)

@@ -298,7 +298,7 @@ def write_outputs(run: Run, source_text: str | None, track: bool) -> None:
               weights=run.trainer.get_weights(), epochs=epochs_done, info=info,
               title=f"{spec.name} ({run.meta['backend']})")
     if track and epochs_done:
-        from backends.diagnose import plot_tracking
+        from backends.diagnose_report import plot_tracking
 
         plot_tracking(run.run_dir / "tracking.png", epochs_done, f"{spec.name}: per-layer statistics by epoch")
     if final is not None:
