@@ -33,12 +33,20 @@ class BackendUnavailable(Exception):
 
 
 def require(name: str) -> None:
-    """Raise ``BackendUnavailable`` with an install hint when ``name``'s framework is missing."""
-    _, _, package, install = BACKENDS[name]
+    """Raise ``BackendUnavailable`` with an install hint when ``name``'s framework is missing.
+
+    Every command reaches a framework through here (``make_trainer`` calls it first): the backend's
+    package is imported before the framework, to prepare its start-up (``backends.keras`` silences
+    TensorFlow's start-up logging), and ``backends.threads.apply_to_frameworks`` follows it (``--threads``)."""
+    from backends.threads import apply_to_frameworks
+
+    module_name, _, package, install = BACKENDS[name]
+    importlib.import_module(module_name.rsplit(".", 1)[0])
     try:
         importlib.import_module(package)
     except ImportError:
         raise BackendUnavailable(f"the {name} backend needs {package}, which is not installed: {install}") from None
+    apply_to_frameworks()
 
 
 def make_trainer(name: str, spec, *, weights=None, dtype="float32", seed: int | None = None,

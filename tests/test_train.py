@@ -24,7 +24,7 @@ def train(*args):
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "digits"
-    result = train(ROOT / "specs" / "digits_mlp.nns", "--out", out, "-q")
+    result = train(ROOT / "specs" / "digits_mlp.nns", "--out", out)  # not -q: the test reads the epoch lines
     assert result.exit_code == 0, result.output
     return out, result
 

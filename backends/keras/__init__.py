@@ -7,5 +7,10 @@
 - ``trainer``: ``KerasTrainer``, the ``backends.loop.Trainer`` of this backend, with
   ``native_fit`` (``model.compile`` + ``model.fit``) in native mode.
 
-Importing this package does not import TensorFlow; its modules do.
+Importing this package does not import TensorFlow (its modules do); it silences TensorFlow's start-up
+logging first (``startup``).
 """
+
+from backends.keras.startup import quiet_tensorflow_startup
+
+quiet_tensorflow_startup()

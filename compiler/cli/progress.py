@@ -1,4 +1,5 @@
-"""Progress for ``nnspec train``: a rich bar per epoch, then one line of metrics per epoch."""
+"""Progress for ``nnspec train``: a rich bar per epoch (on a terminal), then one line of metrics per
+epoch; under ``-q``, nothing (the command's final lines say how the run ended)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,22 @@ def format_logs(logs: dict) -> str:
 
 
 class TrainingProgress:
-    """Shows a bar while an epoch runs (when the terminal is interactive) and a line when it ends."""
+    """Shows a bar while an epoch runs (when the terminal is interactive) and a line when it ends;
+    with ``quiet``, neither."""
 
     def __init__(self, epochs: int, quiet: bool = False):
         from rich.console import Console
 
         self.epochs = epochs
         self.console = Console()
-        self.quiet = quiet or not self.console.is_terminal
+        self.quiet = quiet
+        self.show_bar = not quiet and self.console.is_terminal
         self.completed: list[dict] = []
         self._progress = None
         self._task = None
 
     def __enter__(self):
-        if not self.quiet:
+        if self.show_bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -52,6 +55,8 @@ class TrainingProgress:
 
         def epoch_end(epoch, logs):
             self.completed.append(logs)
+            if self.quiet:
+                return
             self.console.print(f"epoch {epoch + 1}/{self.epochs}  {format_logs(logs)}", highlight=False,
                                soft_wrap=True)
 
