@@ -8,11 +8,13 @@ from typing import Optional
 import typer
 
 from compiler.cli.common import EXIT_ERRORS, print_diagnostics, try_compile, write_stdout_utf8
+from compiler.cli.options import ignore_option
 
 
 def compile_(
     spec: Path = typer.Argument(..., help="The spec file."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the IR here instead of stdout."),
+    ignore: list[str] = ignore_option(),
 ) -> None:
     """Compile a spec to its IR (JSON). `nnspec train` accepts a spec or such a file.
 
@@ -22,7 +24,7 @@ def compile_(
 
       nnspec compile specs/seed_cnn.nns | jq '.layers[].output_shape'
     """
-    result = try_compile(spec)
+    result = try_compile(spec, ignore)
     if result is None:
         raise typer.Exit(EXIT_ERRORS)
     print_diagnostics(result.warnings, result.source)

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from compiler.cli.options import ignore_option, threads_option
 from compiler.cli.train import Backend, fail, load_training_spec
 
 
@@ -17,6 +18,8 @@ def diagnose(
     backend: Backend = typer.Option(Backend.numpy, "--backend", "-b", help="Which backend measures."),
     compare_init: bool = typer.Option(False, "--compare-init", help="Also measure with each initializer family."),
     plot: Path = typer.Option(Path("diagnose.png"), "--plot", help="Where to write the per-layer plot (PNG)."),
+    threads: Optional[int] = threads_option(),
+    ignore: list[str] = ignore_option(),
 ) -> None:
     """Measure, at initialization and on real batches, each layer's activation mean and variance,
     its output/input variance ratio and its gradient norm; flag vanishing or exploding gradients,
@@ -32,10 +35,12 @@ def diagnose(
 
     from backends import BackendUnavailable, make_trainer
     from backends.data import DataError, load_dataset
+    from backends.threads import use_threads
     from backends.diagnose import ALTERNATIVES, diagnose as measure, with_initializer
     from backends.diagnose_report import compare_table, plot_diagnosis, stats_table
 
-    spec, _ = load_training_spec(spec_path)
+    spec, _ = load_training_spec(spec_path, ignore)
+    use_threads(threads)
     try:
         dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.float64)
         variants = {name: spec if alt is None else with_initializer(spec, alt[0], **alt[1])

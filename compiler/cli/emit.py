@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from compiler.cli.common import EXIT_ERRORS
+from compiler.cli.options import ignore_option
 from compiler.cli.train import fail, load_spec
 
 
@@ -25,6 +26,7 @@ def emit(
                                           "standard output)."),
     data: Optional[str] = typer.Option(None, "--data", help="Data set name or .npz/.csv path (overrides the spec), "
                                        "as for `nnspec train`; the program's --data option defaults to it."),
+    ignore: list[str] = ignore_option(),
 ) -> None:
     """Write SPEC as readable, standalone PyTorch or Keras source that builds the model and trains
     it with the spec's settings, meaning what nnspec means: the same layers, initializer
@@ -53,7 +55,7 @@ def emit(
     """
     from backends.emit import EmitError, emit_source
 
-    spec, _ = load_spec(spec_path)
+    spec, _ = load_spec(spec_path, ignore)
     if spec is None:
         raise typer.Exit(EXIT_ERRORS)
     try:

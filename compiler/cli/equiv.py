@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from compiler.cli.options import ignore_option, threads_option
 from compiler.cli.train import Dtype, fail, load_training_spec
 
 EXIT_DIVERGED = 1
@@ -25,6 +26,8 @@ def equiv(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write losses.png and equiv.json "
                                        "(default: runs/equiv-<model>-<time>)."),
     all_steps: bool = typer.Option(False, "--all-steps", help="A table row for every step."),
+    threads: Optional[int] = threads_option(),
+    ignore: list[str] = ignore_option(),
 ) -> None:
     """Train SPEC for --steps steps on each backend with the same initial weights, batches and
     dropout masks, and compare: per-step loss, largest weight difference per layer, and the
@@ -45,6 +48,7 @@ def equiv(
     from backends.equiv import compare, run_canonical, tolerance_for
     from backends.equiv_report import loss_table, plot_losses, weight_table
     from backends.run_dir import new_run_dir, write_atomic
+    from backends.threads import use_threads
 
     names = [b.strip() for b in backends.split(",") if b.strip()]
     unknown = [b for b in names if b not in BACKENDS]
@@ -54,7 +58,8 @@ def equiv(
         fail(spec_path, f"--backends names a backend more than once ({', '.join(names)}); name each once")
     if tolerance is not None and not 0 < tolerance < float("inf"):  # NaN fails every comparison
         fail(spec_path, f"--tolerance must be a positive number (received {tolerance:g})")
-    spec, _ = load_training_spec(spec_path)
+    spec, _ = load_training_spec(spec_path, ignore)
+    threads = use_threads(threads)
     try:
         for name in names:
             require(name)
@@ -76,7 +81,7 @@ def equiv(
     except FileExistsError as exc:
         fail(spec_path, str(exc))
     plot_losses(run_dir / "losses.png", traces, f"{spec.name}: {', '.join(names)} ({dtype.value})")
-    report = {"spec": str(spec_path), "steps": steps, "dtype": dtype.value, "tolerance": tol,
+    report = {"spec": str(spec_path), "steps": steps, "dtype": dtype.value, "tolerance": tol, "threads": threads,
               "losses": {t.backend: t.losses for t in traces},
               "diverged": {b: {"step": r.step, "layer": r.layer, "max_loss_error": r.loss_error,
                                "weight_errors": r.weight_errors} for b, r in results.items()}}

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from compiler.cli.options import ignore_option, threads_option
 from compiler.cli.train import Backend, fail, load_training_spec
 
 
@@ -18,6 +19,8 @@ def lr_find(
     min_lr: float = typer.Option(1e-7, "--min-lr", help="The first rate."),
     max_lr: float = typer.Option(10.0, "--max-lr", help="The last rate."),
     plot: Path = typer.Option(Path("lr_find.png"), "--plot", help="Where to write loss against rate (PNG)."),
+    threads: Optional[int] = threads_option(),
+    ignore: list[str] = ignore_option(),
 ) -> None:
     """Find a learning rate: from --min-lr, raise the rate exponentially each step (starting from
     the spec's initial weights; the spec is not changed), stop when the smoothed loss diverges,
@@ -33,9 +36,11 @@ def lr_find(
 
     from backends import BackendUnavailable, make_trainer
     from backends.data import DataError, load_dataset
-    from backends.lr_find import plot_range_test, range_test, verdict
+    from backends.threads import use_threads
+    from backends.lr_find import plot_range_test, range_test, report_lines
 
-    spec, _ = load_training_spec(spec_path)
+    spec, _ = load_training_spec(spec_path, ignore)
+    use_threads(threads)
     if not 0 < min_lr < max_lr < float("inf"):  # NaN fails every comparison
         fail(spec_path, f"--min-lr must be positive and below --max-lr, both finite (received {min_lr:g} and "
                         f"{max_lr:g})")
@@ -47,14 +52,6 @@ def lr_find(
     result = range_test(trainer, spec, dataset.x_train, dataset.y_train, steps=steps, min_lr=min_lr, max_lr=max_lr)
     spec_rate = spec.training.optimizer.learning_rate
     plot_range_test(plot, result, spec_rate, f"{spec.name}: learning-rate range test ({spec.training.optimizer.kind})")
-    steep, low = result.steepest(), result.minimum()
-    typer.echo(f"{len(result.rates)} steps from {min_lr:g}; stopped: {result.stopped_because}")
-    if steep is not None:
-        typer.echo(f"steepest descent of the smoothed loss at rate {steep:.3g}: the loss falls fastest there")
-    if low is not None:
-        typer.echo(f"lowest smoothed loss at rate {low:.3g}: beyond it the loss climbs")
-    if steep is not None:
-        typer.echo(f"recommended learning rate: {steep:.3g} (steepest descent; stay below {low:.3g})")
-    judgement, reason = verdict(result, spec_rate)
-    typer.echo(f"the spec's learning rate {spec_rate:g} is {judgement}: {reason}")
+    for line in report_lines(result, spec_rate):
+        typer.echo(line)
     typer.echo(f"plot: {plot}")

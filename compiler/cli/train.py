@@ -8,11 +8,12 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import typer
 
 from compiler.cli.common import EXIT_ERRORS, print_diagnostics, try_compile
+from compiler.cli.options import ignore_option
 
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
@@ -34,10 +35,11 @@ class Dtype(str, Enum):
     float64 = "float64"
 
 
-def load_spec(path: Path):
+def load_spec(path: Path, ignore: Iterable[str] = ()):
     """A spec file, or an IR written by `nnspec compile` (.json), as (spec, source text or None); (None, None),
     errors printed, when it fails. An IR file is untrusted input like a spec: ``compiler.ir_file.read_ir``
-    validates every field and re-derives what the compiler guarantees."""
+    validates every field and re-derives what the compiler guarantees. The warnings printed are those
+    that neither ``ignore`` (``--ignore``) nor the spec's suppression comments silence."""
     if path.suffix == ".json":
         from compiler.ir_file import IRFileError, read_ir
 
@@ -46,16 +48,16 @@ def load_spec(path: Path):
         except IRFileError as exc:
             print(f"{path}: error: {exc}", file=sys.stderr)
             return None, None
-    result = try_compile(path)
+    result = try_compile(path, ignore)
     if result is None:
         return None, None
     print_diagnostics(result.warnings, result.source)
     return result.spec, result.source.text
 
 
-def load_training_spec(path: Path):
+def load_training_spec(path: Path, ignore: Iterable[str] = ()):
     """A spec (or IR) that has a train section, with its source text; errors printed and exit 2 otherwise."""
-    spec, source_text = load_spec(path)
+    spec, source_text = load_spec(path, ignore)
     if spec is None:
         raise typer.Exit(EXIT_ERRORS)
     if spec.training is None:
@@ -121,6 +123,7 @@ def train(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1, metavar="STEPS",
                                                    help="Also checkpoint every STEPS optimizer steps (always at "
                                                    "the end of each epoch)."),
+    ignore: list[str] = ignore_option(),
 ) -> None:
     """Train a spec and write a run directory: spec, IR, weights (.npz), history (JSON, CSV), curves (PNG),
     and a checkpoint after every epoch.
@@ -144,13 +147,13 @@ def train(
     """
     from backends.checkpoint import CheckpointError
 
-    spec, source_text = load_training_spec(spec_path)
+    spec, source_text = load_training_spec(spec_path, ignore)
     options = {"backend": backend, "mode": mode, "dtype": dtype, "seed": seed, "data": data}
     try:
         run = prepare_run(spec, spec_path, options, epochs=epochs, out=out, resume=resume)
     except CheckpointError as exc:
         fail(spec_path, str(exc))
-    warn_unscaled_inputs(run, source_text)
+    warn_unscaled_inputs(run, source_text, ignore)
     code = run_training(run, quiet=quiet, track=track, checkpoint_every=checkpoint_every)
     write_outputs(run, source_text, track)
     raise typer.Exit(code)
