@@ -1,5 +1,6 @@
 """Options several commands share: ``--ignore CODE`` (every command that prints lints) and
-``--threads N`` (every command that runs a model). Each is checked once, here, before the command runs."""
+``--threads N`` (every command that runs a model). Both are validated here, before the command runs
+(a bad value is a usage error, exit 2); the command then applies them."""
 
 from __future__ import annotations
 
@@ -29,6 +30,6 @@ def threads_option():
     """``--threads N``: the thread count of NumPy's BLAS, PyTorch and TensorFlow; the command applies it
     with ``backends.threads.use_threads`` before it loads data or a framework."""
     return typer.Option(None, "--threads", min=1, metavar="N",
-                        help="Threads for NumPy, PyTorch and TensorFlow; recorded in run.json [default: 1, or "
+                        help="Threads for NumPy, PyTorch and TensorFlow (recorded in run.json, equiv.json) [default: 1, or "
                         "OMP_NUM_THREADS if set: one thread gives the same bits on every machine and never "
                         "collapses when other work shares the cores].")
