@@ -109,6 +109,7 @@ class LalrDriver:
         values: list[Any] = []
         poss: list[Any] = []
         heights: list[int] = []
+        push_state, push_value, push_pos, push_height = states.append, values.append, poss.append, heights.append
         out = ParseOutcome()
         for tok in [*tokens, end]:
             ttype = tok.type
@@ -121,10 +122,10 @@ class LalrDriver:
                         return out
                     break  # drop the token, as Lark's on_error recovery does
                 if act.__class__ is int:  # shift
-                    states.append(act)
-                    values.append(tok)
-                    poss.append(tok)
-                    heights.append(0)
+                    push_state(act)
+                    push_value(tok)
+                    push_pos(tok)
+                    push_height(0)
                     break
                 n, origin, kind, index, keep, splice = act
                 if kind == _UNIT:  # a chain of one-child rules only changes the top state
@@ -133,6 +134,13 @@ class LalrDriver:
                     if top is None:
                         top = unit_chains[key] = self._unit_chain(states[-2], states[-1], ttype)
                     states[-1] = top
+                    continue
+                if n == 1 and kind == _NODE and keep is None:  # a leaf (a number, a name): replaced in place
+                    values[-1] = callbacks[index]([values[-1]], poss[-1])
+                    height = heights[-1] = heights[-1] + 1
+                    if height > max_nesting and out.too_deep is None:
+                        out.too_deep = poss[-1]
+                    states[-1] = gotos[states[-2]][origin]
                     continue
                 if n:
                     children = values[-n:]
@@ -164,10 +172,10 @@ class LalrDriver:
                         if height > max_nesting and out.too_deep is None:
                             out.too_deep = pos
                 state = gotos[states[-1]][origin]
-                states.append(state)
-                values.append(value)
-                poss.append(pos)
-                heights.append(height)
+                push_state(state)
+                push_value(value)
+                push_pos(pos)
+                push_height(height)
                 if ttype == END and state == end_state:
                     if not out.problems:
                         out.value = value

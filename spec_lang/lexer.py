@@ -20,6 +20,8 @@ from spec_lang.diagnostics import Diagnostic
 from spec_lang.span import Span
 
 MAX_TOKENS = 400_000  # see README "Limits": about 1.5 s of parsing; a real spec has a few thousand
+_KEPT = frozenset({"COMMENT"})  # ignored terminals the lexer still reports (for the formatter)
+_BLANK = "_BLANK"  # the group that matches when only blanks are left before the next character
 
 
 class Token(NamedTuple):
@@ -73,55 +75,83 @@ class Lexer:
                 scanned.append(t)
         # Lark's order: higher priority first, then the longer pattern ('//' before '/').
         scanned.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
-        self.regex = re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in scanned))
-        self.ignore = frozenset(ignore)
+        # Ignored terminals other than comments (whitespace) are skipped inside each match, before the
+        # token, so that blanks cost no turn of the Python loop; comments are kept for the formatter.
+        blanks = [t for t in scanned if t.name in ignore and t.name not in _KEPT]
+        tokens = [t for t in scanned if t not in blanks]
+        # The blanks are matched possessively, and a match may end after them with no token (the empty
+        # group _BLANK, last): a run of blanks before an unreadable character is then read once, not
+        # again from each of its positions (which made the scan quadratic).
+        prefix = "(?:" + "|".join(t.pattern.to_regexp() for t in blanks) + ")*+" if blanks else ""
+        alternatives = [f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in tokens] + [f"(?P<{_BLANK}>)"]
+        self.regex = re.compile(prefix + "(?:" + "|".join(alternatives) + ")")
+        self.blank = re.compile("(?:" + "|".join(t.pattern.to_regexp() for t in blanks) + ")") if blanks else None
+        self.names = {index: name for name, index in self.regex.groupindex.items()}
+        self.comments = frozenset(t.name for t in tokens if t.name in ignore)
         self.words = {t.name: f"'{t.pattern.value}'" for t in terminals if isinstance(t.pattern, PatternStr)}
 
     def scan(self, text: str, path: str, max_errors: int, max_tokens: int = MAX_TOKENS) -> Scan:
         """Every token of ``text``; an unreadable character is an error and is skipped (as a blank).
 
         Stops after ``max_errors`` unreadable characters, or at the first token past ``max_tokens``
-        (``Scan.too_many`` says so), so the work is bounded whatever the text.
+        (``Scan.too_many`` says so), so the work is bounded whatever the text. One turn of the loop
+        per token or comment; blanks and line counting are done by C code (the regex, ``str.count``).
         """
         out = Scan()
-        tokens, comments, errors = out.tokens, out.comments, out.errors
+        tokens, comments = out.tokens, out.comments
         append, new = tokens.append, tuple.__new__  # Token(...) through tuple.__new__: a third of the cost
-        ignore, keywords = self.ignore, self.keywords
+        names, special, keywords, count = self.names, self.comments | {_BLANK}, self.keywords, text.count
         line, line_start, pos = 1, 0, 0
         for m in self.regex.finditer(text):
-            start, end = m.span()
-            if start != pos:  # characters no terminal matches (never a newline: WS takes those)
-                for i in range(pos, start):
-                    errors.append(_bad_character(text, i, path, line, i - line_start + 1))
-                    if len(errors) >= max_errors:
-                        return out
+            index = m.lastindex
+            start, end = m.span(index)
+            if start != pos:  # blanks, or characters no terminal matches, before the token
+                if m.start() != pos and self._unreadable(text, pos, m.start(), path, line, line_start, out, max_errors):
+                    return out
+                newlines = count("\n", pos, start)
+                if newlines:
+                    line += newlines
+                    line_start = text.rindex("\n", pos, start) + 1
             pos = end
-            kind = m.lastgroup
-            if kind in ignore:
-                if kind == "COMMENT":
-                    own_line = text[line_start:start].strip() == ""
-                    comments.append(RawComment(m.group().rstrip(), line, start - line_start + 1, own_line))
-                else:
-                    newlines = text.count("\n", start, pos)
-                    if newlines:
-                        line += newlines
-                        line_start = text.rindex("\n", start, pos) + 1
+            kind = names[index]
+            if kind in special:
+                if kind == _BLANK:  # blanks and no token: the end of the text, or an unreadable character
+                    continue
+                own_line = text[line_start:start].strip() == ""
+                comments.append(RawComment(m.group(index).rstrip(), line, start - line_start + 1, own_line))
                 continue
-            value = m.group()
+            value = m.group(index)
             if kind in keywords:
                 kind = keywords[kind].get(value, kind)
             col = start - line_start + 1
-            append(new(Token, (line, col, line, col + pos - start, kind, value)))
+            append(new(Token, (line, col, line, col + end - start, kind, value)))
             if len(tokens) > max_tokens:
                 out.too_many = Diagnostic("error", f"the spec is too large: more than {max_tokens:,} tokens "
                                           "(names, numbers, brackets, ...)", Span.point(path, line, col),
                                           "split it, or write repeated layers with `repeat` or a `block`")
                 return out
-        for i in range(pos, len(text)):
-            errors.append(_bad_character(text, i, path, line, i - line_start + 1))
-            if len(errors) >= max_errors:
-                break
+        self._unreadable(text, pos, len(text), path, line, line_start, out, max_errors)
         return out
+
+    def _unreadable(self, text: str, start: int, end: int, path: str, line: int, line_start: int, out: Scan,
+                    max_errors: int) -> bool:
+        """Report the characters of ``text[start:end]`` that are not blanks (none are tokens); True when
+        ``max_errors`` is reached. Rare: only text with characters the language does not have."""
+        i = start
+        while i < end:
+            blank = self.blank.match(text, i, end) if self.blank is not None else None
+            if blank is not None:
+                newlines = text.count("\n", i, blank.end())
+                if newlines:
+                    line += newlines
+                    line_start = text.rindex("\n", i, blank.end()) + 1
+                i = blank.end()
+                continue
+            out.errors.append(_bad_character(text, i, path, line, i - line_start + 1))
+            if len(out.errors) >= max_errors:
+                return True
+            i += 1
+        return False
 
 
 def _bad_character(text: str, i: int, path: str, line: int, col: int) -> Diagnostic:

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from compiler.cli import app
 from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from compiler.passes.build import MAX_LAYERS
-from spec_lang.diagnostics import MAX_REPORTED
+from spec_lang.diagnostics import EXCERPT_WIDTH, MAX_REPORTED
 from spec_lang.lexer import MAX_TOKENS
 from spec_lang.reading import MAX_SPEC_BYTES
 from hostile_files import ROOT, hang_guard
@@ -149,6 +149,8 @@ def test_hostile_spec_gets_a_clear_answer_and_nothing_is_written(variant, comman
         assert result.exit_code == EXIT_ERRORS, result.output
         assert v.messages.get(command, v.message) in result.stderr
         assert result.stderr.count("\n") < 5 * MAX_REPORTED, "the output is capped, not lines for every error"
+        assert max(map(len, result.stderr.splitlines())) < 2 * EXCERPT_WIDTH + len(str(spec)) + 100, \
+            "a long source line is cut around the caret"
     assert snapshot(tmp_path) == before, "a refused spec must leave everything as it was"
     if before_spec is not None:
         assert snapshot(spec.parent) == before_spec

