@@ -215,3 +215,23 @@ def test_an_unknown_ignore_code_is_a_usage_error(command, lr_spec, tmp_path):
     assert "unknown lint code 'learning-rat'; did you mean 'learning-rate'?" in result.output
     assert "Traceback" not in result.output
     assert not any(tmp_path.glob("*/*")), "nothing is written when an option is wrong"
+
+
+def test_a_warning_found_at_train_time_is_silenced_the_same_ways(tmp_path):
+    """unscaled-inputs on a data file is found only once train loads it: the spec's comments and --ignore
+    silence it too."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "raw.npz", x=rng.normal(500.0, 300.0, (40, 3)), y=rng.integers(0, 2, 40))
+    text = spec("Input([3])\nDense(2, activation=softmax)",
+                'loss = sparse_categorical_crossentropy\noptimizer = adam()\nbatch_size = 40\ndata = "raw.npz"')
+    path = tmp_path / "m.nns"
+    variants = {"warns": (text, []), "comment": (silence_lines(text, "unscaled-inputs", {2}), []),
+                "file": (f"# nnspec: ignore-file[unscaled-inputs]\n{text}", []),
+                "option": (text, ["--ignore", "unscaled-inputs"])}
+    for name, (source, extra) in variants.items():
+        path.write_text(source)
+        result = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / name), "-q", *extra])
+        assert result.exit_code == EXIT_OK, result.output
+        assert ("[unscaled-inputs]" in result.stderr) == (name == "warns"), (name, result.stderr)
