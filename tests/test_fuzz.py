@@ -360,3 +360,58 @@ def test_mutations_change_the_text():
         assert mutation(draw_data.draw, data) != data
 
     run()
+
+
+# ---- the parser against Lark's own ------------------------------------------------------------------
+# spec_lang runs its own lexer and LALR driver over the table Lark builds from grammar.lark; Lark's
+# parser on the same grammar is the reference: the same texts are accepted, and a rejected text fails
+# at the same token with the same expected terminals.
+SYNTAX_VOCAB = ["model", "block", "train", "repeat", "true", "false", "m", "Dense", "x", "1", "2.5", "1e3", '"s"',
+                "'t'", "(", ")", "[", "]", "{", "}", ",", "=", "+", "-", "*", "/", "//", "%", "**", "# c\n", "\n"]
+SYNTAX_SEEDS = ["x = 1", "model m { Dense(1) }", "block b(x, y=2) { repeat 2 { Dense(x) } }", "train { x = [1, (2, 3)] }"]
+
+
+@pytest.fixture(scope="module")
+def lark_parser():
+    from lark import Lark
+
+    from spec_lang.parser import GRAMMAR
+
+    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="basic")
+
+
+def lark_verdict(lark_parser, text: str):
+    """None when Lark's parser accepts ``text``, else (line, column or "$END", the terminals it accepts there)."""
+    from lark.exceptions import UnexpectedToken
+
+    try:
+        lark_parser.parse(text)
+    except UnexpectedToken as exc:
+        where = "$END" if exc.token.type == "$END" else (exc.line, exc.column)
+        return where, exc.accepts or exc.expected
+    return None
+
+
+@settings(FUZZ, max_examples=300)
+@given(st.sampled_from(SYNTAX_SEEDS), st.lists(st.tuples(st.integers(0, 200), st.sampled_from(SYNTAX_VOCAB)),
+                                               max_size=4))
+def test_parser_agrees_with_larks_parser(lark_parser, seed, insertions):
+    from spec_lang.lalr import END
+    from spec_lang.parser import _end_token, _tables
+
+    words = seed.split(" ")
+    for at, word in insertions:
+        words.insert(at % (len(words) + 1), word)
+    text = " ".join(words)
+    lexer, driver = _tables()
+    scan = lexer.scan(text, PATH, max_errors=20)
+    assert not scan.errors  # the vocabulary has no unreadable characters
+    callbacks = [(lambda items, pos: items) if name else None for name in driver.rule_names]
+    outcome = driver.parse(scan.tokens, _end_token(scan.tokens), callbacks, max_errors=1, max_nesting=10**9)
+    expected = lark_verdict(lark_parser, text)
+    if expected is None:
+        assert outcome.problems == [], text
+    else:
+        (problem,) = outcome.problems
+        where = "$END" if problem.token.type == END else (problem.token.line, problem.token.column)
+        assert (where, set(problem.expected)) == (expected[0], set(expected[1])), text
