@@ -167,13 +167,13 @@ def convert(annotation: Any, val: Val, what: str, metadata: list | None = None) 
     if isinstance(annotation, typing.ForwardRef):  # a recursive kind, e.g. warmup's ``then: "Schedule"``
         annotation = annotation.__forward_arg__
     if isinstance(annotation, str):
-        return VALUE_KINDS[annotation](val, what)
+        return _convert_kind(annotation, val, what)
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         base, *meta = typing.get_args(annotation)
         return convert(base, val, what, meta)
     if annotation in VALUE_KINDS:
-        return VALUE_KINDS[annotation](val, what)
+        return _convert_kind(annotation, val, what)
     if origin in (Union, types.UnionType):
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(options) < len(typing.get_args(annotation)) and isinstance(val.value, Sym) and val.value.name == "none":
@@ -228,6 +228,45 @@ def _type_phrase(annotation: Any) -> str:
         item = typing.get_args(annotation)[0]
         return "a list of " + {int: "integers", float: "numbers"}.get(item, "values")
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(annotation, "a value")
+
+
+# Value kinds already built, by (kind, the value written): ``activation=relu`` on a thousand layers is
+# bound once. Only results that carry no source position are kept (they are the same object wherever
+# the value is written; IR nodes are frozen), and only successes: errors name their argument.
+_KIND_CACHE: dict[tuple, Any] = {}
+_KIND_CACHE_SIZE = 4096
+
+
+def _convert_kind(annotation: Any, val: Val, what: str) -> Any:
+    key = _value_key(val.value)
+    if key is not None:
+        cached = _KIND_CACHE.get((annotation, key))
+        if cached is not None:
+            return cached
+    result = VALUE_KINDS[annotation](val, what)
+    if key is not None and result is not None and "span" not in getattr(type(result), "model_fields", {"span": 0}):
+        if len(_KIND_CACHE) >= _KIND_CACHE_SIZE:
+            _KIND_CACHE.clear()
+        _KIND_CACHE[(annotation, key)] = result
+    return result
+
+
+def _value_key(value: Any) -> tuple | None:
+    """What ``value`` says, without where it is written (hashable), or None for what is not kept."""
+    if isinstance(value, Sym):
+        return ("name", value.name)
+    if isinstance(value, (bool, int, float, str)):
+        return (type(value).__name__, repr(value))  # repr: -0.0 is not 0.0, 1 is not 1.0 or True
+    if isinstance(value, CallVal):
+        args = tuple(_value_key(v.value) for v in value.args)
+        kwargs = tuple((k, _value_key(v.value)) for k, v in value.kwargs)
+        if None in args or any(k is None for _, k in kwargs):
+            return None
+        return ("call", value.func, args, kwargs)
+    if isinstance(value, tuple):
+        items = tuple(_value_key(v.value) for v in value)
+        return None if None in items else ("list", items)
+    return None
 
 
 def _convert_tuple(annotation: Any, val: Val, what: str, metadata: list | None) -> tuple:
