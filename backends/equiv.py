@@ -2,7 +2,9 @@
 
 Every backend gets the same initial weights (NumPy's initializers), the same batches (the
 shared loop's order), the same learning rate per step and the same dropout masks, so in
-float64 their per-step losses and final weights agree to round-off.
+float64 their per-step losses and final weights agree to round-off. A backend whose training
+diverges (``backends.divergence``) stops there; equivalent backends stop at the same step and
+blame the same layer.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backends import make_trainer
+from backends.divergence import Diverged
 from backends.loop import batches
 from backends.numpy.initializers import initial_weights
 from backends.schedules import learning_rate
@@ -20,12 +23,14 @@ from compiler.ir.spec import Spec
 
 @dataclass
 class Trace:
-    """What one backend did: loss per step, outputs of the first step, final weights."""
+    """What one backend did: loss per step, outputs of the first step, final weights, and the step
+    that diverged (``stopped.step``, from 1; ``stopped.layer``) when training did."""
 
     backend: str
     losses: list[float] = field(default_factory=list)
     first_outputs: np.ndarray | None = None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    stopped: Diverged | None = None
 
 
 def step_batches(n: int, batch_size: int, seed: int, steps: int) -> list[np.ndarray]:
@@ -40,7 +45,8 @@ def step_batches(n: int, batch_size: int, seed: int, steps: int) -> list[np.ndar
 
 def run_canonical(backend: str, spec: Spec, x: np.ndarray, y: np.ndarray, *, steps: int,
                   dtype="float64", seed: int | None = None) -> Trace:
-    """Train ``steps`` optimizer steps of ``spec`` on ``backend`` in canonical mode."""
+    """Train ``steps`` optimizer steps of ``spec`` on ``backend`` in canonical mode, or until a step
+    diverges (then ``stopped`` says where, and the weights are those after the last good step)."""
     t = spec.training
     seed = t.seed if seed is None else seed
     weights = initial_weights(spec, seed, np.dtype(dtype))
@@ -48,7 +54,12 @@ def run_canonical(backend: str, spec: Spec, x: np.ndarray, y: np.ndarray, *, ste
                            adapt_on=x)
     trace = Trace(backend)
     for step, idx in enumerate(step_batches(len(x), t.batch_size, seed, steps)):
-        loss, out = trainer.train_batch(x[idx], y[idx], step, learning_rate(t.optimizer, t.schedule, step))
+        try:
+            loss, out = trainer.train_batch(x[idx], y[idx], step, learning_rate(t.optimizer, t.schedule, step))
+        except Diverged as exc:
+            exc.step, exc.weights_step = step + 1, step
+            trace.stopped = exc
+            break
         trace.losses.append(float(loss))
         if step == 0:
             trace.first_outputs = np.asarray(out, dtype=np.float64)
@@ -74,11 +85,18 @@ class Divergence:
 
 
 def compare(trace: Trace, reference: Trace, tolerance: float) -> Divergence:
-    """Per-step loss errors and per-weight final errors of ``trace`` against ``reference``."""
+    """Per-step loss errors and per-weight final errors of ``trace`` against ``reference``; two traces
+    whose training diverged at different steps, or blamed different layers, part at the earlier step."""
     loss_errors = [relative_error(a, b) for a, b in zip(trace.losses, reference.losses)]
     first_bad = next((i for i, e in enumerate(loss_errors) if not e <= tolerance), None)
     weight_errors = {k: relative_error(trace.weights[k], reference.weights[k]) for k in reference.weights}
     bad_layer = next((k.split("/")[0] for k, e in weight_errors.items() if not e <= tolerance), None)
+    stops = [(t.stopped.step, t.stopped.layer) if t.stopped is not None else None for t in (trace, reference)]
+    if stops[0] != stops[1]:
+        stop_step = min(s[0] for s in stops if s is not None) - 1  # counted from 0, as loss_errors
+        if first_bad is None or stop_step < first_bad:
+            first_bad = stop_step
+            bad_layer = trace.stopped.layer if trace.stopped is not None else reference.stopped.layer
     return Divergence(first_bad, bad_layer, max(loss_errors, default=0.0), weight_errors)
 
 

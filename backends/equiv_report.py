@@ -19,7 +19,7 @@ def loss_table(traces: list[Trace], all_steps: bool = False) -> str:
     head = f"{'step':>5}  " + "  ".join(f"{n:>22}" for n in names) + \
         "".join(f"  {'rel. diff ' + n:>16}" for n in names[1:])
     rows = [head]
-    n = len(reference.losses)
+    n = min(len(t.losses) for t in traces)  # a backend whose training diverged stopped early
     for i in (range(n) if all_steps else shown_steps(n)):
         cells = "  ".join(f"{t.losses[i]:>22.15g}" for t in traces)
         diffs = "".join(f"  {relative_error(t.losses[i], reference.losses[i]):>16.2e}" for t in traces[1:])

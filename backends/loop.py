@@ -17,13 +17,15 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from backends.divergence import Diverged  # noqa: F401  (re-exported: the loop's exception)
 from backends.schedules import learning_rate
 from compiler.ir.spec import Spec
 
 
 class Trainer(Protocol):
     def train_batch(self, x: np.ndarray, y: np.ndarray, step: int, lr: float) -> tuple[float, np.ndarray]:
-        """One optimizer step; returns (total loss, outputs). Raises ``Diverged`` before updating on NaN/inf."""
+        """One optimizer step; returns (total loss, outputs). A step that diverges (``backends.divergence``:
+        loss, gradients, or the updated weights and optimizer state) is undone and raises ``Diverged``."""
 
     def evaluate_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """(total loss, outputs) in inference mode."""
@@ -34,20 +36,6 @@ class Trainer(Protocol):
 
     @property
     def outputs_are_logits(self) -> bool: ...
-
-
-class Diverged(Exception):
-    """The loss or a gradient became NaN or infinite; the weights are those of the last good step."""
-
-    def __init__(self, message: str, layer: str | None = None):
-        super().__init__(message)
-        self.layer = layer
-        self.epoch: int | None = None
-        self.step: int | None = None
-
-    def __str__(self) -> str:
-        where = f"epoch {self.epoch}, step {self.step}: " if self.epoch is not None else ""
-        return where + super().__str__()
 
 
 @dataclass
@@ -177,11 +165,12 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
         *, epochs: int, seed: int, events: LoopEvents | None = None, resume: LoopState | None = None,
         on_checkpoint: Callable[[LoopState], None] | None = None, checkpoint_every: int | None = None,
         should_stop: Callable[[], bool] | None = None) -> History:
-    """Train for ``epochs`` (or until early stopping); raises ``Diverged`` with epoch and step set.
+    """Train for ``epochs`` (or until early stopping); raises ``Diverged`` with epoch, step and
+    ``weights_step`` set, after ``on_checkpoint`` has saved the state after the last good step.
 
     ``resume`` continues from a saved ``LoopState``; ``on_checkpoint`` is called at the end of every
-    epoch and every ``checkpoint_every`` steps; when ``should_stop()`` becomes true the loop stops at
-    the next step boundary, calls ``on_checkpoint`` and raises ``Interrupted``.
+    epoch, every ``checkpoint_every`` steps and when a step diverges; when ``should_stop()`` becomes
+    true the loop stops at the next step boundary, calls ``on_checkpoint`` and raises ``Interrupted``.
 
     A trainer with its own ``native_fit`` (Keras' ``fit`` in native mode) is handed the whole
     job; it must return the same ``History`` (same keys per epoch) and honour the events.
@@ -221,8 +210,11 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
             xb, yb = x[idx], y[idx]
             try:
                 loss, out = trainer.train_batch(xb, yb, state.step, lr)
-            except Diverged as exc:
-                exc.epoch, exc.step = epoch + 1, state.step + 1  # both counted from 1 in messages
+            except Diverged as exc:  # the step was undone: the state is that after the last good step
+                exc.epoch, exc.step, exc.weights_step = epoch + 1, state.step + 1, state.step  # from 1 in messages
+                state.sums, state.epoch_seconds = sums.state() if state.batch else {}, time.perf_counter() - start
+                if on_checkpoint is not None:  # the final checkpoint holds the weights saved with the run
+                    on_checkpoint(snapshot())
                 raise
             sums.add(loss, out, yb)
             state.step += 1

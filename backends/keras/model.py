@@ -5,39 +5,27 @@ final softmax/sigmoid is fused with the loss (as backends/numpy/model.py decides
 operation is the activation a ``from_logits=false`` cross-entropy would undo) that layer is lowered
 without its activation and a ``LogitsHead`` follows, so the network outputs logits.
 
-``Network`` is a functional ``keras.Model`` whose ``train_step`` (used by ``model.fit``) refuses a
-non-finite step before the update, as the shared loop does: when the loss or a gradient is NaN or
-infinite the optimizer is not applied, the BatchNormalization moving statistics of the step are
-put back, the step index and its batch are kept in a ``Guard``, and every later step of that fit
-is refused too, so the weights stay those of the last good step until the trainer raises
-``Diverged`` at the end of the epoch.
+``Network`` is a functional ``keras.Model`` whose ``train_step`` (used by ``model.fit``) undoes a
+step that diverges (``backends.divergence``; ``backends.keras.guard.guarded_update``), as the shared
+loop does: the weights, optimizer state, BatchNormalization moving statistics and dropout seed
+states stay as after the last good step, the loss and metrics are not updated, the step index, its
+batch and which variables the update left non-finite are kept in the ``Guard``, and every later step
+of that fit is refused too, until the trainer's callback raises ``Diverged``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import tensorflow as tf
 
+from backends.keras.guard import Guard, guarded_update
 from backends.keras.layers import LOWERINGS, LogitsHead, LowerContext, MaskedDropout
 from backends.numpy.model import FUSED
 from compiler.ir.names import root_scope_name
 from compiler.ir.spec import Spec
 from compiler.ir.values import ActivationFn
-
-
-@dataclass
-class Guard:
-    """Where ``Network.train_step`` records a refused step (TensorFlow variables, read after fit)."""
-
-    state: list  # the BatchNormalization moving statistics (Keras variables)
-    bad_step: tf.Variable = field(default_factory=lambda: tf.Variable(-1, dtype=tf.int64, trainable=False))
-    x: tf.Variable | None = None
-    y: tf.Variable | None = None
-
-    def reset(self):
-        self.bad_step.assign(-1)
 
 
 class Network(keras.Model):
@@ -50,35 +38,30 @@ class Network(keras.Model):
         if guard is None:
             return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        before = [tf.identity(v.value) for v in guard.state]  # read before the forward pass updates them
+        before = [(v, tf.identity(v.value)) for v in guard.state]  # read before the forward pass moves them
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
         weights = self.trainable_weights
         grads = tape.gradient(loss, weights)
-        finite = tf.logical_and(tf.math.is_finite(loss), tf.less(guard.bad_step, 0))
-        for g in grads:
-            if g is not None:
-                finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
 
-        def update():
-            self.optimizer.apply(grads, weights)
-            return tf.constant(True)
+        def accept():  # the loss and metrics count good steps only
+            self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+        kept, finite = guarded_update(self.optimizer, grads, weights, loss, watched=guard.watched, before=before,
+                                      allowed=tf.less(guard.bad_step, 0), on_accept=accept)
 
         def record():
             guard.bad_step.assign(tf.cast(self.optimizer.iterations, tf.int64))
             guard.x.assign(tf.cast(x, guard.x.dtype))
             guard.y.assign(tf.cast(y, guard.y.dtype))
+            guard.finite_after.assign(finite)
             return tf.constant(False)
 
-        def refuse():
-            for v, old in zip(guard.state, before):
-                v.assign(old)
-            return tf.cond(tf.less(guard.bad_step, 0), record, lambda: tf.constant(False))
-
-        tf.cond(finite, update, refuse)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        first = tf.logical_and(tf.logical_not(kept), tf.less(guard.bad_step, 0))
+        tf.cond(first, record, lambda: tf.constant(False))
+        return self.get_metrics_result()
 
 
 @dataclass

@@ -18,9 +18,10 @@ activity penalties ÷ batch size). ``outputs`` are what the model predicts: prob
 final softmax/sigmoid is fused with the loss (the network itself outputs the logits, see
 ``backends.keras.model``).
 
-A step whose loss or gradients are not finite is refused before the update (the moving statistics
-of BatchNormalization are put back too) and reported as ``Diverged`` naming the first layer, in
-forward order, whose output — or else whose gradient — is not finite, as the NumPy backend does.
+A step that diverges (``backends.divergence``: its loss, a gradient, or — after the update — a weight,
+moving statistic or optimizer slot) is undone inside the traced step (``backends.keras.guard``; Keras'
+own ``fit`` included) and reported as ``Diverged`` naming the layer by ``backends.divergence.locate``,
+as the other backends do.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from backends.divergence import Diverged, locate
+from backends.keras.guard import Guard, floating, guarded_update
 from backends.keras.layers import LowerContext
-from backends.keras.model import Guard, build_network
+from backends.keras.model import build_network
 from backends.keras.optimizers import PinnedLoss, floatx, make_metrics, make_optimizer
 from backends.loop import (
-    Diverged,
     EarlyStopper,
     History,
     Interrupted,
@@ -82,6 +84,9 @@ class KerasTrainer:
             self.loss = PinnedLoss(t.loss, self.head is not None or t.loss.from_logits, self.dtype)
             self.optimizer, self.rate = make_optimizer(t, self.dtype)
             self.optimizer.build(self.trainable)
+            # what an update may leave non-finite (checked after it), with the weight each belongs to
+            self.watched = floating(self.trainable + self.moving + list(self.optimizer.variables))
+            self.watched_names = self._owners(self.watched)
         self._probe_model = None
         self._compiled_for = None
         self._step = tf.function(self._graph_step, reduce_retracing=True)
@@ -96,38 +101,23 @@ class KerasTrainer:
             x, y = self._tensor(x), self._target(y)
             self._set_masks(x.shape, step)
             self.rate.override.assign(lr)
-            total, outputs, ok = self._step(x, y)
-            if not bool(ok):  # refused before the update; the moving statistics were put back
-                saved = [v.numpy() for v in self.moving]
-                loss, _, grads = self._loss_and_grads(x, y)
-                self._restore(saved)
-                raise self._locate(x, loss, grads)
+            total, outputs, kept, finite = self._step(x, y)
+            if not bool(kept):  # undone in the graph: weights, optimizer and moving statistics as before
+                raise self._locate(x, y, float(total), self._non_finite(finite))
             return float(total), outputs.numpy()
 
     def _graph_step(self, x, y):
-        """One step as a TensorFlow graph: forward, total loss, gradients; the optimizer only when the
-        loss and every gradient are finite, else the moving statistics are put back."""
-        before = [tf.identity(v.value) for v in self.moving]
+        """One step as a TensorFlow graph: forward, total loss, gradients, and the update unless the step
+        diverges (``backends.keras.guard.guarded_update``, which puts everything back then)."""
+        before = [(v, tf.identity(v.value)) for v in self.moving]
         with tf.GradientTape() as tape:
             out = self.model(x, training=True)
             total = self._total(self.loss(y, out), self.model.losses)
         grads = tape.gradient(total, self.trainable)
         grads = [tf.zeros_like(v) if g is None else self._dense(g) for v, g in zip(self.trainable, grads)]
-        finite = tf.math.is_finite(total)
-        for g in grads:
-            finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-
-        def update():
-            self.optimizer.apply(grads, self.trainable)
-            return tf.constant(True)
-
-        def refuse():
-            for v, old in zip(self.moving, before):
-                v.assign(old)
-            return tf.constant(False)
-
-        ok = tf.cond(finite, update, refuse)
-        return total, self._outputs(out), ok
+        kept, finite = guarded_update(self.optimizer, grads, self.trainable, total, watched=self.watched,
+                                      before=before)
+        return total, self._outputs(out), kept, finite
 
     def evaluate_batch(self, x, y):
         with floatx(self.dtype):
@@ -312,20 +302,41 @@ class KerasTrainer:
         if self.model.guard is None:
             spec_in = self.spec.input_shape
             self.model.guard = Guard(
-                self.moving,
+                self._forward_state(), self.watched,
                 x=tf.Variable(np.zeros((0, *spec_in), self.dtype), shape=tf.TensorShape(None), trainable=False),
                 y=tf.Variable(np.zeros((0,), y.dtype if y.dtype.kind in "iu" else self.dtype),
                               shape=tf.TensorShape(None), trainable=False))
         self._compiled_for = sparse
 
     def _diverged(self, bad_step: int) -> Diverged:
-        """The ``Diverged`` of a step that ``Network.train_step`` refused, located on its batch."""
-        x = tf.convert_to_tensor(self.model.guard.x)
-        y = tf.convert_to_tensor(self.model.guard.y)
-        saved = [v.numpy() for v in self.moving]
-        loss, _, grads = self._loss_and_grads(x, y)
-        self._restore(saved)
-        return self._locate(x, loss, grads)
+        """The ``Diverged`` of the step that ``Network.train_step`` refused first, located on its batch
+        (the guard put the dropout seed states back, so the pass draws that step's masks)."""
+        guard = self.model.guard
+        x, y = tf.convert_to_tensor(guard.x), tf.convert_to_tensor(guard.y)
+        saved = [v.numpy() for v in self._forward_state()]
+        loss = float(self._loss_and_grads(x, y)[0])
+        self._restore(saved, self._forward_state())
+        return self._locate(x, y, loss, self._non_finite(guard.finite_after))
+
+    def _forward_state(self) -> list:
+        """The variables a training-mode forward pass moves: moving statistics, native dropout seeds."""
+        return self.moving + [g.state for g in self._seed_generators().values()]
+
+    def _owners(self, variables) -> list[str]:
+        """The weight each variable is or belongs to (an optimizer slot is named after its weight's path:
+        ``<path with _ for />_<slot>``; the longest such prefix wins)."""
+        by_id = {id(v): name for name, v in self.variables.items()}
+        prefixes = sorted(((v.path.replace("/", "_") + "_", name) for name, v in self.variables.items()),
+                          key=lambda p: -len(p[0]))
+        out = []
+        for v in variables:
+            name = by_id.get(id(v)) or next((n for prefix, n in prefixes if v.name.startswith(prefix)), v.name)
+            out.append(name)
+        return out
+
+    def _non_finite(self, finite) -> list[str]:
+        """The weights whose variable (or optimizer slot) the update left non-finite, from the guard's flags."""
+        return [name for name, ok in zip(self.watched_names, np.asarray(finite)) if not ok]
 
     # ---- internals ----------------------------------------------------------------------------------
     def _variable_table(self) -> dict[str, keras.Variable]:
@@ -383,8 +394,8 @@ class KerasTrainer:
     def _outputs(self, out):
         return self.head.probabilities(out) if self.head is not None else out
 
-    def _restore(self, saved) -> None:
-        for v, value in zip(self.moving, saved):
+    def _restore(self, saved, variables=None) -> None:
+        for v, value in zip(self.moving if variables is None else variables, saved):
             v.assign(value)
 
     def _probes(self) -> keras.Model:
@@ -394,29 +405,25 @@ class KerasTrainer:
             self._probe_model = keras.Model(self.model.inputs, [self.net.outputs[n] for n in names])
         return self._probe_model
 
-    def _locate(self, x, loss: float, grads) -> Diverged:
-        """The first layer whose output (in a training pass with the step's masks), or else whose
-        gradient, is not finite; the moving statistics are left as they were."""
-        saved = [v.numpy() for v in self.moving]
+    def _locate(self, x, y, loss: float, bad_weights: list[str]) -> Diverged:
+        """The step's ``Diverged`` (``backends.divergence.locate``), from training passes with its masks over
+        the weights it started from: each layer's output and each gradient. The moving statistics and
+        dropout seed states are left as they were."""
+        state = self._forward_state()
+        saved = [v.numpy() for v in state]
         try:
-            if not np.all(np.isfinite(x.numpy())):
-                name = self.spec.layers[0].name
-                return Diverged(f"the loss became {loss}: the output of layer '{name}' is not finite", name)
             outs = self._probes()(x, training=True)
-            for layer, out in zip(self.spec.layers[1:], outs):
-                if layer is self.spec.layers[-1] and self.head is not None:
-                    out = self._outputs(out)
-                if not bool(tf.reduce_all(tf.math.is_finite(out))):
-                    return Diverged(f"the loss became {loss}: the output of layer '{layer.name}' is not finite",
-                                    layer.name)
+            self._restore(saved, state)
+            grads = self._loss_and_grads(x, y)[2]
         finally:
-            self._restore(saved)
-        bad = {name for name, g in zip(self._trainable_names(), grads) if not bool(tf.reduce_all(tf.math.is_finite(g)))}
-        for layer in self.spec.layers:
-            mine = [w for w in self._trainable_names() if w in bad and w.split("/")[0] == layer.name]
-            if mine:
-                return Diverged(f"the loss became {loss}: the gradient of '{mine[0]}' is not finite", layer.name)
-        return Diverged(f"the loss became {loss}", None)
+            self._restore(saved, state)
+        outputs = {self.spec.layers[0].name: x.numpy()}
+        for layer, out in zip(self.spec.layers[1:], outs):
+            if layer is self.spec.layers[-1] and self.head is not None:
+                out = self._outputs(out)
+            outputs[layer.name] = out.numpy()
+        gradients = {name: g.numpy() for name, g in zip(self._trainable_names(), grads)}
+        return locate(self.spec, loss, outputs, gradients, bad_weights)
 
 
 def batch_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epochs: int, *, first: int = 0,
@@ -463,12 +470,24 @@ class _Record(keras.callbacks.Callback):
         self.mean = 0.0
 
     def check(self) -> None:
-        """Raise ``Diverged`` if ``Network.train_step`` refused a step (one scalar read)."""
+        """Raise ``Diverged`` if ``Network.train_step`` refused a step (one scalar read), as the shared
+        loop does: epoch, step and ``weights_step`` set, and ``on_checkpoint`` given the state after the
+        last good step (the guard kept the weights, optimizer, seeds, loss and metrics of that step)."""
         bad = int(self.trainer.model.guard.bad_step.numpy())
-        if bad >= 0:
-            exc = self.trainer._diverged(bad)
-            exc.epoch, exc.step = bad // self.steps + 1, bad + 1
-            raise exc
+        if bad < 0:
+            return
+        exc = self.trainer._diverged(bad)
+        exc.epoch, exc.step, exc.weights_step = bad // self.steps + 1, bad + 1, bad
+        s = self.state
+        s.epoch, s.batch, s.step = bad // self.steps, bad % self.steps, bad
+        if s.batch:  # the epoch's good batches are full ones
+            self.seen = s.batch * self.batch_size
+            self.mean = float(self.trainer.model._loss_tracker.result())
+        else:
+            s.sums, s.epoch_seconds = {}, 0.0
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.snapshot(mid_epoch=s.batch > 0))
+        raise exc
 
     def snapshot(self, mid_epoch: bool) -> LoopState:
         s = self.state

@@ -102,7 +102,7 @@ class NumpyModel:
         return steps
 
     # ---- forward -------------------------------------------------------------------
-    def forward(self, x: np.ndarray, ctx: Context, stop_at_nonfinite: bool = False,
+    def forward(self, x: np.ndarray, ctx: Context,
                 record: dict[str, np.ndarray] | None = None) -> Pass:
         """Run every step; with a fused final activation the loss input is its input (the logits).
 
@@ -118,8 +118,6 @@ class NumpyModel:
             backprops.append(back)
             if record is not None:
                 record[step.layer] = x
-            if stop_at_nonfinite and not np.all(np.isfinite(x)):
-                raise NonFinite(f"the output of layer '{step.layer}' is not finite", step.layer)
             if step.activity_regularizer is not None:
                 activity.append((i, step.activity_regularizer, x))
                 activity_penalty += penalty(step.activity_regularizer, x) / x.shape[0]
@@ -172,10 +170,3 @@ class NumpyModel:
             grads[name] = grads[name] + penalty_grad(reg, self.params[name])
         return grads
 
-
-class NonFinite(Exception):
-    """A forward or backward pass produced NaN or infinity; ``layer`` names the first place."""
-
-    def __init__(self, message: str, layer: str):
-        super().__init__(message)
-        self.layer = layer

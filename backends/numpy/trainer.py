@@ -1,19 +1,19 @@
 """The NumPy backend's ``Trainer``: one optimizer step = loss, gradients, clipping, update.
 
-A step whose loss or gradients are not finite is refused *before* the update (so the weights
-stay those of the last good step) and reported with the first layer, in forward order, whose
-activations — or else whose gradients — went non-finite.
+A step that diverges (``backends.divergence``: its loss, a gradient, or — after the update — a
+weight or optimizer slot) is undone, so the weights, moving statistics and optimizer state stay
+those after the last good step, and ``Diverged`` names the layer by ``backends.divergence.locate``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from backends.loop import Diverged
+from backends.divergence import Diverged, locate, loss_diverged
 from backends.numpy.initializers import initial_weights
 from backends.numpy.layers import Context
 from backends.numpy.losses import loss_and_grad
-from backends.numpy.model import NonFinite, NumpyModel
+from backends.numpy.model import NumpyModel
 from backends.numpy.optimizers import clip_gradients, make_optimizer
 from compiler.ir.spec import Spec
 
@@ -29,7 +29,9 @@ class NumpyTrainer:
         weights = weights if weights is not None else initial_weights(spec, self.seed, dtype)
         self.params = {k: np.array(v, dtype=dtype) for k, v in weights.items()}
         self.model = NumpyModel(spec, self.params)
-        self.optimizer = make_optimizer(t.optimizer, {k: self.params[k] for k in self.model.trainable})
+        self.trainable = {k: self.params[k] for k in self.model.trainable}
+        self.optimizer = make_optimizer(t.optimizer, self.trainable)
+        self._before = UpdateUndo(self.trainable, self.optimizer)
 
     @property
     def outputs_are_logits(self) -> bool:
@@ -43,13 +45,28 @@ class NumpyTrainer:
         ctx = Context(training=True, seed=self.seed, step=step)
         saved = self._moving_statistics()
         loss, grads, fp = self.model.loss_and_grads(x, y, ctx)
-        if not np.isfinite(loss) or not all(np.all(np.isfinite(g)) for g in grads.values()):
+        if loss_diverged(loss) or not all(_finite(g) for g in grads.values()):
             self._restore(saved)  # the moving statistics of the bad step are not kept either
-            raise self._locate(x, y, ctx, loss, grads)
+            raise self._locate(x, ctx, loss, grads)
         t = self.spec.training
-        grads = clip_gradients(grads, t.clip_norm, t.clip_value)
-        self.optimizer.apply({k: self.params[k] for k in self.model.trainable}, grads, lr)
+        if t.clip_norm is not None or t.clip_value is not None:
+            grads = clip_gradients(grads, t.clip_norm, t.clip_value)  # new arrays: ``grads`` stay unclipped
+        self._before.take()
+        self.optimizer.apply(self.trainable, grads, lr)
+        bad = self._non_finite_weights()
+        if bad:  # the update overflowed: undo it
+            self._before.restore()
+            self._restore(saved)
+            raise self._locate(x, ctx, loss, grads, bad)
         return loss, fp.output
+
+    def _non_finite_weights(self) -> list[str]:
+        """The weights (moving statistics included) and optimizer slots (by their weight's name) that
+        are not finite."""
+        bad = [name for name, w in self.params.items() if not _finite(w)]
+        for arrays in self.optimizer.slots.values():
+            bad.extend(name for name, a in arrays.items() if not _finite(a))
+        return bad
 
     def evaluate_batch(self, x, y):
         with np.errstate(all="ignore"):
@@ -60,19 +77,16 @@ class NumpyTrainer:
         data_loss, _ = loss_and_grad(self.spec.training.loss, fp.loss_input, y, fp.logits)
         return data_loss + self.model.weight_penalty() + fp.activity_penalty, fp.output
 
-    def _locate(self, x, y, ctx, loss, grads) -> Diverged:
+    def _locate(self, x, ctx, loss, grads, bad_weights=()) -> Diverged:
+        """The step's ``Diverged`` (``backends.divergence.locate``), from a pass with its masks over the
+        weights it started from; the moving statistics are left as they are."""
         saved = self._moving_statistics()
+        outputs: dict[str, np.ndarray] = {}
         try:
-            self.model.forward(x, ctx, stop_at_nonfinite=True)
-        except NonFinite as exc:
-            return Diverged(f"the loss became {loss}: {exc}", exc.layer)
+            self.model.forward(x, ctx, record=outputs)
         finally:
             self._restore(saved)
-        for layer in self.spec.layers:
-            bad = [k for k, g in grads.items() if k.split("/")[0] == layer.name and not np.all(np.isfinite(g))]
-            if bad:
-                return Diverged(f"the loss became {loss}: the gradient of '{bad[0]}' is not finite", layer.name)
-        return Diverged(f"the loss became {loss}", None)
+        return locate(self.spec, loss, outputs, grads, bad_weights)
 
     def probe(self, x, y) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """One training-mode pass without an update: each layer's output, and each weight's gradient."""
@@ -108,3 +122,28 @@ class NumpyTrainer:
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         for k, v in weights.items():
             self.params[k][...] = v
+
+
+def _finite(a: np.ndarray) -> bool:
+    return bool(np.isfinite(a).all())
+
+
+class UpdateUndo:
+    """Copies of the trainable weights and the optimizer's state (slots, ``iterations``), taken before
+    an update (``take``, into buffers allocated once) and put back (``restore``) when it diverged."""
+
+    def __init__(self, params: dict[str, np.ndarray], optimizer):
+        self.optimizer = optimizer
+        self.arrays = list(params.values()) + [a for slot in optimizer.slots.values() for a in slot.values()]
+        self.copies = [np.empty_like(a) for a in self.arrays]
+        self.iterations = optimizer.iterations
+
+    def take(self) -> None:
+        for copy, a in zip(self.copies, self.arrays):
+            np.copyto(copy, a)
+        self.iterations = self.optimizer.iterations
+
+    def restore(self) -> None:
+        for copy, a in zip(self.copies, self.arrays):
+            np.copyto(a, copy)
+        self.optimizer.iterations = self.iterations

@@ -63,14 +63,6 @@ class WeightEntry:
         return a.permute(*perm) if isinstance(a, torch.Tensor) else a.transpose(perm)
 
 
-class NonFinite(Exception):
-    """A layer's output is not finite; ``layer`` names it."""
-
-    def __init__(self, message: str, layer: str):
-        super().__init__(message)
-        self.layer = layer
-
-
 class TorchModel(nn.Module):
     """The lowered steps of ``spec``; ``forward(x)`` -> (output, loss input, activity penalty or None)."""
 
@@ -135,15 +127,12 @@ class TorchModel(nn.Module):
             x, loss_input = _to_nhwc(x), _to_nhwc(loss_input)
         return x, loss_input, penalty
 
-    def trace(self, x: torch.Tensor, *, record: dict | None = None, stop_at_nonfinite: bool = False) -> None:
-        """Run every step; ``record[layer]`` receives each layer's final output (NHWC, as NumPy);
-        ``stop_at_nonfinite`` raises ``NonFinite`` at the first step whose output is not finite."""
+    def trace(self, x: torch.Tensor, *, record: dict | None = None) -> None:
+        """Run every step; ``record[layer]`` receives each layer's final output (NHWC, as NumPy)."""
         for step, layer in zip(self.steps, self.step_layers):
             x = step(x)
             if record is not None:
                 record[layer] = _to_nhwc(x) if x.dim() == 4 else x
-            if stop_at_nonfinite and not bool(torch.isfinite(x).all()):
-                raise NonFinite(f"the output of layer '{layer}' is not finite", layer)
 
     def weight_penalty(self):
         """Σ over regularized weights of l1·Σ|w| + l2·Σw² (a tensor), or None without regularizers."""

@@ -8,9 +8,10 @@
   (``backends.torch.initializers``), dropout from a ``torch.Generator`` seeded from the seed.
 
 Total loss = data loss + Σ kernel/bias penalties + Σ activity penalties / batch size, as NumPy's.
-A step whose loss or gradients are not finite is refused *before* the update (the BatchNormalization
-moving statistics are not moved either) and reported as ``Diverged`` with the first layer, in
-forward order, whose output — or else whose gradients — went non-finite.
+A step that diverges (``backends.divergence``: its loss, a gradient, or — after the update — a weight,
+moving statistic or optimizer state) is undone (``UpdateUndo``) and reported as ``Diverged`` naming the
+layer by ``backends.divergence.locate``. The check adds no host synchronisation: one fused finiteness
+kernel over the gradients, weights and optimizer state writes one flag, read with the loss.
 
 Every parameter, buffer and input is in ``dtype`` (float32 or float64); outputs and weights come
 back as NumPy arrays of that dtype, weights in Keras layouts.
@@ -18,18 +19,16 @@ back as NumPy arrays of that dtype, weights in Keras layouts.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from backends import MODES
-from backends.loop import Diverged
+from backends.divergence import Diverged, locate, loss_diverged
 from backends.numpy.initializers import initial_weights
 from backends.torch.initializers import native_initial_weights, stream_seed
 from backends.torch.layers import RunContext
 from backends.torch.losses import LOSSES
-from backends.torch.model import NonFinite, TorchModel, numpy_dtype, torch_dtype
+from backends.torch.model import TorchModel, numpy_dtype, torch_dtype
 from backends.torch.optimizers import clip_gradients_, make_optimizer
 from compiler.ir.spec import Spec
 
@@ -70,6 +69,9 @@ class TorchTrainer:
         self.regularized = any(e.regularizer is not None for e in self.model.entries)
         self._found_inf = torch.zeros(1)
         self._one = torch.ones(1)
+        self._before = UpdateUndo([e.tensor for e in self.model.entries], self.optimizer)
+        self._draws_masks = self.ctx.generator is not None and any(
+            layer.kind in ("Dropout", "SpatialDropout2D") and layer.rate > 0 for layer in spec.layers)
 
     @property
     def outputs_are_logits(self) -> bool:
@@ -109,21 +111,27 @@ class TorchTrainer:
         ctx = self.ctx
         ctx.training, ctx.step = True, step
         ctx.pending.clear()
+        rng = ctx.generator.get_state() if self._draws_masks else None  # native dropout: undone with the step
         xt, yt = self._input(x), self._target(y)
         out, loss = self._total_loss(xt, yt)
         self.optimizer.zero_grad()
         loss.backward()
-        value = loss.item()
         grads = self._grads()
-        if not math.isfinite(value) or not self._all_finite(grads):
-            ctx.pending.clear()  # the moving statistics of the bad step are not kept
-            raise self._locate(xt, value, grads)
+        found = self._found_inf.zero_()
+        self._flag_non_finite(grads, found)
         if self.clip is not None:
             clip_gradients_(grads, *self.clip)
+        self._before.take()
         self.optimizer.step(lr)
         for bn in ctx.pending:
             bn.commit()
         ctx.pending.clear()
+        self._flag_non_finite(self._before.state_tensors(), found)  # the updated weights and optimizer state
+        value = loss.item()
+        if loss_diverged(value) or bool(found.item()):
+            bad = self._non_finite_weights()
+            self._before.restore()
+            raise self._locate(x, y, step, value, bad, rng)
         return value, out.detach().numpy()
 
     def evaluate_batch(self, x, y):
@@ -214,27 +222,81 @@ class TorchTrainer:
             grads.append(p.grad)
         return grads
 
-    def _all_finite(self, grads: list[torch.Tensor]) -> bool:
-        """Every gradient element finite: one fused pass (the AMP check, scale 1 = unchanged)."""
-        try:
-            found = self._found_inf.zero_()
-            torch._amp_foreach_non_finite_check_and_unscale_(grads, found, self._one)
-            return not bool(found.item())
-        except (AttributeError, RuntimeError):  # a torch without the CPU kernel
-            return all(bool(torch.isfinite(g).all()) for g in grads)
+    def _flag_non_finite(self, tensors: list[torch.Tensor], found: torch.Tensor) -> None:
+        """Set ``found`` to 1 if an element of ``tensors`` is NaN or ±inf: one fused pass and no host
+        synchronisation (the AMP check with scale 1, which leaves the tensors unchanged)."""
+        groups: dict[torch.dtype, list[torch.Tensor]] = {}
+        for t in tensors:
+            groups.setdefault(t.dtype, []).append(t)
+        for group in groups.values():
+            try:
+                torch._amp_foreach_non_finite_check_and_unscale_(group, found, self._one)
+            except (AttributeError, RuntimeError):  # a torch without the CPU kernel
+                if not all(bool(torch.isfinite(t).all()) for t in group):
+                    found.fill_(1.0)
 
-    def _locate(self, xt, loss: float, grads) -> Diverged:
-        """The first layer whose output (in a pass with the same masks), or else gradient, is not finite."""
+    def _non_finite_weights(self) -> list[str]:
+        """The weights (moving statistics included) and optimizer slots (by their weight's name) that are
+        not finite now."""
+        bad = [e.name for e in self.model.entries if not bool(torch.isfinite(e.tensor).all())]
+        for tensors in self.optimizer.slots().values():
+            bad.extend(name for name, t in zip(self.trainable_names, tensors) if not bool(torch.isfinite(t).all()))
+        return bad
+
+    def _locate(self, x, y, step: int, loss: float, bad_weights: list[str], rng) -> Diverged:
+        """The step's ``Diverged`` (``backends.divergence.locate``), from passes with its masks (native
+        dropout: the generator state ``rng`` it started from, left so) over the weights it started from
+        (restored already): each layer's output and each gradient, unclipped."""
+        generator = self.ctx.generator
+        outputs: dict[str, torch.Tensor] = {}
+        self.ctx.training, self.ctx.step = True, step
         try:
+            if rng is not None:
+                generator.set_state(rng)
             with torch.no_grad():
-                self.model.trace(xt, stop_at_nonfinite=True)
-        except NonFinite as exc:
-            return Diverged(f"the loss became {loss}: {exc}", exc.layer)
+                self.model.trace(self._input(x), record=outputs)
+            if rng is not None:
+                generator.set_state(rng)
+            grads = self.gradients(x, y, step)
         finally:
             self.ctx.pending.clear()
-        bad = {name for name, g in zip(self.trainable_names, grads) if not bool(torch.isfinite(g).all())}
-        for layer in self.spec.layers:
-            names = [e.name for e in self.model.entries if e.layer == layer.name and e.name in bad]
-            if names:
-                return Diverged(f"the loss became {loss}: the gradient of '{names[0]}' is not finite", layer.name)
-        return Diverged(f"the loss became {loss}", None)
+            if rng is not None:
+                generator.set_state(rng)
+        return locate(self.spec, loss, {k: v.numpy() for k, v in outputs.items()}, grads, bad_weights)
+
+
+class UpdateUndo:
+    """Copies of every weight (moving statistics included) and of the optimizer's state (slots,
+    ``iterations``), taken before an update (``take``: fused copies into buffers allocated once, no host
+    synchronisation) and put back (``restore``) when the update diverged."""
+
+    def __init__(self, weights: list[torch.Tensor], optimizer):
+        self.weights = weights
+        self.optimizer = optimizer
+        self.copies: list[torch.Tensor] | None = None
+        self.slots: dict[str, list[torch.Tensor]] = {}
+        self.iterations = optimizer.iterations
+
+    def state_tensors(self) -> list[torch.Tensor]:
+        """Every weight and optimizer slot as they are now (what an update changes)."""
+        return [w.detach() for w in self.weights] + [t for ts in self.optimizer.slots().values() for t in ts]
+
+    @torch.no_grad()
+    def take(self) -> None:
+        slots = self.optimizer.slots()
+        tensors = [w.detach() for w in self.weights] + [t for ts in slots.values() for t in ts]
+        if self.copies is None or len(self.copies) != len(tensors):
+            self.copies = [torch.empty_like(t) for t in tensors]
+        if tensors:
+            torch._foreach_copy_(self.copies, tensors)
+        self.slots, i = {}, len(self.weights)
+        for name, ts in slots.items():
+            self.slots[name] = self.copies[i:i + len(ts)]
+            i += len(ts)
+        self.iterations = self.optimizer.iterations
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        if self.weights:
+            torch._foreach_copy_([w.detach() for w in self.weights], self.copies[:len(self.weights)])
+        self.optimizer.load_slots(self.slots, self.iterations)
