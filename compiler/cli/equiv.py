@@ -73,6 +73,9 @@ def equiv(
               for name in names]
     results = {t.backend: compare(t, traces[0], tol) for t in traces[1:]}
     typer.echo(loss_table(traces, all_steps))
+    for t in traces:
+        if t.stopped is not None:
+            typer.echo(f"{t.backend}: training diverged at step {t.stopped.step}: {t.stopped}")
     if len(traces) > 1:
         typer.echo("")
         typer.echo(weight_table(traces, results))
@@ -83,6 +86,8 @@ def equiv(
     plot_losses(run_dir / "losses.png", traces, f"{spec.name}: {', '.join(names)} ({dtype.value})")
     report = {"spec": str(spec_path), "steps": steps, "dtype": dtype.value, "tolerance": tol, "threads": threads,
               "losses": {t.backend: t.losses for t in traces},
+              "stopped": {t.backend: {"step": t.stopped.step, "layer": t.stopped.layer, "message": str(t.stopped)}
+                          for t in traces if t.stopped is not None},
               "diverged": {b: {"step": r.step, "layer": r.layer, "max_loss_error": r.loss_error,
                                "weight_errors": r.weight_errors} for b, r in results.items()}}
     write_atomic(run_dir / "equiv.json", json.dumps(report, indent=2).encode())

@@ -13,9 +13,9 @@ from typing import Any, Iterable, Optional
 import typer
 
 from compiler.cli.common import EXIT_ERRORS, print_diagnostics, try_compile
+from compiler.cli.exit_codes import EXIT_DIVERGED
 from compiler.cli.options import ignore_option
 
-EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -176,6 +176,7 @@ class Run:
     history: Any = None
     epochs_done: list = field(default_factory=list)
     seconds: float = 0.0
+    weights_step: int | None = None  # when training diverged: the steps the weights saved have had
 
 
 def prepare_run(spec, spec_path: Path, options: dict, *, epochs, out, resume) -> Run:
@@ -271,10 +272,10 @@ def run_training(run: Run, *, quiet: bool, track: bool, checkpoint_every: int | 
         run.outcome, code = f"interrupted: {exc}", EXIT_INTERRUPTED
         print(f"{run.spec_path}: {exc}; checkpoint written. Continue with: nnspec train {run.spec_path} --resume "
               f"{run.run_dir}", file=sys.stderr)
-    except Diverged as exc:
-        run.epochs_done = state.history.epochs
+    except Diverged as exc:  # the weights and the final checkpoint are those after the last good step
+        run.epochs_done, run.weights_step = state.history.epochs, exc.weights_step
         run.outcome, code = f"diverged: {exc}", EXIT_DIVERGED
-        print(f"{run.spec_path}: error: training stopped at {exc}; the last good weights are saved", file=sys.stderr)
+        print(f"{run.spec_path}: error: training stopped at {exc}; {exc.saved} are saved", file=sys.stderr)
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -297,6 +298,10 @@ def write_outputs(run: Run, source_text: str | None, track: bool) -> None:
         best = run.history.best_epoch if run.history is not None else None
         final = epochs_done[(best or len(epochs_done)) - 1] if restored else epochs_done[-1]
         info["weights_epoch"] = final["epoch"]
+    if run.weights_step is not None:  # diverged: the weights are those of a step, not of an epoch's end
+        info["weights_step"] = run.weights_step
+        info.pop("weights_epoch", None)
+        final = None
     write_run(run.run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
               weights=run.trainer.get_weights(), epochs=epochs_done, info=info,
               title=f"{spec.name} ({run.meta['backend']})")
