@@ -8,6 +8,11 @@ JSON string inside the NPZ; nothing is pickled. It is written atomically (tempor
 flush, fsync, rename), so a crash or ``kill -9`` during a write leaves the previous
 checkpoint intact. A checkpoint names the spec it belongs to (a fingerprint of the compiled
 IR without source positions and without ``epochs``) and its format version.
+
+Reading is defensive: ``load_checkpoint`` refuses (``CheckpointError``, one line) a file that is
+not a checkpoint, a format version that is not one this nnspec writes, metadata of the wrong
+type or with keys missing, and arrays outside the three groups; ``backends.checkpoint_check``
+then validates it against the spec, the data and a fresh trainer before anything is touched.
 """
 
 from __future__ import annotations
@@ -15,16 +20,21 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
+from typing import Any, Optional, Union
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from backends.files import write_file
 from backends.loop import History, LoopState
-from backends.run_dir import write_atomic
 
-FORMAT_VERSION = 1
+# 1: the first format. 2: adds "overrides", the command-line options the run was started with.
+FORMAT_VERSION = 2
 FILENAME = "checkpoint.npz"
+ARRAY_GROUPS = ("weights/", "trainer/", "best/")
 
 
 class CheckpointError(Exception):
@@ -62,35 +72,100 @@ def save_checkpoint(run_dir: Path, state: LoopState, *, weights: dict[str, np.nd
     arrays["meta"] = np.array(json.dumps(document))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    write_atomic(run_dir / FILENAME, buffer.getvalue())
+    write_file(run_dir / FILENAME, buffer.getvalue())
 
 
-def load_checkpoint(run_dir: Path) -> tuple[LoopState, dict, dict, dict]:
-    """(loop state, weights, trainer state, metadata) from ``run_dir``; ``CheckpointError`` if unusable."""
+class _Stopper(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    best: float
+    best_epoch: Optional[int] = Field(ge=0)
+    wait: int = Field(ge=0)
+
+
+class _LoopDocument(BaseModel):
+    """The loop's part of the metadata (the rest belongs to whoever saved it: see ``checkpoint_check``)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    format_version: int
+    epoch: int = Field(ge=0, le=2**53)
+    batch: int = Field(ge=0, le=2**53)
+    step: int = Field(ge=0, le=2**53)
+    sums: dict[str, Any]
+    epoch_seconds: float = Field(ge=0)
+    history: list[dict[str, Union[int, float]]]  # int first: an epoch number stays an int
+    stopped_early: bool
+    stopper: Optional[_Stopper]
+    has_best_weights: bool
+
+
+def describe_validation_error(exc: ValidationError, within: str = "") -> str:
+    """The first problem of a pydantic error in one line: "has 'within.key.sub' = value: what it should be"
+    (or "lacks 'within.key'")."""
+    first = exc.errors()[0]
+    # a union's members appear in the location as their type names ('history.0.loss.int'): not a key
+    loc = [part for part in first["loc"] if part not in ("int", "float", "str", "bool", "list", "dict")]
+    where = within + ".".join(str(part) for part in loc) or "the document"
+    if first["type"] == "missing":
+        return f"lacks '{where}'"
+    received = first.get("input")
+    shown = repr(received) if not isinstance(received, (dict, list)) else type(received).__name__
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return f"has '{where}' = {shown}: {first['msg'][0].lower()}{first['msg'][1:]}"
+
+
+def require_checkpoint(run_dir: Path) -> Path:
+    """``run_dir/checkpoint.npz``; ``CheckpointError`` if ``run_dir`` is not a directory or has none."""
     path = run_dir / FILENAME
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir} is not a run directory")
-    if not path.exists():
+    if not path.is_file():
         raise CheckpointError(f"{run_dir} has no checkpoint ({FILENAME}); it cannot be resumed")
+    return path
+
+
+def load_checkpoint(run_dir: Path) -> tuple[LoopState, dict, dict, dict]:
+    """(loop state, weights, trainer state, metadata) from ``run_dir``; ``CheckpointError`` (one line,
+    naming the file) if it is not a well-formed checkpoint of a format version this nnspec reads.
+    The positions, weights and trainer state are well typed but not yet checked against a spec:
+    that is ``backends.checkpoint_check.validate_checkpoint``."""
+    path = require_checkpoint(run_dir)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         meta = json.loads(str(arrays.pop("meta")))
     except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise CheckpointError(f"{path} is corrupt or truncated ({type(exc).__name__}: {first})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} is corrupt: its metadata is a {type(meta).__name__}, not a JSON object")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
         raise CheckpointError(f"{path} has format version {version}, newer than this nnspec reads "
                               f"({FORMAT_VERSION}); upgrade nnspec to resume it")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{path} has format version {version!r}, which no nnspec writes "
+                              f"(this one reads 1 to {FORMAT_VERSION}); it is not a usable checkpoint")
+    try:
+        document = _LoopDocument.model_validate(meta)
+    except ValidationError as exc:
+        raise CheckpointError(f"{path} {describe_validation_error(exc)}") from None
+    if not math.isfinite(document.epoch_seconds):
+        raise CheckpointError(f"{path} has 'epoch_seconds' = {document.epoch_seconds}: not a finite time")
+    strays = sorted(k for k in arrays if not k.startswith(ARRAY_GROUPS))
+    if strays:
+        raise CheckpointError(f"{path} holds arrays outside the weights, trainer and best groups: {strays[:3]}")
 
     def group(prefix):
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
-    try:
-        history = History(epochs=meta["history"], stopped_early=meta["stopped_early"])
-        state = LoopState(epoch=meta["epoch"], batch=meta["batch"], step=meta["step"], sums=meta["sums"],
-                          epoch_seconds=meta["epoch_seconds"], history=history, stopper=meta["stopper"],
-                          best_weights=group("best/") if meta["has_best_weights"] else None)
-    except KeyError as exc:
-        raise CheckpointError(f"{path} is incomplete: it lacks {exc}") from None
+    best = group("best/")
+    if document.has_best_weights != bool(best):
+        raise CheckpointError(f"{path} says has_best_weights={document.has_best_weights} but holds "
+                              f"{len(best)} best weights")
+    history = History(epochs=document.history, stopped_early=document.stopped_early)
+    state = LoopState(epoch=document.epoch, batch=document.batch, step=document.step, sums=document.sums,
+                      epoch_seconds=document.epoch_seconds, history=history,
+                      stopper=document.stopper.model_dump() if document.stopper is not None else None,
+                      best_weights=best if document.has_best_weights else None)
     return state, group("weights/"), group("trainer/"), meta

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from backends.run_dir import write_atomic
+from backends.files import write_file
 
 
 def pyplot():
@@ -18,9 +18,17 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path, dpi: int = 100) -> None:
-    """Write ``fig`` as a PNG atomically and close it."""
+def figure_png(fig, dpi: int = 100) -> bytes:
+    """``fig`` rendered as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    pyplot().close(fig)
-    write_atomic(path, buffer.getvalue())
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi)
+    finally:
+        pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def save_figure(fig, path: Path, dpi: int = 100) -> None:
+    """Render ``fig`` to PNG bytes, close it, and write them with ``backends.files.write_file``
+    (atomic; a device node such as /dev/null is written in place; ``WriteError`` names the file)."""
+    write_file(path, figure_png(fig, dpi))

@@ -2,9 +2,15 @@
 
 spec.nns (the source as trained), ir.json (the compiled IR), weights.npz (no pickle;
 keys "layer/weight"), history.json and history.csv (one row per epoch), curves.png (loss
-and metrics per epoch), run.json (backend, dtype, seed, data, timing, outcome).
-Every file is written to a temporary name, flushed, fsynced and renamed: a crash leaves
-either the old file or the new one, never half of one.
+and metrics per epoch), run.json (backend, dtype, seed, data, timing, outcome), and while
+training checkpoint.npz (``backends.checkpoint``) and the lock file ``.nnspec.lock``
+(``backends.run_lock``: one writer per directory).
+
+Every file goes through ``backends.files``: written to a unique temporary name, fsynced and
+renamed, so a crash leaves the old file or the new one, never half of one. The final files are
+written as one group (``write_run``): all are staged before any is renamed, ``run.json`` last,
+so a run directory whose ``run.json`` exists holds every file that run.json describes, and a
+write that fails (disk full) leaves the previous files and no temporary file.
 """
 
 from __future__ import annotations
@@ -18,39 +24,76 @@ from pathlib import Path
 
 import numpy as np
 
+from backends import files
+from backends.files import WriteError, check_output_dir
+from compiler.ir.names import child_path
+from backends.run_lock import LOCK_NAME, RunDirLock, lock_run_dir
 
-def new_run_dir(out: Path | None, name: str, root: Path = Path("runs")) -> Path:
-    """``out`` if given (it must be empty or absent), else ``runs/<name>-<date>-<time>[-n]``."""
-    if out is not None:
-        if out.exists() and any(out.iterdir()):
-            raise FileExistsError(f"run directory {out} is not empty; choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        return out
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for n in range(1000):
-        path = root / (f"{name}-{stamp}" + (f"-{n}" if n else ""))
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot create a run directory under {root}")  # pragma: no cover
+write_atomic = files.write_file  # the old name, kept for callers outside this module
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def create_run_dir(out: Path | None, name: str, root: Path = Path("runs")) -> tuple[Path, RunDirLock]:
+    """A new run directory, created and locked: ``out`` if given (absent, or an empty directory —
+    parents are created), else ``runs/<name>-<date>-<time>[-n]``. Emptiness is checked after the
+    lock is taken (ignoring the lock file), so two processes given the same ``out`` cannot both
+    get it.
+
+    Raises ``WriteError`` for a path that cannot be a directory (a file, under a file, read-only),
+    ``RunDirInUse`` when another process holds it, ``FileExistsError`` when it is not empty; in
+    every case nothing is left behind in an existing directory."""
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for n in range(1000):
+            try:  # the name obeys compiler.ir.names; the path is checked again, in case it got past the rule
+                path = child_path(root, f"{name}-{stamp}" + (f"-{n}" if n else ""))
+            except ValueError as exc:
+                raise WriteError(root, str(exc)) from None
+            try:
+                _mkdir(path, exist_ok=False)
+            except FileExistsError:
+                continue
+            return path, lock_run_dir(path)
+        raise FileExistsError(f"cannot create a run directory under {root}")  # pragma: no cover
+    check_output_dir(out)
+    _mkdir(out, exist_ok=True)
+    lock = lock_run_dir(out)
+    if any(entry != LOCK_NAME for entry in os.listdir(out)):
+        lock.release(remove=True)
+        raise FileExistsError(f"run directory {out} is not empty; choose another --out")
+    return out, lock
+
+
+def check_new_run_dir(out: Path | None) -> None:
+    """Before any work: raise as ``create_run_dir(out, ...)`` would for a path that cannot be a
+    directory or an ``out`` that is not empty (the lock file aside). Nothing is created."""
+    if out is None:
+        return
+    check_output_dir(out)
+    if out.is_dir() and any(entry != LOCK_NAME for entry in os.listdir(out)):
+        raise FileExistsError(f"run directory {out} is not empty; choose another --out")
+
+
+def _mkdir(path: Path, *, exist_ok: bool) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        if not exist_ok or not path.is_dir():
+            if exist_ok:
+                raise WriteError(path, "it is not a directory") from None
+            raise
+    except OSError as exc:
+        raise WriteError(path, exc.strerror or str(exc), exc.errno) from None
+
+
+def weights_npz(weights: dict[str, np.ndarray]) -> bytes:
+    """The weights as NPZ bytes (keys "layer/weight", no pickle)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v) for k, v in weights.items()})
+    return buffer.getvalue()
 
 
 def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **{k: np.asarray(v) for k, v in weights.items()})
-    write_atomic(path, buffer.getvalue())
+    files.write_file(path, weights_npz(weights))
 
 
 def load_weights(path: Path) -> dict[str, np.ndarray]:
@@ -69,9 +112,9 @@ def history_csv(epochs: list[dict[str, float]]) -> str:
     return out.getvalue()
 
 
-def plot_curves(path: Path, epochs: list[dict[str, float]], title: str) -> None:
-    """One panel per quantity (loss, then each metric), training and validation overlaid."""
-    from backends.plots import pyplot, save_figure
+def curves_png(epochs: list[dict[str, float]], title: str) -> bytes:
+    """A PNG with one panel per quantity (loss, then each metric), training and validation overlaid."""
+    from backends.plots import figure_png, pyplot
 
     plt = pyplot()
 
@@ -89,16 +132,22 @@ def plot_curves(path: Path, epochs: list[dict[str, float]], title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, path)
+    return figure_png(fig)
 
 
 def write_run(run_dir: Path, *, source_text: str, ir_json: str, weights: dict[str, np.ndarray],
               epochs: list[dict[str, float]], info: dict, title: str) -> None:
-    write_atomic(run_dir / "spec.nns", source_text.encode())
-    write_atomic(run_dir / "ir.json", ir_json.encode())
-    save_weights(run_dir / "weights.npz", weights)
-    write_atomic(run_dir / "history.json", json.dumps(epochs, indent=2).encode())
-    write_atomic(run_dir / "history.csv", history_csv(epochs).encode())
-    write_atomic(run_dir / "run.json", json.dumps(info, indent=2).encode())
+    """The run directory's final files, as one group (``files.write_files``): every file is rendered
+    and staged before any is renamed, ``run.json`` last. Either all of them are replaced or (on a
+    ``WriteError``) none, and no temporary file is left."""
+    group: dict[Path, bytes | str] = {
+        run_dir / "spec.nns": source_text,
+        run_dir / "ir.json": ir_json,
+        run_dir / "weights.npz": weights_npz(weights),
+        run_dir / "history.json": json.dumps(epochs, indent=2),
+        run_dir / "history.csv": history_csv(epochs),
+    }
     if epochs:
-        plot_curves(run_dir / "curves.png", epochs, title)
+        group[run_dir / "curves.png"] = curves_png(epochs, title)
+    group[run_dir / "run.json"] = json.dumps(info, indent=2)
+    files.write_files(group)

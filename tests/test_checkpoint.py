@@ -116,7 +116,8 @@ def test_cli_ctrl_c_checkpoints_and_resume_finishes_identically(tmp_path):
     out = interrupted_run(tmp_path)
     state, _, _, _ = load_checkpoint(out)
     assert (state.epoch, state.step) == (0, 2)
-    result = runner.invoke(app, ["train", str(tmp_path / "m.nns"), "--resume", str(out), "-q"])
+    # not -q: the test reads the first line
+    result = runner.invoke(app, ["train", str(tmp_path / "m.nns"), "--resume", str(out)])
     assert result.exit_code == 0, result.output
     assert "resuming at epoch 1 after step 2" in result.output
     full = tmp_path / "full"

@@ -129,7 +129,7 @@ def test_cli_writes_checkpoints_and_ctrl_c_resumes_to_the_same_weights(tmp_path)
     assert "--resume" in result.output
     state, _, _, _ = load_checkpoint(out)
     assert (state.epoch, state.batch, state.step) == (1, 3, 11)
-    result = runner.invoke(app, ["train", str(spec), "--resume", str(out), "-q"])
+    result = runner.invoke(app, ["train", str(spec), "--resume", str(out)])  # not -q: it reads the first line
     assert result.exit_code == 0, result.output
     assert "resuming at epoch 2 after step 11" in result.output
     a, b = np.load(out / "weights.npz"), np.load(full / "weights.npz")

@@ -39,7 +39,7 @@ def test_digits_mlp_reaches_95_percent_validation_accuracy(digits_run):
 def test_run_directory_holds_everything(digits_run):
     out, result = digits_run
     assert {p.name for p in out.iterdir()} == {"spec.nns", "ir.json", "weights.npz", "history.json", "history.csv",
-                                             "run.json", "curves.png", "checkpoint.npz"}
+                                             "run.json", "curves.png", "checkpoint.npz", ".nnspec.lock"}
     assert (out / "spec.nns").read_text() == (ROOT / "specs" / "digits_mlp.nns").read_text()
     weights = load_weights(out / "weights.npz")
     assert set(weights) == {"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias", "dense_2/kernel",

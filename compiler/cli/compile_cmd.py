@@ -9,6 +9,7 @@ import typer
 
 from compiler.cli.common import EXIT_ERRORS, print_diagnostics, try_compile, write_stdout_utf8
 from compiler.cli.options import ignore_option
+from compiler.cli.output import check_output, write_output
 
 
 def compile_(
@@ -24,6 +25,7 @@ def compile_(
 
       nnspec compile specs/seed_cnn.nns | jq '.layers[].output_shape'
     """
+    check_output(output)
     result = try_compile(spec, ignore)
     if result is None:
         raise typer.Exit(EXIT_ERRORS)
@@ -32,6 +34,4 @@ def compile_(
     if output is None:
         write_stdout_utf8(text)
     else:
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(output)
+        write_output(output, text)

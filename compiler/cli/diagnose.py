@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from compiler.cli.options import ignore_option, threads_option
+from compiler.cli.output import check_output, write_errors_exit
 from compiler.cli.train import Backend, fail, load_training_spec
 
 
@@ -41,6 +42,7 @@ def diagnose(
 
     spec, _ = load_training_spec(spec_path, ignore)
     use_threads(threads)
+    check_output(plot)
     try:
         dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.float64)
         variants = {name: spec if alt is None else with_initializer(spec, alt[0], **alt[1])
@@ -63,5 +65,6 @@ def diagnose(
     if compare_init:
         typer.echo("\nkernel gradient norm per layer under each initializer:")
         typer.echo(compare_table(results))
-    plot_diagnosis(plot, results, f"{spec.name} at initialization")
+    with write_errors_exit():
+        plot_diagnosis(plot, results, f"{spec.name} at initialization")
     typer.echo(f"\nplot: {plot}")

@@ -11,6 +11,7 @@ import typer
 
 from compiler.cli.common import EXIT_ERRORS
 from compiler.cli.options import ignore_option
+from compiler.cli.output import check_output, write_output
 from compiler.cli.train import fail, load_spec
 
 
@@ -55,6 +56,7 @@ def emit(
     """
     from backends.emit import EmitError, emit_source
 
+    check_output(output)
     spec, _ = load_spec(spec_path, ignore)
     if spec is None:
         raise typer.Exit(EXIT_ERRORS)
@@ -65,8 +67,5 @@ def emit(
     if output is None:
         sys.stdout.write(source)
         return
-    try:
-        output.write_text(source, encoding="utf-8")
-    except OSError as exc:
-        fail(spec_path, f"cannot write {output}: {exc.strerror or exc}")
+    write_output(output, source)
     typer.echo(f"wrote {output} ({backend.value}, {len(source.splitlines())} lines)", err=True)

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from compiler.cli.options import ignore_option, threads_option
+from compiler.cli.output import write_errors_exit
 from compiler.cli.train import Dtype, fail, load_training_spec
 
 EXIT_DIVERGED = 1
@@ -47,7 +48,9 @@ def equiv(
     from backends.data import DataError, load_dataset
     from backends.equiv import compare, run_canonical, tolerance_for
     from backends.equiv_report import loss_table, plot_losses, weight_table
-    from backends.run_dir import new_run_dir, write_atomic
+    from backends.files import write_file
+    from backends.run_dir import check_new_run_dir, create_run_dir
+    from backends.run_lock import RunDirInUse
     from backends.threads import use_threads
 
     names = [b.strip() for b in backends.split(",") if b.strip()]
@@ -60,6 +63,11 @@ def equiv(
         fail(spec_path, f"--tolerance must be a positive number (received {tolerance:g})")
     spec, _ = load_training_spec(spec_path, ignore)
     threads = use_threads(threads)
+    try:
+        with write_errors_exit():
+            check_new_run_dir(out)
+    except FileExistsError as exc:
+        fail(spec_path, str(exc))
     try:
         for name in names:
             require(name)
@@ -79,18 +87,20 @@ def equiv(
     if len(traces) > 1:
         typer.echo("")
         typer.echo(weight_table(traces, results))
-    try:
-        run_dir = new_run_dir(out, f"equiv-{spec.name}")
-    except FileExistsError as exc:
-        fail(spec_path, str(exc))
-    plot_losses(run_dir / "losses.png", traces, f"{spec.name}: {', '.join(names)} ({dtype.value})")
     report = {"spec": str(spec_path), "steps": steps, "dtype": dtype.value, "tolerance": tol, "threads": threads,
               "losses": {t.backend: t.losses for t in traces},
               "stopped": {t.backend: {"step": t.stopped.step, "layer": t.stopped.layer, "message": str(t.stopped)}
                           for t in traces if t.stopped is not None},
               "diverged": {b: {"step": r.step, "layer": r.layer, "max_loss_error": r.loss_error,
                                "weight_errors": r.weight_errors} for b, r in results.items()}}
-    write_atomic(run_dir / "equiv.json", json.dumps(report, indent=2).encode())
+    try:
+        with write_errors_exit():
+            run_dir, lock = create_run_dir(out, f"equiv-{spec.name}")
+    except (FileExistsError, RunDirInUse) as exc:
+        fail(spec_path, str(exc))
+    with lock, write_errors_exit():
+        plot_losses(run_dir / "losses.png", traces, f"{spec.name}: {', '.join(names)} ({dtype.value})")
+        write_file(run_dir / "equiv.json", json.dumps(report, indent=2))
     typer.echo(f"\nplot and report: {run_dir}")
     parted = {b: r for b, r in results.items() if r.step is not None or r.layer is not None}
     for backend, r in parted.items():

@@ -28,6 +28,8 @@ def fmt(
 
       cat model.nns | nnspec fmt -
     """
+    from backends.files import WriteError, write_file
+    from compiler.cli.output import report_write_error
     from spec_lang.formatter import format_source
 
     code = EXIT_OK
@@ -48,8 +50,10 @@ def fmt(
                 write_stdout_utf8("".join(diff))
                 code = max(code, EXIT_WARNINGS)
             else:
-                tmp = path.with_name(path.name + ".fmt.tmp")
-                tmp.write_text(formatted)
-                tmp.replace(path)
+                try:
+                    write_file(path, formatted)  # through a symlink to its target; mode and owner kept
+                except WriteError as exc:
+                    code = max(code, report_write_error(exc))
+                    continue
                 typer.echo(f"formatted {path}", err=True)
     raise typer.Exit(code)

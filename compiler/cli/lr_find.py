@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from compiler.cli.options import ignore_option, threads_option
+from compiler.cli.output import check_output, write_errors_exit
 from compiler.cli.train import Backend, fail, load_training_spec
 
 
@@ -41,6 +42,7 @@ def lr_find(
 
     spec, _ = load_training_spec(spec_path, ignore)
     use_threads(threads)
+    check_output(plot)
     if not 0 < min_lr < max_lr < float("inf"):  # NaN fails every comparison
         fail(spec_path, f"--min-lr must be positive and below --max-lr, both finite (received {min_lr:g} and "
                         f"{max_lr:g})")
@@ -51,7 +53,9 @@ def lr_find(
         fail(spec_path, str(exc))
     result = range_test(trainer, spec, dataset.x_train, dataset.y_train, steps=steps, min_lr=min_lr, max_lr=max_lr)
     spec_rate = spec.training.optimizer.learning_rate
-    plot_range_test(plot, result, spec_rate, f"{spec.name}: learning-rate range test ({spec.training.optimizer.kind})")
+    with write_errors_exit():
+        plot_range_test(plot, result, spec_rate,
+                        f"{spec.name}: learning-rate range test ({spec.training.optimizer.kind})")
     for line in report_lines(result, spec_rate):
         typer.echo(line)
     typer.echo(f"plot: {plot}")

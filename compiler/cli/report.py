@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from compiler.cli.common import EXIT_ERRORS
+from compiler.cli.output import check_output, write_errors_exit
 
 
 def report(
@@ -29,6 +30,7 @@ def report(
     """
     from backends.report import ReportError, comparison_table, load_run, plot_runs
 
+    check_output(plot)
     runs, failed = [], False
     for path in run_dirs:  # every broken run is named, not only the first
         try:
@@ -43,5 +45,6 @@ def report(
             print(f"{run.path}: warning: {note}", file=sys.stderr)
     typer.echo(comparison_table(runs))
     if any(r.history for r in runs):
-        plot_runs(plot, runs)
+        with write_errors_exit():
+            plot_runs(plot, runs)
         typer.echo(f"\ncurves: {plot}")

@@ -119,7 +119,9 @@ def train(
     track: bool = typer.Option(False, "--track", help="Record per-layer activation variance and gradient norm "
                                "every epoch (history and tracking.png), as `nnspec diagnose` measures them."),
     resume: Optional[Path] = typer.Option(None, "--resume", metavar="RUN_DIR", help="Continue an interrupted run "
-                                          "from its checkpoint, in its directory."),
+                                          "from its checkpoint, in its directory, with the options it was started "
+                                          "with (--epochs may extend it; --checkpoint-every and --threads may "
+                                          "change; other options must match)."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1, metavar="STEPS",
                                                    help="Also checkpoint every STEPS optimizer steps (always at "
                                                    "the end of each epoch)."),
@@ -132,6 +134,8 @@ def train(
     or infinite stops training (exit 3), naming the epoch, step and first bad layer, and the
     last good weights are saved. Ctrl-C or SIGTERM stops at the next step boundary with a
     checkpoint (exit 130); --resume RUN_DIR continues it, ending exactly as an uninterrupted run.
+    One process writes a run directory at a time (a second is refused, exit 2); a file that
+    cannot be written (disk full) is named, with exit 74, and the previous checkpoint kept.
 
     Examples:
 
@@ -146,16 +150,29 @@ def train(
       nnspec train specs/vgg_cnn.nns --resume runs/vgg_cnn-20261125-101500
     """
     from backends.checkpoint import CheckpointError
+    from backends.files import WriteError
+    from backends.run_lock import RunDirInUse
+    from compiler.cli.output import report_write_error
+    from compiler.cli.stop_signals import deferred_stop_signals
 
     spec, source_text = load_training_spec(spec_path, ignore)
-    options = {"backend": backend, "mode": mode, "dtype": dtype, "seed": seed, "data": data}
+    # every command-line option that changes what or how the run trains: recorded in each checkpoint
+    overrides = {"backend": backend, "mode": mode, "dtype": dtype, "seed": seed, "data": data, "epochs": epochs,
+                 "checkpoint_every": checkpoint_every, "track": track}
     try:
-        run = prepare_run(spec, spec_path, options, epochs=epochs, out=out, resume=resume)
-    except CheckpointError as exc:
+        run = prepare_run(spec, spec_path, overrides, out=out, resume=resume)
+    except (CheckpointError, RunDirInUse, FileExistsError) as exc:
         fail(spec_path, str(exc))
+    except WriteError as exc:
+        raise typer.Exit(report_write_error(exc)) from None
     warn_unscaled_inputs(run, source_text, ignore)
-    code = run_training(run, quiet=quiet, track=track, checkpoint_every=checkpoint_every)
-    write_outputs(run, source_text, track)
+    try:
+        # Ctrl-C/SIGTERM stop training at a step boundary and never cut the final write short
+        with deferred_stop_signals() as stop_requested:
+            code = run_training(run, quiet=quiet, stop_requested=stop_requested)
+            code = write_outputs(run, source_text, code, stop_requested)
+    finally:
+        run.lock.release()
     raise typer.Exit(code)
 
 
@@ -172,68 +189,117 @@ class Run:
     state: Any  # the LoopState to resume from, or None
     meta: dict  # what every checkpoint records about the run
     previous_seconds: float = 0.0  # training time before a resume
+    lock: Any = None  # the run directory's RunDirLock, held until the command ends
     outcome: str = "completed"
+    write_failed: bool = False  # a checkpoint could not be written: training stopped, nothing more is written
     history: Any = None
     epochs_done: list = field(default_factory=list)
     seconds: float = 0.0
     weights_step: int | None = None  # when training diverged: the steps the weights saved have had
 
 
-def prepare_run(spec, spec_path: Path, options: dict, *, epochs, out, resume) -> Run:
-    """Settle the options (from a checkpoint when resuming), load the data, build the trainer."""
+def prepare_run(spec, spec_path: Path, overrides: dict, *, out, resume) -> Run:
+    """Settle the options (those recorded in the checkpoint when resuming), load the data, build the
+    trainer, and create and lock the run directory (or lock the one resumed).
+
+    A resumed checkpoint is validated whole — metadata, weights, position, running sums, history,
+    early stopping and trainer state, against the spec, the data and a fresh trainer — before the
+    trainer takes any of it; nothing in the run directory changes when it is refused. Raises
+    ``CheckpointError``, ``RunDirInUse``, ``FileExistsError`` (``--out`` not empty) or ``WriteError``
+    with the lock (if any) given back."""
+    from backends.run_lock import lock_run_dir
+
+    lock = None
+    try:
+        if resume is not None:
+            from backends.checkpoint import require_checkpoint
+
+            require_checkpoint(resume)
+            lock = lock_run_dir(resume)
+        run = _prepare_locked(spec, spec_path, overrides, out=out, resume=resume, lock=lock)
+    except BaseException:
+        if lock is not None:
+            lock.release(remove=True)
+        raise
+    return run
+
+
+def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock) -> Run:
     import numpy as np
 
     from backends import BackendUnavailable, make_trainer
-    from backends.checkpoint import CheckpointError, fingerprint, load_checkpoint
+    from backends.checkpoint import FILENAME, CheckpointError, fingerprint, load_checkpoint
+    from backends.checkpoint_check import ResumeTarget, check_run_meta, check_weights, validate_checkpoint
     from backends.data import DataError, describe_data, load_dataset
-    from backends.run_dir import new_run_dir
+    from backends.run_dir import create_run_dir
+    from compiler.cli.resume import plain, read_recorded, settle
 
-    defaults = {"backend": Backend.numpy, "mode": Mode.native, "dtype": Dtype.float32, "seed": None, "data": None}
+    defaults = {"backend": Backend.numpy, "mode": Mode.native, "dtype": Dtype.float32}
     state = weights = trainer_state = None
     previous_seconds = 0.0
+    recorded = plain(overrides)
+    settings = dict(recorded)
     if resume is not None:
+        path = resume / FILENAME
         state, weights, trainer_state, meta = load_checkpoint(resume)
-        if meta.get("fingerprint") != fingerprint(spec):
-            raise CheckpointError(f"{resume} was trained from another spec ({meta.get('model')}); nothing was changed")
-        saved = {"backend": Backend(meta["backend"]), "mode": Mode(meta["mode"]), "dtype": Dtype(meta["dtype"]),
-                 "seed": meta["seed"], "data": meta["data_option"]}
-        for key, given in options.items():
-            if given is not None and given != saved[key]:
-                raise CheckpointError(f"{resume} was trained with {key} {getattr(saved[key], 'value', saved[key])}, "
-                                      f"not {getattr(given, 'value', given)}; resume it with the same settings")
-        options, previous_seconds = saved, meta.get("seconds", 0.0)
-    options = {k: v if v is not None else defaults[k] for k, v in options.items()}
-    updates = {k: v for k, v in (("epochs", epochs), ("seed", options["seed"])) if v is not None}
+        saved = check_run_meta(path, meta)
+        previously = read_recorded(path, meta)
+        # the fingerprint was taken with the run's --seed, if it had one
+        as_run = spec.model_copy(update={"training": spec.training.model_copy(
+            update={"seed": previously.get("seed", spec.training.seed)})})
+        if saved.fingerprint != fingerprint(as_run):
+            raise CheckpointError(f"{resume} was trained from another spec ({saved.model}); nothing was changed")
+        settings = {"backend": saved.backend, "mode": saved.mode, "dtype": saved.dtype, "seed": saved.seed,
+                    "data": saved.data_option, "track": previously.get("track", False)}
+        recorded = settle(overrides, previously, settings, path=path,
+                          started_epochs=state.epoch + (state.batch > 0))
+        settings.update({k: v for k, v in recorded.items() if k not in settings})
+        previous_seconds = saved.seconds
+    options = {**{k: None for k in overrides}, **settings}
+    options.update(backend=Backend(options.get("backend") or defaults["backend"]),
+                   mode=Mode(options.get("mode") or defaults["mode"]),
+                   dtype=Dtype(options.get("dtype") or defaults["dtype"]), track=bool(options.get("track")))
+    updates = {k: v for k, v in (("epochs", recorded.get("epochs")), ("seed", options.get("seed"))) if v is not None}
     if updates:
         spec = spec.model_copy(update={"training": spec.training.model_copy(update=updates)})
     dtype = np.dtype(options["dtype"].value)
     try:
         dataset = load_dataset(spec, data=options["data"], base_dir=spec_path.parent, dtype=dtype)
+        if weights is not None:  # the spec's weights, shapes, dtype, finite: before a trainer takes them
+            check_weights(resume / FILENAME, "weight", weights, spec, dtype)
         trainer = make_trainer(options["backend"].value, spec, weights=weights, dtype=dtype, mode=options["mode"].value,
                                adapt_on=dataset.x_train)
     except (DataError, BackendUnavailable) as exc:
         fail(spec_path, str(exc))
-    if trainer_state is not None:
-        trainer.load_state(trainer_state)
-    try:
-        run_dir = resume if resume is not None else new_run_dir(out, spec.name)
-    except FileExistsError as exc:
-        fail(spec_path, str(exc))
+    if state is not None:
+        template = trainer.state() if hasattr(trainer, "state") else None
+        target = ResumeTarget(spec=spec, dtype=dtype, epochs=spec.training.epochs, n_train=dataset.n_train,
+                              native_sums=getattr(trainer, "native_fit", None) is not None)
+        validate_checkpoint(resume / FILENAME, state, weights, trainer_state, target=target, template=template)
+        if template is not None:
+            trainer.load_state(trainer_state)
     data_text = describe_data(options["data"] or spec.training.data)
+    run_dir = resume
+    if resume is None:
+        run_dir, lock = create_run_dir(out, spec.name)
     meta = {"fingerprint": fingerprint(spec), "model": spec.name, "backend": options["backend"].value,
             "mode": options["mode"].value, "dtype": options["dtype"].value, "seed": spec.training.seed,
-            "data": data_text, "data_option": options["data"]}
+            "data": data_text, "data_option": options["data"], "overrides": recorded}
     return Run(spec=spec, spec_path=spec_path, options=options, dataset=dataset, trainer=trainer, run_dir=run_dir,
-               state=state, meta=meta, previous_seconds=previous_seconds)
+               state=state, meta=meta, previous_seconds=previous_seconds, lock=lock)
 
 
-def run_training(run: Run, *, quiet: bool, track: bool, checkpoint_every: int | None) -> int:
-    """Train (or continue), checkpointing every epoch; returns the exit code."""
-    import signal
-
-    from backends.checkpoint import save_checkpoint
+def run_training(run: Run, *, quiet: bool, stop_requested: list) -> int:
+    """Train (or continue), checkpointing every epoch; returns the exit code. ``stop_requested`` is
+    polled at every step boundary (``compiler.cli.stop_signals``). A checkpoint that cannot be written
+    stops training with its ``WriteError`` reported (exit 74 when the disk failed) and the previous
+    checkpoint intact."""
+    from backends.checkpoint import FILENAME, save_checkpoint
+    from backends.files import WriteError
     from backends.loop import Diverged, Interrupted, LoopState, fit
+    from compiler.cli.output import report_write_error
     from compiler.cli.progress import TrainingProgress
+    from compiler.cli.resume import resume_command
 
     spec, t, d = run.spec, run.spec.training, run.dataset
     o = run.options
@@ -241,11 +307,9 @@ def run_training(run: Run, *, quiet: bool, track: bool, checkpoint_every: int | 
     typer.echo(f"training {spec.name} on {run.meta['data']}: {d.n_train} samples"
                f"{f', {d.n_val} for validation' if d.n_val else ''}; backend {o['backend'].value}, "
                f"{o['dtype'].value}, seed {t.seed}, {t.epochs} epochs of batch {t.batch_size}{resumed}")
-    stop_requested = []
     state = run.state or LoopState()
-
-    def request_stop(signum, frame):
-        stop_requested.append(signum)
+    track, checkpoint_every = run.options["track"], run.options.get("checkpoint_every")
+    resume_hint = resume_command(run.spec_path, run.run_dir, run.meta["overrides"])
 
     def on_checkpoint(state):
         trainer_state = run.trainer.state() if hasattr(run.trainer, "state") else {}
@@ -256,7 +320,6 @@ def run_training(run: Run, *, quiet: bool, track: bool, checkpoint_every: int | 
     events = progress.events()
     if track:
         events = tracking_events(events, run.trainer, spec, d)
-    handlers = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     start = time.perf_counter()
     code = 0
     try:
@@ -270,22 +333,37 @@ def run_training(run: Run, *, quiet: bool, track: bool, checkpoint_every: int | 
     except Interrupted as exc:
         run.epochs_done = exc.state.history.epochs
         run.outcome, code = f"interrupted: {exc}", EXIT_INTERRUPTED
-        print(f"{run.spec_path}: {exc}; checkpoint written. Continue with: nnspec train {run.spec_path} --resume "
-              f"{run.run_dir}", file=sys.stderr)
+        print(f"{run.spec_path}: {exc}; checkpoint written. Continue with: {resume_hint}", file=sys.stderr)
     except Diverged as exc:  # the weights and the final checkpoint are those after the last good step
         run.epochs_done, run.weights_step = state.history.epochs, exc.weights_step
         run.outcome, code = f"diverged: {exc}", EXIT_DIVERGED
         print(f"{run.spec_path}: error: training stopped at {exc}; {exc.saved} are saved", file=sys.stderr)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    except WriteError as exc:
+        run.epochs_done = state.history.epochs
+        run.outcome, run.write_failed = f"write failed: {exc}", True
+        code = report_write_error(exc)
+        if (run.run_dir / FILENAME).exists():
+            print(f"{run.spec_path}: the previous checkpoint is intact; once the file can be written, continue "
+                  f"with: {resume_hint}", file=sys.stderr)
     run.seconds = run.previous_seconds + time.perf_counter() - start
     return code
 
 
-def write_outputs(run: Run, source_text: str | None, track: bool) -> None:
-    """The run directory's files, and a last line on how the run ended."""
+def write_outputs(run: Run, source_text: str | None, code: int, stop_requested: list) -> int:
+    """The run directory's final files, all or none (``backends.run_dir.write_run``; ``run.json``, with
+    the true outcome, last), and a last line on how the run ended; returns the exit code: ``code``
+    (that of the outcome recorded) or, when the write fails, that of the ``WriteError``. A stop
+    asked for after the last step changes nothing: the run completed, and says so."""
+    from backends.checkpoint import FILENAME
+    from backends.files import WriteError
     from backends.run_dir import write_run
+    from compiler.cli.output import report_write_error
+    from compiler.cli.resume import resume_command
+    from compiler.cli.stop_signals import signal_name
+
+    if run.write_failed:
+        return code
+    track = run.options["track"]
 
     spec, t, epochs_done = run.spec, run.spec.training, run.epochs_done
     info = {"spec": str(run.spec_path), "model": spec.name, "backend": run.meta["backend"], "mode": run.meta["mode"],
@@ -302,15 +380,27 @@ def write_outputs(run: Run, source_text: str | None, track: bool) -> None:
         info["weights_step"] = run.weights_step
         info.pop("weights_epoch", None)
         final = None
-    write_run(run.run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
-              weights=run.trainer.get_weights(), epochs=epochs_done, info=info,
-              title=f"{spec.name} ({run.meta['backend']})")
-    if track and epochs_done:
-        from backends.diagnose_report import plot_tracking
+    try:
+        if track and epochs_done:
+            from backends.diagnose_report import plot_tracking
 
-        plot_tracking(run.run_dir / "tracking.png", epochs_done, f"{spec.name}: per-layer statistics by epoch")
+            plot_tracking(run.run_dir / "tracking.png", epochs_done, f"{spec.name}: per-layer statistics by epoch")
+        write_run(run.run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
+                  weights=run.trainer.get_weights(), epochs=epochs_done, info=info,
+                  title=f"{spec.name} ({run.meta['backend']})")
+    except WriteError as exc:
+        code = report_write_error(exc)
+        if (run.run_dir / FILENAME).exists():
+            print(f"{run.spec_path}: the run directory keeps its previous files and checkpoint; once the file can "
+                  f"be written, finish with: {resume_command(run.spec_path, run.run_dir, run.meta['overrides'])}",
+                  file=sys.stderr)
+        return code
+    if stop_requested and code != EXIT_INTERRUPTED:
+        typer.echo(f"{signal_name(stop_requested[0])} arrived after the last step: the run had ended "
+                   f"({run.outcome.split(':')[0]}) and its directory is complete", err=True)
     if final is not None:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items()
                           if k not in ("epoch", "seconds", "learning_rate") and "/" not in k)
         typer.echo(f"{run.outcome}; weights of epoch {final['epoch']}: {shown}")
     typer.echo(f"run directory: {run.run_dir}")
+    return code
