@@ -209,6 +209,31 @@ def test_native_training_stops_with_the_last_good_weights(backend, name, spec_di
             np.testing.assert_array_equal(weights[k], w, err_msg=k)
 
 
+DROPOUT_MLP = """model dropout_mlp {
+    Input([4])
+    Dense(16, activation=relu)
+    Dropout(0.3)
+    Dense(1)
+}
+train { loss = mse  optimizer = sgd(learning_rate=1e8)  batch_size = 16  seed = 1  epochs = 2  data = "regression.npz" }
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_resuming_a_diverged_run_repeats_the_same_bad_step(backend, spec_dir, tmp_path):
+    """The final checkpoint is the whole state after the last good step (weights, optimizer, position,
+    native dropout's random state): resumed, the run diverges again at the same step with the same loss."""
+    spec = tmp_path / "dropout_mlp.nns"
+    spec.write_text(DROPOUT_MLP)
+    (tmp_path / "regression.npz").write_bytes((spec_dir / "regression.npz").read_bytes())
+    first = train(spec, tmp_path / "run", "--backend", backend)
+    check_saved_run(tmp_path / "run", first)
+    again = runner.invoke(app, ["train", str(spec), "--resume", str(tmp_path / "run"), "-q"])
+    check_saved_run(tmp_path / "run", again)
+    stopped = [re.search(r"training stopped at (.*)$", r.output, re.M).group(1) for r in (first, again)]
+    assert stopped[0] == stopped[1]
+
+
 # ---- equiv --------------------------------------------------------------------------------------------
 
 def test_equiv_reports_where_each_backend_diverged_and_agrees(spec_dir, tmp_path):

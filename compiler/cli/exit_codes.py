@@ -9,7 +9,8 @@ code  name                  meaning
                             part under ``equiv``
 2     EXIT_ERRORS           a user error: a bad spec, data file, argument or output path;
                             nothing was written
-3     EXIT_DIVERGED         training diverged (NaN/inf); the last finite weights are saved
+3     EXIT_DIVERGED         training diverged (``backends.divergence``); the weights after the
+                            last good step are saved
 74    EXIT_IO               a file could not be written (disk full, file too large, I/O error);
                             the previous file (a checkpoint) is intact, no temporary file is left
 70    EXIT_INTERNAL         a bug in nnspec (``NNSPEC_DEBUG=1`` shows the traceback)
@@ -31,7 +32,7 @@ EXIT_CODES = (
     (EXIT_FINDINGS, "findings", "warnings under `check --strict`, unformatted files under `fmt --check`, "
                                 "backends that part under `equiv`"),
     (EXIT_ERRORS, "error", "a bad spec, data file, argument or output path; nothing was written"),
-    (EXIT_DIVERGED, "diverged", "training diverged; the last finite weights are saved"),
+    (EXIT_DIVERGED, "diverged", "training diverged; the weights after the last good step are saved"),
     (EXIT_INTERNAL, "internal error", "a bug in nnspec (NNSPEC_DEBUG=1 shows the traceback)"),
     (EXIT_IO, "write failed", "a file could not be written (disk full, file too large, I/O error); "
                               "the previous checkpoint is intact and no temporary file is left"),
