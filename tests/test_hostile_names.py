@@ -156,6 +156,19 @@ def test_names_reaching_paths_stay_in_their_directory(tmp_path):
             child_path(tmp_path, name)
 
 
+def test_the_run_directory_stays_in_runs_even_for_a_name_past_the_rule(tmp_path):
+    """``create_run_dir`` checks the path it builds from the model name, whatever checked the name before."""
+    from backends.files import WriteError
+    from backends.run_dir import create_run_dir
+
+    root = tmp_path / "work" / "runs"
+    for name in ["../../escape", "a/b", "x\x00"]:
+        with pytest.raises(WriteError, match="not a plain file name"):
+            create_run_dir(None, name, root=root)
+    assert not any(p.name.startswith("escape") for p in tmp_path.iterdir())
+    assert not root.exists() or not any(root.iterdir())
+
+
 # ---- identifiers in emitted programs ------------------------------------------------------------------------
 CLASHING = ["forward", "self", "x", "F", "torch", "nn", "np", "math", "super", "print", "len", "class", "None",
             "_modules", "_parameters", "__class__", "__dict__", "__init__", "__x", "_x", "training", "a.b-c_1",
