@@ -190,7 +190,7 @@ def test_cli_ctrl_c_and_resume_on_torch_finishes_identically(tmp_path, mode):
     assert (state.epoch, state.step) == (0, 2)
     assert meta["backend"] == "torch" and meta["mode"] == (mode[1] if mode else "native")
     assert ("rng/dropout" in trainer_state) == (not mode)
-    result = runner.invoke(app, ["train", str(spec_path), "--resume", str(out), "-q"])
+    result = runner.invoke(app, ["train", str(spec_path), "--resume", str(out)])  # not -q: it reads the first line
     assert result.exit_code == 0, result.output
     assert "resuming at epoch 1 after step 2" in result.output and "backend torch" in result.output
     full = tmp_path / "full"
