@@ -14,7 +14,7 @@ import typer
 
 from compiler.cli.common import EXIT_ERRORS, print_diagnostics, try_compile
 from compiler.cli.exit_codes import EXIT_DIVERGED
-from compiler.cli.options import ignore_option
+from compiler.cli.options import ignore_option, threads_option
 
 EXIT_INTERRUPTED = 130
 
@@ -115,7 +115,8 @@ def train(
     mode: Optional[Mode] = typer.Option(None, "--mode", help="native: the framework's own initializers and random "
                                         "numbers; canonical: NumPy's initial weights and dropout masks (as `nnspec "
                                         "equiv`) [default: native]."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; one line per epoch."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only warnings, errors and the final lines "
+                               "(outcome, run directory): no progress bar, no line per epoch."),
     track: bool = typer.Option(False, "--track", help="Record per-layer activation variance and gradient norm "
                                "every epoch (history and tracking.png), as `nnspec diagnose` measures them."),
     resume: Optional[Path] = typer.Option(None, "--resume", metavar="RUN_DIR", help="Continue an interrupted run "
@@ -125,6 +126,7 @@ def train(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1, metavar="STEPS",
                                                    help="Also checkpoint every STEPS optimizer steps (always at "
                                                    "the end of each epoch)."),
+    threads: Optional[int] = threads_option(),
     ignore: list[str] = ignore_option(),
 ) -> None:
     """Train a spec and write a run directory: spec, IR, weights (.npz), history (JSON, CSV), curves (PNG),
@@ -158,7 +160,7 @@ def train(
     spec, source_text = load_training_spec(spec_path, ignore)
     # every command-line option that changes what or how the run trains: recorded in each checkpoint
     overrides = {"backend": backend, "mode": mode, "dtype": dtype, "seed": seed, "data": data, "epochs": epochs,
-                 "checkpoint_every": checkpoint_every, "track": track}
+                 "checkpoint_every": checkpoint_every, "track": track, "threads": threads}
     try:
         run = prepare_run(spec, spec_path, overrides, out=out, resume=resume)
     except (CheckpointError, RunDirInUse, FileExistsError) as exc:
@@ -232,6 +234,7 @@ def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock
     from backends.checkpoint_check import ResumeTarget, check_run_meta, check_weights, validate_checkpoint
     from backends.data import DataError, describe_data, load_dataset
     from backends.run_dir import create_run_dir
+    from backends.threads import use_threads
     from compiler.cli.resume import plain, read_recorded, settle
 
     defaults = {"backend": Backend.numpy, "mode": Mode.native, "dtype": Dtype.float32}
@@ -259,6 +262,8 @@ def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock
     options.update(backend=Backend(options.get("backend") or defaults["backend"]),
                    mode=Mode(options.get("mode") or defaults["mode"]),
                    dtype=Dtype(options.get("dtype") or defaults["dtype"]), track=bool(options.get("track")))
+    # the thread count changes the bits, so a resumed run keeps its own unless --threads is given anew
+    recorded["threads"] = options["threads"] = use_threads(recorded.get("threads"))
     updates = {k: v for k, v in (("epochs", recorded.get("epochs")), ("seed", options.get("seed"))) if v is not None}
     if updates:
         spec = spec.model_copy(update={"training": spec.training.model_copy(update=updates)})
@@ -304,9 +309,11 @@ def run_training(run: Run, *, quiet: bool, stop_requested: list) -> int:
     spec, t, d = run.spec, run.spec.training, run.dataset
     o = run.options
     resumed = f", resuming at epoch {run.state.epoch + 1} after step {run.state.step}" if run.state else ""
-    typer.echo(f"training {spec.name} on {run.meta['data']}: {d.n_train} samples"
-               f"{f', {d.n_val} for validation' if d.n_val else ''}; backend {o['backend'].value}, "
-               f"{o['dtype'].value}, seed {t.seed}, {t.epochs} epochs of batch {t.batch_size}{resumed}")
+    if not quiet:
+        typer.echo(f"training {spec.name} on {run.meta['data']}: {d.n_train} samples"
+                   f"{f', {d.n_val} for validation' if d.n_val else ''}; backend {o['backend'].value}, "
+                   f"{o['dtype'].value}, seed {t.seed}, {t.epochs} epochs of batch {t.batch_size}{resumed}, "
+                   f"{o['threads']} thread{'s' if o['threads'] != 1 else ''}")
     state = run.state or LoopState()
     track, checkpoint_every = run.options["track"], run.options.get("checkpoint_every")
     resume_hint = resume_command(run.spec_path, run.run_dir, run.meta["overrides"])
@@ -369,7 +376,7 @@ def write_outputs(run: Run, source_text: str | None, code: int, stop_requested: 
     info = {"spec": str(run.spec_path), "model": spec.name, "backend": run.meta["backend"], "mode": run.meta["mode"],
             "dtype": run.meta["dtype"], "seed": t.seed, "data": run.meta["data"],
             "train_samples": run.dataset.n_train, "validation_samples": run.dataset.n_val, "outcome": run.outcome,
-            "seconds": run.seconds}
+            "seconds": run.seconds, "threads": run.options["threads"]}
     final = None
     if epochs_done:
         restored = t.early_stopping is not None and t.early_stopping.restore_best_weights and run.history is not None
