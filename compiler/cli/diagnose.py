@@ -36,9 +36,9 @@ def diagnose(
 
     from backends import BackendUnavailable, make_trainer
     from backends.data import DataError, load_dataset
-    from backends.threads import use_threads
     from backends.diagnose import ALTERNATIVES, diagnose as measure, with_initializer
     from backends.diagnose_report import compare_table, plot_diagnosis, stats_table
+    from backends.threads import use_threads
 
     spec, _ = load_training_spec(spec_path, ignore)
     use_threads(threads)

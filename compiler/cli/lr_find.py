@@ -37,8 +37,8 @@ def lr_find(
 
     from backends import BackendUnavailable, make_trainer
     from backends.data import DataError, load_dataset
-    from backends.threads import use_threads
     from backends.lr_find import plot_range_test, range_test, report_lines
+    from backends.threads import use_threads
 
     spec, _ = load_training_spec(spec_path, ignore)
     use_threads(threads)
