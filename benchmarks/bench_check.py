@@ -2,7 +2,7 @@
 
 Run it with the interpreter of the environment where nnspec is installed, from anywhere:
 
-    python benchmarks/bench_check.py                   # about 30 s on 2 cores
+    python benchmarks/bench_check.py                   # about 70 s on 2 cores (40 s of it the big specs)
     python benchmarks/bench_check.py --runs 15 --json bench.json
 
 It uses only the standard library (``time.perf_counter``, ``subprocess``, ``statistics``). It never
@@ -46,9 +46,10 @@ What it measures
    l2(0.0001), name="dense_17")``, one argument per line as ``fmt`` writes it: about 160 bytes and
    22 tokens a layer, 6,500 layers in 1 MB, under the layer limit). The scaling table gives the
    median seconds and seconds per MB: equal per-MB figures mean linear time. Then the "1 MB spec"
-   rows: the same 1 MB MLP, 1 MB of ``Dense(8)`` lines (80,000 layers: ``check`` refuses it at the
-   layer limit, ``fmt`` formats it), and a 1 MB list ``x = [1, 1, ...]`` (700,000 tokens: refused at
-   the token limit). Target: a 1 MB spec in under 2 s for ``check`` and ``fmt`` (whole process).
+   rows: the same 1 MB MLP, 1 MB of ``Dense(8)`` lines (80,000 layers, 320,000 tokens) and a 1 MB
+   list ``x = [1, 1, ...]`` (700,000 tokens), both refused at the token limit (250,000) after
+   scanning that many tokens. Target: a 1 MB spec in under 2 s for ``check`` and ``fmt`` (whole
+   process).
 
 How to read it
 --------------

@@ -12,6 +12,7 @@ Severity = Literal["error", "warning", "note"]
 
 MAX_REPORTED = 100  # diagnostics printed per file; the rest are counted ("... and N more errors")
 EXCERPT_WIDTH = 160  # characters of a source line shown around the caret; longer lines are cut with "..."
+MESSAGE_WIDTH = 400  # a message or hint quoting something huge (a 1 MB name) is cut to this, with "..."
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,13 @@ class Diagnostic:
 
         The caret underlines the span (``^~~~``) on the first line of the span.
         """
+        message, hint = _shorten(self.message), _shorten(self.hint) if self.hint else None
         if self.span is None:
-            head = f"{source.path if source else '<spec>'}: {self.severity}: {self.message}"
-            return head + (f"\n  = {self.hint}" if self.hint else "") + self._render_notes(source)
+            head = f"{source.path if source else '<spec>'}: {self.severity}: {message}"
+            return head + (f"\n  = {hint}" if hint else "") + self._render_notes(source)
         sp = self.span
         tag = f" [{self.code}]" if self.code else ""
-        out = [f"{sp.path}:{sp.line}:{sp.column}: {self.severity}: {self.message}{tag}"]
+        out = [f"{sp.path}:{sp.line}:{sp.column}: {self.severity}: {message}{tag}"]
         if source is not None:
             text = source.line(sp.line).expandtabs(1)
             if text or sp.line <= len(source.lines):
@@ -45,12 +47,17 @@ class Diagnostic:
                 gutter = f"{sp.line:>4} | "
                 out.append(gutter + text)
                 out.append(" " * (len(gutter) - 2) + "| " + " " * (column - 1) + "^" + "~" * (width - 1))
-        if self.hint:
-            out.append(f"     = {self.hint}")
+        if hint:
+            out.append(f"     = {hint}")
         return "\n".join(out) + self._render_notes(source)
 
     def _render_notes(self, source: Source | None) -> str:
         return "".join("\n" + note.render(source) for note in self.notes)
+
+
+def _shorten(text: str) -> str:
+    """``text``, or its first ``MESSAGE_WIDTH`` characters and "..." when it is longer."""
+    return text if len(text) <= MESSAGE_WIDTH else text[: MESSAGE_WIDTH - 3] + "..."
 
 
 def _excerpt(text: str, column: int, width: int) -> tuple[str, int, int]:
@@ -132,8 +139,11 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     lowered = {c.lower(): c for c in choices}
     if word.lower() in lowered and lowered[word.lower()] != word:
         return lowered[word.lower()]
-    candidates = list(lowered)
+    n = len(word)  # a similarity of 0.6 needs lengths within 2*min/(a+b) >= 0.6: a 1 MB word matches nothing
+    candidates = [c for c in lowered if 2 * min(len(c), n) >= 0.6 * (len(c) + n)]
+    if not candidates:
+        return None
     if len(candidates) > MAX_SUGGESTION_CHOICES:
-        candidates = sorted(candidates, key=lambda c: (abs(len(c) - len(word)), c))[:MAX_SUGGESTION_CHOICES]
+        candidates = sorted(candidates, key=lambda c: (abs(len(c) - n), c))[:MAX_SUGGESTION_CHOICES]
     match = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
     return lowered[match[0]] if match else None

@@ -2,8 +2,9 @@
 
 Lark computes the table (and caches it on disk); this module runs it: one loop over the tokens,
 explicit stacks (no recursion, whatever the nesting), and one callback per rule that builds the
-AST node directly, with no parse tree in between. It is about five times faster than Lark's own
-driver with ``propagate_positions``, and linear in the number of tokens.
+AST node directly, with no parse tree in between. With the AST built, it takes about a third of
+the time Lark's own driver takes to build a parse tree with ``propagate_positions``, and it is
+linear in the number of tokens.
 
 What a callback receives follows Lark's tree-building rules:
 
@@ -111,10 +112,11 @@ class LalrDriver:
         heights: list[int] = []
         push_state, push_value, push_pos, push_height = states.append, values.append, poss.append, heights.append
         out = ParseOutcome()
+        top = states[-1]  # always states[-1]
         for tok in [*tokens, end]:
             ttype = tok.type
             while True:
-                act = actions[states[-1]].get(ttype)
+                act = actions[top].get(ttype)
                 if act is None:
                     expected = self._accepts(states) or self._expected(states)
                     out.problems.append(SyntaxProblem(tok, expected, self._open_bracket(values)))
@@ -126,21 +128,22 @@ class LalrDriver:
                     push_value(tok)
                     push_pos(tok)
                     push_height(0)
+                    top = act
                     break
                 n, origin, kind, index, keep, splice = act
                 if kind == _UNIT:  # a chain of one-child rules only changes the top state
-                    key = (states[-2], states[-1], ttype)
-                    top = unit_chains.get(key)
-                    if top is None:
-                        top = unit_chains[key] = self._unit_chain(states[-2], states[-1], ttype)
-                    states[-1] = top
+                    key = (states[-2], top, ttype)
+                    chained = unit_chains.get(key)
+                    if chained is None:
+                        chained = unit_chains[key] = self._unit_chain(states[-2], top, ttype)
+                    top = states[-1] = chained
                     continue
                 if n == 1 and kind == _NODE and keep is None:  # a leaf (a number, a name): replaced in place
                     values[-1] = callbacks[index]([values[-1]], poss[-1])
                     height = heights[-1] = heights[-1] + 1
                     if height > max_nesting and out.too_deep is None:
                         out.too_deep = poss[-1]
-                    states[-1] = gotos[states[-2]][origin]
+                    top = states[-1] = gotos[states[-2]][origin]
                     continue
                 if n:
                     children = values[-n:]
@@ -171,7 +174,7 @@ class LalrDriver:
                         height += 1
                         if height > max_nesting and out.too_deep is None:
                             out.too_deep = pos
-                state = gotos[states[-1]][origin]
+                top = state = gotos[states[-1]][origin]
                 push_state(state)
                 push_value(value)
                 push_pos(pos)

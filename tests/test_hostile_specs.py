@@ -26,6 +26,7 @@ from compiler.cli import app
 from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from compiler.passes.build import MAX_LAYERS
 from spec_lang.diagnostics import EXCERPT_WIDTH, MAX_REPORTED
+from spec_lang.formatter import format_source
 from spec_lang.lexer import MAX_TOKENS
 from spec_lang.reading import MAX_SPEC_BYTES
 from hostile_files import ROOT, hang_guard
@@ -99,14 +100,20 @@ VARIANTS = {
     "past the token limit": Variant(lambda d: write(d, "list.nns", "x = [" + "1," * MAX_TOKENS + "]\n"),
                                     f"the spec is too large: more than {MAX_TOKENS:,} tokens", shared=True,
                                     commands=SPEC_COMMANDS),
-    "1 MB spec": Variant(lambda d: write(d, "1mb.nns", dense_lines(MB)),
-                         f"the model expands to more than {MAX_LAYERS:,} layers", succeeds=frozenset({"fmt"}),
-                         shared=True, commands=SPEC_COMMANDS),
+    "1 MB spec": Variant(lambda d: write(d, "1mb.nns", dense_lines(MB)),  # 80,000 layers, 320,000 tokens
+                         f"the spec is too large: more than {MAX_TOKENS:,} tokens", shared=True, commands=SPEC_COMMANDS),
+    "20,000 layers": Variant(lambda d: write(d, "layers.nns", dense_lines(2 * MAX_LAYERS * 13)),
+                             f"the model expands to more than {MAX_LAYERS:,} layers", succeeds=frozenset({"fmt"}),
+                             shared=True),
     "thousands of errors": Variant(
         lambda d: write(d, "errors.nns", "model m {\n    Input([8])\n" + "    Dense(-8, activation=rleu)\n" * ERROR_LAYERS
                         + "}\n"),
         f"... and {2 * ERROR_LAYERS - MAX_REPORTED:,} more errors (only the first {MAX_REPORTED} are shown)",
         succeeds=frozenset({"fmt"}), shared=True),
+    "a 1 MB name": Variant(lambda d: write(d, "name.nns", format_source(f"model m {{ Input([8]) Dense(8, activation="
+                                                                      f"{'r' * MB}) }}")),
+                           "unknown activation 'rrrrrrrr", succeeds=frozenset({"fmt"})),
+    "a 1 MB string": Variant(lambda d: write(d, "string.nns", 'x = 1 "' + "s" * MB + '"\n'), 'unexpected string "ssss'),
     "brackets 10,000 deep": Variant(lambda d: write(d, "deep.nns", "x = " + "[" * 10_000 + "]" * 10_000 + "\n"),
                                     "nested too deeply: more than 100 levels"),
     "operators 10,000 long": Variant(lambda d: write(d, "chain.nns", "x = 1" + " + 1" * 10_000 + "\n"),
@@ -203,8 +210,6 @@ train { loss = sparse_categorical_crossentropy
 @pytest.mark.parametrize("env", [{"LC_ALL": "C"}, {"LC_ALL": "C", "PYTHONUTF8": "0"}],
                          ids=["LC_ALL=C", "LC_ALL=C, no UTF-8 mode"])
 def test_fmt_reads_and_writes_utf8_whatever_the_locale(env, tmp_path):
-    from spec_lang.formatter import format_source
-
     expected = format_source(UNFORMATTED).encode("utf-8")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
     run_env = {**base, "PYTHONPATH": str(ROOT), **env}
