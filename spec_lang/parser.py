@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import math
 from contextlib import contextmanager
-from dataclasses import fields, is_dataclass
+from dataclasses import fields, is_dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -99,7 +99,12 @@ def _parse(source: Source) -> ast.Module:
         errors += [_syntax_diagnostic(p, source, lexer.words) for p in outcome.problems]
     if errors:
         errors.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
-        raise SpecError(_dedupe(errors), source)
+        errors = _dedupe(errors)
+        if outcome is None or _stopped_early(outcome.problems, MAX_SYNTAX_ERRORS - len(scan.errors)):
+            last = errors[-1]
+            errors[-1] = replace(last, notes=(*last.notes, Diagnostic(
+                "note", f"stopped after {MAX_SYNTAX_ERRORS} syntax errors; the rest of the file was not read", None)))
+        raise SpecError(errors, source)
     statements = outcome.value
     if outcome.too_deep is not None:
         raise SpecError([_too_deep(ast.Module(tuple(statements), (), source.path))], source)
@@ -107,6 +112,11 @@ def _parse(source: Source) -> ast.Module:
         raise SpecError(builder.errors, source)
     comments = tuple(ast.Comment(c.text, c.line, c.column, c.own_line) for c in scan.comments)
     return ast.Module(tuple(statements), comments, source.path)
+
+
+def _stopped_early(problems: list[SyntaxProblem], most: int) -> bool:
+    """Whether the driver gave up at its error limit before the end of the text."""
+    return len(problems) >= most and problems[-1].token.type != END
 
 
 def _end_token(tokens: list[Token]) -> Token:

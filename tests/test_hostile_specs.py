@@ -226,3 +226,14 @@ def test_fmt_reads_and_writes_utf8_whatever_the_locale(env, tmp_path):
     proc = subprocess.run([*main, "fmt", str(spec)], capture_output=True, env=run_env, timeout=60)
     assert proc.returncode == EXIT_OK, proc.stderr.decode("utf-8", "replace")
     assert spec.read_bytes() == expected
+
+
+@pytest.mark.parametrize("junk", [")", "$"], ids=["tokens", "characters"])
+def test_syntax_errors_stop_at_the_limit_and_say_so(junk, tmp_path):
+    from spec_lang.parser import MAX_SYNTAX_ERRORS
+
+    spec = write(tmp_path, "junk.nns", "x = 1\n" + f"{junk}\n" * 10_000)
+    result = runner.invoke(app, ["check", str(spec)])
+    assert result.exit_code == EXIT_ERRORS
+    assert result.stderr.count(": error: ") == MAX_SYNTAX_ERRORS
+    assert f"{spec}: note: stopped after {MAX_SYNTAX_ERRORS} syntax errors" in result.stderr
