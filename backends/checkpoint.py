@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import math
-import zipfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -29,6 +28,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backends.files import write_file
+from backends.input_files import InputFileError
+from backends.safe_npz import read_npz
 from backends.loop import History, LoopState
 
 # 1: the first format. 2: adds "overrides", the command-line options the run was started with.
@@ -119,6 +120,8 @@ def require_checkpoint(run_dir: Path) -> Path:
     path = run_dir / FILENAME
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir} is not a run directory")
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"{path} is not a regular file (a directory, FIFO or device); it cannot be resumed")
     if not path.is_file():
         raise CheckpointError(f"{run_dir} has no checkpoint ({FILENAME}); it cannot be resumed")
     return path
@@ -131,10 +134,11 @@ def load_checkpoint(run_dir: Path) -> tuple[LoopState, dict, dict, dict]:
     that is ``backends.checkpoint_check.validate_checkpoint``."""
     path = require_checkpoint(run_dir)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays = read_npz(path, shown=str(path))
         meta = json.loads(str(arrays.pop("meta")))
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, json.JSONDecodeError) as exc:
+    except InputFileError as exc:
+        raise CheckpointError(str(exc)) from None
+    except (ValueError, KeyError, json.JSONDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise CheckpointError(f"{path} is corrupt or truncated ({type(exc).__name__}: {first})") from None
     if not isinstance(meta, dict):

@@ -26,6 +26,7 @@ import numpy as np
 
 from backends import files
 from backends.files import WriteError, check_output_dir
+from backends.safe_npz import read_npz
 from compiler.ir.names import child_path
 from backends.run_lock import LOCK_NAME, RunDirLock, lock_run_dir
 
@@ -97,9 +98,9 @@ def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
 
 
 def load_weights(path: Path) -> dict[str, np.ndarray]:
-    """Weights saved by ``save_weights`` (pickle refused)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """Weights saved by ``save_weights``, read by ``backends.safe_npz.read_npz`` (no pickle, sizes checked
+    against the data budget before anything is allocated); ``InputFileError`` names the file."""
+    return read_npz(path, shown=str(path))
 
 
 def history_csv(epochs: list[dict[str, float]]) -> str:

@@ -167,7 +167,7 @@ def test_bad_checkpoints_give_a_clear_error_and_change_nothing(tmp_path, damage)
     result = runner.invoke(app, ["train", str(tmp_path / "m.nns"), "--resume", str(out)])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    expected = {"truncate": "corrupt or truncated", "garbage": "corrupt or truncated",
+    expected = {"truncate": "not a .npz archive", "garbage": "not a .npz archive",
                 "newer": "newer than this nnspec reads", "missing": "has no checkpoint"}[damage]
     assert expected in result.output
     assert snapshot(out) == before

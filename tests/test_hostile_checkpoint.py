@@ -102,7 +102,7 @@ TAMPERING = {
     "NaN weights": (array(KERNEL, lambda a: np.where(a > 0, np.nan, a).astype(a.dtype)), "NaN or infinite"),
     "infinite moving variance": (array("weights/batch_normalization/moving_variance",
                                        lambda a: np.full_like(a, np.inf)), "NaN or infinite"),
-    "pickled weights": (pickled_weights, "corrupt or truncated"),
+    "pickled weights": (pickled_weights, "holds Python objects"),
     "NaN best weights": (array("best/dense/kernel", lambda a: np.full_like(a, np.nan)), "best weight"),
     "best weights of another shape": (array("best/dense_1/bias", lambda a: np.zeros(4, np.float32)),
                                       "best weight 'dense_1/bias' has shape (4,)"),
@@ -288,3 +288,67 @@ def test_the_same_options_and_new_run_time_options_are_accepted_and_recorded(wit
     assert {k: recorded[k] for k in ("seed", "epochs", "checkpoint_every")} == {"seed": 7, "epochs": 2,
                                                                                "checkpoint_every": 2}
     assert recorded_overrides(original)["checkpoint_every"] == 5
+
+
+def _replace_member(run_dir, member: str, data: bytes | None) -> None:
+    """Rewrite the checkpoint's zip with ``member`` replaced by ``data`` (removed when None), byte for byte
+    otherwise: what a hostile file can hold that ``np.savez`` would never write."""
+    import io
+    import zipfile
+
+    path = run_dir / FILENAME
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as old, zipfile.ZipFile(out, "w") as new:
+        for info in old.infolist():
+            if info.filename == member:
+                if data is not None:
+                    new.writestr(info.filename, data)
+            else:
+                new.writestr(info, old.read(info.filename))
+    path.write_bytes(out.getvalue())
+
+
+def _truncate(run_dir) -> None:
+    path = run_dir / FILENAME
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def _fifo(run_dir) -> None:
+    import os
+
+    path = run_dir / FILENAME
+    path.unlink()
+    os.mkfifo(path)
+
+
+# variant -> (how the checkpoint FILE is broken, what the message must say)
+HOSTILE_FILES = {
+    "a weight claiming a 116 TiB array": (
+        lambda run: _replace_member(run, f"{KERNEL}.npy", __import__("hostile_files").npy_header((2**44, 4))),
+        "over the data budget"),
+    "a member that is not .npy": (lambda run: _replace_member(run, f"{KERNEL}.npy", b"not an array"), KERNEL),
+    "the metadata member missing": (lambda run: _replace_member(run, "meta.npy", None), "meta"),
+    "truncated": (_truncate, "not a .npz archive"),
+    "a FIFO": (_fifo, "not a regular file"),
+}
+
+
+@pytest.mark.parametrize("variant", HOSTILE_FILES)
+def test_a_hostile_checkpoint_file_is_refused_at_once_without_allocating(checkpointed, tmp_path, variant):
+    """The checkpoint is read like any untrusted .npz (backends.safe_npz): sizes are checked against the data
+    budget before anything is allocated, a FIFO never blocks, and the refusal is one line (exit 2)."""
+    from hostile_files import hang_guard
+
+    spec, original = checkpointed
+    run = tmp_path / "run"
+    shutil.copytree(original, run)
+    breaks, expected = HOSTILE_FILES[variant]
+    breaks(run)
+    before = snapshot(run)
+    with hang_guard():
+        result = invoke("train", spec, "--resume", run, "-q")
+    assert result.exit_code == 2, result.output
+    errors = error_lines(result.output)
+    assert len(errors) == 1 and expected in errors[0], result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert snapshot(run) == before

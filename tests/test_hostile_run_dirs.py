@@ -20,6 +20,12 @@ from hostile_files import hang_guard, listing, run_nnspec
 
 runner = CliRunner()
 
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Each test runs in its own directory: `report` without --plot writes report.png to the working one."""
+    monkeypatch.chdir(tmp_path)
+
 SPEC = """model m {
     Input([4])
     Dense(3, activation=softmax)
