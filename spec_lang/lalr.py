@@ -25,7 +25,10 @@ from typing import Any, Callable
 from spec_lang.lexer import Token
 
 END = "$END"
-_UNIT, _INLINE, _NODE, _PASS = range(4)
+# How a rule is reduced: a one-child ``?rule`` (only the state changes), a ``__helper`` (spliced into its
+# parent), a node (a callback, one level of nesting), a transparent rule (a callback, no level), and a
+# node of one child kept as it is (a number, a name: replaced on the stack in place).
+_UNIT, _INLINE, _NODE, _PASS, _LEAF = range(5)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class LalrDriver:
             splice = frozenset(i for i, s in enumerate(exp) if not s.is_term and s.name.startswith("_"))
             if keep == tuple(range(len(exp))) and not splice:
                 keep = None  # the children as they are
+                if kind == _NODE and len(exp) == 1:
+                    kind = _LEAF
             index = len(self.rule_names)
             self.rule_names.append(name)
             reductions[id(rule)] = (len(exp), origin, kind, index, keep, splice)
@@ -106,51 +111,55 @@ class LalrDriver:
         whose subtree is more than ``max_nesting`` nodes high; transparent rules and tokens add no level.
         """
         actions, gotos, end_state, unit_chains = self.actions, self.gotos, self.end_state, self._unit_chains
-        states: list[int] = [self.start_state]
-        values: list[Any] = []
-        poss: list[Any] = []
-        heights: list[int] = []
-        push_state, push_value, push_pos, push_height = states.append, values.append, poss.append, heights.append
+        # Four stacks side by side, as lists made once and a top index: entry i holds the state, the value
+        # (a token or what a callback built), its position and its height. Entry 0 is the start state alone.
+        # One entry per token shifted, and at most one per state for empty rules reduced before the next shift.
+        size = len(tokens) + len(self.actions) + 2
+        states: list[int] = [self.start_state] * size
+        values: list[Any] = [None] * size
+        poss: list[Any] = [None] * size
+        heights: list[int] = [0] * size
+        sp = 0  # the top entry
         out = ParseOutcome()
-        top = states[-1]  # always states[-1]
+        top = self.start_state  # always states[sp]
         for tok in [*tokens, end]:
-            ttype = tok.type
+            ttype = tok[4]  # tok.type
             while True:
                 act = actions[top].get(ttype)
+                if act.__class__ is int:  # shift
+                    sp += 1
+                    states[sp] = top = act
+                    values[sp] = poss[sp] = tok
+                    heights[sp] = 0
+                    break
                 if act is None:
-                    expected = self._accepts(states) or self._expected(states)
-                    out.problems.append(SyntaxProblem(tok, expected, self._open_bracket(values)))
+                    expected = self._accepts(states[:sp + 1]) or self._expected(states[:sp + 1])
+                    out.problems.append(SyntaxProblem(tok, expected, self._open_bracket(values[1:sp + 1])))
                     if ttype == END or len(out.problems) >= max_errors:
                         return out
                     break  # drop the token, as Lark's on_error recovery does
-                if act.__class__ is int:  # shift
-                    push_state(act)
-                    push_value(tok)
-                    push_pos(tok)
-                    push_height(0)
-                    top = act
-                    break
                 n, origin, kind, index, keep, splice = act
                 if kind == _UNIT:  # a chain of one-child rules only changes the top state
-                    key = (states[-2], top, ttype)
+                    key = (states[sp - 1], top, ttype)
                     chained = unit_chains.get(key)
                     if chained is None:
-                        chained = unit_chains[key] = self._unit_chain(states[-2], top, ttype)
-                    top = states[-1] = chained
+                        chained = unit_chains[key] = self._unit_chain(states[sp - 1], top, ttype)
+                    states[sp] = top = chained
                     continue
-                if n == 1 and kind == _NODE and keep is None:  # a leaf (a number, a name): replaced in place
-                    values[-1] = callbacks[index]([values[-1]], poss[-1])
-                    height = heights[-1] = heights[-1] + 1
+                if kind == _LEAF:  # a leaf (a number, a name): replaced in place
+                    values[sp] = callbacks[index]([values[sp]], poss[sp])
+                    height = heights[sp] = heights[sp] + 1
                     if height > max_nesting and out.too_deep is None:
-                        out.too_deep = poss[-1]
-                    top = states[-1] = gotos[states[-2]][origin]
+                        out.too_deep = poss[sp]
+                    states[sp] = top = gotos[states[sp - 1]][origin]
                     continue
                 if n:
-                    children = values[-n:]
-                    first, last = poss[-n], poss[-1]
+                    base = sp - n + 1
+                    children = values[base:sp + 1]
+                    first, last = poss[base], poss[sp]
                     pos = (first[0], first[1], last[2], last[3])
-                    height = max(heights[-n:])
-                    del values[-n:], poss[-n:], heights[-n:], states[-n:]
+                    height = max(heights[base:sp + 1]) if n > 1 else heights[sp]
+                    sp = base - 1
                 else:
                     children, pos, height = [], None, 0
                 if keep is None:  # every child kept, none spliced
@@ -174,12 +183,12 @@ class LalrDriver:
                         height += 1
                         if height > max_nesting and out.too_deep is None:
                             out.too_deep = pos
-                top = state = gotos[states[-1]][origin]
-                push_state(state)
-                push_value(value)
-                push_pos(pos)
-                push_height(height)
-                if ttype == END and state == end_state:
+                sp += 1
+                states[sp] = top = gotos[states[sp - 1]][origin]
+                values[sp] = value
+                poss[sp] = pos
+                heights[sp] = height
+                if ttype == END and top == end_state:
                     if not out.problems:
                         out.value = value
                     return out

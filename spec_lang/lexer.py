@@ -23,6 +23,12 @@ from spec_lang.span import Span
 MAX_TOKENS = 250_000  # README "Limits": about a second of parsing, 1.5 MB of formatted code; a real spec has a few thousand
 _KEPT = frozenset({"COMMENT"})  # ignored terminals the lexer still reports (for the formatter)
 _BLANK = "_BLANK"  # the group that matches when only blanks are left before the next character
+# Characters the fast scan hands to the regular expression at once, ended at a line break (a token never
+# spans lines); a line longer than _LONG_LINE is left to the exact scan, which stops at the token limit.
+_CHUNK = 1 << 16
+_LONG_LINE = 1 << 18
+# A capturing group in a terminal's pattern: "(" not escaped, not in a character class, not "(?".
+_CAPTURING = re.compile(r"\\.|\[(?:\\.|[^\]])*\]|(\()(?!\?)")
 
 
 class Token(NamedTuple):
@@ -86,6 +92,12 @@ class Lexer:
         prefix = "(?:" + "|".join(t.pattern.to_regexp() for t in blanks) + ")*+" if blanks else ""
         alternatives = [f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in tokens] + [f"(?P<{_BLANK}>)"]
         self.regex = re.compile(prefix + "(?:" + "|".join(alternatives) + ")")
+        # The fast scan: (blanks, token or "") pairs from one findall per chunk, no match objects; a token's
+        # terminal is found from its text (``_kind``), once per distinct text.
+        token_patterns = "|".join(_non_capturing(t.pattern.to_regexp()) for t in tokens)
+        self.pairs = re.compile(f"({prefix})({token_patterns}|)")
+        if self.pairs.groups != 2:  # pragma: no cover - a pattern with a group _non_capturing missed
+            raise ValueError("the lexer's terminals must not hold capturing groups it cannot rewrite")
         self.blank = re.compile("(?:" + "|".join(t.pattern.to_regexp() for t in blanks) + ")") if blanks else None
         self.names = {index: name for name, index in self.regex.groupindex.items()}
         self.comments = frozenset(t.name for t in tokens if t.name in ignore)
@@ -95,20 +107,86 @@ class Lexer:
         """Every token of ``text``; an unreadable character is an error and is skipped (as a blank).
 
         Stops after ``max_errors`` unreadable characters, or at the first token past ``max_tokens``
-        (``Scan.too_many`` says so), so the work is bounded whatever the text. One turn of the loop
-        per token or comment; blanks and line counting are done by C code (the regex, ``str.count``).
+        (``Scan.too_many`` says so), so the work is bounded whatever the text. Text that is all tokens
+        and blanks is scanned by ``_scan_clean``; from the first unreadable character (or a line too long
+        to hand to it), ``_scan_exact`` goes on. Both give the same tokens, comments and positions.
         """
         out = Scan()
+        rest = self._scan_clean(text, out, max_tokens)
+        if out.too_many is None and len(out.tokens) > max_tokens:
+            tok = out.tokens[max_tokens]
+            del out.tokens[max_tokens + 1:]
+            while out.comments and (out.comments[-1].line, out.comments[-1].column) > (tok.line, tok.column):
+                out.comments.pop()
+            out.too_many = _too_many(path, tok.line, tok.column, max_tokens)
+        elif rest is not None:
+            self._scan_exact(text, path, out, max_errors, max_tokens, *rest)
+        return out
+
+    def _scan_clean(self, text: str, out: Scan, max_tokens: int) -> tuple[int, int, int] | None:
+        """Scan ``text`` a chunk of lines at a time, each with one ``findall``, until the end, an unreadable
+        character, a very long line or more than ``max_tokens`` tokens. Returns where the exact scan must
+        go on, as (position, line, start of that line), or None.
+
+        One turn of the loop per token: no match objects; the terminal of each distinct text is looked
+        up once (``_kind``); lines are counted in the blanks before a token (by C code: ``in``, ``count``).
+        """
+        tokens, comments = out.tokens, out.comments
+        append, new, findall = tokens.append, tuple.__new__, self.pairs.findall
+        kinds: dict[str, str] = {"": _BLANK}
+        special = self.comments | {_BLANK}
+        line, line_start, pos, size = 1, 0, 0, len(text)
+        while pos < size:
+            end = text.find("\n", pos + _CHUNK) + 1 or size  # just after a line break, or the end
+            if end - pos > _CHUNK + _LONG_LINE:
+                return pos, line, line_start
+            for blank, value in findall(text, pos, end):
+                if blank:
+                    if "\n" in blank:
+                        line += blank.count("\n")
+                        line_start = pos + blank.rindex("\n") + 1
+                    pos += len(blank)
+                kind = kinds.get(value)
+                if kind is None:
+                    kind = kinds[value] = self._kind(value)
+                if kind in special:
+                    if kind == _BLANK:
+                        if pos < end:  # no token here: an unreadable character
+                            return pos, line, line_start
+                        continue
+                    comments.append(RawComment(value.rstrip(), line, pos - line_start + 1,
+                                               text[line_start:pos].strip() == ""))
+                    pos += len(value)
+                    continue
+                col = pos - line_start + 1
+                n = len(value)
+                append(new(Token, (line, col, line, col + n, kind, value)))
+                pos += n
+            if len(tokens) > max_tokens:
+                return None
+        return None
+
+    def _kind(self, value: str) -> str:
+        """The terminal of token text ``value``: the first alternative of ``regex`` that matches it, as at
+        any place in a text (an earlier one that matched a prefix of ``value`` would have matched there)."""
+        m = self.regex.match(value)
+        kind = self.names[m.lastindex]
+        return self.keywords[kind].get(value, kind) if kind in self.keywords else kind
+
+    def _scan_exact(self, text: str, path: str, out: Scan, max_errors: int, max_tokens: int, pos: int, line: int,
+                    line_start: int) -> None:
+        """Scan ``text`` from ``pos`` (on line ``line``, which starts at ``line_start``) with match objects:
+        unreadable characters are reported, a line of any length is scanned. One turn of the loop per
+        token or comment; blanks and line counting are done by C code (the regex, ``str.count``)."""
         tokens, comments = out.tokens, out.comments
         append, new = tokens.append, tuple.__new__  # Token(...) through tuple.__new__: a third of the cost
         names, special, keywords, count = self.names, self.comments | {_BLANK}, self.keywords, text.count
-        line, line_start, pos = 1, 0, 0
-        for m in self.regex.finditer(text):
+        for m in self.regex.finditer(text, pos):
             index = m.lastindex
             start, end = m.span(index)
             if start != pos:  # blanks, or characters no terminal matches, before the token
                 if m.start() != pos and self._unreadable(text, pos, m.start(), path, line, line_start, out, max_errors):
-                    return out
+                    return
                 newlines = count("\n", pos, start)
                 if newlines:
                     line += newlines
@@ -127,12 +205,9 @@ class Lexer:
             col = start - line_start + 1
             append(new(Token, (line, col, line, col + end - start, kind, value)))
             if len(tokens) > max_tokens:
-                out.too_many = Diagnostic("error", f"the spec is too large: more than {max_tokens:,} tokens "
-                                          "(names, numbers, brackets, ...)", Span.point(path, line, col),
-                                          "split it, or write repeated layers with `repeat` or a `block`")
-                return out
+                out.too_many = _too_many(path, line, col, max_tokens)
+                return
         self._unreadable(text, pos, len(text), path, line, line_start, out, max_errors)
-        return out
 
     def _unreadable(self, text: str, start: int, end: int, path: str, line: int, line_start: int, out: Scan,
                     max_errors: int) -> bool:
@@ -153,6 +228,16 @@ class Lexer:
                 return True
             i += 1
         return False
+
+
+def _too_many(path: str, line: int, col: int, max_tokens: int) -> Diagnostic:
+    return Diagnostic("error", f"the spec is too large: more than {max_tokens:,} tokens (names, numbers, brackets, ...)",
+                      Span.point(path, line, col), "split it, or write repeated layers with `repeat` or a `block`")
+
+
+def _non_capturing(pattern: str) -> str:
+    """``pattern`` with its capturing groups made non-capturing: ``(a|b)`` → ``(?:a|b)``."""
+    return _CAPTURING.sub(lambda m: "(?:" if m.group(1) else m.group(0), pattern)
 
 
 def _bad_character(text: str, i: int, path: str, line: int, col: int) -> Diagnostic:

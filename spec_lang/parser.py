@@ -25,6 +25,7 @@ from spec_lang.reading import MAX_SPEC_BYTES, decode_source, read_source, read_s
 from spec_lang.span import Source, Span
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
+_new = tuple.__new__  # _new(Span, (path, line, column, end_line, end_column)): a Span made by C code
 MAX_SYNTAX_ERRORS = 20
 MAX_NESTING = 100  # AST depth; deeper specs would overflow the stack of the recursive passes
 
@@ -224,10 +225,10 @@ class _AstBuilder:
         self.errors: list[Diagnostic] = []  # literals that cannot be represented, misplaced arguments
 
     def _s(self, pos) -> Span:
-        return Span(self.path, pos[0], pos[1], pos[2], pos[3])
+        return _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3]))
 
     def _tok_span(self, tok: Token) -> Span:
-        return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
+        return _new(Span, (self.path, tok[0], tok[1], tok[2], tok[3]))
 
     def start(self, items, pos):
         return items
@@ -274,11 +275,13 @@ class _AstBuilder:
                     self.errors.append(Diagnostic("error", "positional argument follows keyword argument", a.span,
                                                   "write it before the name=value arguments, or name it"))
             args.append(a)
-        return ast.Call(name.text, self._tok_span(name), tuple(args), self._s(pos))
+        path = self.path
+        return ast.Call(name.text, _new(Span, (path, name[0], name[1], name[2], name[3])), tuple(args),
+                        _new(Span, (path, pos[0], pos[1], pos[2], pos[3])))
 
     def kwarg(self, items, pos):
         name, value = items
-        return ast.Arg(name.text, value, self._s(pos))
+        return ast.Arg(name.text, value, _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
 
     def number(self, items, pos):
         text = items[0].text
@@ -289,10 +292,10 @@ class _AstBuilder:
         if value == math.inf:
             self.errors.append(Diagnostic("error", "number too large", self._s(pos)))
             value = 0
-        return ast.Number(text, value, self._s(pos))
+        return ast.Number(text, value, _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
 
     def string(self, items, pos):
-        return ast.String(_unescape(items[0].text[1:-1]), self._s(pos))
+        return ast.String(_unescape(items[0].text[1:-1]), _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
 
     def true(self, items, pos):
         return ast.Bool(True, self._s(pos))
@@ -301,7 +304,7 @@ class _AstBuilder:
         return ast.Bool(False, self._s(pos))
 
     def name(self, items, pos):
-        return ast.Name(items[0].text, self._s(pos))
+        return ast.Name(items[0].text, _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
 
     def list(self, items, pos):
         return ast.ListExpr(tuple(items), self._s(pos))

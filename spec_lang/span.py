@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
 from functools import cached_property
+from typing import NamedTuple
 
 
 def fast_init(cls):
@@ -46,10 +47,13 @@ class Source:
         return lines[lineno - 1] if 1 <= lineno <= len(lines) else ""
 
 
-@fast_init
-@dataclass(frozen=True)
-class Span:
-    """A 1-based, end-exclusive region of a source file: line/column of start and end."""
+class Span(NamedTuple):
+    """A 1-based, end-exclusive region of a source file: line/column of start and end.
+
+    A named tuple, not a dataclass: the parser makes one per AST node, and a tuple is made by C code
+    (``tuple.__new__(Span, (path, line, column, end_line, end_column))``) at a fraction of the cost.
+    Immutable, compared and hashed by value, printed as ``Span(path=..., line=..., ...)``.
+    """
 
     path: str
     line: int
