@@ -70,8 +70,9 @@ def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tu
     An argument whose value is ``UNEVALUATED`` counts as given and is not checked.
     """
     fixed = fixed or {}
-    fields = cls.model_fields
-    allowed = allowed if allowed is not None else [f for f in fields if f not in fixed]
+    sig = _signature(cls)
+    converters, required = sig.converters, sig.required
+    allowed = allowed if allowed is not None else [f for f in sig.fields if f not in fixed]
     found: list[BindError] = []
     values: dict[str, Any] = dict(defaults or {})
     spans: dict[str, Span] = {}
@@ -82,33 +83,32 @@ def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tu
         names = f" ({', '.join(positional)})" if positional else ""
         found.append(BindError(f"{where} {takes}{names}, received {len(call_args)}", extra.span,
                                "pass the others as name=value"))
-    pairs = list(zip(positional, call_args)) + list(call_kwargs)
+    pairs = [*zip(positional, call_args), *call_kwargs]
     meant: set[str] = set()  # what misspelled names were probably meant to be
     for name, val in pairs:
-        at = val.key_span or val.span  # a problem with a keyword's name is shown at the name
         if name not in allowed:
             guess = closest(name, allowed)
             meant.add(guess or "")
             hint = (f"did you mean '{guess}'?" if guess else
                     "it takes " + ", ".join(allowed) if allowed else "it takes none")
-            found.append(BindError(f"{where} has no {arg_word} '{name}'", at, hint))
+            # A problem with a keyword's name is shown at the name.
+            found.append(BindError(f"{where} has no {arg_word} '{name}'", val.key_span or val.span, hint))
             continue
         if name in spans:
-            found.append(BindError(f"{where}: {arg_word} '{name}' is given twice", at))
+            found.append(BindError(f"{where}: {arg_word} '{name}' is given twice", val.key_span or val.span))
             continue
         spans[name] = val.span
         if val.value is UNEVALUATED:
             continue
         try:
-            values[name] = convert(fields[name].annotation, val, f"{where}: {arg_word} '{name}'",
-                                   fields[name].metadata)
+            values[name] = converters[name](val, f"{where}: {arg_word} '{name}'")
         except BindError as exc:
             found.extend(exc.every())
-    missing = [f for f in allowed if fields[f].is_required() and f not in spans and f not in fixed]
+    missing = [f for f in allowed if f in required and f not in spans and f not in fixed]
     for name in missing:
         if name not in meant:  # "has no argument 'decay_step'; did you mean 'decay_steps'?" says it already
             found.append(BindError(f"{where}: missing required {arg_word} '{name}'", span))
-    unchecked = found or any(name not in values for name in spans)
+    unchecked = found or not spans.keys() <= values.keys()
     try:
         result = cls.model_validate({**values, **fixed})
     except ValidationError as exc:
@@ -162,64 +162,128 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
+class _Signature:
+    """What ``bind`` needs of an IR class, worked out once per class: its fields, the required ones, and
+    a converter per field (``converter``)."""
+
+    def __init__(self, cls: type[BaseModel]):
+        self.fields = cls.model_fields
+        self.required = frozenset(name for name, f in self.fields.items() if f.is_required())
+        self.converters = {name: converter(f.annotation, f.metadata) for name, f in self.fields.items()}
+
+
+_SIGNATURES: dict[type, _Signature] = {}
+_SIGNATURES_KINDS = [0]  # len(VALUE_KINDS) when they were made: registering a value kind remakes them
+
+
+def _signature(cls: type[BaseModel]) -> _Signature:
+    if _SIGNATURES_KINDS[0] != len(VALUE_KINDS):
+        _SIGNATURES.clear()
+        _SIGNATURES_KINDS[0] = len(VALUE_KINDS)
+    sig = _SIGNATURES.get(cls)
+    if sig is None:
+        sig = _SIGNATURES[cls] = _Signature(cls)
+    return sig
+
+
 def convert(annotation: Any, val: Val, what: str, metadata: list | None = None) -> Any:
     """Convert ``val`` to a value of type ``annotation`` (a Pydantic field type)."""
+    return converter(annotation, metadata)(val, what)
+
+
+def converter(annotation: Any, metadata: list | None = None) -> Callable[[Val, str], Any]:
+    """A function ``(val, what) -> value`` that converts a ``Val`` to type ``annotation`` (a Pydantic
+    field type; ``metadata``: its constraints) or raises ``BindError`` at the value.
+
+    The annotation is taken apart here, once per field, so that binding a thousand layers does not
+    inspect the same types a thousand times; value kinds (``VALUE_KINDS``) are looked up here too.
+    """
     if isinstance(annotation, typing.ForwardRef):  # a recursive kind, e.g. warmup's ``then: "Schedule"``
         annotation = annotation.__forward_arg__
     if isinstance(annotation, str):
-        return _convert_kind(annotation, val, what)
+        return lambda val, what: _convert_kind(annotation, val, what)
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         base, *meta = typing.get_args(annotation)
-        return convert(base, val, what, meta)
+        return converter(base, meta)
     if annotation in VALUE_KINDS:
-        return _convert_kind(annotation, val, what)
+        return lambda val, what: _convert_kind(annotation, val, what)
     if origin in (Union, types.UnionType):
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(options) < len(typing.get_args(annotation)) and isinstance(val.value, Sym) and val.value.name == "none":
-            return None
-        if len(options) == 1:
-            return convert(options[0], val, what, metadata)
-        return _convert_first_fitting(options, len(options) < len(typing.get_args(annotation)), val, what, metadata)
+        return _union_converter(annotation, metadata)
     if annotation is bool:
-        if isinstance(val.value, bool):
-            return val.value
-        raise _expected(what, "true or false", val)
+        return _to_bool
     if annotation is int:
-        if isinstance(val.value, int) and not isinstance(val.value, bool):
-            return val.value
-        hint = "use // for integer division" if isinstance(val.value, float) and val.value.is_integer() else None
-        raise _expected(what, _int_phrase(metadata), val, hint or _undefined_hint(val))
+        phrase = _int_phrase(metadata)
+        return lambda val, what: _to_int(val, what, phrase)
     if annotation is float:
-        if isinstance(val.value, (int, float)) and not isinstance(val.value, bool):
-            try:
-                return float(val.value)
-            except OverflowError:  # an integer beyond the float range (about 1.8e308)
-                raise BindError(f"{what}: number too large", val.span) from None
-        raise _expected(what, "a number", val, _undefined_hint(val))
+        return _to_float
     if annotation is str:
-        if isinstance(val.value, str):
-            return val.value
-        if isinstance(val.value, Sym):
-            return val.value.name
-        raise _expected(what, "a string", val)
+        return _to_str
     if origin is Literal:
-        return choose(val, typing.get_args(annotation), what, noun=LITERAL_NOUNS.get(annotation, "value"))
+        choices = typing.get_args(annotation)
+        return lambda val, what: choose(val, choices, what, noun=LITERAL_NOUNS.get(annotation, "value"))
     if origin is tuple:
-        return _convert_tuple(annotation, val, what, metadata)
-    raise BindError(f"{what}: cannot take {val.describe()}", val.span)  # pragma: no cover
+        return _tuple_converter(annotation)
+
+    def cannot(val: Val, what: str) -> Any:  # pragma: no cover - every field type of the IR is handled above
+        raise BindError(f"{what}: cannot take {val.describe()}", val.span)
+    return cannot
 
 
-def _convert_first_fitting(options: list, nullable: bool, val: Val, what: str, metadata: list | None) -> Any:
-    """A value of the first of several types that ``val`` fits (``int | tuple[int, ...]``: 1 or [1, 2]);
-    the error names them all."""
-    for option in options:
-        try:
-            return convert(option, val, what, metadata)
-        except BindError:
-            continue
+def _union_converter(annotation: Any, metadata: list | None) -> Callable[[Val, str], Any]:
+    """``X | None`` takes ``none``; of several types, the first that the value fits (``int | tuple[int, ...]``:
+    1 or [1, 2]), and the error names them all."""
+    args = typing.get_args(annotation)
+    options = [a for a in args if a is not type(None)]
+    nullable = len(options) < len(args)
+    converters = [converter(o, metadata) for o in options]
     phrases = [_type_phrase(o) for o in options] + (["none"] if nullable else [])
-    raise _expected(what, ", ".join(phrases[:-1]) + " or " + phrases[-1], val)
+    only = converters[0] if len(converters) == 1 else None
+
+    def convert_union(val: Val, what: str) -> Any:
+        if nullable and isinstance(val.value, Sym) and val.value.name == "none":
+            return None
+        if only is not None:
+            return only(val, what)
+        for convert_option in converters:
+            try:
+                return convert_option(val, what)
+            except BindError:
+                continue
+        raise _expected(what, ", ".join(phrases[:-1]) + " or " + phrases[-1], val)
+    return convert_union
+
+
+def _to_bool(val: Val, what: str) -> bool:
+    if isinstance(val.value, bool):
+        return val.value
+    raise _expected(what, "true or false", val)
+
+
+def _to_int(val: Val, what: str, phrase: str) -> int:
+    value = val.value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    hint = "use // for integer division" if isinstance(value, float) and value.is_integer() else None
+    raise _expected(what, phrase, val, hint or _undefined_hint(val))
+
+
+def _to_float(val: Val, what: str) -> float:
+    value = val.value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond the float range (about 1.8e308)
+            raise BindError(f"{what}: number too large", val.span) from None
+    raise _expected(what, "a number", val, _undefined_hint(val))
+
+
+def _to_str(val: Val, what: str) -> str:
+    if isinstance(val.value, str):
+        return val.value
+    if isinstance(val.value, Sym):
+        return val.value.name
+    raise _expected(what, "a string", val)
 
 
 def _type_phrase(annotation: Any) -> str:
@@ -269,18 +333,27 @@ def _value_key(value: Any) -> tuple | None:
     return None
 
 
-def _convert_tuple(annotation: Any, val: Val, what: str, metadata: list | None) -> tuple:
+def _tuple_converter(annotation: Any) -> Callable[[Val, str], tuple]:
+    """``tuple[T, ...]`` takes a list; a fixed-size ``tuple[int, int]`` a list of that size, or one integer
+    that means the same on every axis (kernel_size, strides, ...)."""
     items = typing.get_args(annotation)
     if len(items) == 2 and items[1] is Ellipsis:
-        if not isinstance(val.value, tuple):
-            raise _expected(what, "a list such as [28, 28, 1]", val)
-        return tuple(convert(items[0], v, what) for v in val.value)
-    # A fixed-size pair (kernel_size, strides, ...): one integer means the same on both axes.
-    if isinstance(val.value, int) and not isinstance(val.value, bool):
-        return tuple(convert(t, val, what) for t in items)
-    if isinstance(val.value, tuple) and len(val.value) == len(items):
-        return tuple(convert(t, v, what) for t, v in zip(items, val.value))
-    raise _expected(what, f"an integer or a list of {len(items)} integers", val)
+        convert_item = converter(items[0])
+
+        def convert_list(val: Val, what: str) -> tuple:
+            if not isinstance(val.value, tuple):
+                raise _expected(what, "a list such as [28, 28, 1]", val)
+            return tuple([convert_item(v, what) for v in val.value])
+        return convert_list
+    converters = [converter(t) for t in items]
+
+    def convert_fixed(val: Val, what: str) -> tuple:
+        if isinstance(val.value, int) and not isinstance(val.value, bool):
+            return tuple([c(val, what) for c in converters])
+        if isinstance(val.value, tuple) and len(val.value) == len(items):
+            return tuple([c(v, what) for c, v in zip(converters, val.value)])
+        raise _expected(what, f"an integer or a list of {len(items)} integers", val)
+    return convert_fixed
 
 
 def choose(val: Val, choices: tuple[str, ...], what: str, aliases: dict[str, str] | None = None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compiler.ir.base import SourceSpan
 from compiler.layers import LAYER_CLASSES, LayerBase
 from compiler.passes.bind import UNEVALUATED, BindError, bind
 from compiler.passes.evaluate import EvalError, Evaluator, Val
@@ -128,6 +127,7 @@ def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evalua
                  sink: DiagnosticSink) -> list[LayerBase]:
     """Bind each layer call to its IR class; unknown kinds and bad arguments go to ``sink``."""
     layers: list[LayerBase] = []
+    arguments: dict[type, list[str]] = {}  # each class's argument names, asked once
     for lc in calls:
         call = lc.call
         cls = LAYER_CLASSES.get(call.func)
@@ -139,11 +139,17 @@ def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evalua
             sink.error(f"unknown layer '{call.func}'{note}", call.func_span,
                        hint or "layers: " + ", ".join(LAYER_CLASSES))
             continue
-        args = tuple(_evaluated(evaluator, a, lc.scope, sink) for a in call.positional)
-        kwargs = tuple(_evaluated(evaluator, a, lc.scope, sink) for a in call.keywords)
+        allowed = arguments.get(cls)
+        if allowed is None:
+            allowed = arguments[cls] = cls.argument_names()
+        scope = lc.scope
+        args = tuple([_evaluated(evaluator, a, scope, sink) for a in call.args if a.name is None])
+        kwargs = tuple([_evaluated(evaluator, a, scope, sink) for a in call.args if a.name is not None])
         errors: list[BindError] = []
-        layer = bind(cls, args, kwargs, call.func + note, call.span, positional=cls.positional,
-                     allowed=cls.argument_names(), fixed={"span": SourceSpan.of(call.span)}, errors=errors)
+        s = call.span  # validated with the layer, as a SourceSpan
+        span = {"path": s.path, "line": s.line, "column": s.column, "end_line": s.end_line, "end_column": s.end_column}
+        layer = bind(cls, args, kwargs, call.func + note, s, positional=cls.positional, allowed=allowed,
+                     fixed={"span": span}, errors=errors)
         for e in errors:
             sink.error(e.message, e.span, e.hint)
         if layer is not None:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from spec_lang import ast
-from spec_lang.span import Span
+from spec_lang.span import Span, fast_init
 
 MAX_INT_BITS = 4096
+_new = tuple.__new__  # _new(Span, (path, line, column, end_line, end_column)): a Span made by C code
 
 
 class EvalError(Exception):
@@ -23,6 +24,7 @@ class EvalError(Exception):
         self.message, self.span, self.hint = message, span, hint
 
 
+@fast_init
 @dataclass(frozen=True)
 class Sym:
     """A bare name used as a value: ``relu``, ``same``, ``accuracy``."""
@@ -30,6 +32,7 @@ class Sym:
     name: str
 
 
+@fast_init
 @dataclass(frozen=True)
 class CallVal:
     """A call used as a value, its arguments evaluated: ``l2(1e-4)``, ``cosine(decay_steps=1000)``."""
@@ -40,6 +43,7 @@ class CallVal:
     kwargs: tuple[tuple[str, "Val"], ...]
 
 
+@fast_init
 @dataclass(frozen=True)
 class Val:
     """An evaluated value and the span of the expression it came from."""
@@ -88,42 +92,51 @@ class Evaluator:
 
     def evaluate(self, expr: ast.Expr, scope: Mapping[str, Val]) -> Val:
         """Evaluate ``expr``; names look in ``scope`` (block parameters), then constants."""
-        if isinstance(expr, (ast.Number, ast.String, ast.Bool)):
-            return Val(expr.value, expr.span)
-        if isinstance(expr, ast.Name):
-            if expr.id in scope:
-                return Val(scope[expr.id].value, expr.span)
-            if expr.id in self.constants:
-                return Val(self.constant(expr.id, expr.span).value, expr.span)
-            return Val(Sym(expr.id), expr.span)
-        if isinstance(expr, (ast.ListExpr, ast.TupleExpr)):
-            return Val(tuple(self.evaluate(i, scope) for i in expr.items), expr.span)
-        if isinstance(expr, ast.Call):
-            args = tuple(self.evaluate(a.value, scope) for a in expr.positional)
-            kwargs = []
+        return Val(self.value_of(expr, scope), expr.span)
+
+    def value_of(self, expr: ast.Expr, scope: Mapping[str, Val]) -> Any:
+        """The value of ``expr`` (what ``evaluate(expr, scope).value`` is), without wrapping it in a ``Val``."""
+        kind = expr.__class__
+        if kind is ast.Number or kind is ast.String or kind is ast.Bool:
+            return expr.value
+        if kind is ast.Name:
+            name = expr.id
+            if name in scope:
+                return scope[name].value
+            if name in self.constants:
+                return self.constant(name, expr.span).value
+            return Sym(name)
+        if kind is ast.Call:
+            args, kwargs = [], []
             seen: set[str] = set()
-            for a in expr.keywords:
-                if a.name in seen:
-                    raise EvalError(f"argument '{a.name}' is given twice", a.span)
-                seen.add(a.name)
-                kwargs.append(self.keyword(a, scope))
-            return Val(CallVal(expr.func, expr.func_span, args, tuple(kwargs)), expr.span)
-        if isinstance(expr, ast.Unary):
+            for a in expr.args:
+                if a.name is None:
+                    args.append(self.evaluate(a.value, scope))
+            for a in expr.args:
+                if a.name is not None:
+                    if a.name in seen:
+                        raise EvalError(f"argument '{a.name}' is given twice", a.span)
+                    seen.add(a.name)
+                    kwargs.append(self.keyword(a, scope))
+            return CallVal(expr.func, expr.func_span, tuple(args), tuple(kwargs))
+        if kind is ast.ListExpr or kind is ast.TupleExpr:
+            return tuple([self.evaluate(i, scope) for i in expr.items])
+        if kind is ast.Unary:
             operand = self.evaluate(expr.operand, scope)
             x = _number(operand, expr.op)
-            return Val(-x if expr.op == "-" else x, expr.span)
-        if isinstance(expr, ast.BinOp):
+            return -x if expr.op == "-" else x
+        if kind is ast.BinOp:
             left = _number(self.evaluate(expr.left, scope), expr.op)
             right = _number(self.evaluate(expr.right, scope), expr.op)
-            return Val(_arith(expr.op, left, right, expr.span), expr.span)
+            return _arith(expr.op, left, right, expr.span)
         raise TypeError(f"unknown expression {expr!r}")  # pragma: no cover - the grammar has no other kinds
 
     def keyword(self, arg: ast.Arg, scope: Mapping[str, Val]) -> tuple[str, Val]:
         """A keyword argument ``name=value`` evaluated; the value remembers where the name is written."""
         s = arg.span  # starts at the name, a single token
-        key_span = Span(s.path, s.line, s.column, s.line, s.column + len(arg.name or ""))
-        val = self.evaluate(arg.value, scope)
-        return arg.name or "", Val(val.value, val.span, key_span)  # dataclasses.replace costs 5x more
+        key_span = _new(Span, (s.path, s.line, s.column, s.line, s.column + len(arg.name or "")))
+        value = arg.value
+        return arg.name or "", Val(self.value_of(value, scope), value.span, key_span)
 
 
 def _number(val: Val, op: str) -> int | float:
