@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -24,11 +23,12 @@ from compiler.passes.value_kinds import KNOWN_CONSTANTS
 from spec_lang import ast, parse, read_source
 from spec_lang.parser import paused_gc
 from spec_lang.diagnostics import Diagnostic, DiagnosticSink, SpecError
+from spec_lang.records import Record, record
 from spec_lang.span import Source
 
 
-@dataclass(frozen=True)
-class CompileResult:
+@record
+class CompileResult(Record):
     """A compiled spec with its warnings, already filtered through ``suppressions`` (suppression
     comments and ``ignore``). Warnings found later about this spec (e.g. at train time) go through
     ``suppressions.keep`` too."""

@@ -1,4 +1,4 @@
-"""The spec AST: plain frozen dataclasses, each carrying the ``Span`` it was parsed from.
+"""The spec AST: frozen dataclasses (``spec_lang.records``), each carrying the ``Span`` it was parsed from.
 
 Expressions are generic (numbers, strings, names, lists, calls, arithmetic) so that
 layer kinds, activations, initializers and later search dimensions are all just
@@ -7,59 +7,52 @@ layer kinds, activations, initializers and later search dimensions are all just
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Union
 
-from spec_lang.span import Span, fast_init
+from spec_lang.records import Record, record
+from spec_lang.span import Span
 
 
 # ---- expressions -----------------------------------------------------------
-@fast_init
-@dataclass(frozen=True)
-class Number:
+@record
+class Number(Record):
     text: str  # as written, for the formatter
     value: int | float
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class String:
+@record
+class String(Record):
     value: str
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class Bool:
+@record
+class Bool(Record):
     value: bool
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class Name:
+@record
+class Name(Record):
     id: str
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class ListExpr:
+@record
+class ListExpr(Record):
     items: tuple["Expr", ...]
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class TupleExpr:
+@record
+class TupleExpr(Record):
     items: tuple["Expr", ...]
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class Arg:
+@record
+class Arg(Record):
     """A call argument: positional when ``name`` is None, else ``name=value``."""
 
     name: str | None
@@ -67,9 +60,8 @@ class Arg:
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class Call:
+@record
+class Call(Record):
     """``func(args...)``: a layer, a block use, an activation, an initializer ..."""
 
     func: str
@@ -86,9 +78,8 @@ class Call:
         return tuple(a for a in self.args if a.name is not None)
 
 
-@fast_init
-@dataclass(frozen=True)
-class BinOp:
+@record
+class BinOp(Record):
     """``left op right`` with op one of + - * / // % **."""
 
     op: str
@@ -97,9 +88,8 @@ class BinOp:
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class Unary:
+@record
+class Unary(Record):
     """``op operand`` with op one of - +."""
 
     op: str
@@ -111,9 +101,8 @@ Expr = Union[Number, String, Bool, Name, ListExpr, TupleExpr, Call, BinOp, Unary
 
 
 # ---- statements ------------------------------------------------------------
-@fast_init
-@dataclass(frozen=True)
-class Repeat:
+@record
+class Repeat(Record):
     """``repeat N { ... }``: the body N times."""
 
     count: Expr
@@ -124,18 +113,16 @@ class Repeat:
 LayerStmt = Union[Call, Repeat]
 
 
-@fast_init
-@dataclass(frozen=True)
-class Body:
+@record
+class Body(Record):
     """A braced list of layer statements."""
 
     items: tuple[LayerStmt, ...]
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class ConstDef:
+@record
+class ConstDef(Record):
     """``name = value`` at top level: a named constant."""
 
     name: str
@@ -143,17 +130,15 @@ class ConstDef:
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class Param:
+@record
+class Param(Record):
     name: str
     default: Expr | None
     span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class BlockDef:
+@record
+class BlockDef(Record):
     """``block name(params) { ... }``: a reusable group of layers."""
 
     name: str
@@ -163,9 +148,8 @@ class BlockDef:
     name_span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class ModelDef:
+@record
+class ModelDef(Record):
     """``model name { ... }``: the network, starting with its ``Input``."""
 
     name: str
@@ -174,9 +158,8 @@ class ModelDef:
     name_span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class Setting:
+@record
+class Setting(Record):
     """``key = value`` inside ``train { ... }``."""
 
     name: str
@@ -185,9 +168,8 @@ class Setting:
     name_span: Span
 
 
-@fast_init
-@dataclass(frozen=True)
-class TrainDef:
+@record
+class TrainDef(Record):
     """``train { ... }``: how the model is trained."""
 
     settings: tuple[Setting, ...]
@@ -197,9 +179,8 @@ class TrainDef:
 Statement = Union[ConstDef, BlockDef, ModelDef, TrainDef]
 
 
-@fast_init
-@dataclass(frozen=True)
-class Comment:
+@record
+class Comment(Record):
     """A ``# ...`` comment; ``own_line`` when nothing but blanks precede it on its line."""
 
     text: str
@@ -208,9 +189,8 @@ class Comment:
     own_line: bool
 
 
-@fast_init
-@dataclass(frozen=True)
-class Module:
+@record
+class Module(Record):
     """A whole spec file."""
 
     statements: tuple[Statement, ...]

@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
+from spec_lang.records import Record, record
 from spec_lang.span import Source, Span
 
 Severity = Literal["error", "warning", "note"]
@@ -15,8 +16,8 @@ EXCERPT_WIDTH = 160  # characters of a source line shown around the caret; longe
 MESSAGE_WIDTH = 400  # a message or hint quoting something huge (a 1 MB name) is cut to this, with "..."
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+@record
+class Diagnostic(Record):
     """One message about a span of a spec. ``hint`` is printed after the caret; ``notes`` (each with
     its own span and caret, e.g. the bracket left open) are printed after the message they belong to."""
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from spec_lang.lexer import Token
+from spec_lang.records import Record, record
 
 END = "$END"
 # How a rule is reduced: a one-child ``?rule`` (only the state changes), a ``__helper`` (spliced into its
@@ -31,8 +32,8 @@ END = "$END"
 _UNIT, _INLINE, _NODE, _PASS, _LEAF = range(5)
 
 
-@dataclass(frozen=True)
-class SyntaxProblem:
+@record
+class SyntaxProblem(Record):
     """An unexpected token (``token.type == "$END"`` at the end of the text), what could stand there,
     and the innermost opening bracket still unclosed at that point (None if none is)."""
 

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from lark.lexer import PatternRE, PatternStr
 
 from spec_lang.diagnostics import Diagnostic
+from spec_lang.records import Record, record
 from spec_lang.span import Span
 
 MAX_TOKENS = 250_000  # README "Limits": about a second of parsing, 1.5 MB of formatted code; a real spec has a few thousand
@@ -42,8 +43,8 @@ class Token(NamedTuple):
     text: str
 
 
-@dataclass(frozen=True)
-class RawComment:
+@record
+class RawComment(Record):
     """A ``# ...`` comment as scanned: its text, line, column and whether code precedes it on its line."""
 
     text: str

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
 from functools import cached_property
 from typing import NamedTuple
 
-
-def fast_init(cls):
-    """Give frozen dataclass ``cls`` an ``__init__`` that fills the instance dict directly.
-
-    The same signature, defaults and result as the generated one (which calls ``object.__setattr__``
-    once per field) at less than half the cost: the parser builds several of these per token.
-    Instances stay frozen: assigning an attribute still raises ``FrozenInstanceError``.
-    """
-    names = [f.name for f in fields(cls)]
-    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
-    params = ", ".join(f"{n}=_default_{n}" if n in defaults else n for n in names)
-    body = "".join(f"\n    d['{n}'] = {n}" for n in names)
-    namespace = {f"_default_{n}": v for n, v in defaults.items()}
-    exec(f"def __init__(self, {params}):\n    d = self.__dict__{body}\n", namespace)  # noqa: S102 - fixed text
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init
-    return cls
+from spec_lang.records import Record, record
 
 
-@dataclass(frozen=True)
-class Source:
+@record
+class Source(Record):
     """A spec's text and the path it was read from (or a label such as ``<string>``)."""
 
     path: str

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from compiler.layers import LAYER_CLASSES, LayerBase
 from compiler.passes.bind import UNEVALUATED, BindError, bind
 from compiler.passes.evaluate import EvalError, Evaluator, Val
 from compiler.passes.value_kinds import ACTIVATION_KINDS
 from spec_lang import ast
 from spec_lang.diagnostics import DiagnosticSink, did_you_mean
+from spec_lang.records import Record, record
 from spec_lang.span import Span
 
 MAX_REPEAT = 10_000
@@ -24,8 +23,8 @@ class _TooMany(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class LayerCall:
+@record
+class LayerCall(Record):
     """A layer call after expansion, with the block parameters in force where it stands."""
 
     call: ast.Call
@@ -142,9 +141,7 @@ def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evalua
         allowed = arguments.get(cls)
         if allowed is None:
             allowed = arguments[cls] = cls.argument_names()
-        scope = lc.scope
-        args = tuple([_evaluated(evaluator, a, scope, sink) for a in call.args if a.name is None])
-        kwargs = tuple([_evaluated(evaluator, a, scope, sink) for a in call.args if a.name is not None])
+        args, kwargs = _evaluated_args(evaluator, call, lc.scope, sink)
         errors: list[BindError] = []
         s = call.span  # validated with the layer, as a SourceSpan
         span = {"path": s.path, "line": s.line, "column": s.column, "end_line": s.end_line, "end_column": s.end_column}
@@ -157,14 +154,26 @@ def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evalua
     return layers
 
 
-def _evaluated(evaluator: Evaluator, arg: ast.Arg, scope: dict[str, Val], sink: DiagnosticSink):
-    """A call argument evaluated (``Val``, or ``(name, Val)`` for a keyword). One that cannot be is
-    reported and stands as ``UNEVALUATED``, so that the call's other arguments are still checked."""
-    try:
-        return evaluator.keyword(arg, scope) if arg.name is not None else evaluator.evaluate(arg.value, scope)
-    except EvalError as exc:
-        sink.error(exc.message, exc.span, exc.hint)
-        return (arg.name, Val(UNEVALUATED, arg.span)) if arg.name is not None else Val(UNEVALUATED, arg.span)
+def _evaluated_args(evaluator: Evaluator, call: ast.Call, scope: dict[str, Val],
+                    sink: DiagnosticSink) -> tuple[tuple[Val, ...], tuple[tuple[str, Val], ...]]:
+    """A call's arguments evaluated, in order: the positional ones (``Val``), the keyword ones (``(name, Val)``).
+    One that cannot be is reported and stands as ``UNEVALUATED``, so that the call's other arguments are
+    still checked. (The parser has refused a positional argument after a keyword one.)"""
+    args: list[Val] = []
+    kwargs: list[tuple[str, Val]] = []
+    for arg in call.args:
+        try:
+            if arg.name is None:
+                args.append(evaluator.evaluate(arg.value, scope))
+            else:
+                kwargs.append(evaluator.keyword(arg, scope))
+        except EvalError as exc:
+            sink.error(exc.message, exc.span, exc.hint)
+            if arg.name is None:
+                args.append(Val(UNEVALUATED, arg.span))
+            else:
+                kwargs.append((arg.name, Val(UNEVALUATED, arg.span)))
+    return tuple(args), tuple(kwargs)
 
 
 def name_layers(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBase]:

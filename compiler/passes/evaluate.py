@@ -8,11 +8,11 @@ Which symbols and calls are valid is decided where the value is used.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from spec_lang import ast
-from spec_lang.span import Span, fast_init
+from spec_lang.records import Record, record
+from spec_lang.span import Span
 
 MAX_INT_BITS = 4096
 _new = tuple.__new__  # _new(Span, (path, line, column, end_line, end_column)): a Span made by C code
@@ -24,17 +24,15 @@ class EvalError(Exception):
         self.message, self.span, self.hint = message, span, hint
 
 
-@fast_init
-@dataclass(frozen=True)
-class Sym:
+@record
+class Sym(Record):
     """A bare name used as a value: ``relu``, ``same``, ``accuracy``."""
 
     name: str
 
 
-@fast_init
-@dataclass(frozen=True)
-class CallVal:
+@record
+class CallVal(Record):
     """A call used as a value, its arguments evaluated: ``l2(1e-4)``, ``cosine(decay_steps=1000)``."""
 
     func: str
@@ -43,9 +41,8 @@ class CallVal:
     kwargs: tuple[tuple[str, "Val"], ...]
 
 
-@fast_init
-@dataclass(frozen=True)
-class Val:
+@record
+class Val(Record):
     """An evaluated value and the span of the expression it came from."""
 
     value: Any  # int | float | bool | str | tuple[Val, ...] | Sym | CallVal
