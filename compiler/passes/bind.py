@@ -201,13 +201,13 @@ def converter(annotation: Any, metadata: list | None = None) -> Callable[[Val, s
     if isinstance(annotation, typing.ForwardRef):  # a recursive kind, e.g. warmup's ``then: "Schedule"``
         annotation = annotation.__forward_arg__
     if isinstance(annotation, str):
-        return lambda val, what: _convert_kind(annotation, val, what)
+        return _kind_converter(annotation)
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         base, *meta = typing.get_args(annotation)
         return converter(base, meta)
     if annotation in VALUE_KINDS:
-        return lambda val, what: _convert_kind(annotation, val, what)
+        return _kind_converter(annotation)
     if origin in (Union, types.UnionType):
         return _union_converter(annotation, metadata)
     if annotation is bool:
@@ -294,41 +294,49 @@ def _type_phrase(annotation: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(annotation, "a value")
 
 
-# Value kinds already built, by (kind, the value written): ``activation=relu`` on a thousand layers is
+# Value kinds already built, by kind and the value written: ``activation=relu`` on a thousand layers is
 # bound once. Only results that carry no source position are kept (they are the same object wherever
 # the value is written; IR nodes are frozen), and only successes: errors name their argument.
-_KIND_CACHE: dict[tuple, Any] = {}
+_KIND_CACHES: dict[Any, dict[tuple, Any]] = {}  # one per kind, each of at most _KIND_CACHE_SIZE values
 _KIND_CACHE_SIZE = 4096
 
 
-def _convert_kind(annotation: Any, val: Val, what: str) -> Any:
-    key = _value_key(val.value)
-    if key is not None:
-        cached = _KIND_CACHE.get((annotation, key))
-        if cached is not None:
-            return cached
-    result = VALUE_KINDS[annotation](val, what)
-    if key is not None and result is not None and "span" not in getattr(type(result), "model_fields", {"span": 0}):
-        if len(_KIND_CACHE) >= _KIND_CACHE_SIZE:
-            _KIND_CACHE.clear()
-        _KIND_CACHE[(annotation, key)] = result
-    return result
+def _kind_converter(annotation: Any) -> Callable[[Val, str], Any]:
+    """The converter of a value kind (``VALUE_KINDS[annotation]``), through the kind's cache."""
+    cache = _KIND_CACHES.setdefault(annotation, {})
+
+    def convert_kind(val: Val, what: str) -> Any:
+        key = _value_key(val.value)
+        if key is not None:
+            cached = cache.get(key)
+            if cached is not None:
+                return cached
+        result = VALUE_KINDS[annotation](val, what)
+        if key is not None and result is not None and "span" not in getattr(type(result), "model_fields", {"span": 0}):
+            if len(cache) >= _KIND_CACHE_SIZE:
+                cache.clear()
+            cache[key] = result
+        return result
+    return convert_kind
 
 
 def _value_key(value: Any) -> tuple | None:
     """What ``value`` says, without where it is written (hashable), or None for what is not kept."""
-    if isinstance(value, Sym):
+    cls = value.__class__
+    if cls is Sym:
         return ("name", value.name)
-    if isinstance(value, (bool, int, float, str)):
-        return (type(value).__name__, repr(value))  # repr: -0.0 is not 0.0, 1 is not 1.0 or True
-    if isinstance(value, CallVal):
-        args = tuple(_value_key(v.value) for v in value.args)
-        kwargs = tuple((k, _value_key(v.value)) for k, v in value.kwargs)
+    if cls is str or cls is int or cls is bool:
+        return (cls, value)  # the class: 1 is not True, nor "1"
+    if cls is float:
+        return (cls, repr(value))  # repr: -0.0 is not 0.0
+    if cls is CallVal:
+        args = tuple([_value_key(v.value) for v in value.args])
+        kwargs = tuple([(k, _value_key(v.value)) for k, v in value.kwargs])
         if None in args or any(k is None for _, k in kwargs):
             return None
         return ("call", value.func, args, kwargs)
-    if isinstance(value, tuple):
-        items = tuple(_value_key(v.value) for v in value)
+    if cls is tuple:
+        items = tuple([_value_key(v.value) for v in value])
         return None if None in items else ("list", items)
     return None
 
