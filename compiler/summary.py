@@ -13,21 +13,21 @@ from compiler.passes.initializers import following_activation
 HEADERS = ("Layer (type)", "Output Shape", "Param #", "Kernel init")
 
 
-def _init_note(spec: Spec, index: int) -> str:
-    layer = spec.layers[index]
-    init = getattr(layer, "kernel_initializer", None)
+def _init_note(layers: list, index: int) -> str:
+    init = getattr(layers[index], "kernel_initializer", None)
     if init is None:
         return ""
     if isinstance(init, VarianceScaling) and init.auto:
-        return f"{init.kind} (auto: {following_activation(list(spec.layers), index).kind})"
+        return f"{init.kind} (auto: {following_activation(layers, index).kind})"
     return init.kind
 
 
 def summary_rows(spec: Spec) -> list[tuple[str, str, str, str]]:
     """One row per layer: ``name (Kind)``, ``(None, ...)``, parameter count, kernel initializer."""
+    layers = list(spec.layers)
     return [(f"{layer.name} ({layer.kind})", shape_str(layer.output_shape),
-             f"{layer.trainable_params + layer.non_trainable_params:,}", _init_note(spec, i))
-            for i, layer in enumerate(spec.layers)]
+             f"{layer.trainable_params + layer.non_trainable_params:,}", _init_note(layers, i))
+            for i, layer in enumerate(layers)]
 
 
 def _size(n: int) -> str:
@@ -45,20 +45,23 @@ def render_summary(spec: Spec) -> str:
     rows = summary_rows(spec)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
 
-    def line(cells, left="│", mid="│", right="│"):
-        parts = [(c.rjust(w) if i == 2 else c.ljust(w)) for i, (c, w) in enumerate(zip(cells, widths))]
-        return f"{left} " + f" {mid} ".join(parts) + f" {right}"
+    def row_format(bar: str) -> str:
+        """A row: its cells padded to their column's width (the parameter count right-aligned), between bars."""
+        cells = [f"{{:{'>' if i == 2 else '<'}{w}}}" for i, w in enumerate(widths)]
+        return f"{bar} " + f" {bar} ".join(cells) + f" {bar}"
 
     def rule(left, mid, right, fill="─"):
         return left + mid.join(fill * (w + 2) for w in widths) + right
 
-    total = spec.trainable_params + spec.non_trainable_params
-    out = [f'Model: "{spec.name}"', rule("┏", "┳", "┓", "━"), line(HEADERS, "┃", "┃", "┃"), rule("┡", "╇", "┩", "━")]
-    out += [line(r) for r in rows]
+    trainable, frozen = spec.trainable_params, spec.non_trainable_params
+    total = trainable + frozen
+    out = [f'Model: "{spec.name}"', rule("┏", "┳", "┓", "━"), row_format("┃").format(*HEADERS), rule("┡", "╇", "┩", "━")]
+    body = row_format("│")
+    out += [body.format(*r) for r in rows]
     out.append(rule("└", "┴", "┘"))
     out.append(f" Total params: {total:,} ({_size(total)})")
-    out.append(f" Trainable params: {spec.trainable_params:,} ({_size(spec.trainable_params)})")
-    out.append(f" Non-trainable params: {spec.non_trainable_params:,} ({_size(spec.non_trainable_params)})")
+    out.append(f" Trainable params: {trainable:,} ({_size(trainable)})")
+    out.append(f" Non-trainable params: {frozen:,} ({_size(frozen)})")
     if spec.training is not None:
         out.append(" " + training_line(spec))
     return "\n".join(out)

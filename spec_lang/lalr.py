@@ -30,6 +30,7 @@ END = "$END"
 # parent), a node (a callback, one level of nesting), a transparent rule (a callback, no level), and a
 # node of one child kept as it is (a number, a name: replaced on the stack in place).
 _UNIT, _INLINE, _NODE, _PASS, _LEAF = range(5)
+_ERROR = -(2**62)  # in ``parse``'s table: no action for this terminal in this state
 
 
 @record
@@ -102,6 +103,22 @@ class LalrDriver:
                 else:
                     terminals[sym] = reductions[id(arg)]
             self.actions[state], self.gotos[state] = terminals, gotos
+        # The same table for ``parse``, indexed by state: a shift is the next state (>= 0), a reduction
+        # ~i (< 0) for ``self._reductions[i]``, and an error a missing terminal.
+        self._reductions: list[tuple] = []
+        numbers: dict[tuple, int] = {}
+        self._rows: list[dict[str, int]] = [{} for _ in range(max(self.actions) + 1)]
+        self._goto_rows: list[dict[str, int]] = [{} for _ in range(max(self.gotos) + 1)]
+        for state, terminals in self.actions.items():
+            for sym, act in terminals.items():
+                if act.__class__ is not int:
+                    if act not in numbers:
+                        numbers[act] = len(self._reductions)
+                        self._reductions.append(act)
+                    act = ~numbers[act]
+                self._rows[state][sym] = act
+        for state, gotos in self.gotos.items():
+            self._goto_rows[state] = gotos
 
     def parse(self, tokens: list[Token], end: Token, callbacks: list[Callable], max_errors: int,
               max_nesting: int) -> ParseOutcome:
@@ -111,7 +128,8 @@ class LalrDriver:
         Stops at the end, or after ``max_errors`` syntax errors. Notes (in ``too_deep``) the first node
         whose subtree is more than ``max_nesting`` nodes high; transparent rules and tokens add no level.
         """
-        actions, gotos, end_state, unit_chains = self.actions, self.gotos, self.end_state, self._unit_chains
+        rows, gotos, reductions = self._rows, self._goto_rows, self._reductions
+        end_state, unit_chains = self.end_state, self._unit_chains
         # Four stacks side by side, as lists made once and a top index: entry i holds the state, the value
         # (a token or what a callback built), its position and its height. Entry 0 is the start state alone.
         # One entry per token shifted, and at most one per state for empty rules reduced before the next shift.
@@ -126,20 +144,23 @@ class LalrDriver:
         for tok in [*tokens, end]:
             ttype = tok[4]  # tok.type
             while True:
-                act = actions[top].get(ttype)
-                if act.__class__ is int:  # shift
+                try:
+                    act = rows[top][ttype]
+                except KeyError:
+                    act = _ERROR
+                if act >= 0:  # shift
                     sp += 1
                     states[sp] = top = act
                     values[sp] = poss[sp] = tok
                     heights[sp] = 0
                     break
-                if act is None:
+                if act == _ERROR:
                     expected = self._accepts(states[:sp + 1]) or self._expected(states[:sp + 1])
                     out.problems.append(SyntaxProblem(tok, expected, self._open_bracket(values[1:sp + 1])))
                     if ttype == END or len(out.problems) >= max_errors:
                         return out
                     break  # drop the token, as Lark's on_error recovery does
-                n, origin, kind, index, keep, splice = act
+                n, origin, kind, index, keep, splice = reductions[~act]
                 if kind == _UNIT:  # a chain of one-child rules only changes the top state
                     key = (states[sp - 1], top, ttype)
                     chained = unit_chains.get(key)
