@@ -54,7 +54,8 @@ class ParseOutcome:
 
 
 class LalrDriver:
-    """Runs the LALR(1) table of a Lark grammar (``parser="lalr"``) over a list of ``Token``.
+    """Runs the LALR(1) table of a Lark grammar (``parser="lalr"``) over a list of tokens (tuples in the
+    layout of ``Token``, as the lexer makes them).
 
     ``transparent`` names rules that return their child (``paren``): they add no nesting level.
     ``brackets`` maps an opening bracket's terminal to its closing one (``{"LPAR": "RPAR"}``).
@@ -120,7 +121,7 @@ class LalrDriver:
         for state, gotos in self.gotos.items():
             self._goto_rows[state] = gotos
 
-    def parse(self, tokens: list[Token], end: Token, callbacks: list[Callable], max_errors: int,
+    def parse(self, tokens: list[tuple], end: tuple, callbacks: list[Callable], max_errors: int,
               max_nesting: int) -> ParseOutcome:
         """Parse ``tokens`` then ``end`` (a ``$END`` token); ``callbacks[i]`` builds rule ``rule_names[i]``
         from its kept children and its position ``(line, column, end_line, end_column)``.
@@ -156,7 +157,7 @@ class LalrDriver:
                     break
                 if act == _ERROR:
                     expected = self._accepts(states[:sp + 1]) or self._expected(states[:sp + 1])
-                    out.problems.append(SyntaxProblem(tok, expected, self._open_bracket(values[1:sp + 1])))
+                    out.problems.append(SyntaxProblem(Token(*tok), expected, self._open_bracket(values[1:sp + 1])))
                     if ttype == END or len(out.problems) >= max_errors:
                         return out
                     break  # drop the token, as Lark's on_error recovery does
@@ -228,13 +229,13 @@ class LalrDriver:
         """The innermost opening bracket token on the stack that no closing one after it matches."""
         pending: list[str] = []
         for value in reversed(values):
-            if value.__class__ is not Token:
+            if value.__class__ is not tuple:  # not a token: a node, or a list of them
                 continue
-            if value.type in self.closers:
-                pending.append(value.type)
-            elif value.type in self.brackets:
+            if value[4] in self.closers:
+                pending.append(value[4])
+            elif value[4] in self.brackets:
                 if not pending:
-                    return value
+                    return Token(*value)
                 pending.pop()
         return None
 

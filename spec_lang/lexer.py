@@ -33,7 +33,11 @@ _CAPTURING = re.compile(r"\\.|\[(?:\\.|[^\]])*\]|(\()(?!\?)")
 
 
 class Token(NamedTuple):
-    """A token and where it stands (1-based; ``end_column`` exclusive; a token never spans lines)."""
+    """A token and where it stands (1-based; ``end_column`` exclusive; a token never spans lines).
+
+    The lexer's tokens are plain tuples in this layout (``Token(*t)`` names the fields): one is made per
+    token, and a plain tuple costs less than half as much to make and to free.
+    """
 
     line: int
     column: int
@@ -57,7 +61,7 @@ class RawComment(Record):
 class Scan:
     """What the lexer found: the tokens, the comments, and the characters it could not read."""
 
-    tokens: list[Token] = field(default_factory=list)
+    tokens: list[tuple] = field(default_factory=list)  # each in the layout of Token
     comments: list[RawComment] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)
     too_many: Diagnostic | None = None  # set when the text has more than MAX_TOKENS tokens
@@ -115,11 +119,11 @@ class Lexer:
         out = Scan()
         rest = self._scan_clean(text, out, max_tokens)
         if out.too_many is None and len(out.tokens) > max_tokens:
-            tok = out.tokens[max_tokens]
+            line, column = out.tokens[max_tokens][:2]
             del out.tokens[max_tokens + 1:]
-            while out.comments and (out.comments[-1].line, out.comments[-1].column) > (tok.line, tok.column):
+            while out.comments and (out.comments[-1].line, out.comments[-1].column) > (line, column):
                 out.comments.pop()
-            out.too_many = _too_many(path, tok.line, tok.column, max_tokens)
+            out.too_many = _too_many(path, line, column, max_tokens)
         elif rest is not None:
             self._scan_exact(text, path, out, max_errors, max_tokens, *rest)
         return out
@@ -131,38 +135,43 @@ class Lexer:
 
         One turn of the loop per token: no match objects; the terminal of each distinct text is looked
         up once (``_kind``); lines are counted in the blanks before a token (by C code: ``in``, ``count``).
+        The loop counts columns, not offsets into the text: small integers, which Python does not allocate.
         """
         tokens, comments = out.tokens, out.comments
-        append, new, findall = tokens.append, tuple.__new__, self.pairs.findall
+        append, findall = tokens.append, self.pairs.findall
         kinds: dict[str, str] = {"": _BLANK}
         special = self.comments | {_BLANK}
-        line, line_start, pos, size = 1, 0, 0, len(text)
-        while pos < size:
+        line, line_start, col, size = 1, 0, 1, len(text)  # the next character is text[line_start + col - 1]
+        while (pos := line_start + col - 1) < size:
             end = text.find("\n", pos + _CHUNK) + 1 or size  # just after a line break, or the end
             if end - pos > _CHUNK + _LONG_LINE:
                 return pos, line, line_start
             for blank, value in findall(text, pos, end):
                 if blank:
                     if "\n" in blank:
+                        last = blank.rindex("\n")
                         line += blank.count("\n")
-                        line_start = pos + blank.rindex("\n") + 1
-                    pos += len(blank)
-                kind = kinds.get(value)
-                if kind is None:
+                        line_start += col + last
+                        col = len(blank) - last
+                    else:
+                        col += len(blank)
+                try:
+                    kind = kinds[value]
+                except KeyError:
                     kind = kinds[value] = self._kind(value)
                 if kind in special:
                     if kind == _BLANK:
+                        pos = line_start + col - 1
                         if pos < end:  # no token here: an unreadable character
                             return pos, line, line_start
                         continue
-                    comments.append(RawComment(value.rstrip(), line, pos - line_start + 1,
-                                               text[line_start:pos].strip() == ""))
-                    pos += len(value)
+                    own_line = text[line_start:line_start + col - 1].strip() == ""
+                    comments.append(RawComment(value.rstrip(), line, col, own_line))
+                    col += len(value)
                     continue
-                col = pos - line_start + 1
-                n = len(value)
-                append(new(Token, (line, col, line, col + n, kind, value)))
-                pos += n
+                stop = col + len(value)
+                append((line, col, line, stop, kind, value))
+                col = stop
             if len(tokens) > max_tokens:
                 return None
         return None
@@ -180,7 +189,7 @@ class Lexer:
         unreadable characters are reported, a line of any length is scanned. One turn of the loop per
         token or comment; blanks and line counting are done by C code (the regex, ``str.count``)."""
         tokens, comments = out.tokens, out.comments
-        append, new = tokens.append, tuple.__new__  # Token(...) through tuple.__new__: a third of the cost
+        append = tokens.append
         names, special, keywords, count = self.names, self.comments | {_BLANK}, self.keywords, text.count
         for m in self.regex.finditer(text, pos):
             index = m.lastindex
@@ -204,7 +213,7 @@ class Lexer:
             if kind in keywords:
                 kind = keywords[kind].get(value, kind)
             col = start - line_start + 1
-            append(new(Token, (line, col, line, col + end - start, kind, value)))
+            append((line, col, line, col + end - start, kind, value))
             if len(tokens) > max_tokens:
                 out.too_many = _too_many(path, line, col, max_tokens)
                 return

@@ -20,12 +20,13 @@ from lark import Lark
 from spec_lang import ast
 from spec_lang.diagnostics import Diagnostic, SpecError
 from spec_lang.lalr import END, LalrDriver, SyntaxProblem
-from spec_lang.lexer import MAX_TOKENS, Lexer, Token
+from spec_lang.lexer import MAX_TOKENS, Lexer
 from spec_lang.reading import MAX_SPEC_BYTES, decode_source, read_source, read_stdin_source
 from spec_lang.span import Source, Span
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 _new = tuple.__new__  # _new(Span, (path, line, column, end_line, end_column)): a Span made by C code
+_TEXT = 5  # a token's text: token[_TEXT] (tokens are plain tuples in the layout of lexer.Token)
 MAX_SYNTAX_ERRORS = 20
 MAX_NESTING = 100  # AST depth; deeper specs would overflow the stack of the recursive passes
 
@@ -120,9 +121,10 @@ def _stopped_early(problems: list[SyntaxProblem], most: int) -> bool:
     return len(problems) >= most and problems[-1].token.type != END
 
 
-def _end_token(tokens: list[Token]) -> Token:
-    last = tokens[-1] if tokens else Token(1, 1, 1, 1, END, "")
-    return Token(last.end_line, last.end_column, last.end_line, last.end_column, END, "")
+def _end_token(tokens: list[tuple]) -> tuple:
+    """The ``$END`` token, where the last token ends (a tuple in the layout of ``Token``, as the others)."""
+    end_line, end_column = (tokens[-1][2], tokens[-1][3]) if tokens else (1, 1)
+    return (end_line, end_column, end_line, end_column, END, "")
 
 
 def _too_deep(module: ast.Module) -> Diagnostic:
@@ -227,7 +229,7 @@ class _AstBuilder:
     def _s(self, pos) -> Span:
         return _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3]))
 
-    def _tok_span(self, tok: Token) -> Span:
+    def _tok_span(self, tok: tuple) -> Span:
         return _new(Span, (self.path, tok[0], tok[1], tok[2], tok[3]))
 
     def start(self, items, pos):
@@ -235,25 +237,25 @@ class _AstBuilder:
 
     def const_def(self, items, pos):
         name, value = items
-        return ast.ConstDef(name.text, value, self._s(pos))
+        return ast.ConstDef(name[_TEXT], value, self._s(pos))
 
     def param(self, items, pos):
-        return ast.Param(items[0].text, items[1] if len(items) > 1 else None, self._s(pos))
+        return ast.Param(items[0][_TEXT], items[1] if len(items) > 1 else None, self._s(pos))
 
     def block_def(self, items, pos):
         name, *params, body = items
-        return ast.BlockDef(name.text, tuple(params), body, self._s(pos), self._tok_span(name))
+        return ast.BlockDef(name[_TEXT], tuple(params), body, self._s(pos), self._tok_span(name))
 
     def model_def(self, items, pos):
         name, body = items
-        return ast.ModelDef(name.text, body, self._s(pos), self._tok_span(name))
+        return ast.ModelDef(name[_TEXT], body, self._s(pos), self._tok_span(name))
 
     def train_def(self, items, pos):
         return ast.TrainDef(tuple(items), self._s(pos))
 
     def setting(self, items, pos):
         name, value = items
-        return ast.Setting(name.text, value, self._s(pos), self._tok_span(name))
+        return ast.Setting(name[_TEXT], value, self._s(pos), self._tok_span(name))
 
     def body(self, items, pos):
         return ast.Body(tuple(items), self._s(pos))
@@ -276,15 +278,15 @@ class _AstBuilder:
                                                   "write it before the name=value arguments, or name it"))
             args.append(a)
         path = self.path
-        return ast.Call(name.text, _new(Span, (path, name[0], name[1], name[2], name[3])), tuple(args),
+        return ast.Call(name[_TEXT], _new(Span, (path, name[0], name[1], name[2], name[3])), tuple(args),
                         _new(Span, (path, pos[0], pos[1], pos[2], pos[3])))
 
     def kwarg(self, items, pos):
         name, value = items
-        return ast.Arg(name.text, value, _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
+        return ast.Arg(name[_TEXT], value, _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
 
     def number(self, items, pos):
-        text = items[0].text
+        text = items[0][_TEXT]
         try:
             value: int | float = int(text) if text.isdigit() else float(text)
         except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
@@ -295,7 +297,7 @@ class _AstBuilder:
         return ast.Number(text, value, _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
 
     def string(self, items, pos):
-        return ast.String(_unescape(items[0].text[1:-1]), _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
+        return ast.String(_unescape(items[0][_TEXT][1:-1]), _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
 
     def true(self, items, pos):
         return ast.Bool(True, self._s(pos))
@@ -304,7 +306,7 @@ class _AstBuilder:
         return ast.Bool(False, self._s(pos))
 
     def name(self, items, pos):
-        return ast.Name(items[0].text, _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
+        return ast.Name(items[0][_TEXT], _new(Span, (self.path, pos[0], pos[1], pos[2], pos[3])))
 
     def list(self, items, pos):
         return ast.ListExpr(tuple(items), self._s(pos))
