@@ -31,6 +31,7 @@ END = "$END"
 # node of one child kept as it is (a number, a name: replaced on the stack in place).
 _UNIT, _INLINE, _NODE, _PASS, _LEAF = range(5)
 _ERROR = -(2**62)  # in ``parse``'s table: no action for this terminal in this state
+_FIRST = frozenset({0})
 
 
 @record
@@ -92,8 +93,11 @@ class LalrDriver:
                     kind = _LEAF
             index = len(self.rule_names)
             self.rule_names.append(name)
-            reductions[id(rule)] = (len(exp), origin, kind, index, keep, splice)
-        self._unit_chains: dict[tuple[int, int, str], int] = {}
+            # The children that can be nested (rules, not tokens): a node's height is one more than theirs.
+            rises = tuple(i for i, s in enumerate(exp) if not s.is_term)
+            reductions[id(rule)] = (len(exp), origin, kind, index, keep, splice, rises)
+        # The state after a chain of one-child reductions: _unit_chains[top][terminal][below], filled as met.
+        self._unit_chains: dict[int, dict[str, dict[int, int]]] = {}
         self.actions: dict[int, dict[str, Any]] = {}
         self.gotos: dict[int, dict[str, int]] = {}
         for state, acts in table.states.items():
@@ -161,12 +165,14 @@ class LalrDriver:
                     if ttype == END or len(out.problems) >= max_errors:
                         return out
                     break  # drop the token, as Lark's on_error recovery does
-                n, origin, kind, index, keep, splice = reductions[~act]
+                n, origin, kind, index, keep, splice, rises = reductions[~act]
                 if kind == _UNIT:  # a chain of one-child rules only changes the top state
-                    key = (states[sp - 1], top, ttype)
-                    chained = unit_chains.get(key)
-                    if chained is None:
-                        chained = unit_chains[key] = self._unit_chain(states[sp - 1], top, ttype)
+                    below = states[sp - 1]
+                    try:
+                        chained = unit_chains[top][ttype][below]
+                    except KeyError:
+                        chained = self._unit_chain(below, top, ttype)
+                        unit_chains.setdefault(top, {}).setdefault(ttype, {})[below] = chained
                     states[sp] = top = chained
                     continue
                 if kind == _LEAF:  # a leaf (a number, a name): replaced in place
@@ -178,26 +184,41 @@ class LalrDriver:
                     continue
                 if n:
                     base = sp - n + 1
-                    children = values[base:sp + 1]
                     first, last = poss[base], poss[sp]
                     pos = (first[0], first[1], last[2], last[3])
-                    height = max(heights[base:sp + 1]) if n > 1 else heights[sp]
+                    if not rises:
+                        height = 0
+                    elif len(rises) == 1:
+                        height = heights[base + rises[0]]
+                    elif len(rises) == 2:
+                        height, other = heights[base + rises[0]], heights[base + rises[1]]
+                        if other > height:
+                            height = other
+                    else:
+                        height = max([heights[base + i] for i in rises])
                     sp = base - 1
                 else:
-                    children, pos, height = [], None, 0
+                    base, pos, height = sp + 1, None, 0
                 if keep is None:  # every child kept, none spliced
-                    items = children
-                elif splice:
+                    items = values[base:base + n]
+                elif not splice:
+                    if len(keep) == 2:  # name=value, f(x): the commonest
+                        items = [values[base + keep[0]], values[base + keep[1]]]
+                    else:
+                        items = [values[base + i] for i in keep]
+                elif kind == _INLINE and keep[0] == 0 and len(keep) == 2 and splice == _FIRST:
                     # A left-recursive helper (x*: x* "," item) grows its own list in place: linear.
-                    items = children[0] if kind == _INLINE and 0 in splice else []
-                    for i in keep:
-                        if i in splice:
-                            if children[i] is not items:
-                                items.extend(children[i])
-                        else:
-                            items.append(children[i])
+                    items = values[base]
+                    items.append(values[base + keep[1]])
                 else:
-                    items = [children[i] for i in keep]
+                    items = values[base] if kind == _INLINE and 0 in splice else []
+                    for i in keep:
+                        child = values[base + i]
+                        if i in splice:
+                            if child is not items:
+                                items.extend(child)
+                        else:
+                            items.append(child)
                 if kind == _INLINE:
                     value = items
                 else:
