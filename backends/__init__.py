@@ -1,17 +1,18 @@
 """Backends: NumPy (the reference, hand-written backprop), PyTorch and Keras; each lowers the IR.
 
-Every backend provides a ``Trainer`` (see ``backends.loop``) built as
+Every backend provides a ``Trainer`` (see ``runtime.loop``) built as
 ``Trainer(spec, weights, *, dtype, seed, mode)``:
 
 - ``mode="canonical"`` (equivalence): initial weights are ``weights`` or else the NumPy
-  initializers' (``backends.numpy.initializers.initial_weights``), dropout masks come from
-  ``backends.masks.keep_mask(seed, step, layer, shape, rate)``, batches from the shared loop.
+  initializers' (``compiler.semantics.initializers.initial_weights``), dropout masks come from
+  ``compiler.semantics.masks.keep_mask(seed, step, layer, shape, rate)``, batches from the shared loop.
   In float64 all backends then agree step for step to round-off.
 - ``mode="native"`` (speed, everyday use): the framework's own initializers (same
   distributions) and random numbers; training still follows the pinned update rules.
 
 Weights cross the boundary as ``{"layer/weight": ndarray}`` in Keras' layouts, whatever the
-framework uses inside. ``make_trainer`` imports a framework only when it is asked for.
+framework uses inside. ``runtime.trainers.make_trainer`` builds one, importing a framework only when
+it is asked for.
 """
 
 from __future__ import annotations
@@ -47,19 +48,3 @@ def require(name: str) -> None:
     except ImportError:
         raise BackendUnavailable(f"the {name} backend needs {package}, which is not installed: {install}") from None
     apply_to_frameworks()
-
-
-def make_trainer(name: str, spec, *, weights=None, dtype="float32", seed: int | None = None,
-                 mode: str = "canonical", adapt_on=None):
-    """The ``name`` backend's trainer for ``spec``. ``adapt_on``: the training split, on which every
-    Normalization layer not adapted yet (``count`` 0) learns its mean and variance (``backends.adapt``) —
-    every command that runs a model passes it; a resumed checkpoint's layers are adapted already."""
-    module_name, cls_name, _, _ = BACKENDS[name]
-    require(name)
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    trainer = cls(spec, weights, dtype=dtype, seed=seed, mode=mode)
-    if adapt_on is not None:
-        from backends.adapt import adapt_trainer
-
-        adapt_trainer(trainer, spec, adapt_on)
-    return trainer

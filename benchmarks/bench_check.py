@@ -237,8 +237,8 @@ def nnspec_command() -> list[str]:
     for name in ("nnspec", "nnspec.exe"):
         if (bindir / name).is_file():
             return [str(bindir / name)]
-    # compiler.cli has main() but no __main__ module, so `python -m compiler.cli` would do nothing.
-    return [sys.executable, "-c", "from compiler.cli import main; main()"]
+    # cli has main() but no __main__ module, so `python -m cli` would do nothing.
+    return [sys.executable, "-c", "from cli import main; main()"]
 
 
 def _run(cmd: list[str], ok: tuple[int, ...] = (0,)) -> float:

@@ -2,9 +2,9 @@
 
 Prints, for a generated data set (default 200,000 samples × 30 float64 features, about 48 MB of x):
 
-1. ``.npz`` stored and compressed: ``backends.safe_npz.read_npz`` (directory, headers and sizes checked, CRC
+1. ``.npz`` stored and compressed: ``runtime.safe_npz.read_npz`` (directory, headers and sizes checked, CRC
    checked) against ``np.load(allow_pickle=False)`` reading the same two arrays.
-2. ``.csv``: ``backends.data_files.read_csv`` (the csv module, field limit, cells into an ``array('d')``) against
+2. ``.csv``: ``runtime.data_files.read_csv`` (the csv module, field limit, cells into an ``array('d')``) against
    ``np.loadtxt`` (what nnspec used before; it has no cell-size limit).
 
 Medians of ``--runs`` alternating rounds, in seconds, and the ratio safe / numpy. Nothing is asserted.
@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backends.data_files import read_csv  # noqa: E402
-from backends.safe_npz import read_npz  # noqa: E402
+from runtime.data_files import read_csv  # noqa: E402
+from runtime.safe_npz import read_npz  # noqa: E402
 
 
 def timed(function) -> float:

@@ -1,4 +1,4 @@
-"""What does the divergence check (backends/divergence.py) cost per training step? A standalone
+"""What does the divergence check (compiler/semantics/divergence.py) cost per training step? A standalone
 benchmark that prints figures, and tests nothing.
 
     python benchmarks/bench_divergence.py            # about 1-2 minutes on 2 idle cores
@@ -58,7 +58,7 @@ def median_ms(fn, repeats: int) -> float:
 
 
 def numpy_and_torch(spec, x, y, repeats: int) -> None:
-    from backends import make_trainer
+    from runtime.trainers import make_trainer
 
     for backend in ("numpy", "torch"):
         trainer = make_trainer(backend, spec, dtype=np.float32, mode="canonical")

@@ -69,9 +69,9 @@ def child(backend: str, threads: str, seconds: float, spec_path: str, batch_size
     n = limit_threads(available_cores() if threads == "all" else int(threads))
     import numpy as np
 
-    from backends import make_trainer
-    from backends.data import load_dataset
-    from backends.equiv import step_batches
+    from runtime.trainers import make_trainer
+    from runtime.data import load_dataset
+    from tools.equiv import step_batches
     from compiler.pipeline import compile_text
 
     spec = compile_text(Path(spec_path).read_text() if spec_path else SPEC, spec_path or "digits_cnn.nns").spec

@@ -12,7 +12,7 @@ when something crashes.
 What it measures
 ----------------
 The torch backend (``make_trainer("torch", spec, dtype=float32, mode="native")``) driven by the
-WHOLE shared loop, ``backends.loop.fit`` one epoch at a time (batch order, NumPy fancy indexing
+WHOLE shared loop, ``runtime.loop.fit`` one epoch at a time (batch order, NumPy fancy indexing
 of each batch, the conversion to tensors, per-batch loss bookkeeping, outputs kept for metrics),
 against a HAND-WRITTEN PyTorch loop training the same model: same layer sizes, batch 128,
 ``torch.optim.Adam(lr=1e-3)`` with its defaults, float32, the same permutation, the usual idiom
@@ -173,7 +173,7 @@ class HandLoop:
 
 
 def backend_trainer(spec_text: str):
-    from backends import make_trainer
+    from runtime.trainers import make_trainer
     from compiler.pipeline import compile_text
 
     spec = compile_text(spec_text).spec
@@ -181,7 +181,7 @@ def backend_trainer(spec_text: str):
 
 
 def fit_epoch(trainer, spec, x, y, seed: int) -> float:
-    from backends.loop import fit
+    from runtime.loop import fit
 
     history = fit(trainer, spec, x, y, x[:0], y[:0], epochs=1, seed=seed)
     return history.epochs[0]["loss"]
@@ -200,7 +200,7 @@ def compare(name: str, spec_text: str, make_model, x_nhwc: np.ndarray, x_hand: n
     """Alternate one epoch of each side ``rounds`` times; samples/s of each and their ratios."""
     import torch
 
-    from backends.loop import batches
+    from compiler.semantics.batch_order import batches
 
     spec, trainer = backend_trainer(spec_text)
     _, plain = backend_trainer(spec_text)

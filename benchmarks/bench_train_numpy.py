@@ -23,7 +23,7 @@ batch 128, Adam(lr=1e-3), float32, the same batches (same order, same number of 
 1. MLP 784-256-256-10 (relu; softmax + sparse categorical cross-entropy, which the backend fuses into
    a loss on the logits, as ``F.cross_entropy`` does) on 20,000 synthetic samples (x ~ N(0, 1),
    random integer labels), up to 5 epochs per side. The NumPy side is the whole shared loop,
-   ``backends.loop.fit``, one epoch at a time (batch order, per-batch loss bookkeeping included);
+   ``runtime.loop.fit``, one epoch at a time (batch order, per-batch loss bookkeeping included);
    the PyTorch side runs the same permutation. After a warm-up of a few steps on each side, the
    epochs alternate NumPy / PyTorch (and which goes first), so slow drift of the machine hits both
    alike. Training FLOPs per sample ≈ 3 × 2 × multiply-adds of the forward pass
@@ -301,7 +301,7 @@ class TorchLoop:
 
 
 def numpy_epoch(trainer, spec, x, y, seed: int) -> float:
-    from backends.loop import fit
+    from runtime.loop import fit
 
     history = fit(trainer, spec, x, y, x[:0], y[:0], epochs=1, seed=seed)
     return history.epochs[0]["loss"]
@@ -318,7 +318,7 @@ def compare(name: str, spec_text: str, torch_model, x_np: np.ndarray, x_torch: n
             rounds: int, warmup: int, budget_s: float) -> dict:
     """Alternate one epoch of each side, up to ``rounds`` times (at least 2; fewer rounds when either
     side has used ``budget_s`` seconds); samples/s of each and their ratio."""
-    from backends.loop import batches
+    from compiler.semantics.batch_order import batches
 
     spec, trainer = numpy_side(spec_text)
     loop = TorchLoop(torch_model, x_torch, y)

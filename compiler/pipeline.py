@@ -8,7 +8,7 @@ from typing import Iterable
 from compiler.ir.base import SourceSpan
 from compiler.ir.names import name_problem
 from compiler.ir.spec import Spec
-from compiler.layers import LAYER_CLASSES
+from compiler.ir.layers import LAYER_CLASSES
 from compiler.passes import training as _training  # noqa: F401 - registers the training value kinds
 from compiler.passes.adapting import HINT as ADAPTING_HINT, adapting_problems
 from compiler.passes.build import build_layers, expand, name_layers

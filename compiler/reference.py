@@ -16,7 +16,7 @@ from pydantic_core import PydanticUndefined
 from compiler.ir import training as tr
 from compiler.ir import values as iv
 from compiler.ir.names import MAX_NAME_LENGTH, NAME_RANGE
-from compiler.layers import LAYER_CLASSES
+from compiler.ir.layers import LAYER_CLASSES
 from compiler.passes.training import LOSS_ARGS, OPTIMIZER_ARGS, SYNTHETIC_ARGS
 from compiler.passes.value_kinds import (ACTIVATION_ARGS, ACTIVATION_DEFAULTS, INITIALIZER_ARGS, INITIALIZER_CLASSES,
                                          INITIALIZER_DEFAULTS, REGULARIZER_ARGS, REGULARIZER_DEFAULTS, SCHEDULE_ARGS)

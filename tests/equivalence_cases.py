@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.data import format_targets
+from runtime.data import format_targets
 
 CNN = """model {name} {{
     Input([10, 12, 2])

@@ -202,7 +202,7 @@ def run_nnspec(args: list[str], cwd: Path, env: dict[str, str] | None = None) ->
     70), killed after HANG_SECONDS: a ``subprocess.TimeoutExpired`` means it hung."""
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     environment.pop("NNSPEC_DEBUG", None)
-    return subprocess.run([sys.executable, "-c", "from compiler.cli import main; main()", *map(str, args)],
+    return subprocess.run([sys.executable, "-c", "from cli import main; main()", *map(str, args)],
                           cwd=cwd, env=environment, capture_output=True, text=True, timeout=HANG_SECONDS)
 
 

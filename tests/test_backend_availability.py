@@ -18,7 +18,7 @@ class Block:
         if name.split(".")[0] in {blocked!r}:
             raise ImportError(f"No module named {{name!r}}")
 sys.meta_path.insert(0, Block())
-from compiler.cli import main
+from cli import main
 sys.argv = ["nnspec", *{args!r}]
 main()
 """

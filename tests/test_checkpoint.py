@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backends.checkpoint import FILENAME, fingerprint, load_checkpoint, save_checkpoint
-from backends.data import load_dataset
-from backends.loop import Interrupted, LoopState, fit
+from runtime.checkpoint import FILENAME, fingerprint, load_checkpoint, save_checkpoint
+from runtime.data import load_dataset
+from backends.contract import Interrupted, LoopState
+from runtime.loop import fit
 from backends.numpy.trainer import NumpyTrainer
-from compiler.cli import app
+from cli import app
 from compiler.pipeline import compile_text
 from resume_cases import iris_resume_spec, without_time
 
@@ -182,8 +183,8 @@ def test_kill_9_during_checkpoint_writes_leaves_a_loadable_checkpoint(tmp_path):
         sys.path.insert(0, {str(ROOT)!r})
         import numpy as np
         from pathlib import Path
-        from backends.checkpoint import save_checkpoint
-        from backends.loop import LoopState
+        from runtime.checkpoint import save_checkpoint
+        from backends.contract import LoopState
         out = Path(sys.argv[1])
         big = {{"dense/kernel": np.random.default_rng(0).normal(size=(2000, 1500))}}
         i = 0
@@ -206,7 +207,7 @@ def test_kill_9_during_checkpoint_writes_leaves_a_loadable_checkpoint(tmp_path):
 def test_sigterm_from_outside_stops_a_real_training_process(tmp_path):
     spec = write_spec(tmp_path, SPEC.replace("epochs = 6", "epochs = 400").replace("patience=10", "patience=1000"))
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-c", "from compiler.cli import main; main()", "train", str(spec),
+    proc = subprocess.Popen([sys.executable, "-c", "from cli import main; main()", "train", str(spec),
                              "--out", str(out), "-q"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     deadline = time.time() + 60

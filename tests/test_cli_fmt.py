@@ -5,7 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from compiler.cli import app
+from cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 pytest.importorskip("torch")
 pytest.importorskip("keras")
 
-from backends import make_trainer  # noqa: E402
-from backends.data import load_dataset  # noqa: E402
-from backends.diagnose import diagnose  # noqa: E402
-from backends.numpy.initializers import initial_weights  # noqa: E402
-from backends.run_dir import load_weights  # noqa: E402
-from compiler.cli import app  # noqa: E402
+from runtime.trainers import make_trainer  # noqa: E402
+from runtime.data import load_dataset  # noqa: E402
+from tools.diagnose import diagnose  # noqa: E402
+from compiler.semantics.initializers import initial_weights  # noqa: E402
+from runtime.run_dir import load_weights  # noqa: E402
+from cli import app  # noqa: E402
 from compiler.pipeline import compile_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""backends.data: bundled, file and generated data loaded, checked against the model and the loss, and split;
+"""runtime.data: bundled, file and generated data loaded, checked against the model and the loss, and split;
 every DataError with a message that says what is wrong."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.data import DataError, Dataset, describe_data, generate, load_dataset, resolve_data
+from runtime.data import DataError, Dataset, describe_data, generate, load_dataset, resolve_data
 from compiler.ir.training import BlobsData, BuiltinData, FileData, RegressionData, SpiralsData
 from compiler.pipeline import compile_text
 
@@ -477,7 +477,7 @@ def test_csv_with_a_byte_order_mark_and_quoted_numbers(tmp_path):
 
 
 def test_csv_read_cell_by_cell_gives_the_same_arrays_as_the_fast_reader(tmp_path, monkeypatch):
-    from backends import data_files
+    from runtime import data_files
 
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((50, 3)) * 10.0 ** rng.integers(-30, 30, (50, 3)), rng.integers(0, 3, 50)
@@ -495,7 +495,7 @@ def test_csv_read_cell_by_cell_gives_the_same_arrays_as_the_fast_reader(tmp_path
 
 
 def test_does_not_import_torch_tensorflow_or_sklearn_up_front():
-    code = ("import sys, backends.data; "
+    code = ("import sys, runtime.data; "
             "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

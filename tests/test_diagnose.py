@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backends.data import load_dataset
-from backends.diagnose import diagnose, with_initializer
+from runtime.data import load_dataset
+from tools.diagnose import diagnose, with_initializer
 from backends.numpy.trainer import NumpyTrainer
-from compiler.cli import app
+from cli import app
 from compiler.pipeline import compile_file, compile_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +75,7 @@ def test_statistics_match_a_direct_computation():
     data = load_dataset(spec, dtype=np.float64)
     d = diagnose(trainer, spec, data.x_train, data.y_train, batches=1)
     w = trainer.get_weights()
-    from backends.loop import batches
+    from compiler.semantics.batch_order import batches
 
     idx = batches(len(data.x_train), 150, spec.training.seed, 0)[0]
     hidden = np.maximum(data.x_train[idx] @ w["dense/kernel"] + w["dense/bias"], 0)

@@ -1,4 +1,4 @@
-"""Divergence (backends/divergence.py): one definition and one rule for the layer to blame, applied by
+"""Divergence (compiler/semantics/divergence.py): one definition and one rule for the layer to blame, applied by
 every backend in both modes (Keras' own ``fit`` included), by ``equiv`` too; the bad step is undone, so
 the weights saved — ``weights.npz`` and the final checkpoint — are those after the last good step, and
 run.json and the message say which step that is."""
@@ -12,21 +12,21 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backends import make_trainer
-from backends.checkpoint import load_checkpoint
-from backends.data import load_dataset
-from backends.divergence import LOSS_LIMIT, Diverged, locate, loss_diverged
-from backends.equiv import Trace, compare, relative_error, run_canonical, tolerance_for
-from backends.numpy.initializers import initial_weights
-from backends.run_dir import load_weights
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_DIVERGED, EXIT_OK
+from runtime.trainers import make_trainer
+from runtime.checkpoint import load_checkpoint
+from runtime.data import load_dataset
+from compiler.semantics.divergence import LOSS_LIMIT, Diverged, locate, loss_diverged
+from tools.equiv import Trace, compare, relative_error, run_canonical, tolerance_for
+from compiler.semantics.initializers import initial_weights
+from runtime.run_dir import load_weights
+from cli import app
+from cli.exit_codes import EXIT_DIVERGED, EXIT_OK
 from compiler.pipeline import compile_text
 
 BACKENDS = ("numpy", "torch", "keras")
 TRAIN = "batch_size = 16  seed = 1  epochs = 2"
 MLP = "Input([4])\n    Dense(8, activation={act})\n    Dense(1)"
-# name -> (model, loss, optimizer, data file): each diverges by another rule of backends/divergence.py
+# name -> (model, loss, optimizer, data file): each diverges by another rule of compiler/semantics/divergence.py
 SPECS = {
     # huge rate on an MLP: the loss passes 1e30 at step 3 with every value still finite
     "mlp_huge_rate": (MLP.format(act="tanh"), "mse", "sgd(learning_rate=1e8)", "regression.npz"),

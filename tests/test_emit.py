@@ -30,17 +30,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from backends.data import load_dataset
-from backends.emit import EmitError, emit_source, keras_source, torch_source
-from backends.emit.common import uses_dropout
-from backends.equiv import relative_error, run_canonical, step_batches
-from backends.numpy.initializers import initial_weights
+from runtime.data import load_dataset
+from tools.emit import EmitError, emit_source, keras_source, torch_source
+from tools.emit.common import uses_dropout
+from tools.equiv import relative_error, run_canonical, step_batches
+from compiler.semantics.initializers import initial_weights
 from backends.numpy.model import NumpyModel
-from compiler.cli.emit import emit
+from cli.emit import emit
 from compiler.ir.spec import Spec
 from compiler.ir.training import OPTIMIZER_CLASSES, Loss
 from compiler.ir.values import INITIALIZER_KINDS, ActivationFn, ActivationKind
-from compiler.layers import LAYER_CLASSES
+from compiler.ir.layers import LAYER_CLASSES
 from compiler.pipeline import compile_file, compile_text
 from compiler.weights import weight_specs
 from equivalence_cases import CASES, case_data  # tests/ is on sys.path under pytest

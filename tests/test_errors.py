@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from compiler import __version__
-from compiler.cli import app
+from cli import app
 from compiler.ir.spec import Spec
 from compiler.pipeline import compile_file, compile_text
 from spec_lang.diagnostics import EXCERPT_WIDTH, Diagnostic, SpecError
@@ -1235,8 +1235,8 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
 
 
 def nnspec(*args: str) -> subprocess.CompletedProcess:
-    """Run the real console entry point (``compiler.cli:main``) in a fresh interpreter."""
-    code = "import sys; from compiler.cli import main; sys.argv[0] = 'nnspec'; main()"
+    """Run the real console entry point (``cli:main``) in a fresh interpreter."""
+    code = "import sys; from cli import main; sys.argv[0] = 'nnspec'; main()"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop("NNSPEC_DEBUG", None)
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
@@ -1364,7 +1364,7 @@ def test_cli_check_does_not_import_torch_or_tensorflow(tmp_path):
     path = write(tmp_path, "clean.nns", CLEAN)
     code = textwrap.dedent(f"""
         import sys
-        from compiler.cli import main
+        from cli import main
         sys.argv = ["nnspec", "check", {str(path)!r}]
         try:
             main()
@@ -1406,7 +1406,7 @@ def test_bias_initializer_must_suit_a_vector():
 def test_check_on_a_directory_without_specs_fails(tmp_path):
     from typer.testing import CliRunner
 
-    from compiler.cli import app
+    from cli import app
 
     result = CliRunner().invoke(app, ["check", str(tmp_path)])
     assert result.exit_code == 2

@@ -18,7 +18,7 @@ from backends.numpy.losses import loss_and_grad
 from backends.numpy.model import STATE, NumpyModel
 from compiler.ir import training as tr
 from compiler.ir import values as iv
-from compiler.layers import LAYER_CLASSES
+from compiler.ir.layers import LAYER_CLASSES
 from compiler.pipeline import compile_text
 from compiler.weights import weight_specs
 

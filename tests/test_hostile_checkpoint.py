@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from backends.checkpoint import FILENAME, load_checkpoint
+from runtime.checkpoint import FILENAME, load_checkpoint
 from resume_cases import iris_resume_spec
 from write_faults import error_lines, interrupted_run, invoke, snapshot, write_spec
 
@@ -335,7 +335,7 @@ HOSTILE_FILES = {
 
 @pytest.mark.parametrize("variant", HOSTILE_FILES)
 def test_a_hostile_checkpoint_file_is_refused_at_once_without_allocating(checkpointed, tmp_path, variant):
-    """The checkpoint is read like any untrusted .npz (backends.safe_npz): sizes are checked against the data
+    """The checkpoint is read like any untrusted .npz (runtime.safe_npz): sizes are checked against the data
     budget before anything is allocated, a FIFO never blocks, and the refusal is one line (exit 2)."""
     from hostile_files import hang_guard
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from backends.input_files import BUDGET_VARIABLE
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_ERRORS
+from runtime.input_files import BUDGET_VARIABLE
+from cli import app
+from cli.exit_codes import EXIT_ERRORS
 from hostile_files import BOMB_BUDGET, EXPECTED, SPEC, build_hostile, hang_guard, listing, run_nnspec
 
 runner = CliRunner()

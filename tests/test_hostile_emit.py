@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from backends.emit import emit_source
-from compiler.cli import app
+from tools.emit import emit_source
+from cli import app
 from compiler.ir.spec import Spec
 from compiler.ir.training import FileData
 from compiler.pipeline import compile_text

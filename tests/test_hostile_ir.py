@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_DIVERGED, EXIT_ERRORS, EXIT_OK
+from cli import app
+from cli.exit_codes import EXIT_DIVERGED, EXIT_ERRORS, EXIT_OK
 from compiler.ir.spec import IR_VERSION
 from compiler.ir_file import IRFileError, read_ir
 from compiler.pipeline import compile_text

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backends.emit.code import class_name, identifier
-from backends.emit.torch_source import MODULE_NAMES, RESERVED
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_OK
+from tools.emit.code import class_name, identifier
+from tools.emit.torch_source import MODULE_NAMES, RESERVED
+from cli import app
+from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from compiler.ir.names import MAX_NAME_LENGTH, child_path
 from compiler.pipeline import compile_text
 from compiler.weights import weight_specs
@@ -158,8 +158,8 @@ def test_names_reaching_paths_stay_in_their_directory(tmp_path):
 
 def test_the_run_directory_stays_in_runs_even_for_a_name_past_the_rule(tmp_path):
     """``create_run_dir`` checks the path it builds from the model name, whatever checked the name before."""
-    from backends.files import WriteError
-    from backends.run_dir import create_run_dir
+    from runtime.files import WriteError
+    from runtime.run_dir import create_run_dir
 
     root = tmp_path / "work" / "runs"
     for name in ["../../escape", "a/b", "x\x00"]:

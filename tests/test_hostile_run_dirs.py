@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_OK
+from cli import app
+from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from hostile_files import hang_guard, listing, run_nnspec
 
 runner = CliRunner()

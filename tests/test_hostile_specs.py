@@ -22,8 +22,8 @@ from typing import Callable
 import pytest
 from typer.testing import CliRunner
 
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_OK
+from cli import app
+from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from compiler.passes.build import MAX_LAYERS
 from spec_lang.diagnostics import EXCERPT_WIDTH, MAX_REPORTED
 from spec_lang.formatter import format_source
@@ -189,7 +189,7 @@ def test_devices_and_fifos_through_the_real_entry_point(path, tmp_path):
         path = str(fifo(tmp_path))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("NNSPEC_DEBUG", None)
-    proc = subprocess.run([sys.executable, "-c", "from compiler.cli import main; main()", "check", path],
+    proc = subprocess.run([sys.executable, "-c", "from cli import main; main()", "check", path],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == EXIT_ERRORS, proc.stderr
     assert proc.stderr.startswith(f"{path}: error: cannot read spec file: it is a ")
@@ -213,7 +213,7 @@ def test_fmt_reads_and_writes_utf8_whatever_the_locale(env, tmp_path):
     expected = format_source(UNFORMATTED).encode("utf-8")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
     run_env = {**base, "PYTHONPATH": str(ROOT), **env}
-    main = [sys.executable, "-c", "from compiler.cli import main; main()"]
+    main = [sys.executable, "-c", "from cli import main; main()"]
 
     proc = subprocess.run([*main, "fmt", "-"], input=UNFORMATTED.encode("utf-8"), capture_output=True, env=run_env,
                           timeout=60)

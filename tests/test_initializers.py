@@ -1,4 +1,4 @@
-"""Initial weights (backends/numpy/initializers.py) against Keras 3's definitions.
+"""Initial weights (compiler/semantics/initializers.py) against Keras 3's definitions.
 
 Expected distributions are written out here by hand from keras/src/initializers/random_initializers.py
 (keras-team/keras), independently of the module's own tables: moments, bounds and a KS test against
@@ -16,7 +16,7 @@ import pytest
 from pydantic import TypeAdapter
 from scipy import stats
 
-from backends.numpy.initializers import SAMPLERS, initial_weights, sample, truncated_standard_normal, weight_rng
+from compiler.semantics.initializers import SAMPLERS, initial_weights, sample, truncated_standard_normal, weight_rng
 from compiler.ir.values import (
     INITIALIZER_KINDS,
     Auto,

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backends.data import generate, load_dataset
-from backends.diagnose import diagnose
+from runtime.data import generate, load_dataset
+from tools.diagnose import diagnose
 from backends.numpy.trainer import NumpyTrainer
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
+from cli import app
+from cli.exit_codes import EXIT_FINDINGS, EXIT_OK
 from compiler.ir.training import BUILTIN_DATASETS, BlobsData, RegressionData, SpiralsData
 from compiler.passes.input_scale import BUILTIN_SCALES, FeatureScale, expected_scale
 from compiler.pipeline import compile_text
@@ -149,7 +149,7 @@ def test_diagnose_flags_unscaled_inputs_with_their_variance(first, flagged):
 def test_check_lints_without_loading_data_or_numerical_libraries(tmp_path):
     spec = tmp_path / "bc.nns"
     spec.write_text(spec_text("breast_cancer"))
-    code = ("import sys; from typer.testing import CliRunner; from compiler.cli import app; "
+    code = ("import sys; from typer.testing import CliRunner; from cli import app; "
             f"r = CliRunner().invoke(app, ['check', {str(spec)!r}]); assert 'unscaled-inputs' in r.output, r.output; "
             "print(sorted(m for m in ('numpy', 'torch', 'tensorflow', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,

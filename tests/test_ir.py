@@ -12,7 +12,7 @@ from compiler.ir.base import SourceSpan
 from compiler.ir.spec import Spec
 from compiler.ir.training import SGD, Adagrad, Adam, AdamW, EarlyStopping, RMSprop, Training
 from compiler.ir.values import ActivationFn, RandomNormal, RandomUniform, Regularizer, VarianceScaling
-from compiler.layers import LAYER_CLASSES, BatchNormalization, Conv2D, Dense
+from compiler.ir.layers import LAYER_CLASSES, BatchNormalization, Conv2D, Dense
 from compiler.pipeline import compile_text
 
 SMALL = """\

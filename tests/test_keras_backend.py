@@ -25,19 +25,21 @@ tf = pytest.importorskip("tensorflow")
 
 from equivalence_cases import CASES, CNN, MLP, case_data
 
-from backends import make_trainer
-from backends.data import load_dataset
-from backends.equiv import compare, relative_error, run_canonical
+from runtime.trainers import make_trainer
+from runtime.data import load_dataset
+from tools.equiv import compare, relative_error, run_canonical
 from backends.keras.layers import LOWERINGS
 from backends.keras.optimizers import SpecSchedule
 from backends.keras.trainer import KerasTrainer
-from backends.loop import Diverged, LoopEvents, evaluate, fit
-from backends.numpy.initializers import initial_weights
+from backends.contract import LoopEvents
+from compiler.semantics.divergence import Diverged
+from runtime.loop import evaluate, fit
+from compiler.semantics.initializers import initial_weights
 from backends.numpy.model import NumpyModel
 from backends.numpy.trainer import NumpyTrainer
-from backends.schedules import learning_rate
+from compiler.semantics.schedules import learning_rate
 from compiler.ir import training as tr
-from compiler.layers import LAYER_CLASSES
+from compiler.ir.layers import LAYER_CLASSES
 from compiler.pipeline import compile_file, compile_text
 
 ROOT = Path(__file__).resolve().parent.parent

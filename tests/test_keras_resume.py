@@ -13,11 +13,12 @@ keras = pytest.importorskip("keras")
 
 from typer.testing import CliRunner
 
-from backends.checkpoint import fingerprint, load_checkpoint, save_checkpoint
-from backends.data import load_dataset
+from runtime.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from runtime.data import load_dataset
 from backends.keras.trainer import KerasTrainer
-from backends.loop import Interrupted, LoopEvents, LoopState, fit
-from compiler.cli import app
+from backends.contract import Interrupted, LoopEvents, LoopState
+from runtime.loop import fit
+from cli import app
 from compiler.pipeline import compile_text
 from resume_cases import iris_resume_spec, without_time
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_OK
+from cli import app
+from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from compiler.passes.lint import CODES
 from compiler.pipeline import compile_text
 from spec_lang.formatter import format_source

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backends.lr_find import ABOVE_FACTOR, BELOW_FACTOR, RangeTest, about_right, range_test, report_lines, verdict
+from tools.lr_find import ABOVE_FACTOR, BELOW_FACTOR, RangeTest, about_right, range_test, report_lines, verdict
 from backends.numpy.trainer import NumpyTrainer
-from compiler.cli import app
+from cli import app
 from compiler.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def test_range_test_on_digits_finds_a_sane_rate_and_leaves_the_spec_alone(tmp_pa
 
 def test_real_trainer_range_test_reaches_divergence():
     spec = compile_file(ROOT / "specs" / "digits_mlp.nns").spec
-    from backends.data import load_dataset
+    from runtime.data import load_dataset
 
     data = load_dataset(spec)
     result = range_test(NumpyTrainer(spec), spec, data.x_train, data.y_train, steps=150)
@@ -137,7 +137,7 @@ train {
 @pytest.fixture(scope="module", params=["breast_cancer_raw", "digits"])
 def measured(request):
     """(spec, range test) on the issue's raw breast_cancer spec and on digits, with the NumPy backend."""
-    from backends.data import load_dataset
+    from runtime.data import load_dataset
     from compiler.pipeline import compile_text
 
     spec = compile_text(BREAST_CANCER_RAW, "raw.nns").spec if request.param == "breast_cancer_raw" else DIGITS

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import backends.adapt
-from backends import make_trainer
-from backends.adapt import adapted_statistics
-from backends.data import load_dataset
-from backends.equiv import relative_error
-from backends.numpy.initializers import initial_weights
+import runtime.adapt
+from runtime.trainers import make_trainer
+from runtime.adapt import adapted_statistics
+from runtime.data import load_dataset
+from tools.equiv import relative_error
+from compiler.semantics.initializers import initial_weights
 from backends.numpy.model import NumpyModel
-from backends.run_dir import load_weights
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_OK
+from runtime.run_dir import load_weights
+from cli import app
+from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from compiler.pipeline import compile_text
 from spec_lang.diagnostics import SpecError
 
@@ -137,15 +137,15 @@ def test_every_backend_and_mode_adapts_on_the_training_split(backend, mode, bc_s
 
 @pytest.fixture
 def adapt_calls(monkeypatch):
-    """Every (number of samples) that ``backends.adapt.adapt_trainer`` adapts on, while it still adapts."""
+    """Every (number of samples) that ``runtime.adapt.adapt_trainer`` adapts on, while it still adapts."""
     calls = []
-    real = backends.adapt.adapt_trainer
+    real = runtime.adapt.adapt_trainer
 
     def spy(trainer, spec, x):
         calls.append(len(x))
         return real(trainer, spec, x)
 
-    monkeypatch.setattr(backends.adapt, "adapt_trainer", spy)
+    monkeypatch.setattr(runtime.adapt, "adapt_trainer", spy)
     return calls
 
 
@@ -292,7 +292,7 @@ def test_an_ir_file_breaking_the_rules_is_refused(placement, tmp_path):
 # ---- the emitted programs adapt as nnspec does ---------------------------------------------------------------
 @pytest.mark.parametrize("backend", [pytest.param(b, marks=needs(b)) for b in ("torch", "keras")])
 def test_emitted_program_adapts_on_its_training_split(backend, bc_spec, tmp_path):
-    from backends.emit import emit_source
+    from tools.emit import emit_source
 
     path = tmp_path / f"bc_{backend}.py"
     path.write_text(emit_source(bc_spec, backend))

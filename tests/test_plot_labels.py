@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from backends.diagnose import Diagnosis, LayerStats
-from backends.diagnose_report import diagnosis_figure, tracking_figure
-from backends.plots import pyplot
+from tools.diagnose import Diagnosis, LayerStats
+from tools.diagnose_report import diagnosis_figure, tracking_figure
+from runtime.plots import pyplot
 
 LAYERS = ["dense", "dense_1", "conv_out", "dense_2"]
 

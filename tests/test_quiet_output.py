@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from backends.keras.startup import TF_LOG_LEVEL, quiet_tensorflow_startup
 from backends.threads import default_threads
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_OK
+from cli import app
+from cli.exit_codes import EXIT_OK
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = """
@@ -80,7 +80,7 @@ def test_keras_backend_prints_only_nnspecs_lines(spec_path, tmp_path):
         "atexit.register(report)\n"
         f"sys.argv = ['nnspec', 'train', {str(spec_path)!r}, '--backend', 'keras', '--threads', '2',"
         f" '--out', {str(tmp_path / 'run')!r}]\n"
-        "from compiler.cli import main\n"
+        "from cli import main\n"
         "main()\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_") and k != "OMP_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,

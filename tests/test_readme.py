@@ -14,7 +14,7 @@ def test_reference_in_readme_is_current():
 
 
 def test_every_layer_kind_is_documented():
-    from compiler.layers import LAYER_CLASSES
+    from compiler.ir.layers import LAYER_CLASSES
 
     for kind in LAYER_CLASSES:
         assert f"#### `{kind}`" in README

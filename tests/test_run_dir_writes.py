@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.checkpoint import FILENAME, load_checkpoint
-from backends.run_lock import LOCK_NAME
+from runtime.checkpoint import FILENAME, load_checkpoint
+from runtime.run_lock import LOCK_NAME
 from write_faults import FINAL_FILES, SPEC, error_lines, failing_writes, interrupted_run, invoke, snapshot, \
     temporary_files, write_spec
 
@@ -91,7 +91,7 @@ def test_a_file_size_limit_fails_the_checkpoint_with_efbig_not_a_killed_process(
     def limit_file_size():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    proc = subprocess.run([sys.executable, "-c", "from compiler.cli import main; main()", "train", str(spec),
+    proc = subprocess.run([sys.executable, "-c", "from cli import main; main()", "train", str(spec),
                            "--resume", str(out), "-q"], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           preexec_fn=limit_file_size)
     assert proc.returncode == 74, proc.stderr
@@ -102,8 +102,8 @@ def test_a_file_size_limit_fails_the_checkpoint_with_efbig_not_a_killed_process(
 
 SIGNAL_IN_FINAL_WRITE = textwrap.dedent("""
     import os, signal, sys
-    import backends.run_dir as run_dir
-    from compiler.cli import main
+    import runtime.run_dir as run_dir
+    from cli import main
     original, late = run_dir.history_csv, getattr(signal, sys.argv[1])
 
     def history_csv(epochs):  # called while the final files are being written

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.checkpoint import FILENAME
-from backends.run_lock import LOCK_NAME, RunDirInUse, lock_run_dir
+from runtime.checkpoint import FILENAME
+from runtime.run_lock import LOCK_NAME, RunDirInUse, lock_run_dir
 from write_faults import FINAL_FILES, error_lines, interrupted_run, invoke, snapshot, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HOLDER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from backends.run_lock import lock_run_dir
+    from runtime.run_lock import lock_run_dir
     lock = lock_run_dir(Path(sys.argv[1]))
     print("locked", flush=True)
     sys.stdin.read()  # hold the lock until the test closes our stdin
@@ -103,7 +103,7 @@ def test_the_lock_dies_with_its_process(tmp_path):
 TRAINER = textwrap.dedent("""
     import sys
     from backends.numpy.trainer import NumpyTrainer
-    from compiler.cli import main
+    from cli import main
     original = NumpyTrainer.train_batch
     state = {"waited": False}
 

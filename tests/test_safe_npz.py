@@ -1,4 +1,4 @@
-"""backends.safe_npz.read_npz and backends.input_files: what the one reader of user .npz files guarantees —
+"""runtime.safe_npz.read_npz and runtime.input_files: what the one reader of user .npz files guarantees —
 faithful arrays from np.savez / np.savez_compressed; members, sizes, headers and checksums checked before
 anything large is read; only regular files; the data budget and its setting."""
 
@@ -14,10 +14,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from backends import safe_npz
-from backends.input_files import (BUDGET_VARIABLE, InputFileError, data_budget, describe_bytes, memory_size,
+from runtime import safe_npz
+from runtime.input_files import (BUDGET_VARIABLE, InputFileError, data_budget, describe_bytes, memory_size,
                                   open_input, parse_bytes, read_input_text)
-from backends.safe_npz import read_npz
+from runtime.safe_npz import read_npz
 from hostile_files import npy_header, npz_bytes, zip_bomb
 
 

@@ -1,4 +1,4 @@
-"""Learning-rate schedules (backends/schedules.py): hand-computed factors at chosen steps, every kind."""
+"""Learning-rate schedules (compiler/semantics/schedules.py): hand-computed factors at chosen steps, every kind."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from backends.schedules import SCHEDULE_FACTORS, learning_rate, schedule_factor
+from compiler.semantics.schedules import SCHEDULE_FACTORS, learning_rate, schedule_factor
 from compiler.ir.training import (
     SCHEDULE_CLASSES,
     SGD,

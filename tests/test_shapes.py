@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.layers.geometry import same_padding
+from compiler.ir.layers.geometry import same_padding
 from compiler.pipeline import compile_text
 from spec_lang.diagnostics import SpecError
 

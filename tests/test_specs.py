@@ -24,7 +24,7 @@ from compiler.ir import training as ir_training
 from compiler.ir.spec import Spec
 from compiler.ir.training import OPTIMIZER_CLASSES, SCHEDULE_CLASSES
 from compiler.ir.values import INITIALIZER_KINDS, REGULARIZER_KINDS, ActivationKind
-from compiler.layers import LAYER_CLASSES
+from compiler.ir.layers import LAYER_CLASSES
 from compiler.pipeline import CompileResult, compile_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 import backends.threads as threads
 from backends.threads import default_threads, limit_threads
-from compiler.cli import app
-from compiler.cli.exit_codes import EXIT_ERRORS, EXIT_OK
+from cli import app
+from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -86,7 +86,7 @@ def test_torch_loaded_later_gets_the_count():
 
 
 def test_train_records_the_thread_count_in_run_json_and_the_checkpoint(spec_path, tmp_path, restore_threads):
-    from backends.checkpoint import load_checkpoint
+    from runtime.checkpoint import load_checkpoint
 
     result = runner.invoke(app, ["train", str(spec_path), "--out", str(tmp_path / "run"), "-q", "--threads", "2"])
     assert result.exit_code == EXIT_OK, result.output

@@ -25,11 +25,12 @@ torch = pytest.importorskip("torch")
 
 from equivalence_cases import CASES, case_data  # noqa: E402  (tests/ is on sys.path under pytest)
 
-from backends import make_trainer  # noqa: E402
-from backends.data import load_dataset  # noqa: E402
-from backends.equiv import compare, relative_error, run_canonical, tolerance_for  # noqa: E402
-from backends.loop import Diverged, fit  # noqa: E402
-from backends.numpy.initializers import initial_weights  # noqa: E402
+from runtime.trainers import make_trainer  # noqa: E402
+from runtime.data import load_dataset  # noqa: E402
+from tools.equiv import compare, relative_error, run_canonical, tolerance_for  # noqa: E402
+from compiler.semantics.divergence import Diverged  # noqa: E402
+from runtime.loop import fit  # noqa: E402
+from compiler.semantics.initializers import initial_weights  # noqa: E402
 from backends.numpy.model import NumpyModel  # noqa: E402
 from backends.numpy.trainer import NumpyTrainer  # noqa: E402
 from backends.torch.initializers import SAMPLERS  # noqa: E402
@@ -39,7 +40,7 @@ from backends.torch.optimizers import OPTIMIZERS  # noqa: E402
 from backends.torch.trainer import TorchTrainer  # noqa: E402
 from compiler.ir import training as tr  # noqa: E402
 from compiler.ir import values as iv  # noqa: E402
-from compiler.layers import LAYER_CLASSES  # noqa: E402
+from compiler.ir.layers import LAYER_CLASSES  # noqa: E402
 from compiler.pipeline import compile_file, compile_text  # noqa: E402
 from spec_lang.diagnostics import SpecError  # noqa: E402
 

@@ -21,15 +21,16 @@ from typer.testing import CliRunner
 torch = pytest.importorskip("torch")
 
 import backends
-from backends.checkpoint import fingerprint, load_checkpoint, save_checkpoint
-from backends.data import load_dataset
-from backends.diagnose import diagnose
-from backends.equiv import relative_error
-from backends.loop import Interrupted, LoopState, fit
-from backends.lr_find import range_test
+from runtime.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from runtime.data import load_dataset
+from tools.diagnose import diagnose
+from tools.equiv import relative_error
+from backends.contract import Interrupted, LoopState
+from runtime.loop import fit
+from tools.lr_find import range_test
 from backends.numpy.trainer import NumpyTrainer
 from backends.torch.trainer import TorchTrainer
-from compiler.cli import app
+from cli import app
 from compiler.pipeline import compile_file, compile_text
 from resume_cases import iris_resume_spec, without_time
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backends.run_dir import load_weights
-from compiler.cli import app
+from runtime.run_dir import load_weights
+from cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from backends.numpy.trainer import NumpyTrainer
-from compiler.cli import app
+from cli import app
 
 runner = CliRunner()
 

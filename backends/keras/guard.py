@@ -1,4 +1,4 @@
-"""The Keras backend's guarded optimizer step, in TensorFlow graph code: ``backends.divergence``'s
+"""The Keras backend's guarded optimizer step, in TensorFlow graph code: ``compiler.semantics.divergence``'s
 definition applied inside the traced step, shared by the canonical step (``KerasTrainer._graph_step``)
 and Keras' own ``fit`` (``backends.keras.model.Network.train_step``).
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-from backends.divergence import LOSS_LIMIT
+from compiler.semantics.divergence import LOSS_LIMIT
 
 
 @dataclass

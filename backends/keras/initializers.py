@@ -1,6 +1,6 @@
 """Native mode's initial weights: Keras' own initializers, seeded per weight from the spec's seed.
 
-These are the pinned distributions (backends/numpy/initializers.py copies Keras' definitions:
+These are the pinned distributions (compiler/semantics/initializers.py copies Keras' definitions:
 ``he_normal`` and the other "normal" variance-scaling kinds are truncated normals with
 stddev √s / 0.87962566103423978); only the random stream is Keras'. Constants are given as
 float64 scalars in float64, so that ``Constant(0.01)`` is not rounded through float32 by

@@ -21,7 +21,7 @@ The thin adapters, and why each one exists:
 - ``PinnedNormalization``: Keras' Normalization reading its variables at every call (Keras caches them
   as tensors, which a later assign would not reach) and given statistics exact in float64.
 - ``MaskedDropout`` (canonical mode only): Dropout and SpatialDropout2D multiplying by the scale
-  ``keep / (1 − rate)`` that the trainer sets before each step from ``backends.masks.keep_mask``
+  ``keep / (1 − rate)`` that the trainer sets before each step from ``compiler.semantics.masks.keep_mask``
   (NHWC; SpatialDropout2D's mask has shape (N, 1, 1, C)). Native mode uses Keras' own
   ``Dropout`` / ``SpatialDropout2D``, seeded from the spec's seed.
 - ``LogitsHead``: when the model ends in the softmax (sigmoid) that a ``from_logits=false``
@@ -46,9 +46,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from backends.numpy.layers.normalization import statistics
+from compiler.semantics.normalization import statistics
 from compiler.ir.values import ActivationFn, Regularizer
-from compiler.layers.normalization import EPSILON
+from compiler.ir.layers.normalization import EPSILON
 
 LOWERINGS: dict[str, Callable[..., keras.layers.Layer]] = {}
 

@@ -6,7 +6,7 @@ operation is the activation a ``from_logits=false`` cross-entropy would undo) th
 without its activation and a ``LogitsHead`` follows, so the network outputs logits.
 
 ``Network`` is a functional ``keras.Model`` whose ``train_step`` (used by ``model.fit``) undoes a
-step that diverges (``backends.divergence``; ``backends.keras.guard.guarded_update``), as the shared
+step that diverges (``compiler.semantics.divergence``; ``backends.keras.guard.guarded_update``), as the shared
 loop does: the weights, optimizer state, BatchNormalization moving statistics and dropout seed
 states stay as after the last good step, the loss and metrics are not updated, the step index, its
 batch and which variables the update left non-finite are kept in the ``Guard``, and every later step
@@ -22,9 +22,9 @@ import tensorflow as tf
 
 from backends.keras.guard import Guard, guarded_update
 from backends.keras.layers import LOWERINGS, LogitsHead, LowerContext, MaskedDropout
-from backends.numpy.model import FUSED
 from compiler.ir.names import root_scope_name
 from compiler.ir.spec import Spec
+from compiler.semantics.fusion import is_fused
 from compiler.ir.values import ActivationFn
 
 
@@ -73,18 +73,6 @@ class Built:
     outputs: dict[str, object]  # IR layer name -> the symbolic output of its last Keras layer
     head: LogitsHead | None  # set when the final activation is fused with the loss
     dropouts: list[tuple[object, MaskedDropout]]  # (IR layer, layer) in canonical mode
-
-
-def is_fused(spec: Spec) -> bool:
-    """backends/numpy/model.py's rule: the last operation is the softmax (sigmoid) that the
-    ``from_logits=false`` cross-entropy (binary cross-entropy) would undo."""
-    loss = spec.training.loss if spec.training else None
-    if loss is None or loss.from_logits:
-        return False
-    last = spec.layers[-1]
-    if last.kind not in ("Activation", "Dense", "Conv2D"):
-        return False
-    return FUSED.get(loss.kind) == last.activation.kind
 
 
 def _unique(name: str, taken: set[str]) -> str:

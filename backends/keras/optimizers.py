@@ -15,7 +15,7 @@ the loss and 5e-5 in the weights with Adam, 6e-8 with SGD momentum or Adagrad). 
 cast exactly; ``numpy.float64`` is a ``float``, so Keras' argument checks accept it.
 
 The optimizer's learning rate is ``SpecSchedule``: the spec's schedule as a ``LearningRateSchedule``
-evaluated at ``iterations`` (the 0-based step, as backends/schedules.py) in the native ``fit``, and
+evaluated at ``iterations`` (the 0-based step, as compiler/semantics/schedules.py) in the native ``fit``, and
 the rate the shared loop passes to ``train_batch`` otherwise (its ``override`` variable, in the
 model's dtype, so that a float64 rate is used exactly).
 """
@@ -47,7 +47,7 @@ def floatx(dtype: str):
 # ---- schedules ----------------------------------------------------------------------------------
 
 def schedule_factor(schedule, t, const):
-    """backends.schedules.schedule_factor in Keras ops on the float step tensor ``t``."""
+    """compiler.semantics.schedules.schedule_factor in Keras ops on the float step tensor ``t``."""
     kind = schedule.kind
     if kind == "constant":
         return const(1.0)
@@ -181,7 +181,7 @@ def _on_outputs(cls, transform):
 def make_metrics(training: Training, units: int, sparse_labels: bool, outputs_are_logits: bool,
                  transform, dtype: str) -> list:
     """Keras metrics named as the shared loop names them, with the meaning of
-    backends/numpy/metrics.py: ``accuracy`` is binary (threshold 0 on logits, 0.5 on probabilities)
+    compiler/semantics/metrics.py: ``accuracy`` is binary (threshold 0 on logits, 0.5 on probabilities)
     for a binary cross-entropy or one output unit, sparse for class-index labels, else categorical;
     ``mse``/``mae``/``rmse`` on the outputs.
 

@@ -1,7 +1,7 @@
 """The Keras backend's ``Trainer``: ``KerasTrainer(spec, weights=None, *, dtype, seed, mode)``.
 
 - canonical mode (equivalence): the weights are ``weights`` or the NumPy initializers'; dropout
-  multiplies by ``backends.masks.keep_mask``'s masks (put into ``MaskedDropout``'s shape-agnostic
+  multiplies by ``compiler.semantics.masks.keep_mask``'s masks (put into ``MaskedDropout``'s shape-agnostic
   variables before each step); one step (``_graph_step``, traced once by ``tf.function``) is a
   ``tf.GradientTape`` over the forward pass and the total loss, then Keras' optimizer with the shared
   loop's learning rate (assigned to the optimizer's learning-rate variable before the step).
@@ -9,7 +9,7 @@
   the whole job to ``model.compile`` + ``model.fit`` (graph mode), on the shared loop's batch order,
   with the schedule as a ``LearningRateSchedule``, Keras' metrics, the shared loop's ``EarlyStopper``
   (Keras' rule, with a state a checkpoint keeps), checkpoints, interruption and resume as
-  ``backends.loop.fit`` does them (``state()`` keeps the Dropout layers' seed generators), and the guarded
+  ``runtime.loop.fit`` does them (``state()`` keeps the Dropout layers' seed generators), and the guarded
   ``train_step`` of ``backends.keras.model.Network``. From the canonical weights and without
   dropout it reproduces the shared loop's History (tests/test_keras_backend.py).
 
@@ -18,9 +18,9 @@ activity penalties ÷ batch size). ``outputs`` are what the model predicts: prob
 final softmax/sigmoid is fused with the loss (the network itself outputs the logits, see
 ``backends.keras.model``).
 
-A step that diverges (``backends.divergence``: its loss, a gradient, or — after the update — a weight,
+A step that diverges (``compiler.semantics.divergence``: its loss, a gradient, or — after the update — a weight,
 moving statistic or optimizer slot) is undone inside the traced step (``backends.keras.guard``; Keras'
-own ``fit`` included) and reported as ``Diverged`` naming the layer by ``backends.divergence.locate``,
+own ``fit`` included) and reported as ``Diverged`` naming the layer by ``compiler.semantics.divergence.locate``,
 as the other backends do.
 """
 
@@ -33,22 +33,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from backends.divergence import Diverged, locate
+from compiler.semantics.divergence import Diverged, locate
 from backends.keras.guard import Guard, floating, guarded_update
 from backends.keras.layers import LowerContext
 from backends.keras.model import build_network
 from backends.keras.optimizers import PinnedLoss, floatx, make_metrics, make_optimizer
-from backends.loop import (
-    EarlyStopper,
-    History,
-    Interrupted,
-    LoopEvents,
-    LoopState,
-    batches,
-)
-from backends.masks import keep_mask
-from backends.numpy.initializers import initial_weights
-from backends.schedules import learning_rate
+from backends.contract import History, Interrupted, LoopEvents, LoopState
+from compiler.semantics.batch_order import batches
+from compiler.semantics.early_stopping import EarlyStopper
+from compiler.semantics.masks import keep_mask
+from compiler.semantics.initializers import initial_weights
+from compiler.semantics.schedules import learning_rate
 from compiler.ir.spec import Spec
 from compiler.weights import weight_specs
 
@@ -205,7 +200,7 @@ class KerasTrainer:
     @property
     def native_fit(self):
         """``model.compile`` + ``model.fit`` (native mode only; canonical mode has no such attribute, so
-        ``backends.loop.fit`` runs its own loop)."""
+        ``runtime.loop.fit`` runs its own loop)."""
         if not self.native:
             raise AttributeError("native_fit exists in native mode only")
         return self._native_fit
@@ -214,13 +209,13 @@ class KerasTrainer:
                     resume: LoopState | None = None, on_checkpoint=None, checkpoint_every: int | None = None,
                     should_stop=None) -> History:
         """Train with Keras' ``fit`` on the shared loop's batches (``batches``: the same order as
-        ``backends.loop.fit``, fed as a ``tf.data`` pipeline built as Keras builds its own for arrays,
+        ``runtime.loop.fit``, fed as a ``tf.data`` pipeline built as Keras builds its own for arrays,
         so no global random seed is set), validation on ``x_val``/``y_val`` in inference mode, early
         stopping as the shared loop's ``EarlyStopper`` (Keras' rule, with a state a checkpoint keeps).
         The History has the shared loop's keys per epoch (``epoch``, ``loss``, each metric, ``val_*``,
         ``learning_rate``, ``seconds``); the events are called as the loop calls them.
 
-        The checkpoint contract of ``backends.loop.fit`` holds too: ``on_checkpoint`` gets a
+        The checkpoint contract of ``runtime.loop.fit`` holds too: ``on_checkpoint`` gets a
         ``LoopState`` at the end of every epoch and every ``checkpoint_every`` steps; ``should_stop()``
         is asked before every step and, when true, ``on_checkpoint`` is called and ``Interrupted``
         raised; ``resume`` continues from a ``LoopState`` (with the trainer's weights and ``state()``
@@ -406,7 +401,7 @@ class KerasTrainer:
         return self._probe_model
 
     def _locate(self, x, y, loss: float, bad_weights: list[str]) -> Diverged:
-        """The step's ``Diverged`` (``backends.divergence.locate``), from training passes with its masks over
+        """The step's ``Diverged`` (``compiler.semantics.divergence.locate``), from training passes with its masks over
         the weights it started from: each layer's output and each gradient. The moving statistics and
         dropout seed states are left as they were."""
         state = self._forward_state()
@@ -429,7 +424,7 @@ class KerasTrainer:
 def batch_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epochs: int, *, first: int = 0,
                   skip: int = 0) -> tf.data.Dataset:
     """The batches of epochs ``first`` … ``epochs − 1`` in the shared loop's order
-    (``backends.loop.batches``), less the first ``skip`` batches of epoch ``first`` (a resumed run),
+    (``runtime.loop.batches``), less the first ``skip`` batches of epoch ``first`` (a resumed run),
     as Keras' array adapter builds its pipeline (keras/src/trainers/data_adapters/array_data_adapter.py): a
     dataset of index batches (full batches reshaped, then the partial one), zipped with the arrays and
     gathered in a parallel map, default tf.data optimizations off, prefetched."""

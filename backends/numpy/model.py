@@ -21,16 +21,15 @@ from backends.numpy import layers as numpy_layers
 from backends.numpy.activations import activate
 from backends.numpy.layers import Context
 from backends.numpy.losses import loss_and_grad
-from backends.numpy.regularizers import penalty, penalty_grad
+from compiler.semantics.penalties import penalty, penalty_grad
 from compiler.ir.spec import Spec
+from compiler.semantics.fusion import is_fused
 from compiler.ir.values import Regularizer
 from compiler.weights import weight_specs
 
 # non-trainable weights, handed to a layer as its ``state``: BatchNormalization's moving statistics,
 # Normalization's adapted ones
 STATE = ("moving_mean", "moving_variance", "mean", "variance", "count")
-FUSED = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
-         "binary_crossentropy": "sigmoid"}
 
 
 @dataclass
@@ -68,10 +67,7 @@ class NumpyModel:
         self.steps = self._steps()
         # the first step whose backprop returns gradients; backpropagation ends there
         self.grad_start = next((i for i, s in enumerate(self.steps) if s.has_weights), None)
-        loss = spec.training.loss if spec.training else None
-        last = self.steps[-1]
-        self.fused = bool(loss and not loss.from_logits and last.activation is not None
-                          and FUSED.get(loss.kind) == last.activation)
+        self.fused = is_fused(spec)
 
     def _layer_params(self, name: str) -> tuple[dict, dict]:
         mine = {k.split("/", 1)[1]: v for k, v in self.params.items() if k.split("/", 1)[0] == name}

@@ -7,7 +7,7 @@ One optimizer step (keras/src/optimizers/base_optimizer.py, ``BaseOptimizer._bac
    (``_apply_weight_decay``), before the update and with the same learning rate;
 3. the optimizer's ``update_step`` with the learning rate of the *current* step: a schedule is evaluated at
    ``iterations`` before it is incremented (``_get_current_learning_rate``), so the first update uses t = 0
-   (see :mod:`backends.schedules`);
+   (see :mod:`compiler.semantics.schedules`);
 4. ``iterations += 1``.
 
 Every subclass's docstring gives its update; each follows the order of operations of Keras' ``update_step``

@@ -1,16 +1,16 @@
 """The NumPy backend's ``Trainer``: one optimizer step = loss, gradients, clipping, update.
 
-A step that diverges (``backends.divergence``: its loss, a gradient, or — after the update — a
+A step that diverges (``compiler.semantics.divergence``: its loss, a gradient, or — after the update — a
 weight or optimizer slot) is undone, so the weights, moving statistics and optimizer state stay
-those after the last good step, and ``Diverged`` names the layer by ``backends.divergence.locate``.
+those after the last good step, and ``Diverged`` names the layer by ``compiler.semantics.divergence.locate``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from backends.divergence import Diverged, locate, loss_diverged
-from backends.numpy.initializers import initial_weights
+from compiler.semantics.divergence import Diverged, locate, loss_diverged
+from compiler.semantics.initializers import initial_weights
 from backends.numpy.layers import Context
 from backends.numpy.losses import loss_and_grad
 from backends.numpy.model import NumpyModel
@@ -78,7 +78,7 @@ class NumpyTrainer:
         return data_loss + self.model.weight_penalty() + fp.activity_penalty, fp.output
 
     def _locate(self, x, ctx, loss, grads, bad_weights=()) -> Diverged:
-        """The step's ``Diverged`` (``backends.divergence.locate``), from a pass with its masks over the
+        """The step's ``Diverged`` (``compiler.semantics.divergence.locate``), from a pass with its masks over the
         weights it started from; the moving statistics are left as they are."""
         saved = self._moving_statistics()
         outputs: dict[str, np.ndarray] = {}

@@ -9,5 +9,5 @@
 - ``losses``: Keras' loss formulas (clipping, renormalisation, mean over the batch).
 - ``optimizers``: Keras' update rules on torch tensors (``torch.optim`` where it matches) and clipping.
 - ``initializers``: native mode's initial weights, drawn with torch's RNG from Keras' distributions.
-- ``trainer``: ``TorchTrainer``, the ``backends.loop.Trainer`` of this backend.
+- ``trainer``: ``TorchTrainer``, the ``runtime.loop.Trainer`` of this backend.
 """

@@ -3,7 +3,7 @@
 Each weight is drawn in its Keras shape (so fans, and the orthogonal initializer's
 rows = ∏shape[:-1], cols = shape[-1], are Keras'), from its own ``torch.Generator`` seeded from
 (seed, weight name), in float64, then cast. The distributions are those of
-``backends.numpy.initializers`` (the canonical draw), only the random stream differs:
+``compiler.semantics.initializers`` (the canonical draw), only the random stream differs:
 
 - random_normal: ``normal_(mean, stddev)``; random_uniform: ``uniform_(minval, maxval)``;
 - truncated_normal: ``nn.init.trunc_normal_`` with a, b = mean ∓ 2·stddev (torch's a and b are
@@ -23,7 +23,7 @@ import zlib
 import numpy as np
 import torch
 
-from backends.numpy.initializers import TRUNCATED_STDDEV_FACTOR, VARIANCE_SCALING, scaled_variance
+from compiler.semantics.initializers import TRUNCATED_STDDEV_FACTOR, VARIANCE_SCALING, scaled_variance
 from compiler.ir.spec import Spec
 from compiler.weights import weight_specs
 

@@ -28,7 +28,7 @@ activations of ``torch.nn.functional``). The adapters, and the torch default eac
   into scratch buffers (momentum 1); the moving statistics are updated from them, Keras' way,
   only once the step is known to be finite (``commit``). It also works around a torch 2.13 CPU
   bug in ``batch_norm``'s backward (see ``ContiguousGrad``).
-- ``KerasDropout``: canonical mode multiplies by the shared mask ``backends.masks.keep_mask``
+- ``KerasDropout``: canonical mode multiplies by the shared mask ``compiler.semantics.masks.keep_mask``
   (drawn in NHWC, transposed to NCHW); native mode draws with torch's RNG (a ``torch.Generator``
   seeded from the spec's seed), per element, or per (sample, channel) for SpatialDropout2D.
 - ``ToChannelsFirst`` / ``FlattenNHWC``: the layout conversions above.
@@ -47,11 +47,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backends.masks import keep_mask
-from backends.numpy.layers.normalization import statistics
+from compiler.semantics.masks import keep_mask
+from compiler.semantics.normalization import statistics
 from compiler.ir.values import ActivationFn
-from compiler.layers.geometry import same_padding
-from compiler.layers.normalization import EPSILON
+from compiler.ir.layers.geometry import same_padding
+from compiler.ir.layers.normalization import EPSILON
 
 # Keras-layout conversions of a weight (see model.TorchModel's weight table)
 SAME, DENSE_KERNEL, CONV_KERNEL = "same", "dense_kernel", "conv_kernel"
@@ -185,7 +185,7 @@ def _rescaling(layer, ctx):
 class KerasNormalization(nn.Module):
     """Keras' Normalization: y = (x − mean)/max(√variance, ε) (``invert``: mean + x·max(√variance, ε)),
     ε = 1e-7, with the statistics in Keras' layout (the kept axes' sizes) as buffers ``mean``, ``variance``,
-    ``count`` (adapted before training by ``backends.adapt``), or the spec's given values (constant buffers).
+    ``count`` (adapted before training by ``runtime.adapt``), or the spec's given values (constant buffers).
     PyTorch has no such layer. An image batch (NCHW inside the network) is viewed as NHWC for it, so its
     axes are the spec's."""
 

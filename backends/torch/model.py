@@ -19,11 +19,10 @@ from torch import nn
 
 from backends.torch.layers import CONV_KERNEL, DENSE_KERNEL, Activation, RunContext, is_image, lower
 from compiler.ir.spec import Spec
+from compiler.semantics.fusion import is_fused
 from compiler.ir.values import Regularizer
 from compiler.weights import weight_specs
 
-FUSED = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
-         "binary_crossentropy": "sigmoid"}
 
 # Keras layout -> torch layout, and back (NumPy arrays or torch tensors)
 TO_TORCH = {DENSE_KERNEL: (1, 0), CONV_KERNEL: (3, 2, 0, 1)}   # (in, out) -> (out, in); (kh,kw,in,out) -> (out,in,kh,kw)
@@ -83,10 +82,7 @@ class TorchModel(nn.Module):
             reg = getattr(layer, "activity_regularizer", None)
             if reg is not None:
                 self.activity[-1] = reg
-        loss = spec.training.loss if spec.training else None
-        last = self.steps[-1]
-        self.fused = bool(loss and not loss.from_logits and isinstance(last, Activation)
-                          and FUSED.get(loss.kind) == last.kind)
+        self.fused = is_fused(spec)
         self.fused_at = len(self.steps) - 1 if self.fused else -1
         self.has_activity = any(r is not None for r in self.activity)
         self.image_output = is_image(spec.output_shape)

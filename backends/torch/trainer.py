@@ -1,16 +1,16 @@
 """The PyTorch backend's ``Trainer``: one optimizer step = loss, gradients, checks, clipping, update.
 
-``TorchTrainer(spec, weights=None, *, dtype, seed, mode)`` follows ``backends.loop.Trainer``:
+``TorchTrainer(spec, weights=None, *, dtype, seed, mode)`` follows ``runtime.loop.Trainer``:
 
 - canonical mode: initial weights ``weights`` (Keras layouts) or else the NumPy initializers'
-  (``backends.numpy.initializers.initial_weights``); dropout masks from ``backends.masks.keep_mask``.
+  (``compiler.semantics.initializers.initial_weights``); dropout masks from ``compiler.semantics.masks.keep_mask``.
 - native mode: initial weights drawn with torch's RNG from the same distributions
   (``backends.torch.initializers``), dropout from a ``torch.Generator`` seeded from the seed.
 
 Total loss = data loss + Σ kernel/bias penalties + Σ activity penalties / batch size, as NumPy's.
-A step that diverges (``backends.divergence``: its loss, a gradient, or — after the update — a weight,
+A step that diverges (``compiler.semantics.divergence``: its loss, a gradient, or — after the update — a weight,
 moving statistic or optimizer state) is undone (``UpdateUndo``) and reported as ``Diverged`` naming the
-layer by ``backends.divergence.locate``. The check adds no host synchronisation: one fused finiteness
+layer by ``compiler.semantics.divergence.locate``. The check adds no host synchronisation: one fused finiteness
 kernel over the gradients, weights and optimizer state writes one flag, read with the loss.
 
 Every parameter, buffer and input is in ``dtype`` (float32 or float64); outputs and weights come
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from backends import MODES
-from backends.divergence import Diverged, locate, loss_diverged
-from backends.numpy.initializers import initial_weights
+from compiler.semantics.divergence import Diverged, locate, loss_diverged
+from compiler.semantics.initializers import initial_weights
 from backends.torch.initializers import native_initial_weights, stream_seed
 from backends.torch.layers import RunContext
 from backends.torch.losses import LOSSES
@@ -244,7 +244,7 @@ class TorchTrainer:
         return bad
 
     def _locate(self, x, y, step: int, loss: float, bad_weights: list[str], rng) -> Diverged:
-        """The step's ``Diverged`` (``backends.divergence.locate``), from passes with its masks (native
+        """The step's ``Diverged`` (``compiler.semantics.divergence.locate``), from passes with its masks (native
         dropout: the generator state ``rng`` it started from, left so) over the weights it started from
         (restored already): each layer's output and each gradient, unclipped."""
         generator = self.ctx.generator

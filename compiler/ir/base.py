@@ -5,7 +5,7 @@ paid by each ``nnspec check``. Two choices keep it low:
 
 * ``defer_build=True``: a class builds its validator on first use, so a spec pays only for the
   kinds it uses;
-* the modules that define IR classes (here, ``compiler/ir`` and ``compiler/layers``) do not use
+* the modules that define IR classes (here, ``compiler/ir`` and ``compiler/ir/layers``) do not use
   ``from __future__ import annotations``: with it, pydantic compiles and evaluates every field's
   annotation string when the class is created (about 5 ms in all). A forward reference is written
   as a string instead (``WarmupSchedule.then: "Schedule"``).

@@ -9,7 +9,7 @@ from pydantic import model_validator
 from compiler.ir.base import IRNode, Shape, SourceSpan
 from compiler.ir.names import ModelName, show_name
 from compiler.ir.training import Training
-from compiler.layers import Layer
+from compiler.ir.layers import Layer
 
 IR_VERSION = 1
 

@@ -6,8 +6,8 @@ One rule for the compiler (``compile_module``) and for IR files (``compiler.pass
 
 from __future__ import annotations
 
-from compiler.layers import LayerBase
-from compiler.layers.normalization import ADAPTS_THROUGH
+from compiler.ir.layers import LayerBase
+from compiler.ir.layers.normalization import ADAPTS_THROUGH
 
 HINT = "put it right after Input (or Rescaling), or give mean=... and variance=..."
 

@@ -52,6 +52,7 @@ LITERAL_NOUNS: dict[Any, str] = {}
 # Converters for value kinds that are IR models themselves (activation, initializer, ...),
 # registered by the module that defines how a symbol or call becomes that kind.
 VALUE_KINDS: dict[Any, Callable[[Val, str], Any]] = {}
+UNDEFINED_HINTS: list[Callable[[Val], str | None]] = []  # a hint for a bare name where a number was expected
 
 
 def bind(cls: type[BaseModel], call_args: tuple[Val, ...], call_kwargs: tuple[tuple[str, Val], ...],
@@ -400,13 +401,13 @@ def _int_phrase(metadata: list | None) -> str:
 
 
 def _undefined_hint(val: Val) -> str | None:
-    from compiler.passes.value_kinds import constant_hint  # the constants are known only there
-
-    return constant_hint(val)
+    """The first hint a registered ``UNDEFINED_HINTS`` function has for ``val`` (the constants are known
+    only to ``compiler.passes.value_kinds``, which registers its hint, as it registers its value kinds)."""
+    return next((hint for f in UNDEFINED_HINTS if (hint := f(val)) is not None), None)
 
 
 def _expected(what: str, expected: str, val: Val, hint: str | None = None) -> BindError:
     return BindError(f"{what}: expected {expected}, received {val.describe()}", val.span, hint)
 
 
-__all__ = ["BindError", "UNEVALUATED", "VALUE_KINDS", "bind", "call_parts", "choose", "convert", "Ge", "Gt", "Le", "Lt", "MinLen"]
+__all__ = ["BindError", "UNDEFINED_HINTS", "UNEVALUATED", "VALUE_KINDS", "bind", "call_parts", "choose", "convert", "Ge", "Gt", "Le", "Lt", "MinLen"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.layers import LAYER_CLASSES, LayerBase
+from compiler.ir.layers import LAYER_CLASSES, LayerBase
 from compiler.passes.bind import UNEVALUATED, BindError, bind
 from compiler.passes.evaluate import EvalError, Evaluator, Val
 from compiler.passes.value_kinds import ACTIVATION_KINDS

@@ -8,7 +8,7 @@ and Flatten.
 from __future__ import annotations
 
 from compiler.ir.values import RELU_FAMILY, ActivationFn, Auto, ConstantInit, VarianceScaling
-from compiler.layers import LayerBase
+from compiler.ir.layers import LayerBase
 
 TRANSPARENT = frozenset({"BatchNormalization", "Normalization", "Dropout", "SpatialDropout2D", "MaxPooling2D",
                          "AveragePooling2D", "GlobalAveragePooling2D", "Flatten"})

@@ -83,7 +83,7 @@ BUILTIN_SCALES: dict[str, tuple[FeatureScale, FeatureScale]] = {
 def expected_scale(spec: Spec) -> FeatureScale | None:
     """The feature scale of the spec's bundled or generated data (None for a file, or no data).
 
-    Generated sets by their definitions (backends/data.py): spirals' coordinates have mean 0 and variance
+    Generated sets by their definitions (runtime/data.py): spirals' coordinates have mean 0 and variance
     1/6 + noise² (r = t uniform on (0, 1) around the circle); blobs' centres are uniform on [−10, 10], so a
     feature's expected variance is (K − 1)/K · 400/12 + noise² about a mean near 0; regression's x is
     standard normal.

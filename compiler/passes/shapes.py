@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from compiler.layers import LayerBase, ShapeError
-from compiler.layers.pooling import Pooling2D
+from compiler.ir.layers import LayerBase, ShapeError
+from compiler.ir.layers.pooling import Pooling2D
 from spec_lang.diagnostics import DiagnosticSink
 
 MAX_SIZE = 2**63 - 1  # values per sample and parameters per layer: what a backend can index (int64)

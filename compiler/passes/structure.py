@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.layers import LayerBase
+from compiler.ir.layers import LayerBase
 
 
 def layout_problems(layers: list[LayerBase] | tuple[LayerBase, ...], model: str) -> list[tuple[int | None, str]]:

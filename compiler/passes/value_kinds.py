@@ -11,7 +11,7 @@ from contextvars import ContextVar
 
 from compiler.ir import training as tr
 from compiler.ir import values as iv
-from compiler.passes.bind import VALUE_KINDS, BindError, bind, call_parts, choose
+from compiler.passes.bind import UNDEFINED_HINTS, VALUE_KINDS, BindError, bind, call_parts, choose
 from compiler.passes.evaluate import CallVal, Sym, Val
 from spec_lang.diagnostics import did_you_mean
 
@@ -90,6 +90,7 @@ VALUE_KINDS[_union_of(iv.Initializer)] = to_initializer
 VALUE_KINDS[iv.Regularizer] = to_regularizer
 VALUE_KINDS[_union_of(tr.Schedule)] = to_schedule
 VALUE_KINDS["Schedule"] = to_schedule  # the forward reference in WarmupSchedule.then
+UNDEFINED_HINTS.append(constant_hint)
 
 __all__ = ["BindError", "CallVal", "bind_kind", "constant_hint", "to_activation", "to_initializer",
            "to_regularizer", "to_schedule"]

@@ -28,7 +28,7 @@ from compiler.ir import training as tr
 from compiler.ir import values as iv
 from compiler.ir.names import name_problem, show_name
 from compiler.ir.spec import IR_VERSION, Spec
-from compiler.layers import LayerBase
+from compiler.ir.layers import LayerBase
 from compiler.passes.adapting import adapting_problems
 from compiler.passes.build import MAX_LAYERS
 from compiler.passes.initializers import resolve_auto

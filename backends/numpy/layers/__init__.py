@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from backends.masks import keep_mask
+from compiler.semantics.masks import keep_mask
 
 Backprop = Callable[[np.ndarray], tuple[np.ndarray, dict[str, np.ndarray]]]
 Forward = Callable[..., tuple[np.ndarray, Backprop]]

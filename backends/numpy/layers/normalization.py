@@ -4,24 +4,14 @@ dx = dy/s (invert: dy·s) and there are no gradients.
 
 μ and σ² come from ``state`` (``mean``, ``variance``: the kept axes' sizes, Keras' layout) when the
 layer adapts, else from the spec's values; either way reshaped to broadcast against the batch
-(``statistics``), in the input's dtype.
+(``compiler.semantics.normalization.statistics``), in the input's dtype.
 """
 
 import numpy as np
 
 from backends.numpy.layers import register
-from compiler.layers.normalization import EPSILON
-
-
-def statistics(layer, state, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(μ, σ²) in ``dtype``, shaped to broadcast against a batch of the layer's input."""
-    shape = layer.input_shape
-    if layer.adapts:
-        broadcast = layer.broadcast_shape(shape)
-        return (np.asarray(state["mean"], dtype).reshape(broadcast),
-                np.asarray(state["variance"], dtype).reshape(broadcast))
-    given = layer.given_shape(shape)
-    return np.asarray(layer.mean, dtype).reshape(given), np.asarray(layer.variance, dtype).reshape(given)
+from compiler.ir.layers.normalization import EPSILON
+from compiler.semantics.normalization import statistics
 
 
 @register("Normalization")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from compiler.layers.geometry import same_padding, window_output_size
+from compiler.ir.layers.geometry import same_padding, window_output_size
 
 
 def pad_amounts(shape, window, strides, padding, dilation=(1, 1)) -> tuple[tuple[int, int], tuple[int, int]]:

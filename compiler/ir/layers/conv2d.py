@@ -1,0 +1,49 @@
+"""Conv2D(filters, kernel_size): 2-D cross-correlation over NHWC input, as Keras' Conv2D.
+
+y[n,i,j,f] = activation(b[f] + Σ_{di,dj,c} x_pad[n, i·s_h + di·d_h, j·s_w + dj·d_w, c] · W[di,dj,c,f])
+with W of shape (kh, kw, in_channels, filters) and TensorFlow's asymmetric ``same`` padding.
+"""
+
+# No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from compiler.ir.layers.base import ShapeError, require_rank
+from compiler.ir.layers.geometry import window_output_size
+from compiler.ir.layers.weighted import WeightedLayer
+
+Pair = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
+
+
+class Conv2D(WeightedLayer):
+    kind: Literal["Conv2D"] = "Conv2D"
+    filters: Annotated[int, Field(gt=0)]
+    kernel_size: Pair
+    strides: Pair = (1, 1)
+    padding: Literal["valid", "same"] = "valid"
+    dilation_rate: Pair = (1, 1)
+
+    positional: ClassVar = ("filters", "kernel_size", "strides", "padding")
+    weight_names: ClassVar = ("kernel", "bias")
+    snake_name: ClassVar = "conv2d"
+
+    def infer_shape(self, shape):
+        require_rank("Conv2D", shape, 3)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ShapeError("Conv2D cannot combine strides > 1 with dilation_rate > 1 (as in Keras)")
+        out = []
+        for axis, size in enumerate(shape[:2]):
+            n = window_output_size(size, self.kernel_size[axis], self.strides[axis], self.padding,
+                                   self.dilation_rate[axis])
+            if n <= 0:
+                span = (self.kernel_size[axis] - 1) * self.dilation_rate[axis] + 1
+                raise ShapeError(f"Conv2D kernel spans {span} pixels along {('height', 'width')[axis]} "
+                                 f"but the input is only {size} (padding=valid); use a smaller kernel or "
+                                 f"padding=same")
+            out.append(n)
+        return (out[0], out[1], self.filters)
+
+    def weight_shapes(self, shape):
+        return (*self.kernel_size, shape[-1], self.filters), (self.filters,)

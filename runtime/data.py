@@ -1,0 +1,395 @@
+"""The data a spec trains on: loaded, checked against the model and the loss, and split, before training.
+
+Nothing is downloaded. A spec (or the CLI's ``--data NAME|PATH``) names one of:
+
+- a set bundled with scikit-learn: ``digits`` (1797 × 64 pixel values 0..16, 10 classes), ``iris`` (150 × 4,
+  3 classes), ``wine`` (178 × 13, 3 classes), ``breast_cancer`` (569 × 30, 2 classes). Values are left as
+  they are (the digits' pixels stay 0..16: specs rescale them with ``Rescaling(1 / 16)``);
+- the user's file: ``.npz`` with arrays ``x`` and ``y`` (pickle refused), or ``.csv`` with a header row, numeric
+  cells, and the label in the column ``label`` (``file("f.csv", label="y")``), every other column being a
+  feature, in file order. Files are read by ``runtime.data_files``: regular files only, within the data
+  budget of ``runtime.input_files``, corrupt or hostile files refused with a message;
+- a generated set, deterministic from the train section's ``seed`` (``rng = np.random.default_rng(seed)``):
+
+  * ``spirals(n_samples, classes=K, noise)``: class k gets n_k = ⌊N/K⌋ samples (the first N mod K classes
+    one more); sample i of class k has t = (i + ½)/n_k, r = t, θ = 2π·(k/K + t) (K interleaved Archimedean
+    spirals of one turn each, r from 0 to 1), x = (r·cos θ, r·sin θ) + noise·ε with ε ~ N(0, I₂).
+  * ``blobs(n_samples, classes=K, features=F, noise)``: as scikit-learn's make_blobs: centres c_k ~ U[−10, 10]^F,
+    class sizes as above, x = c_y + noise·ε with ε ~ N(0, I_F).
+  * ``regression(n_samples, features=F, noise)``: w ~ N(0, I_F), x ~ N(0, I_F) per sample, ε ~ N(0, 1),
+    y = x·w + noise·ε, shape (N, 1).
+
+  Draws come from ``rng`` in the order listed (spirals: ε; blobs: centres, ε; regression: w, x, ε), then the
+  samples are put in a random order with ``rng.permutation(N)`` (spirals and blobs, so no class is contiguous).
+
+Checks (each failure is a ``DataError`` whose message is meant for the user, without a traceback): x and y are
+numeric, finite and of equal length with at least one sample; x has as many values per sample as the model
+input and is reshaped to it row-major (digits' 64 features serve ``Input([64])`` and ``Input([8, 8, 1])``,
+where row-major order gives the 8×8 image); y is put in the form the loss needs:
+
+=================================  ==========================================================================
+loss                               y
+=================================  ==========================================================================
+sparse_categorical_crossentropy    int64 class indices, shape (N,); a strictly one-hot y is turned into indices
+categorical_crossentropy           float one-hot, shape (N, C); integer labels are one-hot encoded; a y already
+                                   of shape (N, C) is accepted if each row is a distribution (≥ 0, sum 1)
+binary_crossentropy                float 0/1, shape (N, 1) (or (N, C) for C independent 0/1 outputs)
+mse, mae                           float, shape (N, C); a 1-D y becomes (N, 1); integer class labels with
+                                   C > 1 are one-hot encoded
+=================================  ==========================================================================
+
+C is the model's output units (the last axis of its output). Class labels must be integers in 0..C−1
+(0 or 1 for binary_crossentropy). Sample numbers in messages count from 0, as numpy indexes.
+
+Validation split: with ``validation_split`` > 0 the samples are shuffled once with
+``np.random.default_rng(seed).permutation(N)`` and the LAST n_val = int(round(N · split)) of the shuffled order
+are the validation set. Unlike Keras, which takes the last fraction of the data unshuffled, nnspec shuffles
+first: iris is sorted by class, so Keras' way would validate on one class only. With split 0 the data keep
+their order (the training loop shuffles every epoch) and the validation arrays have 0 rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.data_files import DataFileError, read_data_file
+from compiler.ir.training import (BUILTIN_DATASETS, SYNTHETIC_CLASSES, BlobsData, BuiltinData, FileData,
+                                  RegressionData, SpiralsData)
+from spec_lang.diagnostics import did_you_mean
+
+BUILTIN_SAMPLES = {"digits": 1797, "iris": 150, "wine": 178, "breast_cancer": 569}
+FILE_SUFFIXES = (".npz", ".csv")
+
+
+class DataError(Exception):
+    """Data that cannot be trained on; ``str(error)`` is the whole message, shown without a traceback."""
+
+
+@dataclass
+class Dataset:
+    """Training and validation arrays, ready for the model and the loss (see the module docstring).
+
+    ``x_*`` have shape (n, *spec.input_shape); ``y_*`` the loss' form. The validation arrays have 0 rows when
+    the split is 0. ``classes`` is the number of classes for a classification target, else None.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    name: str
+    classes: int | None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+    @property
+    def n_val(self) -> int:
+        return len(self.x_val)
+
+
+# ---- naming the data ---------------------------------------------------------------------------
+def resolve_data(data) -> BuiltinData | FileData | SpiralsData | BlobsData | RegressionData:
+    """A data IR node from an IR node, a path, or the CLI's ``--data`` text: a bundled name, a generated
+    name (its defaults), or a path (anything with a suffix or a directory part)."""
+    if isinstance(data, (BuiltinData, FileData, SpiralsData, BlobsData, RegressionData)):
+        return data
+    if isinstance(data, Path):
+        return FileData(path=str(data))
+    if not isinstance(data, str):
+        raise DataError(f"data: expected a data set name or a file path, not {type(data).__name__}")
+    text = data.strip()
+    if text in BUILTIN_DATASETS:
+        return BuiltinData(name=text)
+    if text in SYNTHETIC_CLASSES:
+        return SYNTHETIC_CLASSES[text]()
+    if not text:
+        raise DataError("data: the data set name is empty")
+    path = Path(text)
+    if path.suffix or len(path.parts) > 1 or text.startswith("."):
+        return FileData(path=text)
+    names = (*BUILTIN_DATASETS, *SYNTHETIC_CLASSES)
+    hint = did_you_mean(text, names)
+    raise DataError(f"data '{text}' is neither a bundled data set ({', '.join(BUILTIN_DATASETS)}), a generated one "
+                    f"({', '.join(SYNTHETIC_CLASSES)}) nor a .npz/.csv file" + (f"; {hint}" if hint else ""))
+
+
+def describe_data(data) -> str:
+    """One line naming the data, for messages and logs: ``digits (scikit-learn: 1797 samples, 64 features,
+    10 classes)``, ``file 'x.csv' (label column 'y')``, ``spirals(n_samples=1500, classes=3, noise=0.1)``."""
+    if data is None:
+        return "no data"
+    data = resolve_data(data)
+    if isinstance(data, BuiltinData):
+        features, classes = BUILTIN_DATASETS[data.name]
+        return (f"{data.name} (scikit-learn: {BUILTIN_SAMPLES[data.name]} samples, {features} features, "
+                f"{classes} classes)")
+    if isinstance(data, FileData):
+        if Path(data.path).suffix.lower() == ".csv":
+            return f"file '{data.path}' (label column '{data.label}')"
+        return f"file '{data.path}'"
+    args = ", ".join(f"{k}={getattr(data, k):g}" if isinstance(getattr(data, k), float) else f"{k}={getattr(data, k)}"
+                     for k in type(data).model_fields if k not in ("kind", "span"))
+    return f"{data.kind}({args})"
+
+
+def _short_name(data) -> str:
+    if isinstance(data, BuiltinData):
+        return data.name
+    if isinstance(data, FileData):
+        return data.path
+    return data.kind
+
+
+# ---- the entry point --------------------------------------------------------------------------
+def load_dataset(spec, *, data=None, base_dir: Path = Path("."), dtype=np.float32) -> Dataset:
+    """Load, check, format and split the data ``spec`` trains on.
+
+    ``data`` (a name, a path or a data IR node) overrides ``spec.training.data``; a relative file path is
+    resolved against ``base_dir`` (the spec's directory). ``dtype`` is x's type (float32; float64 for the
+    equivalence runs), and that of a float y. Raises ``DataError`` for anything that cannot be trained on.
+    """
+    training = spec.training
+    if training is None:
+        raise DataError("data: the spec has no train section, so there is no loss to prepare the labels for")
+    source = data if data is not None else training.data
+    if source is None:
+        raise DataError("data: no data given; add `data = digits` (a bundled or generated set, or a \"file.npz\") "
+                        "to the spec's train section, or pass --data NAME|PATH")
+    source = resolve_data(source)
+    dtype = np.dtype(dtype)
+    if isinstance(source, BuiltinData):
+        x, y = _load_builtin(source.name)
+    elif isinstance(source, FileData):
+        x, y = _load_file(source, Path(base_dir))
+    else:
+        x, y = generate(source, training.seed)
+    _check_arrays(x, y)
+    x = _fit_input(x, tuple(spec.input_shape), dtype)
+    y, classes = format_targets(y, tuple(spec.output_shape), training.loss.kind, dtype)
+    x_train, y_train, x_val, y_val = split(x, y, training.validation_split, training.seed)
+    return Dataset(x_train, y_train, x_val, y_val, name=_short_name(source), classes=classes)
+
+
+# ---- sources ---------------------------------------------------------------------------------
+def _load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from sklearn import datasets
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency of training
+        raise DataError(f"data set {name} ships with scikit-learn, which is not installed: "
+                        "pip install scikit-learn") from None
+    bunch = getattr(datasets, f"load_{name}")()
+    return np.asarray(bunch.data), np.asarray(bunch.target)
+
+
+def _load_file(data: FileData, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return read_data_file(data.path, data.label, base_dir)
+    except DataFileError as exc:
+        raise DataError(str(exc)) from None
+
+
+# ---- generators ------------------------------------------------------------------------------
+def _class_sizes(n: int, classes: int) -> list[int]:
+    return [n // classes + (1 if k < n % classes else 0) for k in range(classes)]
+
+
+def generate(data: SpiralsData | BlobsData | RegressionData, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A generated set's (x, y) in float64 / int64, from ``np.random.default_rng(seed)`` (module docstring)."""
+    rng = np.random.default_rng(seed)
+    if isinstance(data, SpiralsData):
+        parts_x, parts_y = [], []
+        for k, n_k in enumerate(_class_sizes(data.n_samples, data.classes)):
+            t = (np.arange(n_k) + 0.5) / max(n_k, 1)
+            theta = 2 * math.pi * (k / data.classes + t)
+            parts_x.append(np.stack([t * np.cos(theta), t * np.sin(theta)], axis=1))
+            parts_y.append(np.full(n_k, k, dtype=np.int64))
+        x, y = np.concatenate(parts_x), np.concatenate(parts_y)
+        x = x + data.noise * rng.standard_normal(x.shape)
+    elif isinstance(data, BlobsData):
+        centres = rng.uniform(-10.0, 10.0, size=(data.classes, data.features))
+        y = np.repeat(np.arange(data.classes, dtype=np.int64), _class_sizes(data.n_samples, data.classes))
+        x = centres[y] + data.noise * rng.standard_normal((data.n_samples, data.features))
+    elif isinstance(data, RegressionData):
+        w = rng.standard_normal(data.features)
+        x = rng.standard_normal((data.n_samples, data.features))
+        eps = rng.standard_normal(data.n_samples)
+        return x, (x @ w + data.noise * eps).reshape(-1, 1)
+    else:
+        raise DataError(f"data: {type(data).__name__} is not a generated data set")
+    order = rng.permutation(len(y))
+    return x[order], y[order]
+
+
+# ---- checks and formatting --------------------------------------------------------------------
+def _check_arrays(x, y) -> None:
+    for name, a in (("x", x), ("y", y)):
+        if a.dtype.kind not in "biuf":
+            what = "Python objects" if a.dtype.kind == "O" else f"values of dtype {a.dtype}"
+            raise DataError(f"data: {name} holds {what}; it must hold real numbers")
+        if a.ndim == 0:
+            raise DataError(f"data: {name} is a single value; it needs one row per sample")
+    if len(x) == 0:
+        raise DataError("data: the data set has no samples (x has 0 rows)")
+    if len(x) != len(y):
+        raise DataError(f"data: x has {len(x)} samples but y has {len(y)}")
+    for name, a in (("x", x), ("y", y)):
+        _check_finite(name, a)
+
+
+def _check_finite(name: str, a: np.ndarray, dtype: np.dtype | None = None) -> None:
+    if a.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(a)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        value = a[tuple(where)]
+        sample = int(where[0]) if a.ndim else 0
+        if dtype is not None:
+            raise DataError(f"data: {name} holds a value too large for {dtype} (first at sample {sample})")
+        raise DataError(f"data: {name} contains {'NaN' if np.isnan(value) else 'inf'} (first at sample {sample})")
+
+
+def _fit_input(x: np.ndarray, input_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    n = len(x)
+    per_sample = int(np.prod(x.shape[1:], dtype=np.int64))
+    needed = int(np.prod(input_shape, dtype=np.int64))
+    if per_sample != needed:
+        if x.ndim <= 2:
+            has = f"{per_sample} feature{'s' if per_sample != 1 else ''} per sample"
+        else:
+            has = f"samples of shape {list(x.shape[1:])} ({per_sample} values)"
+        raise DataError(f"data: x has {has} but the model input {list(input_shape)} needs {needed}")
+    x = x.reshape((n, *input_shape))
+    if x.dtype != dtype:
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = x.astype(dtype)
+        _check_finite("x", x, dtype)
+    return x
+
+
+def _first_non_integer(y: np.ndarray) -> tuple[int, float] | None:
+    """(sample, value) of the first value of ``y`` that is not a whole number, or None."""
+    if y.dtype.kind != "f":
+        return None
+    flat = y.reshape(len(y), -1)
+    bad = flat != np.round(flat)
+    if not bad.any():
+        return None
+    sample, col = np.argwhere(bad)[0]
+    return int(sample), float(flat[sample, col])
+
+
+def _label_text(value) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def _check_labels(y: np.ndarray, classes: int, loss: str) -> np.ndarray:
+    """Integer class labels in 0..classes−1, as int64."""
+    bad = _first_non_integer(y)
+    if bad is not None:
+        wanted = "0 or 1" if loss == "binary_crossentropy" else f"integer class labels 0..{classes - 1}"
+        raise DataError(f"data: label {_label_text(bad[1])} at sample {bad[0]} is not a class index; {loss} needs "
+                        f"{wanted}")
+    out_of_range = (y < 0) | (y >= classes)
+    if out_of_range.any():
+        where = tuple(np.argwhere(out_of_range)[0])
+        value = y[where]
+        if loss == "binary_crossentropy":
+            raise DataError(f"data: label {_label_text(value)} at sample {where[0]} is outside the 2 classes "
+                            f"binary_crossentropy takes (0 or 1)")
+        span = f"0..{classes - 1}" if classes > 1 else "only 0"
+        raise DataError(f"data: label {_label_text(value)} at sample {where[0]} is outside the {classes} class"
+                        f"{'es' if classes != 1 else ''} the model outputs ({span})")
+    return y.astype(np.int64)
+
+
+def _is_one_hot(y: np.ndarray) -> bool:
+    return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=-1) == 1).all())
+
+
+def format_targets(y: np.ndarray, output_shape: tuple[int, ...], loss: str,
+                   dtype=np.float32) -> tuple[np.ndarray, int | None]:
+    """``y`` in the form ``loss`` needs for a model with ``output_shape`` (see the module docstring), and the
+    number of classes (None for a regression target)."""
+    dtype = np.dtype(dtype)
+    n = len(y)
+    units = output_shape[-1]
+    lead = output_shape[:-1]  # a model whose output has more than one axis: labels per position
+    n_labels = int(np.prod(lead, dtype=np.int64))
+    n_out = n_labels * units
+    per_sample = int(np.prod(y.shape[1:], dtype=np.int64))
+    full_shaped = y.ndim >= 2 and tuple(y.shape[1:]) == output_shape
+    if loss == "sparse_categorical_crossentropy":
+        if full_shaped and units > 1 and y.dtype.kind in "biuf" and _is_one_hot(y):
+            return np.argmax(y, axis=-1).astype(np.int64), units
+        if per_sample != n_labels:
+            raise DataError(f"data: y has {per_sample} values per sample but {loss} needs one class index per "
+                            f"{'sample' if not lead else 'output position'} ({n_labels}), for the model output "
+                            f"{list(output_shape)}" + (f" (or a one-hot row of {units})" if not lead else ""))
+        return _check_labels(y.reshape((n, *lead)), units, loss), units
+    if loss == "categorical_crossentropy":
+        if full_shaped and units > 1:
+            rows = y.reshape(-1, units).astype(np.float64)
+            sums = rows.sum(axis=1)
+            bad = np.flatnonzero((rows < 0).any(axis=1) | (rows > 1).any(axis=1) | (np.abs(sums - 1) > 1e-4))
+            if bad.size:
+                sample = int(bad[0]) // max(n_labels, 1)
+                raise DataError(f"data: y has the model's output shape {list(output_shape)} but is not one-hot: "
+                                f"the row at sample {sample} is not ≥ 0 with sum 1 (it sums to {sums[bad[0]]:g})")
+            return y.astype(dtype), units
+        if per_sample != n_labels:
+            raise DataError(f"data: y has {per_sample} values per sample but {loss} with the model output "
+                            f"{list(output_shape)} needs one class index or a one-hot row of {units}")
+        labels = _check_labels(y.reshape((n, *lead)), units, loss)
+        return np.eye(units, dtype=dtype)[labels], units
+    if loss == "binary_crossentropy":
+        if per_sample != n_out:
+            hint = ("; end the model with Dense(1, activation=sigmoid), or use sparse_categorical_crossentropy"
+                    if per_sample == n_labels else "")
+            raise DataError(f"data: y has {per_sample} values per sample but binary_crossentropy with the model "
+                            f"output {list(output_shape)} needs {n_out} (0/1 labels){hint}")
+        y = y.reshape((n, *output_shape))
+        _check_labels(y, 2, loss)
+        return y.astype(dtype), 2
+    # mse, mae: real-valued targets
+    if per_sample == n_out:
+        return y.reshape((n, *output_shape)).astype(dtype), None
+    if per_sample == n_labels and units > 1:
+        if _first_non_integer(y) is not None or y.dtype.kind == "b":
+            raise DataError(f"data: y has {per_sample} value{'s' if per_sample != 1 else ''} per sample but the "
+                            f"model output {list(output_shape)} needs {n_out} (integer class labels "
+                            f"0..{units - 1} would be one-hot encoded)")
+        labels = _check_labels(y.reshape((n, *lead)), units, loss)
+        return np.eye(units, dtype=dtype)[labels], units
+    raise DataError(f"data: y has {per_sample} value{'s' if per_sample != 1 else ''} per sample but the model "
+                    f"output {list(output_shape)} needs {n_out}")
+
+
+# ---- the split ----------------------------------------------------------------------------------
+def split(x: np.ndarray, y: np.ndarray, validation_split: float, seed: int):
+    """(x_train, y_train, x_val, y_val): shuffle once with ``default_rng(seed)``, validate on the last
+    int(round(N · split)); split 0 keeps the order and gives 0-row validation arrays."""
+    n = len(x)
+    if validation_split <= 0:
+        return x, y, x[:0], y[:0]
+    n_val = int(round(n * validation_split))
+    if n_val == 0:
+        raise DataError(f"data: validation_split {validation_split:g} of {n} samples leaves no validation samples "
+                        f"(round({n} × {validation_split:g}) = 0); raise the split or use more data")
+    if n_val >= n:
+        raise DataError(f"data: validation_split {validation_split:g} of {n} samples leaves no training samples; "
+                        "lower the split or use more data")
+    order = np.random.default_rng(seed).permutation(n)
+    x, y = x[order], y[order]
+    return x[: n - n_val], y[: n - n_val], x[n - n_val:], y[n - n_val:]
+
+
+__all__ = ["DataError", "Dataset", "describe_data", "format_targets", "generate", "load_dataset", "resolve_data",
+           "split"]

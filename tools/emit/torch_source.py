@@ -1,0 +1,1065 @@
+"""``nnspec emit --backend torch``: a spec as a standalone PyTorch program, with nnspec's pinned meaning.
+
+The program imports torch and numpy (scikit-learn for a bundled data set), never nnspec. Each layer
+kind is lowered by one function of ``LAYERS`` to the lines it adds to the module's ``__init__`` and
+``forward``; activations, initializers, regularizers, the loss, the optimizer and the schedule each
+have their own small table or writer below. What PyTorch does differently from the pinned meaning
+is written out as a small adapter, emitted only when the spec needs it, with a comment naming the
+convention it implements:
+
+- channels-last data: the module permutes NHWC → NCHW after the input, and back to NHWC before a
+  Flatten (so the flattening order is NHWC) and at an image output;
+- TensorFlow's ``same`` padding (the extra pixel at the end) with ``F.pad``; −∞ padding for max
+  pooling; average pooling over the real pixels only (``avg_pool2d_same``);
+- ``KerasBatchNorm``: momentum 0.99 on the moving statistics, ε 1e-3, the biased batch variance;
+- ``KerasNormalization`` (torch has no such layer) and ``adapt``: Keras' Normalization, its mean and
+  variance learnt from the training data in float64 before training, as nnspec does;
+- initial weights drawn with torch's generator from Keras' distributions (``variance_scaling_``);
+- the loss as Keras computes it (a final softmax/sigmoid fused with the cross-entropy, probabilities
+  clipped to [1e-7, 1 − 1e-7] otherwise), penalties l1·Σ|w| + l2·Σw², activity penalties ÷ batch;
+- the optimizer in Keras' form (``KerasAdam``, ``KerasSGD``, ``KerasRMSprop``, ``KerasAdagrad``), the
+  schedule as a function of the step, global-norm clipping as Keras' ``global_clipnorm``;
+- the training loop of ``runtime.loop``: batches from ``default_rng(SeedSequence([seed, 1, epoch]))``,
+  metrics, validation, early stopping as Keras' ``EarlyStopping``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tools.emit.code import Code, call, class_name, fit_comment, identifier, literal, pair, prose, quote, section
+from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_python, settings)
+from compiler.semantics.fusion import is_fused
+from compiler.ir.spec import Spec
+from compiler.ir.layers.geometry import same_padding
+from compiler.weights import weight_specs
+
+# Attributes an nn.Module (or the emitted model) already has: a layer named so gets a suffix.
+RESERVED = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu",
+    "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
+    "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers",
+    "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook",
+    "register_buffer", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+    "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
+    "training", "type", "xpu", "zero_grad", "logits", "activity_penalty", "penalties", "x", "self", "super",
+})
+
+
+# Names the emitted file defines or imports at module level: the model class must not shadow them.
+MODULE_NAMES = frozenset({"F", "I", "O", "nn", "np", "torch", "math", "csv", "argparse", "KerasBatchNorm", "KerasAdam",
+                          "KerasNormalization", "adapt",
+                          "KerasAdamW", "KerasSGD", "KerasRMSprop", "KerasAdagrad", "WEIGHTS", "VARIANCE_SCALING",
+                          "SEED", "EPOCHS", "BATCH_SIZE", "DTYPE", "EPSILON", "LEARNING_RATE", "VALIDATION_SPLIT",
+                          "CLIP_NORM", "CLIP_VALUE", "DATA_FILE", "LABEL_COLUMN"})
+
+
+# ---- what a layer lowers to ------------------------------------------------------------------------
+@dataclass
+class Lowered:
+    modules: list[str] = field(default_factory=list)  # lines of __init__ ("self.dense = nn.Linear(64, 128)")
+    forward: list[str] = field(default_factory=list)  # lines of forward
+    tensors: dict[str, str] = field(default_factory=dict)  # nnspec weight ("kernel") -> module tensor ("weight")
+
+
+@dataclass
+class Context:
+    spec: Spec
+    attrs: dict[str, str]  # layer name -> module attribute
+    fused: bool
+    helpers: dict[str, list[str]] = field(default_factory=dict)  # helper name -> its source lines, in order
+    variance_kinds: list[str] = field(default_factory=list)  # the fan-scaled initializers used
+
+    def helper(self, name: str) -> str:
+        if name not in self.helpers:
+            self.helpers[name] = HELPERS[name]
+        return name
+
+
+LAYERS: dict[str, Callable] = {}
+
+
+def register(kind: str):
+    def wrap(fn):
+        LAYERS[kind] = fn
+        return fn
+    return wrap
+
+
+# ---- activations -----------------------------------------------------------------------------------
+# kind -> (fn, x, dim) -> the activation applied to the expression ``x`` (softmax over ``dim``, the channel
+# axis); None for linear. Parameters are the spec's: leaky_relu's alpha is torch's negative_slope.
+ACTIVATIONS: dict[str, Callable | None] = {
+    "linear": None,
+    "relu": lambda fn, x, dim: f"F.relu({x})",
+    "leaky_relu": lambda fn, x, dim: f"F.leaky_relu({x}, negative_slope={literal(float(fn.alpha))})",
+    "elu": lambda fn, x, dim: f"F.elu({x}, alpha={literal(float(fn.alpha))})",
+    "gelu": lambda fn, x, dim: f'F.gelu({x}, approximate="tanh")' if fn.approximate else f"F.gelu({x})",
+    "silu": lambda fn, x, dim: f"F.silu({x})",
+    "tanh": lambda fn, x, dim: f"torch.tanh({x})",
+    "sigmoid": lambda fn, x, dim: f"torch.sigmoid({x})",
+    "softmax": lambda fn, x, dim: f"torch.softmax({x}, dim={dim})",
+}
+
+
+def activation(fn, x: str, rank: int) -> str | None:
+    make = ACTIVATIONS[fn.kind]
+    return None if make is None else make(fn, x, -1 if rank == 1 else 1)
+
+
+def _penalty_call(reg, x: str, ctx: Context) -> str:
+    """``penalty(x, l1=..., l2=...)``: Keras' regularizer l1·Σ|x| + l2·Σx² (the helper ``penalty``)."""
+    ctx.helper("penalty")
+    args = [x] + [f"{k}={literal(float(getattr(reg, k)))}" for k in ("l1", "l2") if getattr(reg, k)]
+    return f"penalty({', '.join(args)})"
+
+
+def _finish(layer, ctx: Context, lowered: Lowered, linear_expr: str) -> Lowered:
+    """The forward lines of a layer with an optional activation (its own, or an Activation layer's), the
+    fused logits of the model's last layer, and the activity penalty."""
+    fn = layer.activation_fn
+    rank = len(layer.output_shape)
+    last = layer is ctx.spec.layers[-1]
+    comment = "" if linear_expr.startswith("self.") else f"  # {prose(layer.name)}"
+    act = activation(fn, "x", rank) if fn is not None else None
+    if act is None:
+        if linear_expr != "x":  # (a linear Activation layer does nothing)
+            lowered.forward.append(f"x = {linear_expr}{comment}")
+    elif last and ctx.fused:
+        if linear_expr != "x":
+            lowered.forward.append(f"x = {linear_expr}{comment}")
+        logits = "x.permute(0, 2, 3, 1)" if rank == 3 else "x"
+        lowered.forward.append(f"self.logits = {logits}  # the loss starts from these (Keras' _get_logits)")
+        lowered.forward.append(f"x = {act}")
+    else:
+        lowered.forward.append(f"x = {activation(fn, linear_expr, rank)}{comment}")
+    reg = getattr(layer, "activity_regularizer", None)
+    if reg is not None:
+        lowered.forward.append(f"self.activity_penalty += {_penalty_call(reg, 'x', ctx)} / len(x)  # ÷ batch, "
+                               f"as Keras 3")
+    return lowered
+
+
+# ---- layers ------------------------------------------------------------------------------------------
+@register("Input")
+def _input(layer, ctx):
+    if len(layer.output_shape) == 3:
+        return Lowered(forward=["x = x.permute(0, 3, 1, 2)  # NHWC (the spec's layout) -> NCHW (torch's)"])
+    return Lowered()
+
+
+@register("Rescaling")
+def _rescaling(layer, ctx):
+    expr = f"x * {literal(float(layer.scale))}"
+    if layer.offset:
+        expr += f" + {literal(float(layer.offset))}"
+    return Lowered(forward=[f"x = {expr}  # {prose(layer.name)}"])
+
+
+@register("Dense")
+def _dense(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    args = [str(layer.input_shape[0]), str(layer.units)] + ([] if layer.use_bias else ["bias=False"])
+    lowered = Lowered(modules=call(f"self.{attr} = nn.Linear", args, 2),
+                      tensors={"kernel": "weight", "bias": "bias"})
+    return _finish(layer, ctx, lowered, f"self.{attr}(x)")
+
+
+def _pads(shape, window, strides, padding, dilation=(1, 1)) -> tuple[int, int, int, int] | None:
+    """F.pad's (left, right, top, bottom) for TensorFlow's padding; None when there is nothing to pad."""
+    if padding != "same":
+        return None
+    top, bottom = same_padding(shape[0], window[0], strides[0], dilation[0])
+    left, right = same_padding(shape[1], window[1], strides[1], dilation[1])
+    return None if top == bottom == left == right == 0 else (left, right, top, bottom)
+
+
+@register("Conv2D")
+def _conv2d(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    pads = _pads(layer.input_shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
+    args = [str(layer.input_shape[-1]), str(layer.filters), f"kernel_size={pair(layer.kernel_size)}"]
+    if tuple(layer.strides) != (1, 1):
+        args.append(f"stride={pair(layer.strides)}")
+    symmetric = pads is not None and pads[0] == pads[1] and pads[2] == pads[3]
+    if symmetric:
+        args.append(f"padding={pair((pads[2], pads[0]))}")
+    if tuple(layer.dilation_rate) != (1, 1):
+        args.append(f"dilation={pair(layer.dilation_rate)}")
+    if not layer.use_bias:
+        args.append("bias=False")
+    lowered = Lowered(modules=call(f"self.{attr} = nn.Conv2d", args, 2), tensors={"kernel": "weight", "bias": "bias"})
+    if pads is not None and not symmetric:
+        lowered.forward.append(f"x = F.pad(x, {literal(pads)})  # same padding, the extra pixel at the end (TF)")
+    return _finish(layer, ctx, lowered, f"self.{attr}(x)")
+
+
+def _pool_args(layer) -> str:
+    strides = layer.strides or layer.pool_size
+    return f"kernel_size={pair(layer.pool_size)}, stride={pair(strides)}"
+
+
+@register("MaxPooling2D")
+def _max_pooling2d(layer, ctx):
+    pads = _pads(layer.input_shape, layer.pool_size, layer.strides or layer.pool_size, layer.padding)
+    if pads is None:
+        return Lowered(forward=[f"x = F.max_pool2d(x, {_pool_args(layer)})  # {prose(layer.name)}"])
+    return Lowered(forward=[f"x = F.pad(x, {literal(pads)}, value=-math.inf)  # {prose(layer.name)}: pads with −∞",
+                            f"x = F.max_pool2d(x, {_pool_args(layer)})"])
+
+
+@register("AveragePooling2D")
+def _average_pooling2d(layer, ctx):
+    strides = layer.strides or layer.pool_size
+    pads = _pads(layer.input_shape, layer.pool_size, strides, layer.padding)
+    if pads is None:
+        return Lowered(forward=[f"x = F.avg_pool2d(x, {_pool_args(layer)})  # {prose(layer.name)}"])
+    ctx.helper("avg_pool2d_same")
+    return Lowered(forward=[f"x = avg_pool2d_same(x, {pair(layer.pool_size)}, {pair(strides)}, {literal(pads)})"
+                            f"  # {prose(layer.name)}"])
+
+
+@register("GlobalAveragePooling2D")
+def _global_average_pooling2d(layer, ctx):
+    keep = ", keepdim=True" if layer.keepdims else ""
+    return Lowered(forward=[f"x = x.mean(dim=(2, 3){keep})  # {prose(layer.name)}"])
+
+
+@register("Flatten")
+def _flatten(layer, ctx):
+    if len(layer.input_shape) == 3:
+        return Lowered(forward=[f"x = x.permute(0, 2, 3, 1).flatten(1)  # {prose(layer.name)}, in NHWC order as the "
+                                f"spec"])
+    return Lowered(forward=[f"x = x.flatten(1)  # {prose(layer.name)}"])
+
+
+@register("Dropout")
+def _dropout(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    return Lowered(modules=[f"self.{attr} = nn.Dropout({literal(float(layer.rate))})"],
+                   forward=[f"x = self.{attr}(x)"])
+
+
+@register("SpatialDropout2D")
+def _spatial_dropout2d(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    return Lowered(modules=[f"self.{attr} = nn.Dropout2d({literal(float(layer.rate))})  # whole feature maps"],
+                   forward=[f"x = self.{attr}(x)"])
+
+
+@register("BatchNormalization")
+def _batch_normalization(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    ctx.helper("KerasBatchNorm")
+    args = [str(layer.input_shape[-1]), f"momentum={literal(float(layer.momentum))}",
+            f"epsilon={literal(float(layer.epsilon))}"]
+    if not layer.center:
+        args.append("center=False")
+    if not layer.scale:
+        args.append("scale=False")
+    tensors = {k: k for k in ("gamma", "beta", "moving_mean", "moving_variance")}
+    return Lowered(modules=call(f"self.{attr} = KerasBatchNorm", args, 2), forward=[f"x = self.{attr}(x)"],
+                   tensors=tensors)
+
+
+@register("Normalization")
+def _normalization(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    ctx.helper("KerasNormalization")
+    shape = layer.input_shape
+    if layer.adapts:
+        ctx.helper("adapt")
+        args = [literal(layer.statistics_shape(shape)), f"reduce={literal(layer.reduced_axes(shape))}",
+                f"broadcast={literal(layer.broadcast_shape(shape))}"]
+        tensors = {k: k for k in ("mean", "variance", "count")}
+    else:
+        args = [f"mean={literal(layer.mean)}", f"variance={literal(layer.variance)}",
+                f"broadcast={literal(layer.given_shape(shape))}"]
+        tensors = {}
+    if len(shape) == 3:
+        args.append("channels_first=True")
+    if layer.invert:
+        args.append("invert=True")
+    return Lowered(modules=call(f"self.{attr} = KerasNormalization", args, 2), forward=[f"x = self.{attr}(x)"],
+                   tensors=tensors)
+
+
+@register("Activation")
+def _activation(layer, ctx):
+    return _finish(layer, ctx, Lowered(), "x")
+
+
+# ---- initializers ------------------------------------------------------------------------------------------
+VARIANCE_SCALING = {  # kind -> (scale, mode, distribution), as Keras' subclasses of VarianceScaling
+    "glorot_uniform": (1.0, "fan_avg", "uniform"), "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"), "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"), "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+}
+
+
+def _init_constant(init, t, w, ctx):
+    if init.kind == "zeros":
+        return f"nn.init.zeros_({t})"
+    if init.kind == "ones":
+        return f"nn.init.ones_({t})"
+    return f"nn.init.constant_({t}, {literal(float(init.value))})"
+
+
+def _init_normal(init, t, w, ctx):
+    mean, std = float(init.mean), float(init.stddev)
+    if init.kind == "random_normal":
+        return f"nn.init.normal_({t}, mean={literal(mean)}, std={literal(std)})"
+    return (f"nn.init.trunc_normal_({t}, mean={literal(mean)}, std={literal(std)}, a={literal(mean - 2 * std)}, "
+            f"b={literal(mean + 2 * std)})")
+
+
+def _init_uniform(init, t, w, ctx):
+    return f"nn.init.uniform_({t}, a={literal(float(init.minval))}, b={literal(float(init.maxval))})"
+
+
+def _init_variance_scaling(init, t, w, ctx):
+    if init.kind not in ctx.variance_kinds:
+        ctx.variance_kinds.append(init.kind)
+    fan_in, fan_out = w.fans
+    return f'variance_scaling_({t}, {quote(init.kind)}, fan_in={fan_in}, fan_out={fan_out})'
+
+
+def _variance_scaling_helper(kinds: list[str]) -> list[str]:
+    lines = ["# Keras' fan-scaled initializers: (scale, fan, distribution). Fans are counted in",
+             "# Keras' layouts: Dense (in, out); Conv2D (kh, kw, in, out), both fans times kh·kw.",
+             "VARIANCE_SCALING = {"]
+    for kind in kinds:
+        scale, mode, distribution = VARIANCE_SCALING[kind]
+        lines.append(f'    {quote(kind)}: ({literal(scale)}, {quote(mode)}, {quote(distribution)}),')
+    return lines + ["}", "", ""] + _lines('''
+def variance_scaling_(tensor, kind, fan_in, fan_out):
+    """Keras' VarianceScaling, as nnspec pins it: s = scale / max(1, fan), with fan =
+    fan_in or the mean of fan_in and fan_out. uniform: U(−√(3s), √(3s));
+    truncated_normal: N(0, σ²) redrawn outside ±2σ, σ = √s / 0.8796…, so that the
+    variance is s (torch's kaiming_normal_ and xavier_normal_ draw a plain normal)."""
+    scale, mode, distribution = VARIANCE_SCALING[kind]
+    fan = fan_in if mode == "fan_in" else (fan_in + fan_out) / 2
+    s = scale / max(1.0, fan)
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * s)
+        return nn.init.uniform_(tensor, -limit, limit)
+    std = math.sqrt(s) / 0.87962566103423978
+    return nn.init.trunc_normal_(tensor, 0.0, std, -2 * std, 2 * std)''')
+
+
+def _init_orthogonal(init, t, w, ctx):
+    return f"nn.init.orthogonal_({t}, gain={literal(float(init.gain))})"
+
+
+INITIALIZERS: dict[str, Callable] = {
+    "zeros": _init_constant, "ones": _init_constant, "constant": _init_constant,
+    "random_normal": _init_normal, "truncated_normal": _init_normal, "random_uniform": _init_uniform,
+    **{kind: _init_variance_scaling for kind in VARIANCE_SCALING}, "orthogonal": _init_orthogonal,
+}
+
+
+# ---- losses --------------------------------------------------------------------------------------------------
+def _loss_lines(spec: Spec) -> tuple[str, list[str]]:
+    """(docstring, body) of ``data_loss(z, y)``: Keras' formula for the spec's loss. ``z`` are logits when the
+    spec says from_logits=true or when the final softmax/sigmoid is fused with the loss."""
+    loss = spec.training.loss
+    logits = loss.from_logits or is_fused(spec)
+    kind = loss.kind
+    clip = "p = p.clamp(EPSILON, 1 - EPSILON)  # Keras clips probabilities to [1e-7, 1 - 1e-7]"
+    if kind == "mse":
+        return "mse: mean((z − y)²).", ["return F.mse_loss(z, y)"]
+    if kind == "mae":
+        return "mae: mean(|z − y|).", ["return F.l1_loss(z, y)"]
+    if kind == "sparse_categorical_crossentropy":
+        if logits:
+            return "sparse_categorical_crossentropy from logits: mean of −log softmax(z)[y].", [
+                "return F.cross_entropy(z, y)"]
+        return ("sparse_categorical_crossentropy from probabilities, as Keras: the log of the clipped\n"
+                "probabilities goes through the from-logits formula (−log p[y] + log Σ p)."), [
+                    "p = z", clip, "return F.cross_entropy(torch.log(p), y)"]
+    if kind == "categorical_crossentropy":
+        if logits:
+            return "categorical_crossentropy from logits: mean over the batch of −Σ y·log softmax(z).", [
+                "return -(y * torch.log_softmax(z, dim=-1)).sum(dim=-1).mean()"]
+        return ("categorical_crossentropy from probabilities, as Keras: renormalised to sum 1, clipped,\n"
+                "then mean over the batch of −Σ y·log p."), [
+                    "p = z / z.sum(dim=-1, keepdim=True)", clip, "return -(y * torch.log(p)).sum(dim=-1).mean()"]
+    if kind == "binary_crossentropy":
+        if logits:
+            return "binary_crossentropy from logits: mean(max(z, 0) − z·y + log(1 + e^−|z|)).", [
+                "return F.binary_cross_entropy_with_logits(z, y)"]
+        return ("binary_crossentropy from probabilities, clipped as Keras does (torch's\n"
+                "binary_cross_entropy clamps the log at −100 instead)."), [
+                    "p = z", clip, "return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()"]
+    raise EmitError(f"no torch code for the loss {kind!r}")  # pragma: no cover
+
+
+# ---- optimizers ------------------------------------------------------------------------------------------------
+def _optimizer(spec: Spec) -> tuple[str, list[str]]:
+    """(helper name, construction args) of the Keras-form optimizer."""
+    o = spec.training.optimizer
+    if o.kind in ("adam", "adamw"):
+        args = [f"beta_1={literal(float(o.beta_1))}", f"beta_2={literal(float(o.beta_2))}",
+                f"epsilon={literal(float(o.epsilon))}"]
+        if o.kind == "adamw":
+            args.insert(0, f"weight_decay={literal(float(o.weight_decay))}")
+        if o.amsgrad:
+            args.append("amsgrad=True")
+        return ("KerasAdamW" if o.kind == "adamw" else "KerasAdam"), args
+    if o.kind == "sgd":
+        args = [f"momentum={literal(float(o.momentum))}"]
+        if o.nesterov:
+            args.append("nesterov=True")
+        if o.weight_decay:
+            args.append(f"weight_decay={literal(float(o.weight_decay))}")
+        return "KerasSGD", args
+    if o.kind == "rmsprop":
+        args = [f"rho={literal(float(o.rho))}", f"momentum={literal(float(o.momentum))}",
+                f"epsilon={literal(float(o.epsilon))}"]
+        if o.centered:
+            args.append("centered=True")
+        return "KerasRMSprop", args
+    if o.kind == "adagrad":
+        return "KerasAdagrad", [f"initial_accumulator_value={literal(float(o.initial_accumulator_value))}",
+                                f"epsilon={literal(float(o.epsilon))}"]
+    raise EmitError(f"no torch code for the optimizer {o.kind!r}")  # pragma: no cover
+
+
+# ---- the file ----------------------------------------------------------------------------------------------------
+def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile | None = None) -> str:
+    """The standalone PyTorch program for ``spec`` (which must have a train section)."""
+    if spec.training is None:
+        raise EmitError("the spec has no train section: add train { loss = ... optimizer = ... }")
+    t = spec.training
+    taken: set[str] = set()
+    attrs = {layer.name: identifier(layer.name, taken, RESERVED) for layer in spec.layers
+             if layer.kind in ("Dense", "Conv2D", "BatchNormalization", "Normalization", "Dropout",
+                               "SpatialDropout2D")}
+    ctx = Context(spec, attrs, is_fused(spec))
+    lowered = {layer.name: LAYERS[layer.kind](layer, ctx) for layer in spec.layers}
+    weights = weight_specs(spec)
+    tensor_of = {}  # nnspec weight name -> "attr.tensor"
+    for w in weights:
+        suffix = w.name.split("/", 1)[1]
+        tensor_of[w.name] = f"{attrs[w.layer]}.{lowered[w.layer].tensors[suffix]}"
+    activity = any(getattr(layer, "activity_regularizer", None) is not None for layer in spec.layers)
+    regularized = [w for w in weights if w.regularizer is not None]
+    model_class = class_name(spec.name, MODULE_NAMES)
+    sparse = t.loss.kind == "sparse_categorical_crossentropy"
+
+    body = Code()
+    settings(body, spec, 'DTYPE = "float32"  # "float64" agrees with nnspec\'s other backends to round-off')
+    if t.clip_norm is not None:
+        body(f"CLIP_NORM = {literal(float(t.clip_norm))}")
+    if t.clip_value is not None:
+        body(f"CLIP_VALUE = {literal(float(t.clip_value))}")
+    if t.loss.kind.endswith("crossentropy") and not (t.loss.from_logits or ctx.fused):
+        body("EPSILON = 1e-7  # Keras' clipping of probabilities in cross-entropies")
+
+    # -- the model
+    section(body, "the model")
+    model = Code()
+    with model.block(f"class {model_class}(nn.Module):"):
+        model.docstring(f"{prose(spec.name)}: the spec's layers in order; inputs and outputs are channels-last as in "
+                        f"the spec.")
+        model.blank()
+        with model.block("def __init__(self):"):
+            model("super().__init__()")
+            for layer in spec.layers:
+                model.extend([fit_comment(line, model.level) for line in lowered[layer.name].modules])
+            inits = []
+            for w in weights:
+                if w.layer in attrs and spec_layer(spec, w.layer).kind in ("Dense", "Conv2D"):
+                    inits.append(INITIALIZERS[w.initializer.kind](w.initializer, f"self.{tensor_of[w.name]}", w, ctx))
+            if inits:
+                model("# Initial weights: Keras' distributions (as nnspec pins them), drawn by torch.")
+                for line in inits:
+                    model(line)
+        model.blank()
+        with model.block("def forward(self, x):"):
+            if activity:
+                model("self.activity_penalty = 0.0  # activity regularizers add to it")
+            for layer in spec.layers:
+                model.extend([fit_comment(line, model.level) for line in lowered[layer.name].forward])
+            if len(spec.output_shape) == 3:
+                model("x = x.permute(0, 2, 3, 1)  # back to NHWC, the spec's layout")
+            model("return x")
+        if regularized:
+            model.blank()
+            with model.block("def penalties(self):"):
+                model.docstring("The kernel and bias regularizers' penalties, summed.")
+                with model.block("return sum("):
+                    with model.block("["):
+                        for w in regularized:
+                            model(fit_comment(f"{_penalty_call(w.regularizer, 'self.' + tensor_of[w.name], ctx)},"
+                                              f"  # {prose(w.name)}", model.level))
+                    model("]")
+                model(")")
+    if ctx.variance_kinds:
+        ctx.helpers["variance_scaling_"] = _variance_scaling_helper(ctx.variance_kinds)
+    for name in ctx.helpers:
+        body.blank(2)
+        body.extend(ctx.helpers[name])
+    body.blank(2)
+    body.extend(model.lines)
+
+    body.blank(2)
+    with body.block("def build_model(dtype=DTYPE):"):
+        body.docstring("The model, with initial weights drawn from SEED.")
+        body("torch.manual_seed(SEED)")
+        body(f"return {model_class}().to(getattr(torch, dtype))")
+    _weights_section(body, spec, tensor_of)
+
+    # -- training
+    section(body, "training: Keras' formulas, which nnspec pins")
+    _training_section(body, spec, ctx, activity, bool(regularized), sparse)
+
+    # -- data
+    section(body, "data")
+    data_section(body, spec, data_file)
+
+    # -- main
+    body.blank(2)
+    _main(body, spec, spec_path)
+    body.blank(2)
+    with body.block('if __name__ == "__main__":'):
+        body("main()")
+
+    text = body.text()
+    head = Code()
+    head.docstring(_file_docstring(spec, spec_path))
+    head.blank()
+    stdlib = ["import argparse"] + (["import csv"] if needs_csv(spec) else []) + (
+        ["import math"] if "math." in text else []) + (["import os"] if "os.path." in text else [])
+    third = ["import numpy as np", "import torch", "import torch.nn.functional as F", *data_imports(spec),
+             "from torch import nn"]
+    head(*stdlib)
+    head.blank()
+    head(*sorted(third, key=lambda s: (s.startswith("from "), s.split()[1])))
+    head.blank(2)
+    return head.text() + "\n" + text
+
+
+def spec_layer(spec: Spec, name: str):
+    return next(layer for layer in spec.layers if layer.name == name)
+
+
+def _file_docstring(spec: Spec, spec_path: str | None) -> str:
+    source = f" from {prose(spec_path)}" if spec_path else ""
+    deps = "torch and numpy" + (", and scikit-learn for the data" if data_imports(spec) else "")
+    return (f"{prose(spec.name)} as a standalone PyTorch program, emitted by `nnspec emit --backend torch`{source}.\n\n"
+            f"It needs {deps}; not nnspec. It means what the spec means in nnspec: Keras' initializers, "
+            "losses, regularizers and update rules, TensorFlow's padding, channels-last data.\n"
+            "Run it, or import it:\n\n"
+            "    python this_file.py --epochs 5 --save weights.npz\n\n"
+            "    model = build_model()\n"
+            "    history = train(model, load_data())\n\n"
+            "get_weights/set_weights take {\"dense/kernel\": array}: nnspec's names, Keras' layouts.")
+
+
+def _weights_section(body: Code, spec: Spec, tensor_of: dict[str, str]) -> None:
+    conv = any(layer.kind == "Conv2D" for layer in spec.layers)
+    body.blank(2)
+    body("# nnspec's weight names (Keras' layouts) and the tensors that hold them here:")
+    body("# nn.Linear keeps a kernel as (out, in)" + (", nn.Conv2d as (out, in, kh, kw)." if conv else "."))
+    if tensor_of:
+        with body.block("WEIGHTS = {"):
+            for name, tensor in tensor_of.items():
+                body(f"{literal(name)}: {literal(tensor)},")
+        body("}")
+    else:
+        body("WEIGHTS = {}")
+    body.blank(2)
+    with body.block("def get_weights(model):"):
+        body.docstring('Every weight by nnspec\'s name ("dense/kernel"), as NumPy arrays in Keras\' layouts.')
+        body("state = model.state_dict()")
+        body("return {name: to_keras_layout(state[key], name) for name, key in WEIGHTS.items()}")
+    body.blank(2)
+    with body.block("def set_weights(model, weights):"):
+        body.docstring("Load {nnspec name: array in Keras' layout}, such as the weights.npz that nnspec train writes.")
+        body("state = model.state_dict()")
+        with body.block("with torch.no_grad():"):
+            with body.block("for name, value in weights.items():"):
+                body("tensor = state[WEIGHTS[name]]",
+                     "value = torch.as_tensor(np.asarray(value))",
+                     "tensor.copy_(from_keras_layout(value, name))")
+    body.blank(2)
+    with body.block("def to_keras_layout(tensor, name):"):
+        body.docstring("A tensor of this module as a NumPy array in Keras' layout (only kernels differ).")
+        body("array = tensor.detach().cpu().numpy()")
+        with body.block('if name.endswith("/kernel") and array.ndim == 2:  # (out, in) -> (in, out)'):
+            body("return array.T.copy()")
+        if conv:
+            with body.block('if name.endswith("/kernel") and array.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, '
+                            'in, out)'):
+                body("return array.transpose(2, 3, 1, 0).copy()")
+        body("return array.copy()")
+    body.blank(2)
+    with body.block("def from_keras_layout(tensor, name):"):
+        body.docstring("A tensor in Keras' layout as this module holds it (only kernels differ).")
+        with body.block('if name.endswith("/kernel") and tensor.dim() == 2:'):
+            body("return tensor.T")
+        if conv:
+            with body.block('if name.endswith("/kernel") and tensor.dim() == 4:'):
+                body("return tensor.permute(3, 2, 0, 1)")
+        body("return tensor")
+
+
+def _training_section(body: Code, spec: Spec, ctx: Context, activity: bool, regularized: bool, sparse: bool):
+    t = spec.training
+    with body.block("def learning_rate(step):"):
+        body.docstring(f"The learning rate of optimizer step `step` (from 0): {describe(t.schedule)}.")
+        schedule_python(body, t.schedule)
+    name, args = _optimizer(spec)
+    body.blank(2)
+    body.extend(HELPERS[name])
+    body.blank(2)
+    with body.block("def make_optimizer(model):"):
+        body.docstring(f"{describe(t.optimizer)}, updating as Keras does.")
+        body.call(name, ["model.parameters()", *args], prefix="return ")
+    if t.clip_norm is not None or t.clip_value is not None:
+        body.blank(2)
+        with body.block("def clip_gradients(parameters):"):
+            if t.clip_norm is not None:
+                body.docstring("clip_norm, as Keras' global_clipnorm: every gradient times c / max(‖g‖, c), ‖g‖ "
+                               "the norm\nof all gradients together (torch's clip_grad_norm_ uses c / (‖g‖ + "
+                               "1e-6)).")
+                body("grads = [p.grad for p in parameters if p.grad is not None]",
+                     "norm = torch.sqrt(sum(g.square().sum() for g in grads))",
+                     "scale = CLIP_NORM / torch.clamp(norm, min=CLIP_NORM)")
+                with body.block("for g in grads:"):
+                    body("g.mul_(scale)")
+            else:
+                body.docstring("clip_value: every gradient element clamped to [−c, c].")
+                body("torch.nn.utils.clip_grad_value_(parameters, CLIP_VALUE)")
+    doc, lines = _loss_lines(spec)
+    body.blank(2)
+    with body.block("def data_loss(z, y):"):
+        body.docstring(doc)
+        body(*lines)
+    body.blank(2)
+    with body.block("def total_loss(model, outputs, y):"):
+        body.docstring("The loss Keras minimises and reports" + (
+            ": the data loss plus the regularization penalties." if regularized or activity else "."))
+        parts = ["data_loss(model.logits, y)" if ctx.fused else "data_loss(outputs, y)"]
+        if regularized:
+            parts.append("model.penalties()")
+        if activity:
+            parts.append("model.activity_penalty")
+        body(f"return {' + '.join(parts)}")
+    body.blank(2)
+    _metrics(body, spec)
+    body.blank(2)
+    with body.block("def to_tensors(model, x, y):"):
+        label = "torch.int64" if sparse else "dtype"
+        body.docstring("x in the model's dtype; y " + ("as class indices." if sparse else "in the model's dtype."))
+        body("dtype = next(model.parameters()).dtype")
+        body(f"return torch.as_tensor(x, dtype=dtype), torch.as_tensor(y, dtype={label})")
+    body.blank(2)
+    with body.block("def train_step(model, optimizer, x, y, step):"):
+        body.docstring("One optimizer step on the batch (x, y); `step` (from 0) picks the scheduled learning rate.\n"
+                       "Returns the batch's loss (before the update, penalties included) and outputs.")
+        body("x, y = to_tensors(model, x, y)")
+        with body.block("for group in optimizer.param_groups:"):
+            body('group["lr"] = learning_rate(step)')
+        body("model.train()", "optimizer.zero_grad()", "outputs = model(x)", "loss = total_loss(model, outputs, y)",
+             "loss.backward()")
+        if t.clip_norm is not None or t.clip_value is not None:
+            body("clip_gradients(model.parameters())")
+        body("optimizer.step()", "return loss.item(), outputs.detach().cpu().numpy()")
+    body.blank(2)
+    body("@torch.no_grad()")
+    with body.block("def predict(model, x):"):
+        body.docstring("The model's outputs for x in inference mode (NumPy in, NumPy out).")
+        body("model.eval()",
+             "return model(torch.as_tensor(x, dtype=next(model.parameters()).dtype)).cpu().numpy()")
+    body.blank(2)
+    body("@torch.no_grad()")
+    with body.block("def evaluate(model, x, y):"):
+        body.docstring("Loss and metrics over (x, y) in inference mode, batch by batch.")
+        body("model.eval()", "total, outputs = 0.0, []")
+        with body.block("for start in range(0, len(x), BATCH_SIZE):"):
+            body("batch = slice(start, start + BATCH_SIZE)",
+                 "xb, yb = to_tensors(model, x[batch], y[batch])",
+                 "out = model(xb)",
+                 "total += total_loss(model, out, yb).item() * len(xb)",
+                 "outputs.append(out.cpu().numpy())")
+        body('return {"loss": total / len(x), **metrics(np.concatenate(outputs), y)}')
+    body.blank(2)
+    _train(body, spec)
+
+
+def _metrics(body: Code, spec: Spec) -> None:
+    t = spec.training
+    with body.block("def metrics(outputs, y):"):
+        if not t.metrics:
+            body.docstring("The spec asks for no metrics.")
+            body("return {}")
+            return
+        body.docstring("The spec's metrics, as Keras computes them for this loss.")
+        items = []
+        for m in t.metrics:
+            if m == "accuracy":
+                kind = accuracy_kind(spec)
+                if kind == "binary":
+                    threshold = "0.0" if t.loss.from_logits else "0.5"
+                    items.append(f'"accuracy": float(np.mean((outputs > {threshold}) == (y > 0.5)))')
+                elif kind == "sparse":
+                    items.append('"accuracy": float(np.mean(outputs.argmax(axis=-1) == y.reshape(-1)))')
+                else:
+                    items.append('"accuracy": float(np.mean(outputs.argmax(axis=-1) == y.argmax(axis=-1)))')
+            elif m == "mse":
+                items.append('"mse": float(np.mean((outputs - y) ** 2))')
+            elif m == "mae":
+                items.append('"mae": float(np.mean(np.abs(outputs - y)))')
+            elif m == "rmse":
+                items.append('"rmse": float(np.sqrt(np.mean((outputs - y) ** 2)))')
+        with body.block("return {"):
+            for item in items:
+                body(item + ",")
+        body("}")
+
+
+def _train(body: Code, spec: Spec) -> None:
+    t = spec.training
+    es = t.early_stopping
+    if es is not None and es.monitor.startswith("val_") and not t.validation_split:
+        es = None  # nothing to monitor (Keras would warn and train on)
+    with body.block("def train(model, data, epochs=None):"):
+        doc = ("Train as nnspec does: each epoch's batches from\n"
+               "default_rng(SeedSequence([SEED, 1, epoch])), the last one partial; metrics on the training\n"
+               "batches, validation in inference mode")
+        if es is not None:
+            doc += f"; early stopping as Keras' EarlyStopping({', '.join(early_stopping_args(es))})"
+        body.docstring(doc + ".\nReturns the history: one dict per epoch.")
+        body("x_train, y_train, x_val, y_val = data")
+        if adapts(spec):
+            body("adapt(model, x_train)  # Normalization: mean and variance of the training data")
+        body("epochs = epochs or EPOCHS",
+             "optimizer = make_optimizer(model)",
+             "history, step = [], 0")
+        if es is not None:
+            if es.restore_best_weights:
+                body("best, best_epoch, best_state, wait = math.inf, None, None, 0")
+            else:
+                body("best, best_epoch, wait = math.inf, None, 0")
+        with body.block("for epoch in range(epochs):"):
+            body("rng = np.random.default_rng(np.random.SeedSequence([SEED, 1, epoch]))",
+                 "order = rng.permutation(len(x_train))",
+                 "total, outputs = 0.0, []")
+            with body.block("for start in range(0, len(order), BATCH_SIZE):"):
+                body("batch = order[start : start + BATCH_SIZE]",
+                     "x, y = x_train[batch], y_train[batch]",
+                     "loss, out = train_step(model, optimizer, x, y, step)",
+                     "total += loss * len(batch)",
+                     "outputs.append(out)",
+                     "step += 1")
+            body('logs = {"loss": total / len(x_train)}',
+                 "logs.update(metrics(np.concatenate(outputs), y_train[order]))")
+            if t.validation_split:
+                with body.block("if len(x_val):"):
+                    body("val = evaluate(model, x_val, y_val)",
+                         'logs.update({"val_" + k: v for k, v in val.items()})')
+            body('logs["learning_rate"] = learning_rate(step - 1)',
+                 "history.append(logs)",
+                 'shown = ", ".join(f"{k} {v:.4g}" for k, v in logs.items())',
+                 'print(f"epoch {epoch + 1}/{epochs}: {shown}")')
+            if es is not None:
+                mode = es.mode if es.mode != "auto" else ("max" if "acc" in es.monitor else "min")
+                value = f'logs[{literal(es.monitor)}]'
+                body(f"value = {'-' if mode == 'max' else ''}{value}  # mode={mode}")
+                better = "value < best" + (f" - {literal(float(es.min_delta))}" if es.min_delta else "")
+                with body.block(f"if best_epoch is None or {better}:"):
+                    body("best, best_epoch, wait = value, epoch, 0")
+                    if es.restore_best_weights:
+                        body("best_state = {k: v.clone() for k, v in model.state_dict().items()}")
+                with body.block("else:"):
+                    body("wait += 1")
+                    with body.block(f"if wait >= {es.patience} and epoch > 0:"):
+                        body(f'print(f"early stopping: best epoch {{best_epoch + 1}}", {quote(f"({es.monitor})")})')
+                        body("break")
+        if es is not None and es.restore_best_weights:
+            with body.block("if best_state is not None:  # the best epoch's weights, also after the last epoch"):
+                body("model.load_state_dict(best_state)")
+        body("return history")
+
+
+def _main(body: Code, spec: Spec, spec_path: str | None) -> None:
+    emit_main(body, spec, "build_model(dtype=args.dtype)")
+
+
+# ---- helpers, emitted when used ---------------------------------------------------------------------------------
+def _lines(text: str) -> list[str]:
+    return text.strip("\n").split("\n")
+
+
+def adapts(spec: Spec) -> bool:
+    """True when a Normalization of ``spec`` learns its statistics (the program then adapts before training)."""
+    return any(layer.kind == "Normalization" and layer.adapts for layer in spec.layers)
+
+
+HELPERS: dict[str, list[str]] = {
+    "KerasNormalization": _lines("""
+class KerasNormalization(nn.Module):
+    \"\"\"Keras' Normalization, which torch does not have: y = (x − mean) / max(√variance, 1e-7)
+    (invert: y = mean + x·max(√variance, 1e-7)), on channels-last data as the spec sees it.
+    Without given values, the buffers mean and variance (Keras' layout) and count (the values each
+    statistic summarises; 0 until adapted) are learnt from the training data by adapt().\"\"\"
+
+    def __init__(self, shape=(), reduce=(), broadcast=(), channels_first=False, invert=False,
+                 mean=None, variance=None):
+        super().__init__()
+        self.reduce, self.broadcast = reduce, broadcast
+        self.channels_first, self.invert = channels_first, invert
+        self.learns = mean is None
+        self.adapting = None  # adapt()'s pass: "mean", then "variance"
+        if self.learns:
+            self.register_buffer("mean", torch.zeros(shape))
+            self.register_buffer("variance", torch.ones(shape))
+            self.register_buffer("count", torch.zeros(()))
+        else:  # the spec's values (float64, cast with the model), not weights
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float64), persistent=False)
+            self.register_buffer("variance", torch.tensor(variance, dtype=torch.float64), persistent=False)
+
+    def forward(self, x):
+        if self.channels_first:  # NCHW -> NHWC: the statistics are along the spec's axes
+            x = x.permute(0, 2, 3, 1)
+        if self.adapting:
+            self.accumulate(x)
+        mean = self.mean.reshape(self.broadcast)
+        scale = torch.clamp(torch.sqrt(self.variance.reshape(self.broadcast)), min=1e-7)
+        x = mean + x * scale if self.invert else (x - mean) / scale
+        return x.permute(0, 3, 1, 2) if self.channels_first else x
+
+    def accumulate(self, x):
+        \"\"\"adapt()'s two passes over the data, in float64: Σx, then Σ(x − mean)².\"\"\"
+        x = x.double()
+        if self.adapting == "mean":
+            part = x.sum(dim=self.reduce, keepdim=True)
+            self.n += x.numel() // part.numel()
+        else:
+            part = (x - self.mean64).square().sum(dim=self.reduce, keepdim=True)
+        self.total = self.total + part"""),
+    "adapt": _lines("""
+@torch.no_grad()
+def adapt(model, x, batch_size=1024):
+    \"\"\"Before training, as nnspec does (Keras' Normalization.adapt): every KerasNormalization not
+    adapted yet (count 0) learns the mean and the population variance of the training data as it
+    reaches it, in float64, one layer after the other (each sees what those before it normalize).\"\"\"
+    model.eval()
+    dtype = next(model.parameters()).dtype
+    for layer in model.modules():
+        if not isinstance(layer, KerasNormalization) or not layer.learns or layer.count > 0:
+            continue
+        layer.total, layer.n = 0.0, 0
+        for stage in ("mean", "variance"):
+            if stage == "variance":
+                layer.mean64, layer.total = layer.total / layer.n, 0.0
+            layer.adapting = stage
+            for start in range(0, len(x), batch_size):
+                model(torch.as_tensor(x[start : start + batch_size], dtype=dtype))
+        layer.adapting = None
+        layer.mean.copy_(layer.mean64.reshape(layer.mean.shape))
+        layer.variance.copy_((layer.total / layer.n).reshape(layer.variance.shape))
+        layer.count.fill_(layer.n)"""),
+    "penalty": _lines("""
+def penalty(w, l1=0.0, l2=0.0):
+    \"\"\"A regularizer's penalty as Keras defines it: l1·Σ|w| + l2·Σw², without ½
+    (torch's weight_decay is a different thing).\"\"\"
+    value = 0.0
+    if l1:
+        value = value + l1 * w.abs().sum()
+    if l2:
+        value = value + l2 * w.square().sum()
+    return value"""),
+    "KerasBatchNorm": _lines("""
+class KerasBatchNorm(nn.Module):
+    \"\"\"BatchNormalization over axis 1 (channels of NCHW, features of (N, C)), with the
+    conventions nnspec pins, which are Keras' and not torch's BatchNorm:
+    - moving = moving·momentum + batch·(1 − momentum), momentum 0.99 (torch: 1 − 0.1);
+    - ε = 1e-3 (torch: 1e-5);
+    - the moving variance takes the biased batch variance (torch: the unbiased one).\"\"\"
+
+    def __init__(self, channels, momentum=0.99, epsilon=1e-3, center=True, scale=True):
+        super().__init__()
+        self.momentum, self.epsilon = momentum, epsilon
+        self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if center else None
+        self.register_buffer("moving_mean", torch.zeros(channels))
+        self.register_buffer("moving_variance", torch.ones(channels))
+
+    def forward(self, x):
+        axes = [0, *range(2, x.dim())]
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        if self.training:
+            mean, var = x.mean(dim=axes), x.var(dim=axes, unbiased=False)
+            with torch.no_grad():
+                m = self.momentum
+                self.moving_mean.mul_(m).add_(mean * (1 - m))
+                self.moving_variance.mul_(m).add_(var * (1 - m))
+        else:
+            mean, var = self.moving_mean, self.moving_variance
+        x = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.epsilon)
+        if self.gamma is not None:
+            x = x * self.gamma.view(shape)
+        if self.beta is not None:
+            x = x + self.beta.view(shape)
+        return x"""),
+    "avg_pool2d_same": _lines("""
+def avg_pool2d_same(x, kernel_size, stride, pads):
+    \"\"\"AveragePooling2D with TensorFlow's `same` padding: pad (the extra pixel at the
+    end), then average over the real pixels of each window only.\"\"\"
+    sums = F.avg_pool2d(F.pad(x, pads), kernel_size, stride, divisor_override=1)
+    ones = F.pad(torch.ones_like(x[:1, :1]), pads)
+    return sums / F.avg_pool2d(ones, kernel_size, stride, divisor_override=1)"""),
+    "KerasAdam": _lines("""
+class KerasAdam(torch.optim.Adam):
+    \"\"\"Adam as Keras updates: w ← w − α·m / (√v + ε), α = lr·√(1 − β₂ᵗ) / (1 − β₁ᵗ).
+    Keras adds ε (1e-7) to √v; torch adds its eps to √v̂ = √(v / (1 − β₂ᵗ)). The two are
+    the same update when torch's eps is ε / √(1 − β₂ᵗ), set here before every step.\"\"\"
+
+    def __init__(self, params, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+        betas = (beta_1, beta_2)
+        super().__init__(params, LEARNING_RATE, betas, epsilon, amsgrad=amsgrad)
+        self.epsilon, self.iterations = epsilon, 0
+
+    def step(self, closure=None):
+        self.iterations += 1
+        for group in self.param_groups:
+            correction = math.sqrt(1 - group["betas"][1] ** self.iterations)
+            group["eps"] = self.epsilon / correction
+        return super().step(closure)"""),
+    "KerasAdamW": _lines("""
+class KerasAdamW(torch.optim.AdamW):
+    \"\"\"AdamW as Keras updates: the decoupled decay w ← w − lr·wd·w first (as torch),
+    then Adam with ε added to √v, where torch adds it to √v̂ = √(v / (1 − β₂ᵗ)).
+    The two are the same update when torch's eps is ε / √(1 − β₂ᵗ), set before every
+    step.\"\"\"
+
+    def __init__(
+        self,
+        params,
+        weight_decay,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+    ):
+        betas = (beta_1, beta_2)
+        super().__init__(params, LEARNING_RATE, betas, epsilon, weight_decay, amsgrad)
+        self.epsilon, self.iterations = epsilon, 0
+
+    def step(self, closure=None):
+        self.iterations += 1
+        for group in self.param_groups:
+            correction = math.sqrt(1 - group["betas"][1] ** self.iterations)
+            group["eps"] = self.epsilon / correction
+        return super().step(closure)"""),
+    "KerasSGD": _lines("""
+class KerasSGD(torch.optim.Optimizer):
+    \"\"\"SGD as Keras updates: the learning rate goes into the velocity,
+    v ← momentum·v − lr·g and w ← w + v (nesterov: w ← w + momentum·v − lr·g).
+    torch.optim.SGD applies lr to the whole velocity instead, which differs once the
+    rate changes. weight_decay is decoupled, as Keras: w ← w − w·wd·lr.\"\"\"
+
+    def __init__(self, params, momentum=0.0, nesterov=False, weight_decay=0.0):
+        defaults = dict(
+            lr=LEARNING_RATE,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+        )
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            for w in group["params"]:
+                if w.grad is None:
+                    continue
+                g = w.grad
+                if group["weight_decay"]:
+                    w.sub_(w * group["weight_decay"] * lr)
+                if not momentum:
+                    w.sub_(g * lr)
+                    continue
+                if "momentum" not in self.state[w]:
+                    self.state[w]["momentum"] = torch.zeros_like(w)
+                v = self.state[w]["momentum"]
+                v.mul_(momentum).sub_(g * lr)
+                if group["nesterov"]:
+                    w.add_(v * momentum - g * lr)
+                else:
+                    w.add_(v)"""),
+    "KerasRMSprop": _lines("""
+class KerasRMSprop(torch.optim.Optimizer):
+    \"\"\"RMSprop as Keras updates: a ← ρ·a + (1 − ρ)·g², step = lr·g / √(a + ε), with ε
+    inside the root (torch: √a + ε); centered: a − ḡ² in place of a; with momentum,
+    v ← momentum·v + step and w ← w − v (the rate inside the velocity, unlike torch).\"\"\"
+
+    def __init__(self, params, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
+        defaults = dict(
+            lr=LEARNING_RATE,
+            rho=rho,
+            momentum=momentum,
+            epsilon=epsilon,
+            centered=centered,
+        )
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, rho = group["lr"], group["rho"]
+            for w in group["params"]:
+                if w.grad is None:
+                    continue
+                g, state = w.grad, self.state[w]
+                if not state:
+                    state["velocity"] = torch.zeros_like(w)
+                    state["momentum"] = torch.zeros_like(w)
+                    state["average_gradient"] = torch.zeros_like(w)
+                a = state["velocity"]
+                a.mul_(rho).add_(g.square() * (1 - rho))
+                if group["centered"]:
+                    avg = state["average_gradient"]
+                    avg.mul_(rho).add_(g * (1 - rho))
+                    denominator = a - avg.square() + group["epsilon"]
+                else:
+                    denominator = a + group["epsilon"]
+                step = g * lr / torch.sqrt(denominator)
+                if group["momentum"] > 0:
+                    v = state["momentum"]
+                    v.mul_(group["momentum"]).add_(step)
+                    w.sub_(v)
+                else:
+                    w.sub_(step)"""),
+    "KerasAdagrad": _lines("""
+class KerasAdagrad(torch.optim.Optimizer):
+    \"\"\"Adagrad as Keras updates: a ← a + g², w ← w − lr·g / √(a + ε), with ε inside the
+    root (torch: √a + ε) and a starting at initial_accumulator_value (Keras: 0.1;
+    torch: 0).\"\"\"
+
+    def __init__(self, params, initial_accumulator_value=0.1, epsilon=1e-7):
+        defaults = dict(lr=LEARNING_RATE, epsilon=epsilon)
+        super().__init__(params, defaults)
+        self.initial_accumulator_value = initial_accumulator_value
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for w in group["params"]:
+                if w.grad is None:
+                    continue
+                g, state = w.grad, self.state[w]
+                if not state:
+                    initial = self.initial_accumulator_value
+                    state["accumulator"] = torch.full_like(w, initial)
+                a = state["accumulator"]
+                a.add_(g.square())
+                w.sub_(g * group["lr"] / torch.sqrt(a + group["epsilon"]))"""),
+}
