@@ -1,9 +1,8 @@
 """The weights of a compiled spec: names, shapes (Keras layouts), initializers, regularizers.
 
-One list for every backend: ``dense/kernel`` is (in, units), ``conv2d/kernel`` is
-(kh, kw, in_channels, filters) as in Keras, BatchNormalization has ``gamma``, ``beta``
-(trainable) and ``moving_mean``, ``moving_variance`` (not trainable), an adapting Normalization
-``mean``, ``variance`` (the kept axes' sizes) and ``count`` (a scalar: 0 until adapted), none trainable.
+One list for every backend, emitter and checkpoint, made by asking each layer for its weights
+(``LayerBase.weights``: ``dense/kernel`` is (in, units), ``conv2d/kernel`` (kh, kw, in_channels, filters)
+as in Keras; each kind's rows are documented on its IR class) and naming them ``"layer/weight"``.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compiler.ir.spec import Spec
-from compiler.ir.values import ConstantInit, Initializer, Regularizer
+from compiler.ir.values import Initializer, Regularizer
 
 
 @dataclass(frozen=True)
@@ -39,32 +38,7 @@ class WeightSpec:
         return shape[-2] * receptive, shape[-1] * receptive
 
 
-def _const(value: float) -> ConstantInit:
-    return ConstantInit(kind="ones" if value == 1 else "zeros", value=value)
-
-
 def weight_specs(spec: Spec) -> list[WeightSpec]:
-    """Every weight of every layer, in layer order, kernel before bias."""
-    out: list[WeightSpec] = []
-    for layer in spec.layers:
-        if layer.kind in ("Dense", "Conv2D"):
-            kernel, bias = layer.weight_shapes(layer.input_shape)
-            out.append(WeightSpec(layer.name, f"{layer.name}/kernel", kernel, layer.kernel_initializer, True,
-                                  layer.kernel_regularizer))
-            if layer.use_bias:
-                out.append(WeightSpec(layer.name, f"{layer.name}/bias", bias, layer.bias_initializer, True,
-                                      layer.bias_regularizer))
-        elif layer.kind == "BatchNormalization":
-            channels = (layer.input_shape[-1],)
-            if layer.scale:
-                out.append(WeightSpec(layer.name, f"{layer.name}/gamma", channels, _const(1.0), True))
-            if layer.center:
-                out.append(WeightSpec(layer.name, f"{layer.name}/beta", channels, _const(0.0), True))
-            out.append(WeightSpec(layer.name, f"{layer.name}/moving_mean", channels, _const(0.0), False))
-            out.append(WeightSpec(layer.name, f"{layer.name}/moving_variance", channels, _const(1.0), False))
-        elif layer.kind == "Normalization" and layer.adapts:
-            stats = layer.statistics_shape(layer.input_shape)
-            out.append(WeightSpec(layer.name, f"{layer.name}/mean", stats, _const(0.0), False))
-            out.append(WeightSpec(layer.name, f"{layer.name}/variance", stats, _const(1.0), False))
-            out.append(WeightSpec(layer.name, f"{layer.name}/count", (), _const(0.0), False))
-    return out
+    """Every weight of every layer, in layer order and, within a layer, in the order the layer gives."""
+    return [WeightSpec(layer.name, f"{layer.name}/{w.name}", w.shape, w.initializer, w.trainable, w.regularizer)
+            for layer in spec.layers for w in layer.weights(layer.input_shape)]

@@ -3,8 +3,8 @@ population variance of the training data as it reaches the layer (Keras' ``Norma
 
 One function for every backend and command (``make_trainer(..., adapt_on=x_train)``): the statistics are
 computed here, in float64, by running the layers before the Normalization (weightless and the same in
-training and inference: ``compiler.ir.layers.normalization.ADAPTS_THROUGH``) through the NumPy reference,
-and handed to the trainer with ``set_weights``. A layer whose ``count`` is above 0 (a checkpoint being
+training and inference: the kinds that ``adapts_through``, see ``compiler.ir.layers.base``) through the NumPy
+reference, and handed to the trainer with ``set_weights``. A layer whose ``count`` is above 0 (a checkpoint being
 resumed, weights loaded from a run) is adapted already and keeps its statistics.
 
 The moments are taken in two passes over chunks of ``CHUNK`` samples (Σx, then Σ(x − μ)²), so the data as
@@ -36,7 +36,7 @@ def adapted_statistics(spec: Spec, weights: dict[str, np.ndarray], x: np.ndarray
     Keras' layout (the kept axes' sizes); count is the number of values each statistic summarises.
     """
     layers = list(spec.layers)
-    pending = [i for i, layer in enumerate(layers) if layer.kind == "Normalization" and not is_adapted(weights, layer)]
+    pending = [i for i, layer in enumerate(layers) if layer.adapts and not is_adapted(weights, layer)]
     if not pending:
         return {}
     known = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}

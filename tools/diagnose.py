@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tools.equiv import step_batches
+from compiler.ir.layers import LAYER_CLASSES
 from compiler.ir.spec import Spec
 from compiler.ir.values import RELU_FAMILY, SATURATING
 from compiler.passes.initializers import following_activation
@@ -61,10 +62,9 @@ class Diagnosis:
 
 
 def _activation_of(spec: Spec, index: int) -> str:
-    layer = spec.layers[index]
-    if layer.kind == "Activation":
-        return layer.activation.kind
-    own = layer.activation_fn
+    """The activation whose outputs the layer's output statistics judge (saturation, dead ReLUs): the one the
+    layer applies itself (a kernel's, an Activation layer's), else linear."""
+    own = spec.layers[index].activation_fn
     return own.kind if own is not None else "linear"
 
 
@@ -105,7 +105,7 @@ def diagnose(trainer, spec: Spec, x: np.ndarray, y: np.ndarray, *, batches: int 
         if act == "relu":
             s.dead = float((values.max(axis=0) <= 0).mean())
         stats.append(s)
-        if layer.kind not in ("Input",):
+        if not layer.is_input:
             previous_var = variance if variance > 0 else previous_var
     result = Diagnosis(stats)
     _flag_inputs(result, spec, x)
@@ -137,14 +137,14 @@ def _flag(result: Diagnosis, spec: Spec) -> None:
     so gradients die backward), or the kernel gradients shrink from the last weighted layer to the
     first, or they are negligible next to the weights. Exploding: the same growing."""
     weighted = [s for s in result.layers if s.grad_norm]
-    hidden = [s for s in result.layers if s.kind in ("Dense", "Conv2D")][:-1]
+    hidden = [s for s in result.layers if LAYER_CLASSES[s.kind].has_kernel][:-1]
     signal = _trend([s.variance for s in hidden])
     backward = result.gradient_ratio()
     relative = float(np.median([s.grad_to_weight for s in weighted if finite(s.grad_to_weight)] or [np.nan]))
     acts = {following_activation(list(spec.layers), i).kind for i, layer in enumerate(spec.layers)
-            if layer.kind in ("Dense", "Conv2D")}
+            if layer.has_kernel}
     inits = {layer.kernel_initializer.kind for layer in spec.layers if hasattr(layer, "kernel_initializer")}
-    has_bn = any(layer.kind == "BatchNormalization" for layer in spec.layers)
+    has_bn = any(layer.normalizes_batch for layer in spec.layers)
     depth = max(len(hidden) - 1, 1)
     if (signal is not None and signal < VANISHING) or (backward is not None and backward < VANISHING) \
             or (finite(relative) and relative < 1e-4):
@@ -213,7 +213,7 @@ def tracked(d: Diagnosis) -> dict[str, float]:
     """The statistics ``nnspec train --track`` adds to each epoch's history entry."""
     out: dict[str, float] = {}
     for s in d.layers:
-        if s.kind == "Input":
+        if LAYER_CLASSES[s.kind].is_input:
             continue
         out[f"activation_variance/{s.name}"] = s.variance
         if s.grad_norm is not None:

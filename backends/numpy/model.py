@@ -83,10 +83,10 @@ class NumpyModel:
             def run(x, ctx, layer=layer, forward=forward, params=params, state=state):
                 return forward(layer, params, state, x, ctx)
 
-            steps.append(Step(layer.name, run, layer.activation.kind if layer.kind == "Activation" else None,
+            steps.append(Step(layer.name, run, layer.activation.kind if layer.is_activation else None,
                               has_weights=bool(params)))
             act = layer.activation_fn
-            if layer.kind in ("Dense", "Conv2D") and act.kind != "linear":
+            if layer.has_kernel and act.kind != "linear":
                 def run_act(x, ctx, act=act):
                     y, back = activate(act, x)
                     return y, lambda dy: (back(dy), {})

@@ -1,26 +1,26 @@
 """Layers that adapt to the training data (Normalization without given statistics) must see data that is
-known before training: only layers of ``ADAPTS_THROUGH`` (no weights, the same in training and inference)
-may come before them. Anything else would change what reaches the layer after it has been adapted.
+known before training: only layers whose kind ``adapts_through`` (no weights, no randomness, the same in
+training and inference: ``compiler.ir.layers.base.LayerBase``) may come before them. Anything else would change what reaches the layer after it has been adapted.
 
 One rule for the compiler (``compile_module``) and for IR files (``compiler.passes.verify``)."""
 
 from __future__ import annotations
 
 from compiler.ir.layers import LayerBase
-from compiler.ir.layers.normalization import ADAPTS_THROUGH
 
 HINT = "put it right after Input (or Rescaling), or give mean=... and variance=..."
 
 
 def adapting_problems(layers: list[LayerBase] | tuple[LayerBase, ...]) -> list[tuple[int, str]]:
-    """(index, message) for every adapting Normalization that comes after a layer with weights or randomness."""
+    """(index, message) for every adapting layer (a Normalization) that comes after a layer with weights or
+    randomness."""
     problems = []
     blocker = None
     for i, layer in enumerate(layers):
-        if layer.kind == "Normalization" and layer.adapts and blocker is not None:
+        if layer.adapts and blocker is not None:
             problems.append((i, f"Normalization '{layer.name}' learns its mean and variance from the data as it "
                                 f"reaches it, so it must come before any layer with weights or randomness; "
                                 f"'{blocker.name}' ({blocker.kind}) comes first"))
-        if blocker is None and layer.kind not in ADAPTS_THROUGH:
+        if blocker is None and not layer.adapts_through:
             blocker = layer
     return problems

@@ -1,17 +1,15 @@
 """``auto`` initializers: He for ReLU-family activations, Glorot for linear/tanh/sigmoid/softmax.
 
 The activation that counts is the one that really follows the layer: its own, or else the next
-``Activation`` layer, looking through BatchNormalization, Normalization, Dropout, SpatialDropout2D, pooling
-and Flatten.
+``Activation`` layer (``is_activation``), looking through the layers whose kind is ``transparent``
+(BatchNormalization, Normalization, Dropout, SpatialDropout2D, pooling and Flatten: each says so in its IR
+class).
 """
 
 from __future__ import annotations
 
 from compiler.ir.values import RELU_FAMILY, ActivationFn, Auto, ConstantInit, VarianceScaling
 from compiler.ir.layers import LayerBase
-
-TRANSPARENT = frozenset({"BatchNormalization", "Normalization", "Dropout", "SpatialDropout2D", "MaxPooling2D",
-                         "AveragePooling2D", "GlobalAveragePooling2D", "Flatten"})
 
 
 def following_activation(layers: list[LayerBase], index: int) -> ActivationFn:
@@ -25,9 +23,9 @@ def following_activation(layers: list[LayerBase], index: int) -> ActivationFn:
         return own
     for j in range(index + 1, len(layers)):
         layer = layers[j]
-        if layer.kind == "Activation":
+        if layer.is_activation:
             return layer.activation_fn  # type: ignore[return-value]
-        if layer.kind not in TRANSPARENT:
+        if not layer.transparent:
             break
     return ActivationFn()
 

@@ -30,7 +30,6 @@ from compiler.ir.training import BlobsData, BuiltinData, RegressionData, Spirals
 MEAN_LIMIT = 10.0
 STD_LIMIT = 10.0
 SPREAD_LIMIT = 100.0
-SCALING_LAYERS = frozenset({"Normalization", "Rescaling", "BatchNormalization"})
 HINT = ("add Normalization() right after Input: it learns each feature's mean and variance from the training "
         "data; or Rescaling(...) for values of a known range (pixels 0..255: Rescaling(1 / 255))")
 
@@ -104,11 +103,12 @@ def expected_scale(spec: Spec) -> FeatureScale | None:
 
 
 def scales_inputs(spec: Spec) -> bool:
-    """True when a Normalization, Rescaling or BatchNormalization comes before the first Dense or Conv2D."""
+    """True when a layer that ``scales_inputs`` (Normalization, Rescaling, BatchNormalization) comes before the
+    first layer with a kernel (Dense, Conv2D)."""
     for layer in spec.layers:
-        if layer.kind in SCALING_LAYERS:
+        if layer.scales_inputs:
             return True
-        if layer.kind in ("Dense", "Conv2D"):
+        if layer.has_kernel:
             return False
     return False
 

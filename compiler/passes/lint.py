@@ -67,9 +67,9 @@ def saturating_depth(spec: Spec) -> Found:
     layers = list(spec.layers)
     run = 0
     for i, layer in enumerate(layers):
-        if layer.kind == "BatchNormalization":
+        if layer.normalizes_batch:
             run = 0
-        elif layer.kind in ("Dense", "Conv2D"):
+        elif layer.has_kernel:
             run = run + 1 if following_activation(layers, i).kind in SATURATING else 0
             if run == SATURATING_DEPTH:
                 yield _warn("saturating-depth", f"{run} stacked layers with saturating activations (tanh/sigmoid) "
@@ -80,7 +80,7 @@ def saturating_depth(spec: Spec) -> Found:
 def dropout_before_batchnorm(spec: Spec) -> Found:
     """Dropout right before BatchNormalization shifts the statistics between training and inference."""
     for prev, layer in zip(spec.layers, spec.layers[1:]):
-        if prev.kind in ("Dropout", "SpatialDropout2D") and layer.kind == "BatchNormalization":
+        if prev.random and layer.normalizes_batch:
             yield _warn("dropout-before-batchnorm", f"{prev.kind} '{prev.name}' directly before BatchNormalization: "
                         "the variance it sees differs between training and inference", prev.span,
                         "put Dropout after BatchNormalization (and its activation)")
@@ -89,7 +89,7 @@ def dropout_before_batchnorm(spec: Spec) -> Found:
 def bias_before_batchnorm(spec: Spec) -> Found:
     """A bias directly followed by BatchNormalization (with center) is cancelled by it: wasted parameters."""
     for prev, layer in zip(spec.layers, spec.layers[1:]):
-        if getattr(prev, "use_bias", False) and layer.kind == "BatchNormalization" and layer.center \
+        if getattr(prev, "use_bias", False) and layer.normalizes_batch and layer.center \
                 and prev.activation_fn.kind == "linear":
             yield _warn("bias-before-batchnorm", f"layer '{prev.name}' has a bias that the BatchNormalization after "
                         "it cancels", prev.span, "set use_bias=false")

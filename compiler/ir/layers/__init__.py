@@ -20,17 +20,18 @@ from compiler.ir.layers.max_pooling2d import MaxPooling2D
 from compiler.ir.layers.normalization import Normalization
 from compiler.ir.layers.rescaling import Rescaling
 from compiler.ir.layers.spatial_dropout2d import SpatialDropout2D
+from compiler.ir.layers.weight import LayerWeight
 
+# THE list of layer kinds, in the order the README's reference shows them. Everything else is derived from
+# it or checked against it (tests/test_layer_registry.py): the IR union below, the spec builder's names, the
+# reference, and every backend's and emitter's table.
 LAYER_CLASSES: dict[str, type[LayerBase]] = {
     cls.model_fields["kind"].default: cls
     for cls in (Input, Rescaling, Normalization, Dense, Conv2D, MaxPooling2D, AveragePooling2D,
                 GlobalAveragePooling2D, Flatten, Dropout, SpatialDropout2D, BatchNormalization, Activation)
 }
 
-Layer = Annotated[
-    Union[Input, Rescaling, Normalization, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
-          Flatten, Dropout, SpatialDropout2D, BatchNormalization, Activation],
-    Field(discriminator="kind"),
-]
+# Any one layer, told apart by its ``kind``.
+Layer = Annotated[Union[tuple(LAYER_CLASSES.values())], Field(discriminator="kind")]
 
-__all__ = ["LAYER_CLASSES", "Layer", "LayerBase", "ShapeError", *LAYER_CLASSES]
+__all__ = ["LAYER_CLASSES", "Layer", "LayerBase", "LayerWeight", "ShapeError", *LAYER_CLASSES]

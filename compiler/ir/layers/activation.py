@@ -14,3 +14,5 @@ class Activation(LayerBase):
 
     positional: ClassVar = ("activation",)
     snake_name: ClassVar = "activation"
+    is_activation: ClassVar = True
+    adapts_through: ClassVar = True

@@ -1,4 +1,8 @@
-"""What every layer kind shares: its name, span, inferred shapes and parameter counts."""
+"""What every layer kind shares: its name, span, inferred shapes and parameter counts, and the facts about
+itself that the passes, lints, tools and backends ask instead of testing its kind's name.
+
+Every fact has a default that is safe for a new kind (it blocks auto-init's look-ahead, stops a Normalization
+from adapting after it, ...); a kind sets the facts that are true of it in its class body."""
 
 # No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
@@ -7,6 +11,7 @@ from typing import ClassVar
 from compiler.ir.base import IRNode, Shape, SourceSpan
 from compiler.ir.names import LayerName
 from compiler.ir.values import ActivationFn
+from compiler.ir.layers.weight import LayerWeight
 
 # Fields filled by the compiler, not arguments a spec may pass.
 BOOKKEEPING = frozenset({"kind", "span", "input_shape", "output_shape", "trainable_params", "non_trainable_params"})
@@ -28,8 +33,33 @@ class LayerBase(IRNode):
     non_trainable_params: int = 0
 
     positional: ClassVar[tuple[str, ...]] = ()  # arguments that may be given by position, in order
-    weight_names: ClassVar[tuple[str, ...]] = ()
     snake_name: ClassVar[str] = ""  # Keras' automatic layer name stem ("conv2d", "batch_normalization")
+
+    # ---- facts about the kind (class attributes: the same for every layer of the kind) --------------------
+    # y = activation(x·W + b) or its convolution: a kernel that auto-init chooses for the activation that
+    # follows, counted by the saturating-depth lint and by diagnose as a hidden layer; its activation is a
+    # step of its own after the linear part (where a final softmax/sigmoid fuses with the loss).
+    has_kernel: ClassVar[bool] = False
+    # y = activation(x) and nothing else: auto-init and the lints take its activation as the one that
+    # follows the layer before it.
+    is_activation: ClassVar[bool] = False
+    # auto-init looks through it for the activation that follows a kernel (normalization, pooling, Flatten,
+    # dropout: no nonlinearity of its own that a kernel's initialization should suit).
+    transparent: ClassVar[bool] = False
+    # standardises every training batch by that batch's own statistics (BatchNormalization): a stack of
+    # saturating layers is broken there, dropout just before it shifts the statistics it sees, a bias just
+    # before it is cancelled.
+    normalizes_batch: ClassVar[bool] = False
+    # brings its input to a known scale (Normalization, Rescaling, BatchNormalization): before the first
+    # kernel, the unscaled-inputs lint and diagnose do not ask for one.
+    scales_inputs: ClassVar[bool] = False
+    # draws a random mask in training (dropout): the data after it differs between training and inference.
+    random: ClassVar[bool] = False
+    # no weights, no randomness and the same in training and inference: an adapting Normalization may come
+    # after it, since the data reaching the Normalization is known before training.
+    adapts_through: ClassVar[bool] = False
+    # the model's input (diagnose takes its variance as the reference, not as a layer's output).
+    is_input: ClassVar[bool] = False
 
     @classmethod
     def argument_names(cls) -> list[str]:
@@ -40,8 +70,31 @@ class LayerBase(IRNode):
         return shape
 
     def count_params(self, shape: Shape) -> tuple[int, int]:
-        """(trainable, non-trainable) parameters for input ``shape``."""
-        return 0, 0
+        """(trainable, non-trainable) parameters for input ``shape``: the sizes of ``weights(shape)``."""
+        trainable = non_trainable = 0
+        for w in self.weights(shape):
+            n = 1
+            for d in w.shape:
+                n *= d
+            if w.trainable:
+                trainable += n
+            else:
+                non_trainable += n
+        return trainable, non_trainable
+
+    def weights(self, shape: Shape) -> tuple[LayerWeight, ...]:
+        """This layer's weights for input ``shape``, in order (kernel before bias), in Keras' layouts."""
+        return ()
+
+    @property
+    def adapts(self) -> bool:
+        """True when the layer learns statistics from the training data before training (Normalization)."""
+        return False
+
+    @property
+    def draws_masks(self) -> bool:
+        """True when training draws a random mask for this layer (a dropout whose rate is above 0)."""
+        return False
 
     @property
     def activation_fn(self) -> ActivationFn | None:

@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from compiler.ir.layers.base import LayerBase
+from compiler.ir.layers.weight import LayerWeight, constant
 
 
 class BatchNormalization(LayerBase):
@@ -23,9 +24,19 @@ class BatchNormalization(LayerBase):
     scale: bool = True
 
     positional: ClassVar = ()
-    weight_names: ClassVar = ("gamma", "beta", "moving_mean", "moving_variance")
     snake_name: ClassVar = "batch_normalization"
+    transparent: ClassVar = True
+    normalizes_batch: ClassVar = True
+    scales_inputs: ClassVar = True
 
-    def count_params(self, shape):
-        channels = shape[-1]
-        return channels * (int(self.center) + int(self.scale)), 2 * channels
+    def weights(self, shape):
+        """One value per channel: ``gamma`` (ones, if scale) and ``beta`` (zeros, if center), trainable;
+        ``moving_mean`` (zeros) and ``moving_variance`` (ones), not trainable."""
+        channels = (shape[-1],)
+        out = []
+        if self.scale:
+            out.append(LayerWeight("gamma", channels, constant(1.0), True))
+        if self.center:
+            out.append(LayerWeight("beta", channels, constant(0.0), True))
+        return (*out, LayerWeight("moving_mean", channels, constant(0.0), False),
+                LayerWeight("moving_variance", channels, constant(1.0), False))

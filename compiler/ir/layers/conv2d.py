@@ -26,7 +26,6 @@ class Conv2D(WeightedLayer):
     dilation_rate: Pair = (1, 1)
 
     positional: ClassVar = ("filters", "kernel_size", "strides", "padding")
-    weight_names: ClassVar = ("kernel", "bias")
     snake_name: ClassVar = "conv2d"
 
     def infer_shape(self, shape):

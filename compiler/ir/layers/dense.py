@@ -15,7 +15,6 @@ class Dense(WeightedLayer):
     units: Annotated[int, Field(gt=0)]
 
     positional: ClassVar = ("units", "activation")
-    weight_names: ClassVar = ("kernel", "bias")
     snake_name: ClassVar = "dense"
 
     def infer_shape(self, shape):

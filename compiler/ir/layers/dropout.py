@@ -15,3 +15,9 @@ class Dropout(LayerBase):
 
     positional: ClassVar = ("rate",)
     snake_name: ClassVar = "dropout"
+    transparent: ClassVar = True
+    random: ClassVar = True
+
+    @property
+    def draws_masks(self) -> bool:
+        return self.rate > 0

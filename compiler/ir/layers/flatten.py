@@ -11,6 +11,8 @@ class Flatten(LayerBase):
     kind: Literal["Flatten"] = "Flatten"
 
     snake_name: ClassVar = "flatten"
+    transparent: ClassVar = True
+    adapts_through: ClassVar = True
 
     def infer_shape(self, shape):
         n = 1

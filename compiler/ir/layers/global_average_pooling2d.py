@@ -12,6 +12,8 @@ class GlobalAveragePooling2D(LayerBase):
     keepdims: bool = False
 
     snake_name: ClassVar = "global_average_pooling2d"
+    transparent: ClassVar = True
+    adapts_through: ClassVar = True
 
     def infer_shape(self, shape):
         require_rank("GlobalAveragePooling2D", shape, 3)

@@ -15,6 +15,8 @@ class Input(LayerBase):
 
     positional: ClassVar = ("shape",)
     snake_name: ClassVar = "input_layer"
+    is_input: ClassVar = True
+    adapts_through: ClassVar = True
 
     def infer_shape(self, shape):
         return self.shape

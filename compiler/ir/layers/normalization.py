@@ -27,13 +27,9 @@ from typing import ClassVar, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from compiler.ir.layers.base import LayerBase, ShapeError, shape_tuple
+from compiler.ir.layers.weight import LayerWeight, constant
 
 EPSILON = 1e-7  # keras.config.epsilon(): the floor of √variance
-
-# The layers a Normalization may adapt through: they have no weights and do the same in training and
-# inference, so the data reaching the Normalization is known before training (compiler/passes/adapting.py).
-ADAPTS_THROUGH = frozenset({"Input", "Rescaling", "Flatten", "Activation", "MaxPooling2D", "AveragePooling2D",
-                            "GlobalAveragePooling2D", "Normalization"})
 
 
 class Normalization(LayerBase):
@@ -44,8 +40,10 @@ class Normalization(LayerBase):
     invert: bool = False
 
     positional: ClassVar = ("axis", "mean", "variance", "invert")
-    weight_names: ClassVar = ("mean", "variance", "count")
     snake_name: ClassVar = "normalization"
+    transparent: ClassVar = True
+    scales_inputs: ClassVar = True
+    adapts_through: ClassVar = True
 
     @field_validator("variance", mode="after")
     @classmethod
@@ -123,13 +121,14 @@ class Normalization(LayerBase):
                                  f"axis {kept[-1]} of the input {shape_tuple(shape)} has {size}; give 1 or {size}")
         return shape
 
-    def count_params(self, shape):
+    def weights(self, shape):
+        """When adapting: ``mean`` (zeros) and ``variance`` (ones) of the kept axes' sizes, and ``count`` (a
+        scalar, 0 until adapted), none trainable (2·∏kept + 1 parameters, as Keras counts them); else none."""
         if not self.adapts:
-            return 0, 0
-        n = 1
-        for d in self.statistics_shape(shape):
-            n *= d
-        return 0, 2 * n + 1  # mean, variance and Keras' count
+            return ()
+        stats = self.statistics_shape(shape)
+        return (LayerWeight("mean", stats, constant(0.0), False), LayerWeight("variance", stats, constant(1.0), False),
+                LayerWeight("count", (), constant(0.0), False))
 
 
 def _count(values) -> int:

@@ -18,6 +18,8 @@ class Pooling2D(LayerBase):
     padding: str = "valid"
 
     positional: ClassVar = ("pool_size", "strides", "padding")
+    transparent: ClassVar = True
+    adapts_through: ClassVar = True
 
     def infer_shape(self, shape):
         require_rank(self.kind, shape, 3)

@@ -14,3 +14,5 @@ class Rescaling(LayerBase):
 
     positional: ClassVar = ("scale", "offset")
     snake_name: ClassVar = "rescaling"
+    scales_inputs: ClassVar = True
+    adapts_through: ClassVar = True

@@ -15,6 +15,12 @@ class SpatialDropout2D(LayerBase):
 
     positional: ClassVar = ("rate",)
     snake_name: ClassVar = "spatial_dropout2d"
+    transparent: ClassVar = True
+    random: ClassVar = True
+
+    @property
+    def draws_masks(self) -> bool:
+        return self.rate > 0
 
     def infer_shape(self, shape):
         require_rank("SpatialDropout2D", shape, 3, "; use Dropout for 1-D features")

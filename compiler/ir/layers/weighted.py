@@ -2,14 +2,19 @@
 
 # No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
+from typing import ClassVar
+
 from pydantic import field_validator
 
 from compiler.ir.values import ActivationFn, Auto, ConstantInit, Initializer, Regularizer
 from compiler.ir.layers.base import LayerBase
+from compiler.ir.layers.weight import LayerWeight
 
 
 class WeightedLayer(LayerBase):
     """kernel and bias with their initializers and regularizers, an activity regularizer and activation."""
+
+    has_kernel: ClassVar = True
 
     activation: ActivationFn = ActivationFn.model_construct()
     use_bias: bool = True
@@ -27,16 +32,15 @@ class WeightedLayer(LayerBase):
                              "random initializer")
         return init
 
-    def count_params(self, shape):
+    def weights(self, shape):
+        """``kernel`` (the subclass's layout, ``weight_shapes``), then ``bias`` (units or filters) when
+        ``use_bias``; both trainable, with the spec's initializers and regularizers."""
         kernel, bias = self.weight_shapes(shape)
-        return (_size(kernel) + (_size(bias) if self.use_bias else 0)), 0
+        out = [LayerWeight("kernel", kernel, self.kernel_initializer, True, self.kernel_regularizer)]
+        if self.use_bias:
+            out.append(LayerWeight("bias", bias, self.bias_initializer, True, self.bias_regularizer))
+        return tuple(out)
 
     def weight_shapes(self, shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(kernel shape, bias shape) for input ``shape``, in Keras' layout."""
         raise NotImplementedError
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
