@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-pytest.importorskip("torch")
-pytest.importorskip("keras")
+from frameworks import need
+
+need("torch")
+need("keras")
 
 from runtime.trainers import make_trainer  # noqa: E402
 from runtime.data import load_dataset  # noqa: E402

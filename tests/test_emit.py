@@ -44,6 +44,7 @@ from compiler.ir.layers import LAYER_CLASSES
 from compiler.pipeline import compile_file, compile_text
 from compiler.weights import weight_specs
 from equivalence_cases import CASES, case_data  # tests/ is on sys.path under pytest
+from frameworks import need
 
 pytestmark = pytest.mark.filterwarnings(  # Keras' convert_to_numpy under NumPy 2, not ours
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -160,7 +161,7 @@ def reference_weights(spec: Spec) -> dict[str, np.ndarray]:
 
 @pytest.fixture
 def keras():
-    keras = pytest.importorskip("keras")
+    keras = need("keras")
     floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     yield keras
     keras.config.set_floatx(floatx)  # the emitted build_model sets both; other tests expect theirs
@@ -169,7 +170,7 @@ def keras():
 
 @pytest.fixture
 def torch():
-    return pytest.importorskip("torch")
+    return need("torch")
 
 
 # ---- the tables ---------------------------------------------------------------------------------------
@@ -306,7 +307,8 @@ def test_torch_training_steps_match_numpy(name, tmp_path, torch):
     reference = run_canonical("numpy", spec, x, y, steps=STEPS, dtype="float64")
     model = module.build_model(dtype="float64")
     module.set_weights(model, initial_weights(spec, spec.training.seed, np.float64))
-    if hasattr(module, "adapt"):  # Normalization learns from the data first, as run_canonical's trainers do
+    assert hasattr(module, "adapt") == torch_source.adapts(spec)  # a program adapts exactly when it must
+    if torch_source.adapts(spec):  # Normalization learns from the data first, as run_canonical's trainers do
         module.adapt(model, x)
     optimizer = module.make_optimizer(model)
     losses = [module.train_step(model, optimizer, x[idx], y[idx], step)[0]
@@ -336,7 +338,8 @@ def keras_losses(module, spec, x, y, steps):
     model = module.compile_model(module.build_model(dtype="float64"))
     model.run_eagerly = True  # Keras' own train step, untraced: faster for a few steps of a small model
     module.set_weights(model, initial_weights(spec, spec.training.seed, np.float64))
-    if hasattr(module, "adapt"):  # Normalization learns from the data first, as run_canonical's trainers do
+    assert hasattr(module, "adapt") == keras_source.adapts(spec)  # a program adapts exactly when it must
+    if keras_source.adapts(spec):  # Normalization learns from the data first, as run_canonical's trainers do
         module.adapt(model, x)
     losses = [module.train_step(model, x[idx], y[idx])
               for idx in step_batches(len(x), spec.training.batch_size, spec.training.seed, steps)]
@@ -408,7 +411,7 @@ def standalone_runs(request, tmp_path_factory):
 
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 def test_digits_program_runs_standalone(backend, standalone_runs):
-    pytest.importorskip(backend)
+    need(backend)
     where, process = standalone_runs[backend]
     stdout, stderr = process.communicate(timeout=180)
     assert process.returncode == 0, stderr[-3000:]

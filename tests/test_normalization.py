@@ -23,6 +23,7 @@ from cli import app
 from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from compiler.pipeline import compile_text
 from spec_lang.diagnostics import SpecError
+from frameworks import frameworks_required, need
 
 pytestmark = pytest.mark.filterwarnings(  # Keras' convert_to_numpy under NumPy 2, not ours
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -54,7 +55,9 @@ def have(module: str) -> bool:
 
 
 def needs(backend: str):
-    return pytest.mark.skipif(backend != "numpy" and not have(backend), reason=f"{backend} is not installed")
+    """Skip a backend's case where its framework is missing, except where frameworks are required (CI)."""
+    return pytest.mark.skipif(backend != "numpy" and not have(backend) and not frameworks_required(),
+                              reason=f"{backend} is not installed (pip install -e '.[{backend}]')")
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +86,7 @@ KERAS_VARIANTS = {  # spec arguments, Keras arguments, input shape (without batc
 
 @pytest.fixture(scope="module")
 def keras():
-    if not have("keras"):
-        pytest.skip("keras is not installed")
-    import keras
-
-    return keras
+    return need("keras")
 
 
 @pytest.mark.parametrize("variant", sorted(KERAS_VARIANTS))

@@ -19,6 +19,7 @@ from compiler.ir.training import (
     Training,
     WarmupSchedule,
 )
+from frameworks import need
 
 # (schedule, {step: factor}); the factors worked out by hand.
 CASES = {
@@ -126,7 +127,7 @@ def test_bad_input():
 def test_matches_pytorch_schedulers():
     """Cross-check: StepLR, ExponentialLR (per-step rate γ^(1/decay_steps)) and LinearLR (warmup) give the
     same factors at 0-based step t as torch after t scheduler steps."""
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
 
     def torch_factors(make, n):
         p = torch.zeros(1, requires_grad=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import os
 import typing
 from pathlib import Path
@@ -26,6 +25,7 @@ from compiler.ir.training import OPTIMIZER_CLASSES, SCHEDULE_CLASSES
 from compiler.ir.values import INITIALIZER_KINDS, REGULARIZER_KINDS, ActivationKind
 from compiler.ir.layers import LAYER_CLASSES
 from compiler.pipeline import CompileResult, compile_file
+from compiler.summary import render_summary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPECS_DIR = REPO_ROOT / "specs"
@@ -88,22 +88,8 @@ def test_ir_golden(name):
     check_golden(GOLDEN_DIR / f"{name}.ir.json", actual)
 
 
-def _render_summary():
-    try:
-        from compiler.summary import render_summary
-    except ImportError as exc:
-        pytest.skip(f"compiler.summary is not available yet ({exc}); the summary goldens are not checked")
-    return render_summary
-
-
 def _summary_of(name: str) -> str:
-    render_summary = _render_summary()
-    result = compiled(name)
-    # render_summary takes the CompileResult or, in the current module, the Spec: accept either.
-    first = next(iter(inspect.signature(render_summary).parameters.values()), None)
-    arg = result.spec if first is not None and (first.name == "spec" or first.annotation in (Spec, "Spec")) \
-        else result
-    text = render_summary(arg)
+    text = render_summary(compiled(name).spec)
     return text if text.endswith("\n") else text + "\n"
 
 

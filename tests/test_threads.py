@@ -17,6 +17,7 @@ import backends.threads as threads
 from backends.threads import default_threads, limit_threads
 from cli import app
 from cli.exit_codes import EXIT_ERRORS, EXIT_OK
+from frameworks import need
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -64,7 +65,7 @@ def test_default_is_one_thread_or_the_users_omp_num_threads(monkeypatch, user_va
 
 
 def test_limit_threads_sets_blas_openmp_and_torch_and_the_environment(restore_threads):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     for n in (2, 1):
         assert limit_threads(n) == n
         assert {pool["num_threads"] for pool in threadpool_info()} == {n}

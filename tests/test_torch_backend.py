@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from frameworks import need
+
+torch = need("torch")
 
 from equivalence_cases import CASES, case_data  # noqa: E402  (tests/ is on sys.path under pytest)
 

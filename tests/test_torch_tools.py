@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-torch = pytest.importorskip("torch")
+from frameworks import need
+
+torch = need("torch")
 
 import backends
 from runtime.checkpoint import fingerprint, load_checkpoint, save_checkpoint
