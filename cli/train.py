@@ -279,8 +279,7 @@ def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock
         fail(spec_path, str(exc))
     if state is not None:
         template = trainer.state() if hasattr(trainer, "state") else None
-        target = ResumeTarget(spec=spec, dtype=dtype, epochs=spec.training.epochs, n_train=dataset.n_train,
-                              native_sums=getattr(trainer, "native_fit", None) is not None)
+        target = ResumeTarget(spec=spec, dtype=dtype, epochs=spec.training.epochs, n_train=dataset.n_train)
         validate_checkpoint(resume / FILENAME, state, weights, trainer_state, target=target, template=template)
         if template is not None:
             trainer.load_state(trainer_state)

@@ -71,7 +71,6 @@ class ResumeTarget:
     dtype: np.dtype
     epochs: int  # the epochs the resumed run trains to
     n_train: int
-    native_sums: bool  # the trainer runs its own fit (Keras native): its sums have Keras' form
 
 
 def check_weights(path: Path, what: str, weights: dict[str, np.ndarray], spec, dtype: np.dtype) -> None:
@@ -134,7 +133,7 @@ def _check_sums(path: Path, state: LoopState, target: ResumeTarget, per_epoch: i
             raise CheckpointError(f"{path} lacks the running sums of its epoch (at batch {state.batch})")
         return
     metrics = target.spec.training.metrics
-    keys = {"count", "loss", "keras"} if target.native_sums else {"count", "loss_sum", *(f"sum/{m}" for m in metrics)}
+    keys = {"count", "loss_sum", *(f"sum/{m}" for m in metrics)}
     if set(sums) != keys:
         raise CheckpointError(f"{path} has running sums {sorted(sums)}, expected {sorted(keys)}")
     count = sums["count"]
@@ -147,8 +146,6 @@ def _check_sums(path: Path, state: LoopState, target: ResumeTarget, per_epoch: i
 
 
 def _finite_numbers(value) -> bool:
-    if isinstance(value, list):
-        return all(_finite_numbers(v) for v in value)
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -76,14 +76,7 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
     ``resume`` continues from a saved ``LoopState``; ``on_checkpoint`` is called at the end of every
     epoch, every ``checkpoint_every`` steps and when a step diverges; when ``should_stop()`` becomes
     true the loop stops at the next step boundary, calls ``on_checkpoint`` and raises ``Interrupted``.
-
-    A trainer with its own ``native_fit`` (Keras' ``fit`` in native mode) is handed the whole
-    job; it must return the same ``History`` (same keys per epoch) and honour the events.
     """
-    native_fit = getattr(trainer, "native_fit", None)
-    if native_fit is not None:
-        return native_fit(x, y, x_val, y_val, epochs=epochs, seed=seed, events=events or LoopEvents(), resume=resume,
-                          on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every, should_stop=should_stop)
     t = spec.training
     events = events or LoopEvents()
     state = resume or LoopState()

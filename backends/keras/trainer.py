@@ -1,17 +1,20 @@
-"""The Keras backend's ``Trainer``: ``KerasTrainer(spec, weights=None, *, dtype, seed, mode)``.
+"""The Keras backend's ``Trainer``: ``KerasTrainer(spec, weights=None, *, dtype, seed, mode)``, driven
+by the shared loop (``runtime.loop.fit``) in both modes, one ``train_batch`` per step.
 
 - canonical mode (equivalence): the weights are ``weights`` or the NumPy initializers'; dropout
   multiplies by ``compiler.semantics.masks.keep_mask``'s masks (put into ``MaskedDropout``'s shape-agnostic
-  variables before each step); one step (``_graph_step``, traced once by ``tf.function``) is a
-  ``tf.GradientTape`` over the forward pass and the total loss, then Keras' optimizer with the shared
-  loop's learning rate (assigned to the optimizer's learning-rate variable before the step).
-- native mode: Keras' initializers and Dropout, seeded from the spec's seed; ``native_fit`` hands
-  the whole job to ``model.compile`` + ``model.fit`` (graph mode), on the shared loop's batch order,
-  with the schedule as a ``LearningRateSchedule``, Keras' metrics, the shared loop's ``EarlyStopper``
-  (Keras' rule, with a state a checkpoint keeps), checkpoints, interruption and resume as
-  ``runtime.loop.fit`` does them (``state()`` keeps the Dropout layers' seed generators), and the guarded
-  ``train_step`` of ``backends.keras.model.Network``. From the canonical weights and without
-  dropout it reproduces the shared loop's History (tests/test_keras_backend.py).
+  variables before each step); the loss is ``PinnedLoss`` plus ``model.losses``; the optimizer's
+  learning rate is the one the shared loop passes (assigned to its ``override`` variable).
+- native mode: Keras' initializers and ``Dropout`` (its ``SeedGenerator``), seeded from the spec's
+  seed; the model is compiled (``model.compile(optimizer, loss)``) and each step is the step Keras'
+  ``fit`` runs: forward pass in training mode, the model's compiled loss (``model._compute_loss``:
+  the loss plus ``model.losses``), gradients, the pinned optimizer with the schedule evaluated in the
+  graph at ``optimizer.iterations`` (``SpecSchedule``, as ``fit`` evaluates it).
+
+In both modes one step is one traced ``tf.function`` (``_graph_step``; traced once per batch shape,
+``reduce_retracing``), evaluation another (``_graph_evaluate``): the batch goes in as one tensor, the
+loss and the outputs come back; the loop computes the metrics, their running sums, validation,
+early stopping, checkpoints and interruption for every backend alike.
 
 Total loss = Keras' loss (``sum_over_batch_size``) + ``sum(model.losses)`` (weight penalties and
 activity penalties ÷ batch size). ``outputs`` are what the model predicts: probabilities when the
@@ -19,31 +22,25 @@ final softmax/sigmoid is fused with the loss (the network itself outputs the log
 ``backends.keras.model``).
 
 A step that diverges (``compiler.semantics.divergence``: its loss, a gradient, or — after the update — a weight,
-moving statistic or optimizer slot) is undone inside the traced step (``backends.keras.guard``; Keras'
-own ``fit`` included) and reported as ``Diverged`` naming the layer by ``compiler.semantics.divergence.locate``,
-as the other backends do.
+moving statistic or optimizer slot) is undone inside the traced step (``backends.keras.guard``), the
+moving statistics and native dropout's seed states included, and reported as ``Diverged`` naming the
+layer by ``compiler.semantics.divergence.locate``, as the other backends do.
 """
 
 from __future__ import annotations
-
-import math
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from compiler.semantics.divergence import Diverged, locate
-from backends.keras.guard import Guard, floating, guarded_update
+from compiler.semantics.losses import loss_input
+from backends.keras.guard import floating, guarded_update
 from backends.keras.layers import LowerContext
 from backends.keras.model import build_network
-from backends.keras.optimizers import PinnedLoss, floatx, make_metrics, make_optimizer
-from backends.contract import History, Interrupted, LoopEvents, LoopState
-from compiler.semantics.batch_order import batches
-from compiler.semantics.early_stopping import EarlyStopper
+from backends.keras.optimizers import PinnedLoss, floatx, make_optimizer
 from compiler.semantics.masks import keep_mask
 from compiler.semantics.initializers import initial_weights
-from compiler.semantics.schedules import learning_rate
 from compiler.ir.spec import Spec
 from compiler.weights import weight_specs
 
@@ -79,12 +76,14 @@ class KerasTrainer:
             self.loss = PinnedLoss(t.loss, self.head is not None or t.loss.from_logits, self.dtype)
             self.optimizer, self.rate = make_optimizer(t, self.dtype)
             self.optimizer.build(self.trainable)
+            if self.native:  # Keras' own loss path: the compiled loss, as fit computes it
+                self.model.compile(optimizer=self.optimizer, loss=self.loss)
             # what an update may leave non-finite (checked after it), with the weight each belongs to
             self.watched = floating(self.trainable + self.moving + list(self.optimizer.variables))
             self.watched_names = self._owners(self.watched)
         self._probe_model = None
-        self._compiled_for = None
         self._step = tf.function(self._graph_step, reduce_retracing=True)
+        self._evaluate = tf.function(self._graph_evaluate, reduce_retracing=True)
 
     # ---- the Trainer protocol ---------------------------------------------------------------
     @property
@@ -94,8 +93,9 @@ class KerasTrainer:
     def train_batch(self, x, y, step, lr):
         with floatx(self.dtype):
             x, y = self._tensor(x), self._target(y)
-            self._set_masks(x.shape, step)
-            self.rate.override.assign(lr)
+            if not self.native:  # native mode: the schedule in the graph, at the optimizer's iterations
+                self._set_masks(x.shape, step)
+                self.rate.override.assign(lr)
             total, outputs, kept, finite = self._step(x, y)
             if not bool(kept):  # undone in the graph: weights, optimizer and moving statistics as before
                 raise self._locate(x, y, float(total), self._non_finite(finite))
@@ -103,11 +103,12 @@ class KerasTrainer:
 
     def _graph_step(self, x, y):
         """One step as a TensorFlow graph: forward, total loss, gradients, and the update unless the step
-        diverges (``backends.keras.guard.guarded_update``, which puts everything back then)."""
-        before = [(v, tf.identity(v.value)) for v in self.moving]
+        diverges (``backends.keras.guard.guarded_update``, which puts everything back then, the moving
+        statistics and native dropout's seed states included)."""
+        before = [(v, tf.identity(v.value)) for v in self._forward_state()]
         with tf.GradientTape() as tape:
             out = self.model(x, training=True)
-            total = self._total(self.loss(y, out), self.model.losses)
+            total = self._total_loss(x, y, out, training=True)
         grads = tape.gradient(total, self.trainable)
         grads = [tf.zeros_like(v) if g is None else self._dense(g) for v, g in zip(self.trainable, grads)]
         kept, finite = guarded_update(self.optimizer, grads, self.trainable, total, watched=self.watched,
@@ -116,10 +117,19 @@ class KerasTrainer:
 
     def evaluate_batch(self, x, y):
         with floatx(self.dtype):
-            x, y = self._tensor(x), self._target(y)
-            out = self.model(x, training=False)
-            total = self._total(self.loss(y, out), self.model.losses)
-            return float(total), self._outputs(out).numpy()
+            total, outputs = self._evaluate(self._tensor(x), self._target(y))
+            return float(total), outputs.numpy()
+
+    def _graph_evaluate(self, x, y):
+        out = self.model(x, training=False)
+        return self._total_loss(x, y, out, training=False), self._outputs(out)
+
+    def _total_loss(self, x, y, out, *, training: bool):
+        """The step's total loss: in native mode the compiled model's (Keras' ``compute_loss``: the loss
+        plus ``model.losses``), in canonical mode ``PinnedLoss`` plus ``model.losses`` — the same sum."""
+        if self.native:
+            return self.model._compute_loss(x=x, y=y, y_pred=out, training=training)
+        return self._total(self.loss(y, out), self.model.losses)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Every weight in the trainer's dtype, as the other backends give them (Keras keeps Normalization's
@@ -196,123 +206,7 @@ class KerasTrainer:
                 outputs[self.spec.layers[-1].name] = self._outputs(outs[-1]).numpy()
             return outputs, {w: self._dense(g).numpy() for w, g in zip(self._trainable_names(), grads)}
 
-    # ---- native mode: Keras' fit ------------------------------------------------------------------
-    @property
-    def native_fit(self):
-        """``model.compile`` + ``model.fit`` (native mode only; canonical mode has no such attribute, so
-        ``runtime.loop.fit`` runs its own loop)."""
-        if not self.native:
-            raise AttributeError("native_fit exists in native mode only")
-        return self._native_fit
-
-    def _native_fit(self, x, y, x_val, y_val, *, epochs: int, seed: int, events: LoopEvents | None = None,
-                    resume: LoopState | None = None, on_checkpoint=None, checkpoint_every: int | None = None,
-                    should_stop=None) -> History:
-        """Train with Keras' ``fit`` on the shared loop's batches (``batches``: the same order as
-        ``runtime.loop.fit``, fed as a ``tf.data`` pipeline built as Keras builds its own for arrays,
-        so no global random seed is set), validation on ``x_val``/``y_val`` in inference mode, early
-        stopping as the shared loop's ``EarlyStopper`` (Keras' rule, with a state a checkpoint keeps).
-        The History has the shared loop's keys per epoch (``epoch``, ``loss``, each metric, ``val_*``,
-        ``learning_rate``, ``seconds``); the events are called as the loop calls them.
-
-        The checkpoint contract of ``runtime.loop.fit`` holds too: ``on_checkpoint`` gets a
-        ``LoopState`` at the end of every epoch and every ``checkpoint_every`` steps; ``should_stop()``
-        is asked before every step and, when true, ``on_checkpoint`` is called and ``Interrupted``
-        raised; ``resume`` continues from a ``LoopState`` (with the trainer's weights and ``state()``
-        restored): a mid-epoch one runs the rest of its epoch as one ``fit`` (the pipeline starting at
-        its batch, Keras' metric variables — the epoch's running loss and metrics, kept in
-        ``LoopState.sums`` as ``{"count", "loss", "keras": [values of model.metrics_variables]}`` —
-        put back after Keras resets them), then the remaining epochs as another."""
-        events = events or LoopEvents()
-        t = self.spec.training
-        state = resume or LoopState()
-        history = state.history
-        stopper = EarlyStopper(t.early_stopping) if t.early_stopping is not None else None
-        if stopper is not None and state.stopper is not None:
-            stopper.load(state.stopper, state.best_weights)
-        with floatx(self.dtype):
-            x = np.asarray(x, dtype=self.dtype)
-            y = self._target_array(y)
-            self._compile(y)
-            validation = None
-            if x_val is not None and len(x_val):
-                validation = (np.asarray(x_val, dtype=self.dtype), self._target_array(y_val))
-            self.model.guard.reset()
-            self.rate.override.assign(-1.0)  # the schedule, in the graph
-            steps = math.ceil(len(x) / t.batch_size)
-            per_batch = (events.batch_end is not LoopEvents.batch_end or should_stop is not None
-                         or bool(checkpoint_every and on_checkpoint is not None))
-            cls = _RecordBatches if per_batch else _Record
-            record = cls(self, events, state, stopper, steps, len(x), t.batch_size, validation is not None,
-                         on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every, should_stop=should_stop)
-            segments = []  # (first epoch, batches of it already done, end epoch)
-            epoch = state.epoch
-            if epoch < epochs and not history.stopped_early:
-                if state.batch:
-                    segments.append((epoch, state.batch, epoch + 1))
-                    epoch += 1
-                if epoch < epochs:
-                    segments.append((epoch, 0, epochs))
-            for first, done, end in segments:
-                if history.stopped_early:
-                    break
-                if done:
-                    self._build_metrics(x, y, t.batch_size)
-                self.model.fit(batch_dataset(x, y, t.batch_size, seed, end, first=first, skip=done), epochs=end,
-                               initial_epoch=first, steps_per_epoch=steps - done,
-                               shuffle=False,  # the dataset is in the loop's order already
-                               validation_data=validation, validation_batch_size=t.batch_size,
-                               callbacks=[record], verbose=0)
-        if stopper is not None:
-            history.best_epoch = None if stopper.best_epoch is None else stopper.best_epoch + 1
-            if stopper.best_weights is not None:
-                self.set_weights(stopper.best_weights)
-        return history
-
-    def _build_metrics(self, x, y, batch_size: int) -> None:
-        """Create Keras' compiled metric variables now (Keras builds them when it first traces the
-        train step), so that a resumed epoch's running sums can be put into them before its first step."""
-        if any(not m.variables for m in self.model.metrics) or not self.model.metrics:
-            self.model._symbolic_build(data_batch=(x[:batch_size], y[:batch_size]))
-
-    def _metric_state(self) -> list:
-        return [np.asarray(v.numpy()).tolist() for v in self.model.metrics_variables]
-
-    def _load_metric_state(self, values: list) -> None:
-        variables = self.model.metrics_variables
-        if len(values) != len(variables):
-            raise ValueError(f"the checkpoint has {len(values)} metric values, the model {len(variables)} metric "
-                             "variables")
-        for v, value in zip(variables, values):
-            v.assign(np.asarray(value, dtype=v.dtype))
-
-    def _compile(self, y: np.ndarray) -> None:
-        sparse = y.ndim == 1 or (y.shape[-1] == 1 and self.spec.output_shape[-1] > 1)
-        if self._compiled_for == sparse:
-            return
-        t = self.spec.training
-        transform = self.head.probabilities if self.head is not None else None
-        metrics = make_metrics(t, self.spec.output_shape[-1], sparse, self.outputs_are_logits, transform, self.dtype)
-        self.model.compile(optimizer=self.optimizer, loss=self.loss, metrics=metrics)
-        if self.model.guard is None:
-            spec_in = self.spec.input_shape
-            self.model.guard = Guard(
-                self._forward_state(), self.watched,
-                x=tf.Variable(np.zeros((0, *spec_in), self.dtype), shape=tf.TensorShape(None), trainable=False),
-                y=tf.Variable(np.zeros((0,), y.dtype if y.dtype.kind in "iu" else self.dtype),
-                              shape=tf.TensorShape(None), trainable=False))
-        self._compiled_for = sparse
-
-    def _diverged(self, bad_step: int) -> Diverged:
-        """The ``Diverged`` of the step that ``Network.train_step`` refused first, located on its batch
-        (the guard put the dropout seed states back, so the pass draws that step's masks)."""
-        guard = self.model.guard
-        x, y = tf.convert_to_tensor(guard.x), tf.convert_to_tensor(guard.y)
-        saved = [v.numpy() for v in self._forward_state()]
-        loss = float(self._loss_and_grads(x, y)[0])
-        self._restore(saved, self._forward_state())
-        return self._locate(x, y, loss, self._non_finite(guard.finite_after))
-
+    # ---- divergence ---------------------------------------------------------------------------------
     def _forward_state(self) -> list:
         """The variables a training-mode forward pass moves: moving statistics, native dropout seeds."""
         return self.moving + [g.state for g in self._seed_generators().values()]
@@ -381,7 +275,7 @@ class KerasTrainer:
     def _loss_and_grads(self, x, y):
         with tf.GradientTape() as tape:
             out = self.model(x, training=True)
-            total = self._total(self.loss(y, out), self.model.losses)
+            total = self._total_loss(x, y, out, training=True)
         grads = tape.gradient(total, self.trainable)
         grads = [tf.zeros_like(v) if g is None else self._dense(g) for v, g in zip(self.trainable, grads)]
         return float(total), out, grads
@@ -413,145 +307,10 @@ class KerasTrainer:
         finally:
             self._restore(saved, state)
         outputs = {self.spec.layers[0].name: x.numpy()}
-        for layer, out in zip(self.spec.layers[1:], outs):
-            if layer is self.spec.layers[-1] and self.head is not None:
+        fused_at = loss_input(self.spec).fused_at  # that layer and the ones after it output the logits
+        for i, (layer, out) in enumerate(zip(self.spec.layers[1:], outs), 1):
+            if fused_at is not None and i >= fused_at:
                 out = self._outputs(out)
             outputs[layer.name] = out.numpy()
         gradients = {name: g.numpy() for name, g in zip(self._trainable_names(), grads)}
         return locate(self.spec, loss, outputs, gradients, bad_weights)
-
-
-def batch_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epochs: int, *, first: int = 0,
-                  skip: int = 0) -> tf.data.Dataset:
-    """The batches of epochs ``first`` … ``epochs − 1`` in the shared loop's order
-    (``runtime.loop.batches``), less the first ``skip`` batches of epoch ``first`` (a resumed run),
-    as Keras' array adapter builds its pipeline (keras/src/trainers/data_adapters/array_data_adapter.py): a
-    dataset of index batches (full batches reshaped, then the partial one), zipped with the arrays and
-    gathered in a parallel map, default tf.data optimizations off, prefetched."""
-    n = len(x)
-    full = n // batch_size
-    orders = np.stack([np.concatenate(batches(n, batch_size, seed, e)) for e in range(first, epochs)])
-
-    def epoch_batches(order):
-        head = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full * batch_size], (full, batch_size)))
-        if n % batch_size:
-            head = head.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size:]))
-        return head
-
-    indices = tf.data.Dataset.from_tensor_slices(orders).flat_map(epoch_batches)
-    if skip:
-        indices = indices.skip(skip)
-    arrays = tf.data.Dataset.from_tensors((tf.convert_to_tensor(x), tf.convert_to_tensor(y))).repeat()
-    data = tf.data.Dataset.zip((indices, arrays)).map(
-        lambda i, xy: (tf.gather(xy[0], i), tf.gather(xy[1], i)), num_parallel_calls=tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.experimental_optimization.apply_default_optimizations = False
-    return data.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-class _Record(keras.callbacks.Callback):
-    """Turns Keras' epoch logs into the shared loop's History, calls the LoopEvents, runs early
-    stopping and keeps the ``LoopState`` (checkpointed at the end of every epoch)."""
-
-    def __init__(self, trainer: KerasTrainer, events: LoopEvents, state: LoopState, stopper: EarlyStopper | None,
-                 steps: int, n: int, batch_size: int, validation: bool, *, on_checkpoint=None,
-                 checkpoint_every: int | None = None, should_stop=None):
-        super().__init__()
-        self.trainer, self.events, self.state, self.stopper = trainer, events, state, stopper
-        self.steps, self.n, self.batch_size, self.validation = steps, n, batch_size, validation
-        self.on_checkpoint, self.checkpoint_every, self.should_stop = on_checkpoint, checkpoint_every, should_stop
-        self.start = 0.0
-        self.seen = 0
-        self.mean = 0.0
-
-    def check(self) -> None:
-        """Raise ``Diverged`` if ``Network.train_step`` refused a step (one scalar read), as the shared
-        loop does: epoch, step and ``weights_step`` set, and ``on_checkpoint`` given the state after the
-        last good step (the guard kept the weights, optimizer, seeds, loss and metrics of that step)."""
-        bad = int(self.trainer.model.guard.bad_step.numpy())
-        if bad < 0:
-            return
-        exc = self.trainer._diverged(bad)
-        exc.epoch, exc.step, exc.weights_step = bad // self.steps + 1, bad + 1, bad
-        s = self.state
-        s.epoch, s.batch, s.step = bad // self.steps, bad % self.steps, bad
-        if s.batch:  # the epoch's good batches are full ones
-            self.seen = s.batch * self.batch_size
-            self.mean = float(self.trainer.model._loss_tracker.result())
-        else:
-            s.sums, s.epoch_seconds = {}, 0.0
-        if self.on_checkpoint is not None:
-            self.on_checkpoint(self.snapshot(mid_epoch=s.batch > 0))
-        raise exc
-
-    def snapshot(self, mid_epoch: bool) -> LoopState:
-        s = self.state
-        if mid_epoch:
-            s.sums = {"count": self.seen, "loss": self.mean, "keras": self.trainer._metric_state()}
-            s.epoch_seconds = time.perf_counter() - self.start
-        s.stopper = self.stopper.state() if self.stopper is not None else None
-        s.best_weights = self.stopper.best_weights if self.stopper is not None else None
-        return s
-
-    def on_epoch_begin(self, epoch, logs=None):
-        s = self.state
-        s.epoch = epoch
-        self.seen, self.mean = 0, 0.0
-        if s.batch and s.sums:  # resumed within this epoch: its running sums, after Keras' reset
-            self.trainer._load_metric_state(s.sums["keras"])
-            self.seen, self.mean = int(s.sums["count"]), float(s.sums["loss"])
-        self.start = time.perf_counter() - s.epoch_seconds
-        self.events.epoch_start(epoch, self.steps)
-
-    def on_epoch_end(self, epoch, logs=None):
-        trainer = self.trainer
-        self.check()
-        t = trainer.spec.training
-        logs = dict(logs or {})
-        ours = {"epoch": epoch + 1, "loss": float(logs["loss"])}
-        ours.update({m: float(logs[m]) for m in t.metrics})
-        if self.validation:
-            ours["val_loss"] = float(logs["val_loss"])
-            ours.update({f"val_{m}": float(logs[f"val_{m}"]) for m in t.metrics})
-        ours["learning_rate"] = learning_rate(t.optimizer, t.schedule, (epoch + 1) * self.steps - 1)
-        ours["seconds"] = time.perf_counter() - self.start
-        history = self.state.history
-        history.epochs.append(ours)
-        self.events.epoch_end(epoch, ours)
-        if self.stopper is not None and self.stopper.update(epoch, ours, trainer.get_weights):
-            history.stopped_early = True
-            self.model.stop_training = True
-        s = self.state
-        s.epoch, s.batch, s.step, s.sums, s.epoch_seconds = epoch + 1, 0, (epoch + 1) * self.steps, {}, 0.0
-        if self.on_checkpoint is not None:
-            self.on_checkpoint(self.snapshot(mid_epoch=False))
-
-
-class _RecordBatches(_Record):
-    """``_Record`` with batch hooks: each batch's loss for the events (Keras logs the running mean; the
-    batch's own loss is recovered from two consecutive means and the batch sizes), ``should_stop``
-    before every step, a checkpoint every ``checkpoint_every`` steps. Keras calls it synchronously (a
-    callback with a batch hook turns off its asynchronous dispatch), so a refused step is reported at
-    once, before its batch, as the shared loop does."""
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.should_stop is not None and self.should_stop():
-            self.check()
-            if self.on_checkpoint is not None:
-                self.on_checkpoint(self.snapshot(mid_epoch=True))
-            raise Interrupted(self.state)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.check()
-        s = self.state
-        size = min(self.batch_size, self.n - self.seen)
-        mean = float((logs or {}).get("loss", math.nan))
-        loss = (mean * (self.seen + size) - self.mean * self.seen) / size
-        self.seen += size
-        self.mean = mean
-        s.batch += 1
-        s.step += 1
-        self.events.batch_end(s.batch - 1, loss)
-        if self.checkpoint_every and self.on_checkpoint is not None and s.step % self.checkpoint_every == 0 \
-                and s.batch < self.steps:
-            self.on_checkpoint(self.snapshot(mid_epoch=True))
