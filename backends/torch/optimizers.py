@@ -1,32 +1,25 @@
-"""Keras 3's optimizer update rules and gradient clipping on torch tensors.
+"""Optimizers and gradient clipping on torch tensors, with the meaning of compiler.semantics.optimizers.
 
 ``make_optimizer(ir, params)`` returns an object with ``step(lr)`` (one update of every parameter
-from its ``.grad`` with this step's learning rate, schedule included) and ``zero_grad()``. The
-formulas are those of ``backends.numpy.optimizers`` (each follows keras/src/optimizers/*.py);
-where ``torch.optim`` can be configured to compute exactly that, it is used:
+from its ``.grad`` with this step's learning rate, schedule included) and ``zero_grad()``. Where
+``torch.optim`` can be configured to compute exactly the pinned update, it is used (for its fused
+kernels):
 
 - ``sgd`` without momentum: ``torch.optim.SGD`` (w ← w − lr·g). Its ``weight_decay`` is an L2 term
   added to the gradient, so Keras' decoupled decay (w ← w − w·wd·lr, before the update) is applied
-  here instead (:func:`decay_`).
+  here instead (``compiler.semantics.optimizers.decay``).
 - ``adam`` / ``adamw``: ``torch.optim.Adam`` / ``AdamW`` (fused CPU kernel when available).
   torch adds ε to √v̂ = √(v/(1 − β₂ᵗ)), Keras adds it to √v; with the group's
   ``eps = ε/√(1 − β₂ᵗ)`` set before each step the two are the same:
   lr/(1 − β₁ᵗ)·m/(√v/√(1 − β₂ᵗ) + ε/√(1 − β₂ᵗ)) = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + ε).
   AdamW's decay in torch (w ← w·(1 − lr·wd) before the Adam step) is Keras' decoupled decay.
 
-Adapters, where torch's form differs:
+Everything else — SGD with momentum (the rate inside the velocity), RMSprop and Adagrad (ε inside
+the square root) — is ``RuleOptimizer``: the shared rule functions applied to the tensors in place.
 
-- ``KerasSGD`` (momentum > 0): Keras keeps the learning rate inside the velocity
-  (m ← μ·m − lr·g; w ← w + m, Nesterov w ← w + μ·m − lr·g); torch's buffer excludes it
-  (b ← μ·b + g; w ← w − lr·b), which differs once the rate changes over time.
-- ``KerasRMSprop``: Keras puts ε inside the square root (lr·g/√(a + ε)) and the learning rate
-  inside the momentum; torch uses √a + ε and applies lr to the momentum buffer.
-- ``KerasAdagrad``: ε inside the square root (√(a + ε)) versus torch's √a + ε.
-
-Clipping (:func:`clip_gradients_`): ``clip_norm`` scales every gradient by
-clip_norm·min(1/‖g‖, 1/clip_norm) with ‖g‖ the global norm, Keras' formula (torch's
-``clip_grad_norm_`` uses min(1, clip_norm/(‖g‖ + 1e-6)), so it is not used); ``clip_value``
-clamps each element.
+Clipping (:func:`clip_gradients_`): ``clip_norm`` scales every gradient by the shared
+``clip_scale`` of the global norm (torch's ``clip_grad_norm_`` adds 1e-6, so it is not used);
+``clip_value`` clamps each element.
 """
 
 from __future__ import annotations
@@ -35,23 +28,19 @@ import math
 
 import torch
 
-from compiler.ir.training import SGD, Adagrad, Adam, AdamW, RMSprop
+from compiler.ir.training import SGD, Adam, AdamW
+from compiler.semantics import optimizers as rules
+from compiler.semantics.optimizers import check_clipping, clip_scale
 
 
 # ---- clipping -------------------------------------------------------------------------------------
 @torch.no_grad()
 def clip_gradients_(grads: list[torch.Tensor], clip_norm: float | None, clip_value: float | None) -> None:
     """Clip ``grads`` in place, as ``backends.numpy.optimizers.clip_gradients`` (Keras) does."""
-    if clip_norm is not None and clip_value is not None:
-        raise ValueError("give clip_norm or clip_value, not both")
+    check_clipping(clip_norm, clip_value)
     if clip_norm is not None:
         norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
-        if not math.isfinite(norm):
-            scale = math.nan
-        else:
-            inv_norm = 1.0 / norm if norm > 0 else math.inf
-            scale = clip_norm * min(inv_norm, 1.0 / clip_norm)
-        torch._foreach_mul_(grads, scale)
+        torch._foreach_mul_(grads, clip_scale(norm, clip_norm))
     elif clip_value is not None:
         torch._foreach_clamp_min_(grads, -clip_value)
         torch._foreach_clamp_max_(grads, clip_value)
@@ -59,9 +48,9 @@ def clip_gradients_(grads: list[torch.Tensor], clip_norm: float | None, clip_val
 
 @torch.no_grad()
 def decay_(params: list[torch.Tensor], wd: float, lr: float) -> None:
-    """Keras' decoupled weight decay: w ← w − w·wd·lr (base_optimizer.py ``_apply_weight_decay``)."""
+    """Keras' decoupled weight decay on every tensor: w ← w − w·wd·lr (``rules.decay``)."""
     for w in params:
-        w.sub_(w.mul(wd).mul_(lr))
+        rules.decay(torch, w, wd, lr, torch.empty_like(w))
 
 
 # ---- optimizers ------------------------------------------------------------------------------------
@@ -161,95 +150,30 @@ def _adam(cls, params, ir, **kwargs) -> torch.optim.Optimizer:
         return cls(params, **args)
 
 
-class KerasSGD(Optimizer):
-    """keras/src/optimizers/sgd.py with momentum: m ← m·μ − g·lr; w ← w + m (Nesterov: w ← w + (m·μ − g·lr))."""
+class RuleOptimizer(Optimizer):
+    """The optimizer's shared rule (compiler.semantics.optimizers) on tensors: its slots under Keras'
+    names, two scratch tensors per parameter (an update allocates nothing), decoupled decay first."""
 
-    def __init__(self, ir: SGD, params):
+    def __init__(self, ir, params):
         super().__init__(ir, params)
-        self.momentum, self.nesterov = float(ir.momentum), bool(ir.nesterov)
-        self.weight_decay = float(ir.weight_decay)
-        self.velocity = [torch.zeros_like(p) for p in params]
+        self.rule = rules.rule(ir)
+        self.weight_decay = rules.weight_decay(ir)
+        self._slots = {name: [torch.full_like(p, float(initial)) for p in params]
+                       for name, initial in self.rule.slots(ir)}
+        self._per_param = [tuple(tensors[i] for tensors in self._slots.values()) for i in range(len(params))]
+        self._scratch = [(torch.empty_like(p), torch.empty_like(p)) for p in params]
 
     def slots(self):
-        return {"momentum": self.velocity}
+        return self._slots
 
     @torch.no_grad()
     def step(self, lr: float) -> None:
-        lr = float(lr)
-        if self.weight_decay:
-            decay_(self.params, self.weight_decay, lr)
-        mu = self.momentum
-        for w, m in zip(self.params, self.velocity):
-            g_lr = w.grad.mul(lr)
-            m.mul_(mu).sub_(g_lr)
-            if self.nesterov:
-                w.add_(m.mul(mu).sub_(g_lr))
-            else:
-                w.add_(m)
-        self.iterations += 1
-
-
-class KerasRMSprop(Optimizer):
-    """keras/src/optimizers/rmsprop.py: a ← ρa + (1 − ρ)g²; centered: ḡ ← ρḡ + (1 − ρ)g, d = a − ḡ² + ε,
-    else d = a + ε; Δ = lr·g/√d; momentum: v ← μv + Δ, w ← w − v; else w ← w − Δ."""
-
-    def __init__(self, ir: RMSprop, params):
-        super().__init__(ir, params)
-        self.rho, self.momentum = float(ir.rho), float(ir.momentum)
-        self.epsilon, self.centered = float(ir.epsilon), bool(ir.centered)
-        self.velocity = [torch.zeros_like(p) for p in params]
-        self.momenta = [torch.zeros_like(p) for p in params] if self.momentum > 0 else None
-        self.average_grad = [torch.zeros_like(p) for p in params] if self.centered else None
-
-    def slots(self):
-        out = {"velocity": self.velocity}
-        if self.momenta is not None:
-            out["momentum"] = self.momenta
-        if self.average_grad is not None:
-            out["average_gradient"] = self.average_grad
-        return out
-
-    @torch.no_grad()
-    def step(self, lr: float) -> None:
-        lr, rho = float(lr), self.rho
-        for i, w in enumerate(self.params):
-            g = w.grad
-            a = self.velocity[i]
-            a.mul_(rho).add_(g.square().mul_(1 - rho))
-            if self.centered:
-                gbar = self.average_grad[i]
-                gbar.mul_(rho).add_(g.mul(1 - rho))
-                d = a.sub(gbar.square()).add_(self.epsilon)
-            else:
-                d = a.add(self.epsilon)
-            delta = g.mul(lr).div_(d.sqrt_())
-            if self.momenta is not None:
-                v = self.momenta[i]
-                v.mul_(self.momentum).add_(delta)
-                w.sub_(v)
-            else:
-                w.sub_(delta)
-        self.iterations += 1
-
-
-class KerasAdagrad(Optimizer):
-    """keras/src/optimizers/adagrad.py: a ← a + g²; w ← w − lr·g/√(a + ε), a from initial_accumulator_value."""
-
-    def __init__(self, ir: Adagrad, params):
-        super().__init__(ir, params)
-        self.epsilon = float(ir.epsilon)
-        self.accumulator = [torch.full_like(p, float(ir.initial_accumulator_value)) for p in params]
-
-    def slots(self):
-        return {"accumulator": self.accumulator}
-
-    @torch.no_grad()
-    def step(self, lr: float) -> None:
-        lr = float(lr)
-        for w, a in zip(self.params, self.accumulator):
-            g = w.grad
-            a.add_(g.square())
-            w.sub_(g.mul(lr).div_(a.add(self.epsilon).sqrt_()))
+        lr, hp, wd, update = float(lr), self.ir, self.weight_decay, self.rule.update
+        rate = self.rule.rate(hp, lr, self.iterations)
+        for w, slots, (t1, t2) in zip(self.params, self._per_param, self._scratch):
+            if wd:
+                rules.decay(torch, w, wd, lr, t1)
+            update(torch, w, w.grad, slots, hp, rate, t1, t2)
         self.iterations += 1
 
 
@@ -260,7 +184,7 @@ def _sgd(ir: SGD, params):
         except (RuntimeError, TypeError, ValueError):
             optim = torch.optim.SGD(params, lr=ir.learning_rate)
         return TorchOptim(ir, params, optim, decoupled_decay=float(ir.weight_decay))
-    return KerasSGD(ir, params)
+    return RuleOptimizer(ir, params)
 
 
 def _adam_opt(ir: Adam, params):
@@ -276,8 +200,8 @@ OPTIMIZERS = {
     "sgd": _sgd,
     "adam": _adam_opt,
     "adamw": _adamw_opt,
-    "rmsprop": KerasRMSprop,
-    "adagrad": KerasAdagrad,
+    "rmsprop": RuleOptimizer,
+    "adagrad": RuleOptimizer,
 }
 
 
