@@ -14,11 +14,7 @@ from runtime.data import DataError, Dataset, describe_data, generate, load_datas
 from compiler.ir.training import BlobsData, BuiltinData, FileData, RegressionData, SpiralsData
 from compiler.pipeline import compile_text
 
-try:
-    from sklearn import datasets as sklearn_datasets
-except ImportError:  # the file and generated sets need no scikit-learn
-    sklearn_datasets = None
-needs_sklearn = pytest.mark.skipif(sklearn_datasets is None, reason="the bundled data sets ship with scikit-learn")
+from sklearn import datasets as sklearn_datasets  # a dependency of nnspec: the bundled data sets ship with it
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +42,6 @@ def save_npz(path: Path, **arrays) -> Path:
     return path
 
 
-@needs_sklearn
 # ---- bundled sets ------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, features, classes, n", [
     ("digits", 64, 10, 1797), ("iris", 4, 3, 150), ("wine", 13, 3, 178), ("breast_cancer", 30, 2, 569),
@@ -63,7 +58,6 @@ def test_bundled_sets_load_with_their_shapes(name, features, classes, n):
     np.testing.assert_array_equal(ds.y_train, expected.target)
 
 
-@needs_sklearn
 def test_digits_serve_a_flat_input_and_an_image_input_row_major():
     digits = sklearn_datasets.load_digits()
     flat = load_dataset(make_spec([64], data="digits"))
@@ -75,7 +69,6 @@ def test_digits_serve_a_flat_input_and_an_image_input_row_major():
     assert flat.x_train.min() == 0 and flat.x_train.max() == 16  # left as they are; specs rescale by 1/16
 
 
-@needs_sklearn
 def test_dtype_float64_for_equivalence_runs():
     ds = load_dataset(make_spec([4], "Dense(3)", loss="categorical_crossentropy", data="iris"), dtype=np.float64)
     assert ds.x_train.dtype == np.float64 and ds.y_train.dtype == np.float64
@@ -83,14 +76,12 @@ def test_dtype_float64_for_equivalence_runs():
     assert reg.x_train.dtype == np.float64 and reg.y_train.dtype == np.float64
 
 
-@needs_sklearn
 # ---- the labels each loss needs ------------------------------------------------------------------
 def test_sparse_categorical_gives_int64_indices():
     ds = load_dataset(make_spec([4], "Dense(3)", data="iris"))
     assert ds.y_train.dtype == np.int64 and ds.y_train.shape == (150,)
 
 
-@needs_sklearn
 def test_categorical_one_hot_encodes_integer_labels():
     iris = sklearn_datasets.load_iris()
     ds = load_dataset(make_spec([4], "Dense(3, activation=softmax)", loss="categorical_crossentropy", data="iris"))
@@ -115,7 +106,6 @@ def test_sparse_accepts_a_one_hot_y_as_indices(tmp_path):
     np.testing.assert_array_equal(ds.y_train, labels)
 
 
-@needs_sklearn
 def test_binary_crossentropy_gives_float_column_of_0_and_1():
     cancer = sklearn_datasets.load_breast_cancer()
     ds = load_dataset(make_spec([30], "Dense(1, activation=sigmoid)", loss="binary_crossentropy",
@@ -131,7 +121,6 @@ def test_regression_losses_give_float_columns(loss):
     assert ds.y_train.shape == (50, 1) and ds.y_train.dtype == np.float32 and ds.classes is None
 
 
-@needs_sklearn
 def test_mse_one_hot_encodes_integer_labels_for_several_units():
     ds = load_dataset(make_spec([4], "Dense(3)", loss="mse", data="iris"))
     assert ds.y_train.shape == (150, 3) and ds.classes == 3
@@ -153,7 +142,6 @@ def rows(a: np.ndarray) -> list[tuple]:
     return sorted(map(tuple, a.reshape(len(a), -1).tolist()))
 
 
-@needs_sklearn
 def test_split_sizes_and_the_union_is_the_whole_set():
     ds = load_dataset(make_spec([4], "Dense(3)", data="iris", split=0.2))
     assert (ds.n_train, ds.n_val) == (120, 30)
@@ -166,7 +154,6 @@ def test_split_sizes_and_the_union_is_the_whole_set():
     assert (digits.n_train, digits.n_val) == (1527, 270)
 
 
-@needs_sklearn
 def test_split_is_deterministic_from_the_seed():
     a = load_dataset(make_spec([4], "Dense(3)", data="iris", split=0.2, seed=5))
     b = load_dataset(make_spec([4], "Dense(3)", data="iris", split=0.2, seed=5))
@@ -176,7 +163,6 @@ def test_split_is_deterministic_from_the_seed():
     assert not np.array_equal(a.x_val, c.x_val)
 
 
-@needs_sklearn
 def test_split_shuffles_before_taking_the_last_fraction():
     """iris is sorted by class: Keras' unshuffled last 20% would be class 2 only."""
     iris = sklearn_datasets.load_iris()
@@ -287,13 +273,11 @@ def test_data_override_by_path_and_name(tmp_path):
     assert ds.name.endswith("d.csv")
 
 
-@needs_sklearn
 def test_data_override_by_bundled_name():
     ds = load_dataset(make_spec([4], "Dense(3)", data="digits"), data="iris")
     assert ds.name == "iris" and ds.x_train.shape == (150, 4)
 
 
-@needs_sklearn
 def test_describe_data():
     assert describe_data("digits") == "digits (scikit-learn: 1797 samples, 64 features, 10 classes)"
     assert describe_data(SpiralsData(n_samples=1500, classes=3, noise=0.1)) == \
@@ -326,7 +310,6 @@ def test_unknown_name_and_suffix(tmp_path):
     assert "must be .npz" in error(make_spec([64]), data=str(tmp_path / "d.txt"))
 
 
-@needs_sklearn
 def test_bundled_set_that_does_not_fit_the_model():
     msg = error(make_spec([63]), data="digits")
     assert msg == "data: x has 64 features per sample but the model input [63] needs 63"
