@@ -19,7 +19,7 @@ from torch import nn
 
 from backends.torch.layers import CONV_KERNEL, DENSE_KERNEL, Activation, RunContext, is_image, lower
 from compiler.ir.spec import Spec
-from compiler.semantics.fusion import is_fused
+from compiler.semantics.losses import loss_input
 from compiler.ir.values import Regularizer
 from compiler.weights import weight_specs
 
@@ -77,13 +77,15 @@ class TorchModel(nn.Module):
             by_layer[layer.name] = module
             self._add(layer.name, module)
             act = layer.activation_fn
-            if layer.kind in ("Dense", "Conv2D") and act.kind != "linear":
+            if layer.has_kernel and act.kind != "linear":
                 self._add(layer.name, Activation(act, is_image(layer.output_shape)))
             reg = getattr(layer, "activity_regularizer", None)
             if reg is not None:
                 self.activity[-1] = reg
-        self.fused = is_fused(spec)
-        self.fused_at = len(self.steps) - 1 if self.fused else -1
+        fused_layer = loss_input(spec).fused_at  # the loss reads the input of that layer's final step
+        self.fused = fused_layer is not None
+        self.fused_at = max(i for i, name in enumerate(self.step_layers)
+                            if name == spec.layers[fused_layer].name) if self.fused else -1
         self.has_activity = any(r is not None for r in self.activity)
         self.image_output = is_image(spec.output_shape)
         self.entries: list[WeightEntry] = []

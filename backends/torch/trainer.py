@@ -71,7 +71,7 @@ class TorchTrainer:
         self._one = torch.ones(1)
         self._before = UpdateUndo([e.tensor for e in self.model.entries], self.optimizer)
         self._draws_masks = self.ctx.generator is not None and any(
-            layer.kind in ("Dropout", "SpatialDropout2D") and layer.rate > 0 for layer in spec.layers)
+            layer.draws_masks for layer in spec.layers)
 
     @property
     def outputs_are_logits(self) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tools.emit.code import Code, literal, quote
 from compiler.ir.spec import Spec
+from compiler.semantics import metrics
 from compiler.ir.training import (BUILTIN_DATASETS, BlobsData, BuiltinData, FileData, RegressionData,
                                   SpiralsData)
 
@@ -25,19 +26,20 @@ class EmitError(Exception):
 
 # ---- facts about a spec both emitters need ------------------------------------------------------
 def uses_dropout(spec: Spec) -> bool:
-    return any(layer.kind in ("Dropout", "SpatialDropout2D") and layer.rate > 0 for layer in spec.layers)
+    return any(layer.draws_masks for layer in spec.layers)
 
 
 def accuracy_kind(spec: Spec) -> str:
-    """How ``accuracy`` compares outputs and labels for this loss (``compiler.semantics.metrics``):
-    ``binary`` (threshold), ``sparse`` (argmax against an index) or ``categorical`` (argmax against argmax)."""
+    """``compiler.semantics.metrics.accuracy_kind`` for an emitted program, whose labels are class indices
+    exactly when the loss is the sparse one."""
     loss = spec.training.loss.kind
-    units = spec.output_shape[-1]
-    if loss == "binary_crossentropy" or units == 1 and loss not in ("mse", "mae"):
-        return "binary"
-    if loss == "sparse_categorical_crossentropy":
-        return "sparse"
-    return "categorical"
+    return metrics.accuracy_kind(loss, spec.output_shape[-1], loss == "sparse_categorical_crossentropy")
+
+
+def accuracy_threshold(spec: Spec) -> str:
+    """The binary accuracy's threshold as source (``compiler.semantics.metrics.binary_threshold``); the
+    emitted model outputs logits only under ``from_logits=true``."""
+    return repr(metrics.binary_threshold(spec.training.loss.from_logits))
 
 
 def describe(node) -> str:

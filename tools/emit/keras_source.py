@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tools.emit.code import Call, Code, Keyword, literal, pair, prose, section
-from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_keras, settings)
+from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_keras, settings)
 from compiler.ir.names import root_scope_name
 from compiler.ir.spec import Spec
 
@@ -257,7 +257,7 @@ def _normalization(layer, ctx):
 
 def adapts(spec: Spec) -> bool:
     """True when a Normalization of ``spec`` learns its statistics (the program then adapts before training)."""
-    return any(layer.kind == "Normalization" and layer.adapts for layer in spec.layers)
+    return any(layer.adapts for layer in spec.layers)
 
 
 ADAPT = """
@@ -310,7 +310,7 @@ def metric_exprs(spec: Spec) -> list[str]:
         if m == "accuracy":
             kind = accuracy_kind(spec)
             if kind == "binary":
-                threshold = "0.0" if t.loss.from_logits else "0.5"
+                threshold = accuracy_threshold(spec)
                 out.append(f'keras.metrics.BinaryAccuracy(threshold={threshold}, name="accuracy")')
             elif kind == "sparse":
                 out.append('keras.metrics.SparseCategoricalAccuracy(name="accuracy")')

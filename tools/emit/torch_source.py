@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tools.emit.code import Code, call, class_name, fit_comment, identifier, literal, pair, prose, quote, section
-from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_python, settings)
-from compiler.semantics.fusion import is_fused
+from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_python, settings)
+from compiler.semantics.losses import is_fused, loss_input
 from compiler.ir.spec import Spec
 from compiler.ir.layers.geometry import same_padding
 from compiler.weights import weight_specs
@@ -72,6 +72,7 @@ class Context:
     fused: bool
     helpers: dict[str, list[str]] = field(default_factory=dict)  # helper name -> its source lines, in order
     variance_kinds: list[str] = field(default_factory=list)  # the fan-scaled initializers used
+    fused_layer: str | None = None  # the layer whose final activation's input the loss reads
 
     def helper(self, name: str) -> str:
         if name not in self.helpers:
@@ -119,16 +120,16 @@ def _penalty_call(reg, x: str, ctx: Context) -> str:
 
 def _finish(layer, ctx: Context, lowered: Lowered, linear_expr: str) -> Lowered:
     """The forward lines of a layer with an optional activation (its own, or an Activation layer's), the
-    fused logits of the model's last layer, and the activity penalty."""
+    fused logits (``compiler.semantics.losses``), and the activity penalty."""
     fn = layer.activation_fn
     rank = len(layer.output_shape)
-    last = layer is ctx.spec.layers[-1]
+    fused_here = ctx.fused and layer.name == ctx.fused_layer
     comment = "" if linear_expr.startswith("self.") else f"  # {prose(layer.name)}"
     act = activation(fn, "x", rank) if fn is not None else None
     if act is None:
         if linear_expr != "x":  # (a linear Activation layer does nothing)
             lowered.forward.append(f"x = {linear_expr}{comment}")
-    elif last and ctx.fused:
+    elif fused_here:
         if linear_expr != "x":
             lowered.forward.append(f"x = {linear_expr}{comment}")
         logits = "x.permute(0, 2, 3, 1)" if rank == 3 else "x"
@@ -438,7 +439,9 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     attrs = {layer.name: identifier(layer.name, taken, RESERVED) for layer in spec.layers
              if layer.kind in ("Dense", "Conv2D", "BatchNormalization", "Normalization", "Dropout",
                                "SpatialDropout2D")}
-    ctx = Context(spec, attrs, is_fused(spec))
+    fused_at = loss_input(spec).fused_at
+    ctx = Context(spec, attrs, fused_at is not None,
+                  fused_layer=None if fused_at is None else spec.layers[fused_at].name)
     lowered = {layer.name: LAYERS[layer.kind](layer, ctx) for layer in spec.layers}
     weights = weight_specs(spec)
     tensor_of = {}  # nnspec weight name -> "attr.tensor"
@@ -472,7 +475,7 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
                 model.extend([fit_comment(line, model.level) for line in lowered[layer.name].modules])
             inits = []
             for w in weights:
-                if w.layer in attrs and spec_layer(spec, w.layer).kind in ("Dense", "Conv2D"):
+                if w.layer in attrs and spec_layer(spec, w.layer).has_kernel:
                     inits.append(INITIALIZERS[w.initializer.kind](w.initializer, f"self.{tensor_of[w.name]}", w, ctx))
             if inits:
                 model("# Initial weights: Keras' distributions (as nnspec pins them), drawn by torch.")
@@ -705,7 +708,7 @@ def _metrics(body: Code, spec: Spec) -> None:
             if m == "accuracy":
                 kind = accuracy_kind(spec)
                 if kind == "binary":
-                    threshold = "0.0" if t.loss.from_logits else "0.5"
+                    threshold = accuracy_threshold(spec)
                     items.append(f'"accuracy": float(np.mean((outputs > {threshold}) == (y > 0.5)))')
                 elif kind == "sparse":
                     items.append('"accuracy": float(np.mean(outputs.argmax(axis=-1) == y.reshape(-1)))')
@@ -798,7 +801,7 @@ def _lines(text: str) -> list[str]:
 
 def adapts(spec: Spec) -> bool:
     """True when a Normalization of ``spec`` learns its statistics (the program then adapts before training)."""
-    return any(layer.kind == "Normalization" and layer.adapts for layer in spec.layers)
+    return any(layer.adapts for layer in spec.layers)
 
 
 HELPERS: dict[str, list[str]] = {
