@@ -19,6 +19,7 @@ from compiler.passes.shapes import infer_shapes
 from compiler.passes.suppressions import Suppressions, read_suppressions
 from compiler.passes.structure import layout_problems
 from compiler.passes.training import build_training
+from compiler.semantics.losses import loss_problems
 from compiler.passes.value_kinds import KNOWN_CONSTANTS
 from spec_lang import ast, parse, read_source
 from spec_lang.parser import paused_gc
@@ -123,6 +124,9 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
     layers = infer_shapes(resolve_auto(layers), sink)
     for index, message in adapting_problems(layers):
         sink.error(message, layers[index].span.to_span(), ADAPTING_HINT)
+    for problem in loss_problems(layers, training.loss if training else None):
+        where = training.loss.span if problem.layer is None else layers[problem.layer].span
+        sink.error(problem.message, where.to_span() if where else model.name_span, problem.hint)
     if sink.errors:
         return None
     # Every part is already a validated IR node (built by bind(), updated by model_copy), and pydantic

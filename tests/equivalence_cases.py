@@ -72,7 +72,7 @@ CASES = {
         name="e", head="Dense(2, activation=relu)", loss="mae", optimizer="adagrad(learning_rate=0.05)",
         schedule="exponential(decay_steps=10, decay_rate=0.9)", extra=""),
     "mlp-sparse-probabilities-amsgrad": MLP.format(
-        name="f", head="Dense(3, activation=softmax) Dropout(0.2)", loss="sparse_categorical_crossentropy",
+        name="f", head="Dense(3, activation=softmax) Flatten()", loss="sparse_categorical_crossentropy",
         optimizer="adam(learning_rate=0.01, amsgrad=true)", schedule="constant", extra=""),
     "mlp-categorical-softmax-layer-sgd": MLP.format(
         name="g", head="Dense(3) Activation(softmax)", loss="categorical_crossentropy",

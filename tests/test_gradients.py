@@ -218,6 +218,8 @@ MODEL_CASES = {
     "fused-softmax-activity": ("Dense(4, activation=softmax, activity_regularizer=l2(0.3))",
                                "sparse_categorical_crossentropy"),
     "fused-softmax-layer": ("Dense(4) Activation(softmax)", "sparse_categorical_crossentropy"),
+    "fused-through-identity": ("Dense(4, activation=softmax, activity_regularizer=l2(0.3)) Activation(linear) "
+                               "Dropout(0.0)", "categorical_crossentropy"),
     "fused-sigmoid": ("Dense(4, activation=sigmoid)", "binary_crossentropy"),
     "logits": ("Dense(4)", "categorical_crossentropy(from_logits=true)"),
     "mae": ("Dense(4, activation=elu)", "mae"),
@@ -252,10 +254,11 @@ def test_fusion_follows_keras():
     assert fused("Dense(2, activation=softmax)", "categorical_crossentropy")
     assert fused("Dense(2) Activation(softmax)", "sparse_categorical_crossentropy")
     assert fused("Dense(1, activation=sigmoid)", "binary_crossentropy")
-    assert not fused("Dense(2, activation=softmax) Dropout(0.5)", "categorical_crossentropy")
-    assert not fused("Dense(2, activation=softmax)", "binary_crossentropy")
+    assert fused("Dense(2, activation=softmax) Activation(linear) Dropout(0.0)", "categorical_crossentropy")
+    assert fused("Dense(2, activation=sigmoid) Dropout(0.5)", "mse") is False
+    assert not fused("Dense(2, activation=softmax) Flatten()", "categorical_crossentropy")  # a new tensor in Keras
     assert not fused("Dense(2)", "mse")
-    assert not fused("Dense(2, activation=softmax)", "categorical_crossentropy(from_logits=true)")
+    assert not fused("Dense(2, activation=softmax)", "mse")
 
 
 def test_every_regularizer_kind_is_checked():

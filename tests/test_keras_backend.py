@@ -53,13 +53,13 @@ SUBSAMPLE = 256
 # (clipped), and an activity penalty on a softmax that is fused with the loss.
 EXTRA = {
     "mlp-categorical-sigmoid-renormalised": MLP.format(
-        name="x1", head="Dense(3, activation=sigmoid)", loss="categorical_crossentropy",
+        name="x1", head="Dense(3, activation=sigmoid) Flatten()", loss="categorical_crossentropy",
         optimizer="rmsprop(learning_rate=0.01)", schedule="constant", extra=""),
     "mlp-sparse-sigmoid-probabilities": MLP.format(
-        name="x2", head="Dense(3, activation=sigmoid)", loss="sparse_categorical_crossentropy",
+        name="x2", head="Dense(3, activation=sigmoid) Flatten()", loss="sparse_categorical_crossentropy",
         optimizer="sgd(learning_rate=0.1)", schedule="constant", extra=""),
     "mlp-binary-probabilities-clipped": MLP.format(
-        name="x3", head="Dense(1, activation=sigmoid) Dropout(0.5)", loss="binary_crossentropy",
+        name="x3", head="Dense(1, activation=sigmoid) Flatten()", loss="binary_crossentropy",
         optimizer="adam(learning_rate=0.01)", schedule="constant", extra=""),
     "cnn-fused-activity-regularizer": CNN.format(
         name="x4", head="Flatten() Dense(3, activation=softmax, activity_regularizer=l1(0.01), "

@@ -34,7 +34,7 @@ EXAMPLES = {
                                      "Dense(3, activation=softmax)"),
     "bias-before-batchnorm": spec("Input([4])\nDense(8)\nBatchNormalization()\nActivation(relu)\n"
                                   "Dense(3, activation=softmax)"),
-    "softmax-from-logits": spec("Input([4])\nDense(3, activation=softmax)",
+    "softmax-from-logits": spec("Input([4])\nDense(3, activation=softmax)\nFlatten()",
                                 "loss = sparse_categorical_crossentropy(from_logits=true)\noptimizer = adam()"),
     "logits-not-probabilities": spec("Input([4])\nDense(3)"),
     "one-unit-softmax": spec("Input([4])\nDense(1, activation=softmax)"),

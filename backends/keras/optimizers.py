@@ -31,6 +31,7 @@ import tensorflow as tf
 from keras import ops
 
 from compiler.ir.training import Loss, Training
+from compiler.semantics.metrics import accuracy_kind, binary_threshold
 
 
 @contextmanager
@@ -144,7 +145,7 @@ class PinnedLoss(keras.losses.Loss):
     reinterprets it (it would take the logits of any tensor made by a softmax or sigmoid — also a
     sigmoid under a categorical cross-entropy, or a softmax passed through an inference-mode
     Dropout — and of a ``Softmax``/``Sigmoid`` op in graph mode only). The fused case is decided
-    once, by the trainer (``LogitsHead``), as backends/numpy/model.py decides it.
+    once, by ``compiler.semantics.losses`` (the trainer's ``LogitsHead``), for every backend.
     """
 
     def __init__(self, loss: Loss, from_logits: bool, dtype: str):
@@ -190,14 +191,14 @@ def make_metrics(training: Training, units: int, sparse_labels: bool, outputs_ar
     see the transformed outputs, and so does the binary accuracy; the categorical accuracies read the
     logits directly (the argmax of a softmax is the argmax of its logits), which saves computing the
     softmax a second time in every step."""
-    loss = training.loss.kind
     out = []
     for name in training.metrics:
         if name == "accuracy":
-            if loss == "binary_crossentropy" or (units == 1 and loss not in ("mse", "mae")):
+            kind = accuracy_kind(training.loss.kind, units, sparse_labels)
+            if kind == "binary":
                 metric = _on_outputs(keras.metrics.BinaryAccuracy, transform)(
-                    name="accuracy", threshold=0.0 if outputs_are_logits else 0.5, dtype=dtype)
-            elif sparse_labels:
+                    name="accuracy", threshold=binary_threshold(outputs_are_logits), dtype=dtype)
+            elif kind == "sparse":
                 metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy", dtype=dtype)
             else:
                 metric = keras.metrics.CategoricalAccuracy(name="accuracy", dtype=dtype)

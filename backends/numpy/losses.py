@@ -1,10 +1,11 @@
-"""Losses as Keras 3 computes them: ``loss_and_grad(loss, out, y, logits) -> (mean loss, d loss / d out)``.
+"""The formulas of ``compiler.semantics.losses`` with their gradients written out:
+``loss_and_grad(loss, out, y, logits) -> (mean loss, d loss / d out)``.
 
 The reduction is the mean over the batch of a per-sample loss (Keras' "sum_over_batch_size").
-``logits=True`` means ``out`` are logits: either the spec says ``from_logits=true``, or the model
-ends in the softmax (cross-entropies) or sigmoid (binary cross-entropy) that the loss would undo —
-Keras then uses the logits too (``_get_logits``), so nothing is clipped.
-From probabilities Keras clips to [ε, 1 − ε] with ε = 1e-7 (the gradient is 0 outside).
+``logits=True`` means ``out`` are logits: either the spec says ``from_logits=true``, or the loss reads
+the input of the model's output softmax/sigmoid (the fusion rule of ``compiler.semantics.losses``), so
+nothing is clipped. From probabilities Keras clips to [ε, 1 − ε] (``EPSILON``; the gradient is 0 outside).
+Each value here is the semantics' formula computed the same way (tests/test_losses.py holds them equal).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import numpy as np
 
 from backends.numpy.activations import _sigmoid, softmax_values
 from compiler.ir.training import Loss
+from compiler.semantics.losses import EPSILON
 
-EPSILON = 1e-7
 LossFn = Callable[[np.ndarray, np.ndarray, bool], tuple[float, np.ndarray]]
 LOSSES: dict[str, LossFn] = {}
 

@@ -1,8 +1,10 @@
 """A compiled spec as a NumPy network: forward, loss, and backpropagation through every step.
 
 The network is a list of steps. A Dense or Conv2D with an activation is two steps (its linear
-part, then the activation), so that a final softmax (or sigmoid) can be fused with a
-cross-entropy as Keras does: the loss is then computed from the logits, exactly.
+part, then the activation), so that the output softmax (or sigmoid) can be fused with a
+cross-entropy as Keras does (``compiler.semantics.losses``): the loss is then computed from that
+step's input, the logits, exactly; the steps after it (a linear Activation, a dropout at rate 0 or at
+inference) pass the values through.
 
 Total loss = data loss + Σ kernel/bias penalties + Σ activity penalties / batch size.
 Backpropagation runs the steps in reverse, adding each activity penalty's gradient where
@@ -23,7 +25,7 @@ from backends.numpy.layers import Context
 from backends.numpy.losses import loss_and_grad
 from compiler.semantics.penalties import penalty, penalty_grad
 from compiler.ir.spec import Spec
-from compiler.semantics.fusion import is_fused
+from compiler.semantics.losses import loss_input
 from compiler.ir.values import Regularizer
 from compiler.weights import weight_specs
 
@@ -67,7 +69,11 @@ class NumpyModel:
         self.steps = self._steps()
         # the first step whose backprop returns gradients; backpropagation ends there
         self.grad_start = next((i for i, s in enumerate(self.steps) if s.has_weights), None)
-        self.fused = is_fused(spec)
+        fused_at = loss_input(spec).fused_at
+        # the step whose input the loss reads (the fused activation's step), or None
+        self.fused_step = None if fused_at is None else max(
+            i for i, s in enumerate(self.steps) if s.layer == spec.layers[fused_at].name)
+        self.fused = self.fused_step is not None
 
     def _layer_params(self, name: str) -> tuple[dict, dict]:
         mine = {k.split("/", 1)[1]: v for k, v in self.params.items() if k.split("/", 1)[0] == name}
@@ -108,7 +114,7 @@ class NumpyModel:
         activity_penalty = 0.0
         loss_input = None
         for i, step in enumerate(self.steps):
-            if self.fused and i == len(self.steps) - 1:
+            if i == self.fused_step:
                 loss_input = x
             x, back = step.run(x, replace(ctx, input_grad=False) if i == self.grad_start else ctx)
             backprops.append(back)
@@ -146,18 +152,19 @@ class NumpyModel:
         activity = {i: (reg, out) for i, reg, out in fp.activity}
         grads: dict[str, np.ndarray] = {}
         last = len(self.steps) - 1
-        dy = None if self.fused else dloss
+        dy = None if self.fused else dloss  # the loss reads no step after the fused one
         for i in range(last, (self.grad_start or 0) - 1, -1):  # earlier steps have no gradients
             step = self.steps[i]
             if i in activity:
                 reg, out = activity[i]
                 extra = penalty_grad(reg, out) / out.shape[0]
                 dy = extra if dy is None else dy + extra
-            if dy is None:  # the fused final activation with nothing flowing into its output
-                dy = dloss
+            if dy is None:  # nothing flows into this step's output
+                if i == self.fused_step:  # the loss's gradient is that of this step's input
+                    dy = dloss
                 continue
             dy, layer_grads = fp.backprops[i](dy)
-            if self.fused and i == last:
+            if i == self.fused_step:
                 dy = dy + dloss
             for key, g in layer_grads.items():
                 name = f"{step.layer}/{key}"

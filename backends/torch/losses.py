@@ -1,9 +1,9 @@
-"""Losses as Keras 3 computes them (the formulas of ``backends.numpy.losses``), on torch tensors.
+"""Losses as Keras 3 computes them (the formulas of ``compiler.semantics.losses``), on torch tensors.
 
 ``LOSSES[kind](out, y, logits) -> scalar tensor``: the mean over the batch of a per-sample loss;
 autograd gives the gradients NumPy writes by hand. ``logits=True``: ``out`` are logits (the spec
-says ``from_logits=true``, or the model's final softmax/sigmoid is fused with the loss); otherwise
-probabilities are clipped to [1e-7, 1 − 1e-7] (the gradient passes inside, bounds included, as
+says ``from_logits=true``, or the loss reads the input of the output softmax/sigmoid: the fusion rule); otherwise
+probabilities are clipped to [ε, 1 − ε] (``EPSILON``; the gradient passes inside, bounds included, as
 TensorFlow's and ``torch.clamp``'s) and categorical outputs are renormalised to sum to 1.
 ``y``: int64 class indices (N,) for the sparse loss, else a float tensor shaped like ``out``.
 """
@@ -15,7 +15,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-EPSILON = 1e-7
+from compiler.semantics.losses import EPSILON
+
 LossFn = Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]
 LOSSES: dict[str, LossFn] = {}
 

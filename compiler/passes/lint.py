@@ -15,6 +15,7 @@ from compiler.ir.training import (BUILTIN_DATASETS, SANE_LEARNING_RATES, BlobsDa
                                   SpiralsData)
 from compiler.ir.values import RELU_FAMILY, SATURATING, VarianceScaling
 from compiler.passes.initializers import following_activation
+from compiler.semantics.losses import PROBABILITY_ACTIVATIONS, output_activation
 from compiler.passes.input_scale import HINT as INPUT_SCALE_HINT, FeatureScale, expected_scale, unscaled_message
 from spec_lang.diagnostics import Diagnostic
 
@@ -27,8 +28,8 @@ CODES: dict[str, str] = {
     "saturating-depth": "5 or more stacked tanh/sigmoid layers with no normalization",
     "dropout-before-batchnorm": "Dropout directly before BatchNormalization",
     "bias-before-batchnorm": "a bias that the following BatchNormalization cancels",
-    "softmax-from-logits": "a softmax/sigmoid output with a from_logits=true loss",
-    "logits-not-probabilities": "a linear output with a from_logits=false cross-entropy",
+    "softmax-from-logits": "softmax/sigmoid probabilities, flattened or pooled on their way out, read as logits",
+    "logits-not-probabilities": "an output of no softmax/sigmoid read as probabilities (from_logits=false)",
     "one-unit-softmax": "categorical cross-entropy on a single output unit",
     "learning-rate": "a learning rate outside the usual range of its optimizer",
     "data-shape": "a bundled or generated data set that does not fit the input",
@@ -96,26 +97,47 @@ def bias_before_batchnorm(spec: Spec) -> Found:
 
 
 def output_against_loss(spec: Spec) -> Found:
-    """softmax/sigmoid output with a from_logits loss (double squashing), or a linear output without it."""
+    """A cross-entropy that reads the output as something it is not (``compiler.semantics.losses``; the
+    pairings that are surely mistakes — from_logits=true right after a softmax/sigmoid, … — are errors):
+    softmax/sigmoid probabilities reshaped or pooled on their way out, read as logits (from_logits=true);
+    an output of no softmax/sigmoid read as probabilities (from_logits=false)."""
     if spec.training is None:
         return
     loss = spec.training.loss
     if not loss.is_classification:
         return
     last = spec.layers[-1]
-    act = following_activation(list(spec.layers), len(spec.layers) - 1).kind
-    if loss.from_logits and act in ("softmax", "sigmoid"):
-        yield _warn("softmax-from-logits", f"the output applies {act} but the loss has from_logits=true: "
-                    f"{act} is applied twice", loss.span or last.span,
-                    f"remove the {act} from the last layer, or set from_logits=false")
-    elif not loss.from_logits and act not in ("softmax", "sigmoid"):
-        yield _warn("logits-not-probabilities", f"the loss expects probabilities (from_logits=false) but the output "
-                    f"is {act}", loss.span or last.span,
+    found = output_activation(spec.layers)
+    act = found[1] if found else "linear"
+    squashed = squashing_before_output(list(spec.layers))
+    if act in PROBABILITY_ACTIVATIONS:
+        pass  # the loss reads the activation's input, or the pairing is an error (loss_problems)
+    elif squashed is not None:
+        layer, act = squashed
+        if loss.from_logits:
+            yield _warn("softmax-from-logits", f"the output is {act} probabilities (from '{layer.name}', passed "
+                        f"on by {last.kind}) but the loss has from_logits=true: it applies {act} again",
+                        loss.span or last.span, f"remove the {act}, or set from_logits=false")
+    elif not loss.from_logits:
+        yield _warn("logits-not-probabilities", f"the loss reads the output as probabilities (from_logits=false: "
+                    f"clipped to [1e-7, 1 − 1e-7]) but the output is {act}", loss.span or last.span,
                     "set from_logits=true, or end with a softmax/sigmoid activation")
     units = (spec.output_shape or (0,))[-1]
     if loss.kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units == 1:
         yield _warn("one-unit-softmax", f"{loss.kind} on a single output unit is always 0", loss.span or last.span,
                     "use binary_crossentropy for two classes, or one unit per class")
+
+
+def squashing_before_output(layers: list) -> tuple | None:
+    """(layer, kind) of the last softmax/sigmoid before the output when only layers that add no
+    nonlinearity of their own (``transparent``, a linear Activation) follow it, else None."""
+    for layer in reversed(layers):
+        act = layer.activation_fn
+        if act is not None and act.kind != "linear":
+            return (layer, act.kind) if act.kind in PROBABILITY_ACTIVATIONS else None
+        if not (layer.transparent or layer.is_activation):
+            return None
+    return None
 
 
 def learning_rate_range(spec: Spec) -> Found:

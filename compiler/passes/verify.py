@@ -14,7 +14,8 @@ the IR's arguments rather than trusted:
 - each layer is what the compiler builds from its arguments: initializers resolved, strides filled in,
   input and output shapes and parameter counts inferred again and compared (``compiler.passes.shapes``);
 - the train section's cross-setting rules (``compiler.passes.training.training_problems``): clip_norm or
-  clip_value, an early-stopping monitor that training records.
+  clip_value, an early-stopping monitor that training records;
+- the loss and the model's output make a pairing nnspec accepts (``compiler.semantics.losses.loss_problems``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from compiler.passes.initializers import resolve_auto
 from compiler.passes.shapes import infer_shapes
 from compiler.passes.structure import layout_problems
 from compiler.passes.training import LOSS_ARGS, training_problems
+from compiler.semantics.losses import loss_problems
 from compiler.passes.value_kinds import (ACTIVATION_ARGS, ACTIVATION_DEFAULTS, INITIALIZER_ARGS, INITIALIZER_DEFAULTS,
                                          REGULARIZER_ARGS, REGULARIZER_DEFAULTS)
 from spec_lang.diagnostics import DiagnosticSink
@@ -69,6 +71,8 @@ def verify(spec: Spec) -> list[str]:
         problems += _layer_problems(spec)
     if spec.training is not None:
         problems += [f"training.{setting}: {message}" for setting, message, _ in training_problems(spec.training)]
+        problems += [f"{'training.loss' if p.layer is None else _where(spec, p.layer)}: {p.message}"
+                     for p in loss_problems(spec.layers, spec.training.loss)]
     return problems
 
 

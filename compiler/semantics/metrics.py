@@ -11,13 +11,33 @@ import numpy as np
 from compiler.ir.training import Loss
 
 
+def accuracy_kind(loss_kind: str, units: int, sparse_labels: bool) -> str:
+    """How ``accuracy`` compares outputs and labels: ``binary`` (threshold, ``binary_threshold``) for a binary
+    cross-entropy or a one-unit output under a cross-entropy; else ``sparse`` (argmax = label) for class-index
+    labels; else ``categorical`` (argmax = argmax)."""
+    if loss_kind == "binary_crossentropy" or units == 1 and loss_kind not in ("mse", "mae"):
+        return "binary"
+    return "sparse" if sparse_labels else "categorical"
+
+
+def binary_threshold(outputs_are_logits: bool) -> float:
+    """The binary accuracy's threshold: p > 0.5 on probabilities, z > 0 on logits (the same decision)."""
+    return 0.0 if outputs_are_logits else 0.5
+
+
+def sparse_labels(out: np.ndarray, y: np.ndarray) -> bool:
+    """True when ``y`` holds class indices for ``out``: one value per sample, against several outputs."""
+    return y.ndim == 1 or y.shape[-1] == 1 and out.shape[-1] > 1
+
+
 def metric_sums(name: str, loss: Loss, out: np.ndarray, y: np.ndarray, logits: bool) -> float:
     """The metric summed over the samples of ``out`` (divide by the count for the mean; rmse: sqrt after)."""
     if name == "accuracy":
-        if loss.kind == "binary_crossentropy" or out.shape[-1] == 1 and loss.kind not in ("mse", "mae"):
-            predicted = out > (0.0 if logits else 0.5)
+        kind = accuracy_kind(loss.kind, out.shape[-1], sparse_labels(out, y))
+        if kind == "binary":
+            predicted = out > binary_threshold(logits)
             return float((predicted == (y > 0.5)).mean(axis=-1).sum())
-        if y.ndim == 1 or y.shape[-1] == 1 and out.shape[-1] > 1:
+        if kind == "sparse":
             return float((out.argmax(axis=-1) == y.reshape(-1)).sum())
         return float((out.argmax(axis=-1) == y.argmax(axis=-1)).sum())
     diff = out - y

@@ -1,0 +1,188 @@
+"""Losses as Keras 3.15 computes them, and what the loss reads: the one statement every backend and
+emitter consumes.
+
+**What the loss reads (fusion).** Keras' ``_get_logits`` (keras/src/backend/tensorflow/nn.py) takes the
+input of *any* softmax or sigmoid that produced the predictions (cached on the tensor as
+``_keras_logits``) and computes every cross-entropy from it, exactly and unclipped, whatever
+``from_logits`` says. Layers that hand on the very same tensor keep that cache: a linear ``Activation``,
+and a dropout at inference or with rate 0. Anything else (a Dense, Flatten's reshape, pooling, a dropout
+mask in training) makes a new tensor, and the loss reads that tensor as it is. nnspec pins the pairs
+that mean what they say and refuses the others with an error (``loss_problems``):
+
+- ``FUSED``: a ``from_logits=false`` cross-entropy and the output activation it undoes (softmax for
+  the categorical losses, sigmoid for the binary one): the loss reads the activation's input, the
+  model still outputs probabilities. As Keras.
+- ``from_logits=true`` after a softmax/sigmoid output: refused (Keras ignores the flag there).
+- a sigmoid output under a categorical loss, a softmax output under binary cross-entropy: refused
+  (Keras computes a softmax, resp. sigmoid, cross-entropy of the other activation's input).
+- a dropout (rate > 0) after a softmax/sigmoid output under a cross-entropy: refused (Keras computes
+  the training loss on the dropped probabilities, the validation loss from the logits).
+- every other output (linear, relu, tanh, …, or a softmax followed by Flatten, pooling, …): the loss
+  reads the output as it is — logits when ``from_logits=true``, else probabilities clipped to
+  [ε, 1 − ε], ε = 1e-7 (``EPSILON``), the gradient passing inside the bounds, bounds included.
+  mse and mae always read the output.
+
+**The formulas** (``FORMULAS``; ``xp`` is the array namespace, numpy or torch): the mean over the batch
+of a per-sample loss (Keras' ``sum_over_batch_size``), written once with operations both namespaces
+spell the same way (``clip``, ``log``, ``log1p``, ``exp``, ``abs``, ``amax``, ``sum(axis=, keepdims=)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EPSILON = 1e-7
+CROSS_ENTROPIES = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")
+# the cross-entropy kind -> the output activation it undoes, reading that activation's input
+FUSED = {"categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax",
+         "binary_crossentropy": "sigmoid"}
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+# ---- what the loss reads ---------------------------------------------------------------------------
+
+def passes_tensor_through(layer) -> bool:
+    """True for a layer whose Keras ``call`` returns its input tensor itself at inference (so Keras'
+    cached logits survive it): a linear Activation, a dropout (in training only at rate 0)."""
+    if layer.is_activation:
+        return layer.activation_fn.kind == "linear"
+    return layer.random
+
+
+def output_activation(layers) -> tuple[int, str] | None:
+    """(index of the layer, kind) of the activation whose tensor the model outputs — the last layer's own
+    nonlinear activation, looking back through the layers of ``passes_tensor_through`` — or None."""
+    for i in range(len(layers) - 1, -1, -1):
+        act = layers[i].activation_fn
+        if act is not None and act.kind != "linear":
+            return i, act.kind
+        if not passes_tensor_through(layers[i]):
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class LossInput:
+    """What the loss reads: ``fused_at`` is the index of the layer whose final activation the loss undoes
+    (it reads that activation's input; the layers after it pass the values through), None when the loss
+    reads the model's output; ``logits`` tells whether what it reads are logits."""
+
+    fused_at: int | None
+    logits: bool
+
+    @property
+    def fused(self) -> bool:
+        return self.fused_at is not None
+
+
+def loss_input(spec) -> LossInput:
+    """The rule of the module for an accepted spec (``loss_problems`` empty)."""
+    loss = spec.training.loss if spec.training else None
+    if loss is None:
+        return LossInput(None, False)
+    if loss.from_logits:
+        return LossInput(None, True)
+    found = output_activation(spec.layers)
+    if found is not None and FUSED.get(loss.kind) == found[1]:
+        return LossInput(found[0], True)
+    return LossInput(None, False)
+
+
+def is_fused(spec) -> bool:
+    """True when the loss reads the input of the model's output softmax/sigmoid (see the module)."""
+    return loss_input(spec).fused
+
+
+@dataclass(frozen=True)
+class LossProblem:
+    """A refused pairing: ``layer`` is the index of the layer to point at, None for the loss itself."""
+
+    message: str
+    hint: str
+    layer: int | None = None
+
+
+def loss_problems(layers, loss) -> list[LossProblem]:
+    """The pairings of the model's ``layers`` and ``loss`` that nnspec refuses (see the module), each with
+    what Keras would do instead. Shared by the compiler and the IR check (``compiler.passes.verify``)."""
+    if loss is None or loss.kind not in CROSS_ENTROPIES:
+        return []
+    found = output_activation(layers)
+    if found is None or found[1] not in PROBABILITY_ACTIVATIONS:
+        return []
+    index, act = found
+    problems = []
+    if loss.from_logits:
+        problems.append(LossProblem(
+            f"the output applies {act}, so it is not logits; Keras ignores from_logits=true here and computes "
+            f"{loss.kind} from the {act}'s input", f"set from_logits=false, or remove the {act} from the output"))
+    if FUSED[loss.kind] != act:
+        wanted = FUSED[loss.kind]
+        problems.append(LossProblem(
+            f"{loss.kind} after a {act} output: Keras would compute a {wanted} cross-entropy of the {act}'s "
+            "input, not the loss of these probabilities",
+            "use a softmax output with (sparse_)categorical_crossentropy, a sigmoid output with "
+            "binary_crossentropy"))
+    for j in range(index + 1, len(layers)):
+        if layers[j].draws_masks:
+            problems.append(LossProblem(
+                f"{layers[j].kind} after the output's {act}: Keras computes the training loss on the "
+                f"dropped probabilities but the validation loss from the {act}'s input",
+                f"move the {layers[j].kind} before the output layer", j))
+    return problems
+
+
+# ---- the formulas ------------------------------------------------------------------------------------
+
+def clip(xp, p):
+    """clip(p, ε, 1 − ε): the gradient passes inside the bounds, bounds included (TensorFlow, torch)."""
+    return xp.clip(p, EPSILON, 1 - EPSILON)
+
+
+def log_softmax(xp, z):
+    """z − log Σ eᶻ over the last axis (shifted by the maximum)."""
+    shifted = z - xp.amax(z, axis=-1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def mse(xp, out, y, logits):
+    """mean_n mean_d (out − y)²."""
+    diff = out - y
+    return xp.mean(diff * diff)
+
+
+def mae(xp, out, y, logits):
+    """mean_n mean_d |out − y|."""
+    return xp.mean(xp.abs(out - y))
+
+
+def binary_crossentropy(xp, out, y, logits):
+    """Logits z: mean(max(z, 0) − z·y + log(1 + e^−|z|)); probabilities p: −mean(y·log p + (1 − y)·log(1 − p)),
+    p clipped."""
+    if logits:
+        return xp.mean(xp.clip(out, 0, None) - out * y + xp.log1p(xp.exp(-xp.abs(out))))
+    p = clip(xp, out)
+    return -xp.mean(y * xp.log(p) + (1 - y) * xp.log(1 - p))
+
+
+def categorical_crossentropy(xp, out, y, logits):
+    """Logits z: −mean_n Σ y·log_softmax(z); probabilities: q = out/Σout (Keras renormalises),
+    −mean_n Σ y·log clip(q)."""
+    n = out.shape[0]
+    if logits:
+        return -(y * log_softmax(xp, out)).sum() / n
+    q = out / out.sum(axis=-1, keepdims=True)
+    return -(y * xp.log(clip(xp, q))).sum() / n
+
+
+def sparse_categorical_crossentropy(xp, out, y, logits):
+    """Integer labels y. Logits z: −mean_n log_softmax(z)[y]; probabilities p: Keras feeds log(clip(p)) to
+    the same formula, so −mean_n (log p_y − log Σ p) with p clipped."""
+    n = out.shape[0]
+    z = out if logits else xp.log(clip(xp, out))
+    onehot = y.reshape(-1, 1) == xp.arange(out.shape[-1])
+    return -xp.where(onehot, log_softmax(xp, z), 0).sum() / n
+
+
+FORMULAS = {f.__name__: f for f in (mse, mae, binary_crossentropy, categorical_crossentropy,
+                                    sparse_categorical_crossentropy)}
