@@ -6,6 +6,11 @@ gradients are wanted), and a layer may return ``None`` for it instead of computi
 Activations of Dense/Conv2D are separate steps (see ``backends.numpy.model``), so each layer
 here is only its own formula. ``state`` holds non-trainable weights (BatchNormalization's
 moving statistics), updated in place when training.
+
+Each kind's file is the plain path, written next to its formula (``PLAIN``). A few kinds also have a
+fast path in ``fast/`` (``FAST``) that gives the same numbers bit for bit, NaN and −0.0 included
+(tests/test_numpy_fast_paths.py proves it); ``LAYERS`` — what the model runs — takes the fast path
+where there is one.
 """
 
 from __future__ import annotations
@@ -21,12 +26,22 @@ from compiler.semantics.masks import keep_mask
 
 Backprop = Callable[[np.ndarray], tuple[np.ndarray, dict[str, np.ndarray]]]
 Forward = Callable[..., tuple[np.ndarray, Backprop]]
-LAYERS: dict[str, Forward] = {}
+PLAIN: dict[str, Forward] = {}  # the reference: one plain forward per layer kind
+FAST: dict[str, Forward] = {}  # bit-identical faster forwards of some kinds (fast/)
 
 
 def register(kind: str):
+    """Register ``kind``'s plain forward."""
     def wrap(fn: Forward) -> Forward:
-        LAYERS[kind] = fn
+        PLAIN[kind] = fn
+        return fn
+    return wrap
+
+
+def register_fast(kind: str):
+    """Register ``kind``'s fast forward: the same results as its plain one, bit for bit."""
+    def wrap(fn: Forward) -> Forward:
+        FAST[kind] = fn
         return fn
     return wrap
 
@@ -53,3 +68,5 @@ def no_grads(dy: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
+
+LAYERS: dict[str, Forward] = {**PLAIN, **FAST}  # what the model runs
