@@ -4,11 +4,12 @@
     python benchmarks/bench_threads.py --threads 1,2,4     # other thread counts ("all": every core)
     python benchmarks/bench_threads.py --busy 2 --seconds 5
     python benchmarks/bench_threads.py --spec specs/vgg_cnn.nns --batch-size 256   # a larger workload
+    python benchmarks/bench_threads.py --quick             # 1 and 2 threads, 1 s each: a smoke run
     python benchmarks/bench_threads.py --json threads.json
 
 What it measures
 ----------------
-A small digits CNN (8×8×1 images: Rescaling(1/16), Conv2D(16, 3, same, relu), MaxPooling2D(2),
+``harness.DIGITS_CNN`` (8×8×1 images: Rescaling(1/16), Conv2D(16, 3, same, relu), MaxPooling2D(2),
 Conv2D(32, 3, same, relu), Flatten, Dense(10, softmax); Adam, batch 32, float32, native mode) trained
 by nnspec's NumPy and PyTorch trainers with 1 thread (nnspec's default), 2 threads and every core
 ("all": the libraries' own default), each in a fresh process that calls
@@ -25,6 +26,7 @@ lines compare, per backend and situation, each thread count with one thread. A t
 busy figure collapses (many times slower than one thread) is one a default must not choose on a
 shared machine. The load average and the CPU count are printed first; other users' work changes
 the "idle" column too, so rerun before concluding anything from a difference of a few per cent.
+There is no target here: the figures explain ``--threads``' default (one thread).
 """
 
 from __future__ import annotations
@@ -37,29 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-SPEC = """
-model digits_cnn {
-    Input([8, 8, 1])
-    Rescaling(1 / 16)
-    Conv2D(16, 3, padding=same, activation=relu)
-    MaxPooling2D(2)
-    Conv2D(32, 3, padding=same, activation=relu)
-    Flatten()
-    Dense(10, activation=softmax)
-}
-
-train {
-    loss = sparse_categorical_crossentropy
-    optimizer = adam(learning_rate=1e-3)
-    batch_size = 32
-    epochs = 1
-    seed = 0
-    data = digits
-}
-"""
+from harness import DIGITS_CNN, Report, arguments
 
 
 def child(backend: str, threads: str, seconds: float, spec_path: str, batch_size: int) -> dict:
@@ -69,14 +49,17 @@ def child(backend: str, threads: str, seconds: float, spec_path: str, batch_size
     n = limit_threads(available_cores() if threads == "all" else int(threads))
     import numpy as np
 
-    from runtime.trainers import make_trainer
-    from runtime.data import load_dataset
-    from tools.equiv import step_batches
     from compiler.pipeline import compile_text
+    from runtime.data import load_dataset
+    from runtime.trainers import make_trainer
+    from tools.equiv import step_batches
 
-    spec = compile_text(Path(spec_path).read_text() if spec_path else SPEC, spec_path or "digits_cnn.nns").spec
-    if batch_size:
-        spec = spec.model_copy(update={"training": spec.training.model_copy(update={"batch_size": batch_size})})
+    if spec_path:
+        spec = compile_text(Path(spec_path).read_text(), spec_path).spec
+        if batch_size:
+            spec = spec.model_copy(update={"training": spec.training.model_copy(update={"batch_size": batch_size})})
+    else:
+        spec = DIGITS_CNN.spec(batch_size=batch_size or None)
     data = load_dataset(spec, dtype=np.dtype("float32"))
     trainer = make_trainer(backend, spec, dtype=np.dtype("float32"), mode="native")
     x, y = data.x_train, data.y_train
@@ -106,29 +89,32 @@ def spinners(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", default="1,2,all", help="comma-separated counts; 'all' is every core")
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(__doc__)
+    parser.add_argument("--threads", default=None, help="comma-separated counts; 'all' is every core "
+                        "(default 1,2,all; --quick 1,2)")
     parser.add_argument("--backends", default="numpy,torch")
     parser.add_argument("--busy", type=int, default=None, help="competing busy processes (default: cores // 2, ≥ 1)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration")
+    parser.add_argument("--seconds", type=float, default=None, help="timed seconds per configuration (default 3; --quick 1)")
     parser.add_argument("--spec", default=None, help="train this spec instead (e.g. specs/vgg_cnn.nns)")
     parser.add_argument("--batch-size", type=int, default=None, help="override the spec's batch size")
-    parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--child", nargs=3, metavar=("BACKEND", "THREADS", "SECONDS"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         backend, threads, seconds = args.child
         print(json.dumps(child(backend, threads, float(seconds), args.spec, args.batch_size)))
-        return
+        return 0
+    args.threads = args.threads or ("1,2" if args.quick else "1,2,all")
+    args.seconds = args.seconds or (1.0 if args.quick else 3.0)
 
     from backends.threads import available_cores
 
     cores = available_cores()
     busy = args.busy if args.busy is not None else max(1, cores // 2)
-    print(f"{args.spec or 'digits CNN'}{f', batch {args.batch_size}' if args.batch_size else ''}; cores available: "
-          f"{cores}; load average {os.getloadavg()[0]:.2f}; competing processes: {busy}; {args.seconds:g} s per "
-          "configuration")
+    report = Report("bench_threads", "training speed by thread count, as is and with busy processes beside it",
+                    quick=args.quick, libraries=("numpy", "torch"))
+    print(f"  {args.spec or DIGITS_CNN.title}{f', batch {args.batch_size}' if args.batch_size else ''}; "
+          f"competing processes: {busy}; {args.seconds:g} s per configuration")
     rows = []
     for backend in args.backends.split(","):
         for threads in args.threads.split(","):
@@ -145,21 +131,21 @@ def main() -> None:
                          "threads_busy": loaded["threads"], "idle": idle["samples_per_s"],
                          "busy": loaded["samples_per_s"]})
             r = rows[-1]
-            print(f"{backend:6} threads {threads:>7} (= {r['threads_idle']} / {r['threads_busy']}): "
+            print(f"  {backend:6} threads {threads:>7} (= {r['threads_idle']} / {r['threads_busy']}): "
                   f"{r['idle']:9.0f} samples/s as is, {r['busy']:9.0f} with {busy} busy "
                   f"({r['idle'] / r['busy']:.2f}x slower)", flush=True)
-    print("\nagainst one thread (samples/s ratio; above 1 is faster):")
+    report.section("against one thread (samples/s ratio; above 1 is faster):")
     for backend in args.backends.split(","):
         base = next((r for r in rows if r["backend"] == backend and r["asked"] == "1"), None)
         if base is None:
             continue
         for r in rows:
             if r["backend"] == backend and r["asked"] != "1":
-                print(f"{backend:6} threads {r['asked']:>7}: as is {r['idle'] / base['idle']:.2f}x, "
+                print(f"  {backend:6} threads {r['asked']:>7}: as is {r['idle'] / base['idle']:.2f}x, "
                       f"with competition {r['busy'] / base['busy']:.2f}x")
-    if args.json:
-        args.json.write_text(json.dumps({"cores": cores, "busy": busy, "rows": rows}, indent=2))
+    report.results.update(cores=cores, busy=busy, rows=rows)
+    return report.finish(args.json)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -38,7 +38,7 @@ totals and the fastest runs are printed too.
 Load (``Report``): the load average and the share of the CPUs other processes used over one second
 before the run (a WARNING above 15%), the cores this process may use, and the load average after.
 
-Verdicts: one line each, ``target ≥ 0.95×: met`` or ``missed``; nothing is asserted, and a script exits
+Verdicts: one line each, ``target >= 0.95x: met`` or ``missed``; nothing is asserted, and a script exits
 non-zero only when something crashes. ``--json PATH`` writes the environment, the figures and the
 verdicts.
 """
@@ -207,8 +207,9 @@ class TorchLoop:
         return total / max(count, 1)
 
 
-def keras_model(workload: Workload):
-    """The workload as a plain ``keras.Sequential``, compiled as a Keras user would."""
+def keras_model(workload: Workload, metrics: bool = True):
+    """The workload as a plain ``keras.Sequential``, compiled as a Keras user would (with the accuracy
+    metric unless ``metrics=False``)."""
     import keras
 
     layers = keras.layers
@@ -224,7 +225,8 @@ def keras_model(workload: Workload):
     else:
         raise ValueError(f"no hand-written Keras model for {workload.name}")
     model = keras.Sequential(stack)
-    model.compile(optimizer=keras.optimizers.Adam(LR), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(LR), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"] if metrics else None)
     return model
 
 
@@ -366,13 +368,18 @@ def cpu_busy_elsewhere(seconds: float = 1.0) -> float | None:
     return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
-def versions(*dists: str) -> dict[str, str]:
+def versions(*modules: str) -> dict[str, str]:
+    """Each module's version: its ``__version__`` once imported, else its distribution's metadata."""
     out = {}
-    for dist in dists:
+    for name in modules:
+        module = sys.modules.get(name)
+        if getattr(module, "__version__", None):
+            out[name] = str(module.__version__)
+            continue
         try:
-            out[dist] = metadata.version(dist)
+            out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
+            out[name] = "not installed"
     return out
 
 
