@@ -24,6 +24,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command
 
+from cli.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, help_text
 from compiler import __version__
 
 # command name -> "module:function", in the order `nnspec --help` lists them.
@@ -97,7 +98,7 @@ app = typer.Typer(
     cls=_LazyGroup,
     help="nnspec: compile neural-network specs to NumPy, PyTorch and Keras, and prove they agree.\n\n"
          "Examples:\n\n  nnspec check specs/*.nns\n\n  nnspec fmt --check specs/\n\n"
-         "  nnspec compile specs/digits_mlp.nns -o digits.ir.json",
+         "  nnspec compile specs/digits_mlp.nns -o digits.ir.json\n\n" + help_text(),
     no_args_is_help=True,
     **_SETTINGS,
 )
@@ -106,7 +107,7 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"nnspec {__version__}")
-        raise typer.Exit()
+        raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
@@ -129,10 +130,10 @@ def main() -> None:
     try:
         app()
     except (KeyboardInterrupt, BrokenPipeError):
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug in nnspec, not a user error: say so briefly
         if os.environ.get("NNSPEC_DEBUG"):
             raise
         print(f"nnspec: internal error: {type(exc).__name__}: {exc} (set NNSPEC_DEBUG=1 for details)",
               file=sys.stderr)
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)

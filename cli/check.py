@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import EXIT_ERRORS, EXIT_OK, EXIT_WARNINGS, expand_paths, print_diagnostics, try_compile
+from cli.common import expand_paths, print_diagnostics, try_compile
+from cli.exit_codes import EXIT_ERRORS, EXIT_FINDINGS, EXIT_OK
 from cli.options import ignore_option
 from compiler.summary import render_summary
 
@@ -47,7 +48,7 @@ def check(
             typer.echo("")
         print_diagnostics(result.warnings, result.source)
         if result.warnings and strict and code == EXIT_OK:
-            code = EXIT_WARNINGS
+            code = EXIT_FINDINGS
     if as_json and documents:
         typer.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
     raise typer.Exit(code)

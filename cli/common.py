@@ -6,14 +6,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from cli.exit_codes import EXIT_ERRORS, EXIT_FINDINGS, EXIT_OK  # noqa: F401  (re-exported)
+from cli.exit_codes import EXIT_ERRORS
 from spec_lang.diagnostics import Diagnostic, SpecError, render_diagnostics
 from spec_lang.span import Source
 
 if TYPE_CHECKING:
     from compiler.pipeline import CompileResult
 
-EXIT_WARNINGS = EXIT_FINDINGS
 SPEC_SUFFIXES = (".nns",)
 
 

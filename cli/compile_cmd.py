@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from cli.common import EXIT_ERRORS, print_diagnostics, try_compile, write_stdout_utf8
+from cli.common import print_diagnostics, try_compile, write_stdout_utf8
+from cli.exit_codes import EXIT_ERRORS
 from cli.options import ignore_option
 from cli.output import check_output, write_output
 

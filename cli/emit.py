@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from cli.common import EXIT_ERRORS
+from cli.exit_codes import EXIT_ERRORS
 from cli.options import ignore_option
 from cli.output import check_output, write_output
 from cli.train import fail, load_spec

@@ -9,11 +9,11 @@ from typing import Optional
 
 import typer
 
+from cli.exit_codes import EXIT_FINDINGS, EXIT_OK
 from cli.options import ignore_option, threads_option
 from cli.output import write_errors_exit
 from cli.train import Dtype, fail, load_training_spec
 
-EXIT_DIVERGED = 1
 
 
 def equiv(
@@ -32,7 +32,8 @@ def equiv(
 ) -> None:
     """Train SPEC for --steps steps on each backend with the same initial weights, batches and
     dropout masks, and compare: per-step loss, largest weight difference per layer, and the
-    first step and layer where two backends part. Exit 1 when they diverge beyond tolerance.
+    first step and layer where two backends part. Exit 1 when they part beyond tolerance; 0 when
+    they agree, also on where training diverges (every backend stopping at the same step and layer).
 
     Examples:
 
@@ -111,4 +112,4 @@ def equiv(
     if not parted and len(traces) > 1:
         worst = max(max(r.loss_error, *r.weight_errors.values()) for r in results.values())
         typer.echo(f"equivalent: largest relative difference {worst:.2e} (tolerance {tol:g})")
-    raise typer.Exit(EXIT_DIVERGED if parted else 0)
+    raise typer.Exit(EXIT_FINDINGS if parted else EXIT_OK)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import (EXIT_ERRORS, EXIT_OK, EXIT_WARNINGS, expand_paths, print_diagnostics,
-                                 write_stdout_utf8)
+from cli.common import expand_paths, print_diagnostics, write_stdout_utf8
+from cli.exit_codes import EXIT_ERRORS, EXIT_FINDINGS, EXIT_OK
 from spec_lang.diagnostics import SpecError
 from spec_lang.reading import read_source
 
@@ -48,7 +48,7 @@ def fmt(
                 diff = difflib.unified_diff(source.text.splitlines(keepends=True), formatted.splitlines(keepends=True),
                                             f"{path}", f"{path} (formatted)")
                 write_stdout_utf8("".join(diff))
-                code = max(code, EXIT_WARNINGS)
+                code = max(code, EXIT_FINDINGS)
             else:
                 try:
                     write_file(path, formatted)  # through a symlink to its target; mode and owner kept

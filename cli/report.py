@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import EXIT_ERRORS
+from cli.exit_codes import EXIT_ERRORS
 from cli.output import check_output, write_errors_exit
 
 

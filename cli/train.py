@@ -12,11 +12,9 @@ from typing import Any, Iterable, Optional
 
 import typer
 
-from cli.common import EXIT_ERRORS, print_diagnostics, try_compile
-from cli.exit_codes import EXIT_DIVERGED
+from cli.common import print_diagnostics, try_compile
+from cli.exit_codes import EXIT_DIVERGED, EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK
 from cli.options import ignore_option, threads_option
-
-EXIT_INTERRUPTED = 130
 
 
 class Backend(str, Enum):
@@ -330,7 +328,7 @@ def run_training(run: Run, *, quiet: bool, stop_requested: list) -> int:
     if track:
         events = tracking_events(events, run.trainer, spec, d)
     start = time.perf_counter()
-    code = 0
+    code = EXIT_OK
     try:
         with progress:
             run.history = fit(run.trainer, spec, d.x_train, d.y_train, d.x_val, d.y_val, epochs=t.epochs, seed=t.seed,

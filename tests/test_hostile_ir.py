@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cli import app
-from cli.exit_codes import EXIT_DIVERGED, EXIT_ERRORS, EXIT_OK
+from cli.exit_codes import EXIT_DIVERGED, EXIT_ERRORS, EXIT_FINDINGS, EXIT_OK
 from compiler.ir.spec import IR_VERSION
 from compiler.ir_file import IRFileError, read_ir
 from compiler.pipeline import compile_text
@@ -283,7 +283,7 @@ def test_fuzzed_irs_work_or_are_refused_in_one_line_by_every_command(data, base_
             assert_one_line_error(result, path)
             continue
         assert accepted, f"{command} accepted an IR that read_ir refused: {result.output}"
-        allowed = (EXIT_OK, EXIT_DIVERGED) if command == "train" else (EXIT_OK, 1)  # equiv: 1 = backends part
+        allowed = (EXIT_OK, EXIT_DIVERGED) if command == "train" else (EXIT_OK, EXIT_FINDINGS)  # equiv: backends part
         assert result.exit_code in allowed and not (result.exception and not isinstance(result.exception,
                                                                                        SystemExit)), (
             command, result.exit_code, repr(result.exception), result.output[-2000:])
