@@ -4,10 +4,12 @@ Run it with the interpreter of the environment where nnspec is installed, from a
 
     python benchmarks/bench_check.py                   # about 70 s on 2 cores (40 s of it the big specs)
     python benchmarks/bench_check.py --runs 15 --json bench.json
+    python benchmarks/bench_check.py --quick           # fewer rounds, one round of the big specs
 
-It uses only the standard library (``time.perf_counter``, ``subprocess``, ``statistics``). It never
-fails on a slow result: "meets" / "misses" are printed as text. It exits non-zero only when something
-crashes (a generated spec that does not compile, a command that exits with an error).
+The environment, load, verdicts and JSON are ``harness.py``'s; the measuring uses only the standard
+library (``time.perf_counter``, ``subprocess``, ``statistics``). It never fails on a slow result: "met"
+/ "missed" are printed as text. It exits non-zero only when something crashes (a generated spec that
+does not compile, a command that exits with an error).
 
 What it measures
 ----------------
@@ -65,21 +67,16 @@ rerun with more ``--runs`` before drawing conclusions from a difference of a few
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT, Report, arguments, timed
+
 SIZES = (10, 100, 1000)
 INPROC_TARGET_S = 0.2        # a 1000-layer spec compiles in under 0.2 s
 INPROC_TARGET_LAYERS = 1000
@@ -198,13 +195,6 @@ def list_spec(size: int) -> str:
 # measuring
 # ---------------------------------------------------------------------------------------------
 
-def _time_once(fn) -> float:
-    gc.collect()
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def bench_inprocess(runs: int) -> list[dict]:
     from compiler.pipeline import compile_text
     from spec_lang import parse
@@ -218,8 +208,8 @@ def bench_inprocess(runs: int) -> list[dict]:
             layers = len(result.spec.layers)
             if layers != n:
                 raise RuntimeError(f"generated {kind} spec has {layers} layers, expected {n}")
-            times = [_time_once(lambda: compile_text(text, path)) for _ in range(runs)]
-            parse_times = [_time_once(lambda: parse(Source(path, text))) for _ in range(runs)]
+            times = [timed(lambda: compile_text(text, path))[0] for _ in range(runs)]
+            parse_times = [timed(lambda: parse(Source(path, text)))[0] for _ in range(runs)]
             med = statistics.median(times)
             rows.append({
                 "spec": kind, "layers": layers, "text_lines": text.count("\n"), "runs": runs,
@@ -309,55 +299,14 @@ def bench_big(rounds: int) -> dict:
 # reporting
 # ---------------------------------------------------------------------------------------------
 
-def environment() -> dict:
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    try:
-        cpus_usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus_usable = None
-    commit = None
-    if shutil.which("git"):
-        proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        commit = proc.stdout.strip() or None
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "executable": sys.executable,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": cpus_usable,
-        "versions": {d: version(d) for d in ("nnspec", "pydantic", "pydantic-core", "lark", "typer", "rich")},
-        "git_commit": commit,
-        "loadavg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
+def git_commit() -> str | None:
+    if not shutil.which("git"):
+        return None
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return proc.stdout.strip() or None
 
 
-def verdict(ok: bool) -> str:
-    return "meets" if ok else "misses"
-
-
-def print_header(env: dict) -> None:
-    print("nnspec check benchmark")
-    print("=" * 78)
-    print(f"python    {env['python']}  ({env['executable']})")
-    print(f"platform  {env['platform']}  [{env['machine']}]")
-    usable = f", {env['cpus_usable']} usable" if env["cpus_usable"] is not None else ""
-    print(f"cpus      {env['cpu_count']}{usable}")
-    print("versions  " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
-    if env["git_commit"]:
-        print(f"commit    {env['git_commit']}")
-    if env["loadavg_1min"] is not None:
-        busy = "  (other work is running: expect noisy wall times)" if env["loadavg_1min"] > 0.5 else ""
-        print(f"load      {env['loadavg_1min']:.2f} (1-min average, at start){busy}")
-    print()
-
-
-def print_inprocess(rows: list[dict]) -> None:
+def print_inprocess(report: Report, rows: list[dict]) -> None:
     print(f"1. In-process compile_text (parse + passes + lint); warm-up 1, median of {rows[0]['runs']} runs")
     print(f"   {'spec':<7}{'layers':>7}{'lines':>7}{'median ms':>11}{'min ms':>9}{'us/layer':>10}"
           f"{'parse ms':>10}{'parse %':>9}")
@@ -365,15 +314,13 @@ def print_inprocess(rows: list[dict]) -> None:
         print(f"   {r['spec']:<7}{r['layers']:>7}{r['text_lines']:>7}{r['median_s'] * 1e3:>11.2f}"
               f"{r['min_s'] * 1e3:>9.2f}{r['per_layer_us']:>10.1f}{r['parse_median_s'] * 1e3:>10.2f}"
               f"{100 * r['parse_median_s'] / r['median_s']:>8.0f}%")
-    print(f"   target: {INPROC_TARGET_LAYERS} layers under {INPROC_TARGET_S:.1f} s (median)")
     for r in rows:
         if r["layers"] == INPROC_TARGET_LAYERS:
-            ratio = r["median_s"] / INPROC_TARGET_S
-            print(f"     {r['spec']:<7} {r['median_s']:.3f} s = {ratio:.2f} x target -> {verdict(ratio < 1)}")
-    print()
+            report.verdict(f"compile_text, {r['spec']} of {INPROC_TARGET_LAYERS} layers (median)", r["median_s"],
+                           INPROC_TARGET_S, at_least=False, unit=" s")
 
 
-def print_processes(base: dict, rows: list[dict], rounds: int) -> None:
+def print_processes(report: Report, base: dict, rows: list[dict], rounds: int) -> None:
     print(f"2. Whole process wall time (subprocess, output discarded); warm-up 1 each, {rounds} rounds")
     print(f"   {'command':<38}{'median s':>10}{'min s':>8}{'max s':>8}{'x base':>8}")
     print(f"   {base['label']:<38}{base['median_s']:>10.3f}{base['min_s']:>8.3f}{base['max_s']:>8.3f}{'1.00':>8}")
@@ -384,18 +331,17 @@ def print_processes(base: dict, rows: list[dict], rounds: int) -> None:
     by_key = {r["key"]: r for r in rows}
     check_all, check_one, version = by_key["check_all"], by_key["check_one"], by_key["version"]
     ratio = check_all["ratio_median"]
-    print(f"   target: nnspec check specs/*.nns under {CLI_TARGET_RATIO:.0f}x baseline: {ratio:.2f}x -> "
-          f"{verdict(ratio < CLI_TARGET_RATIO)}")
+    report.verdict("nnspec check specs/*.nns / python -c 'import pydantic, lark'", ratio, CLI_TARGET_RATIO,
+                   at_least=False)
     n_specs = check_all["specs"]
     print(f"   fixed start-up (--version - baseline):          {(version['median_s'] - base['median_s']) * 1e3:7.0f} ms")
     print(f"   first spec (check one - --version):             {(check_one['median_s'] - version['median_s']) * 1e3:7.0f} ms")
     print(f"   each further spec ((all - one) / {n_specs - 1}):            "
           f"{(check_all['median_s'] - check_one['median_s']) / max(n_specs - 1, 1) * 1e3:7.1f} ms")
     print("   note: most of the fixed cost is imports; `python -X importtime` breaks it down.")
-    print()
 
 
-def print_big(big: dict) -> None:
+def print_big(report: Report, big: dict) -> None:
     rows = big["rows"]
     print(f"3. Big specs, whole process (nnspec check / nnspec fmt --check); warm-up 1, median of {big['rounds']}")
     print(f"   {'spec':<16}{'MB':>6}{'layers':>8}{'check s':>9}{'s/MB':>7}{'fmt s':>8}{'s/MB':>7}")
@@ -412,51 +358,42 @@ def print_big(big: dict) -> None:
     for r in rows:
         if r["bytes"] >= 2**20 - 4096:
             for key in ("check", "fmt"):
-                t = r[f"{key}_median_s"]
-                print(f"   target: {key} on {r['label']} under {BIG_TARGET_S:.0f} s: {t:.2f} s -> {verdict(t < BIG_TARGET_S)}")
-    print()
+                report.verdict(f"nnspec {key} on {r['label']} (median)", r[f"{key}_median_s"], BIG_TARGET_S,
+                               at_least=False, unit=" s")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=9, help="rounds of whole-process runs (default 9)")
-    ap.add_argument("--inproc-runs", type=int, default=7, help="timed runs per in-process spec (default 7)")
-    ap.add_argument("--big-runs", type=int, default=3, help="rounds of the big-spec runs (default 3; 0 skips them)")
-    ap.add_argument("--json", metavar="PATH", type=Path, help="also write the figures as JSON to PATH")
+    ap = arguments(__doc__)
+    ap.add_argument("--runs", type=int, default=None, help="rounds of whole-process runs (default 9; --quick 3)")
+    ap.add_argument("--inproc-runs", type=int, default=None, help="timed runs per in-process spec (default 7; --quick 3)")
+    ap.add_argument("--big-runs", type=int, default=None,
+                    help="rounds of the big-spec runs (default 3; --quick 1; 0 skips them)")
     args = ap.parse_args(argv)
-    if args.runs < 1 or args.inproc_runs < 1 or args.big_runs < 0:
+    runs = args.runs or (3 if args.quick else 9)
+    inproc_runs = args.inproc_runs or (3 if args.quick else 7)
+    big_runs = args.big_runs if args.big_runs is not None else (1 if args.quick else 3)
+    if runs < 1 or inproc_runs < 1 or big_runs < 0:
         ap.error("--runs and --inproc-runs must be at least 1, --big-runs at least 0")
 
-    started = time.perf_counter()
-    env = environment()
-    print_header(env)
-    inproc = bench_inprocess(args.inproc_runs)
-    print_inprocess(inproc)
-    base, procs = bench_processes(args.runs)
-    print_processes(base, procs, args.runs)
-    big = bench_big(args.big_runs) if args.big_runs else None
+    report = Report("bench_check", "how fast is nnspec check?", quick=args.quick,
+                    libraries=("nnspec", "pydantic", "pydantic-core", "lark", "typer", "rich"))
+    report.note("executable", sys.executable)
+    report.note("git_commit", git_commit())
+    print(f"  {sys.executable}; commit {report.env['git_commit']}")
+    print()
+    inproc = bench_inprocess(inproc_runs)
+    print_inprocess(report, inproc)
+    print()
+    base, procs = bench_processes(runs)
+    print_processes(report, base, procs, runs)
+    print()
+    big = bench_big(big_runs) if big_runs else None
     if big:
-        print_big(big)
-    total = time.perf_counter() - started
-    print(f"total benchmark time {total:.1f} s")
-
-    if args.json:
-        by_key = {r["key"]: r for r in procs}
-        doc = {
-            "environment": env,
-            "inprocess": {"target_s": INPROC_TARGET_S, "target_layers": INPROC_TARGET_LAYERS, "rows": inproc},
-            "process": {"rounds": args.runs, "target_ratio": CLI_TARGET_RATIO, "baseline": base, "rows": procs},
-            "big": big,
-            "verdicts": {
-                **{f"inprocess_{r['spec']}_{r['layers']}": verdict(r["median_s"] < INPROC_TARGET_S)
-                   for r in inproc if r["layers"] == INPROC_TARGET_LAYERS},
-                "check_all_vs_baseline": verdict(by_key["check_all"]["ratio_median"] < CLI_TARGET_RATIO),
-            },
-            "total_s": total,
-        }
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    return 0
+        print_big(report, big)
+    report.results.update(inprocess={"target_s": INPROC_TARGET_S, "target_layers": INPROC_TARGET_LAYERS, "rows": inproc},
+                          process={"rounds": runs, "target_ratio": CLI_TARGET_RATIO, "baseline": base, "rows": procs},
+                          big=big)
+    return report.finish(args.json)
 
 
 if __name__ == "__main__":
