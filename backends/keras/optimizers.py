@@ -1,9 +1,10 @@
 """Training pieces as Keras objects: the optimizer, the schedule, the loss and the metrics.
 
-Optimizers are Keras' own classes with the spec's arguments; clipping is Keras' own
+Optimizers are Keras' own classes with the spec's arguments (``compiler.semantics.optimizers``:
+``Rule.keras_class``, ``keras_arguments``); clipping is Keras' own
 (``global_clipnorm`` = ``clip_norm``: ``clip_by_global_norm`` scales by
-clip_norm·min(1/‖g‖, 1/clip_norm), as backends/numpy/optimizers.py; ``clipvalue`` = ``clip_value``).
-Keras' update rules are the pinned ones (backends/numpy/optimizers.py was written from them),
+clip_norm·min(1/‖g‖, 1/clip_norm), the shared ``clip_scale``; ``clipvalue`` = ``clip_value``).
+Keras' update rules are the pinned ones (compiler/semantics/optimizers.py was written from them),
 and Keras' weight decay is the decoupled ``w ← w − w·wd·lr`` before the update for SGD as for AdamW.
 
 One adapter, float64 only: the hyperparameters are passed as ``numpy.float64`` scalars. Keras
@@ -15,7 +16,8 @@ the loss and 5e-5 in the weights with Adam, 6e-8 with SGD momentum or Adagrad). 
 cast exactly; ``numpy.float64`` is a ``float``, so Keras' argument checks accept it.
 
 The optimizer's learning rate is ``SpecSchedule``: the spec's schedule as a ``LearningRateSchedule``
-evaluated at ``iterations`` (the 0-based step, as compiler/semantics/schedules.py) in the native ``fit``, and
+evaluated at ``iterations`` (the 0-based step) in the native ``fit`` — compiler/semantics/schedules.py's
+formula on ``keras.ops`` (``KerasOps``) — and
 the rate the shared loop passes to ``train_batch`` otherwise (its ``override`` variable, in the
 model's dtype, so that a float64 rate is used exactly).
 """
@@ -31,6 +33,8 @@ import tensorflow as tf
 from keras import ops
 
 from compiler.ir.training import Loss, Training
+from compiler.semantics.optimizers import RULES, keras_arguments, rule
+from compiler.semantics.schedules import factor
 from compiler.semantics.metrics import accuracy_kind, binary_threshold
 
 
@@ -47,29 +51,35 @@ def floatx(dtype: str):
 
 # ---- schedules ----------------------------------------------------------------------------------
 
-def schedule_factor(schedule, t, const):
-    """compiler.semantics.schedules.schedule_factor in Keras ops on the float step tensor ``t``."""
-    kind = schedule.kind
-    if kind == "constant":
-        return const(1.0)
-    if kind == "step":
-        return ops.power(const(schedule.gamma), ops.floor(t / const(schedule.step_size)))
-    if kind == "exponential":
-        p = t / const(schedule.decay_steps)
-        if schedule.staircase:
-            p = ops.floor(p)
-        return ops.power(const(schedule.decay_rate), p)
-    if kind == "cosine":
-        steps = const(schedule.decay_steps)
-        completed = ops.minimum(t, steps) / steps
-        decayed = 0.5 * (1.0 + ops.cos(math.pi * completed))
-        return (1.0 - schedule.alpha) * decayed + schedule.alpha
-    if kind == "warmup":
-        steps = const(schedule.steps)
-        warm = (1.0 - schedule.start) * (t / steps) + schedule.start
-        after = schedule_factor(schedule.then, ops.maximum(t - steps, const(0.0)), const)
-        return ops.where(t < steps, warm, after)
-    raise ValueError(f"unknown learning-rate schedule kind {kind!r}")
+class KerasOps:
+    """The operations of compiler.semantics.schedules' formulas in ``keras.ops``, on tensors of ``dtype``:
+    a Python number among the arguments is converted (exactly: a conversion, not a cast) first."""
+
+    pi = math.pi
+
+    def __init__(self, dtype: str):
+        self.dtype = dtype
+
+    def _tensor(self, x):
+        return ops.convert_to_tensor(x, dtype=self.dtype) if isinstance(x, (int, float)) else x
+
+    def floor(self, x):
+        return ops.floor(x)
+
+    def cos(self, x):
+        return ops.cos(x)
+
+    def power(self, a, b):
+        return ops.power(self._tensor(a), self._tensor(b))
+
+    def minimum(self, a, b):
+        return ops.minimum(self._tensor(a), self._tensor(b))
+
+    def maximum(self, a, b):
+        return ops.maximum(self._tensor(a), self._tensor(b))
+
+    def where(self, condition, if_true, if_false):
+        return ops.where(condition, self._tensor(if_true), self._tensor(if_false))
 
 
 class SpecSchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -81,6 +91,7 @@ class SpecSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.learning_rate = float(learning_rate)
         self.schedule = schedule
         self.dtype = dtype
+        self.ops = KerasOps(dtype)
         self.override = tf.Variable(-1.0, dtype=dtype, trainable=False, name="learning_rate_override")
 
     def _const(self, value):
@@ -88,7 +99,7 @@ class SpecSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __call__(self, step):
         t = ops.cast(step, self.dtype)
-        scheduled = self._const(self.learning_rate) * schedule_factor(self.schedule, t, self._const)
+        scheduled = self._const(self.learning_rate) * factor(self.schedule, t, self.ops)
         return ops.where(self.override >= 0, self.override, scheduled)
 
     def get_config(self):
@@ -97,33 +108,18 @@ class SpecSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 # ---- optimizers ---------------------------------------------------------------------------------
 
-OPTIMIZERS = {
-    "sgd": lambda ir, x, common: keras.optimizers.SGD(
-        momentum=x(ir.momentum), nesterov=ir.nesterov, weight_decay=x(ir.weight_decay) if ir.weight_decay else None,
-        **common),
-    "adam": lambda ir, x, common: keras.optimizers.Adam(
-        beta_1=x(ir.beta_1), beta_2=x(ir.beta_2), epsilon=x(ir.epsilon), amsgrad=ir.amsgrad, **common),
-    "adamw": lambda ir, x, common: keras.optimizers.AdamW(
-        weight_decay=x(ir.weight_decay), beta_1=x(ir.beta_1), beta_2=x(ir.beta_2), epsilon=x(ir.epsilon),
-        amsgrad=ir.amsgrad, **common),
-    "rmsprop": lambda ir, x, common: keras.optimizers.RMSprop(
-        rho=x(ir.rho), momentum=x(ir.momentum), epsilon=x(ir.epsilon), centered=ir.centered, **common),
-    "adagrad": lambda ir, x, common: keras.optimizers.Adagrad(
-        initial_accumulator_value=x(ir.initial_accumulator_value), epsilon=x(ir.epsilon), **common),
-}
+OPTIMIZERS = {kind: getattr(keras.optimizers, r.keras_class) for kind, r in RULES.items()}
 
 
 def make_optimizer(training: Training, dtype: str) -> tuple[keras.optimizers.Optimizer, SpecSchedule]:
-    """Keras' optimizer for the spec, and its learning rate: a ``SpecSchedule``."""
+    """Keras' optimizer for the spec (its class and arguments from compiler.semantics.optimizers), and
+    its learning rate: a ``SpecSchedule``."""
     ir = training.optimizer
     exact = np.float64 if dtype == "float64" else float
-    try:
-        build = OPTIMIZERS[ir.kind]
-    except KeyError:
-        raise ValueError(f"no Keras optimizer for {ir.kind!r}") from None
+    cls = getattr(keras.optimizers, rule(ir).keras_class)
+    args = {name: exact(v) if isinstance(v, float) else v for name, v in keras_arguments(ir).items()}
     rate = SpecSchedule(ir.learning_rate, training.schedule, dtype)
-    optimizer = build(ir, exact, {"learning_rate": rate, "global_clipnorm": training.clip_norm,
-                                  "clipvalue": training.clip_value})
+    optimizer = cls(learning_rate=rate, global_clipnorm=training.clip_norm, clipvalue=training.clip_value, **args)
     return optimizer, rate
 
 
