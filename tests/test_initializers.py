@@ -8,7 +8,6 @@ the exact CDF, at fixed seeds (deterministic).
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -274,10 +273,7 @@ def test_negative_seed_refused():
 def test_every_weight_of_example_specs(name):
     spec = compile_file(SPECS / f"{name}.nns").spec
     specs = weight_specs(spec)
-    start = time.perf_counter()
     weights = initial_weights(spec, 42)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0  # ~0.01 s in practice; generous for loaded CI machines
     assert list(weights) == [w.name for w in specs]
     for w in specs:
         x = weights[w.name]
