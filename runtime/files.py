@@ -21,6 +21,11 @@ What a user can rely on, for every command that writes:
   quota exceeded, I/O error, ...) becomes a ``WriteError`` whose message names the file.
   ``SIGXFSZ`` is ignored, so that exceeding a file-size limit fails the write with EFBIG
   instead of killing the process.
+
+For tests only: with ``NNSPEC_TEST_PAUSE_WRITE`` naming a FIFO, every staged write stops after half
+its bytes, writes the temporary file's name and a newline to the FIFO (the test's signal that the
+write is under way) and waits until the FIFO is opened for writing and closed again; so a test can
+``kill -9`` the process in the middle of a write, deterministically (``tests/test_checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from pathlib import Path
 # errno values that mean the file system failed the write (not that the path was wrong): the CLI
 # exits with EXIT_IO (74) for these and EXIT_ERRORS (2) for every other WriteError.
 RESOURCE_ERRORS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO})
+
+PAUSE_WRITE_ENV = "NNSPEC_TEST_PAUSE_WRITE"  # tests only: see the module docstring
 
 
 class WriteError(Exception):
@@ -129,6 +136,22 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _write_staged(fd: int, data: bytes, tmp: Path) -> None:
+    """Write ``data`` to the temporary file ``tmp`` (open as ``fd``); under ``NNSPEC_TEST_PAUSE_WRITE``,
+    pause half-way for the test that named the FIFO (the module docstring says how)."""
+    fifo = os.environ.get(PAUSE_WRITE_ENV)
+    if not fifo:
+        _write_all(fd, data)
+        return
+    half = len(data) // 2
+    _write_all(fd, memoryview(data)[:half])
+    with open(fifo, "w", encoding="utf-8") as signal_test:  # blocks until the test reads
+        signal_test.write(f"{tmp}\n")
+    with open(fifo, encoding="utf-8") as wait:  # blocks until the test opens the FIFO to let the write go on
+        wait.read()
+    _write_all(fd, memoryview(data)[half:])
+
+
 def _write_in_place(path: Path, target: Path, data: bytes) -> None:
     """A character device or FIFO: open it for writing (a FIFO waits for a reader) and write."""
     try:
@@ -168,7 +191,7 @@ def _stage(path: Path, data: bytes) -> Path | None:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         tmp = Path(name)
         try:
-            _write_all(fd, data)
+            _write_staged(fd, data, tmp)
             os.fchmod(fd, stat.S_IMODE(st.st_mode) if st is not None else _new_file_mode())
             if st is not None and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
                 try:

@@ -22,6 +22,7 @@ from runtime.loop import fit
 from backends.numpy.trainer import NumpyTrainer
 from cli import app
 from compiler.pipeline import compile_text
+from hostile_files import hang_guard
 from resume_cases import iris_resume_spec, without_time
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,33 +176,47 @@ def test_bad_checkpoints_give_a_clear_error_and_change_nothing(tmp_path, damage)
 
 
 def test_kill_9_during_checkpoint_writes_leaves_a_loadable_checkpoint(tmp_path):
-    """A process writing large checkpoints in a loop is killed with SIGKILL mid-write, several times;
-    each time the checkpoint on disk loads (the old one or the new one, never half of one)."""
+    """A process that has written one checkpoint is killed with SIGKILL in the middle of writing the next:
+    ``runtime/files.py``'s test hook pauses the write after half its bytes and says so through a FIFO, so
+    the kill lands inside the write every time. The checkpoint on disk is the previous one, whole."""
+    fifo = tmp_path / "pause"
+    os.mkfifo(fifo)
+    out = tmp_path / "run"
+    out.mkdir()
     script = tmp_path / "writer.py"
     script.write_text(textwrap.dedent(f"""
-        import sys
+        import os, sys
         sys.path.insert(0, {str(ROOT)!r})
         import numpy as np
         from pathlib import Path
         from runtime.checkpoint import save_checkpoint
+        from runtime.files import PAUSE_WRITE_ENV
         from backends.contract import LoopState
         out = Path(sys.argv[1])
-        big = {{"dense/kernel": np.random.default_rng(0).normal(size=(2000, 1500))}}
-        i = 0
-        while True:
-            save_checkpoint(out, LoopState(step=i), weights=big, trainer_state={{}}, meta={{"n": i}})
-            print(i, flush=True)
-            i += 1
+        weights = {{"dense/kernel": np.random.default_rng(0).normal(size=(300, 200))}}
+        save_checkpoint(out, LoopState(step=1), weights=weights, trainer_state={{}}, meta={{"n": 1}})
+        os.environ[PAUSE_WRITE_ENV] = {str(fifo)!r}
+        weights["dense/kernel"] += 1.0
+        save_checkpoint(out, LoopState(step=2), weights=weights, trainer_state={{}}, meta={{"n": 2}})
+        print("the second write was not paused", flush=True)
     """))
-    for attempt in range(4):
-        proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True)
-        proc.stdout.readline()  # at least one complete checkpoint exists
-        time.sleep(0.05 + 0.07 * attempt)
+    first_kernel = np.random.default_rng(0).normal(size=(300, 200))
+    proc = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        with hang_guard(120), open(fifo, encoding="utf-8") as paused:  # the writer's signal: half written
+            temporary = Path(paused.readline().strip())
+        assert temporary.parent == out and temporary.name.startswith(f".{FILENAME}.")
+        # inside the write: half of a checkpoint as large as the previous one is on disk, no more
+        assert 0 < temporary.stat().st_size < (out / FILENAME).stat().st_size
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        state, weights, _, meta = load_checkpoint(tmp_path)
-        assert state.step == meta["n"]
-        assert weights["dense/kernel"].shape == (2000, 1500)
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.stdout.read() == ""
+    state, weights, _, meta = load_checkpoint(out)
+    assert (state.step, meta["n"]) == (1, 1)
+    np.testing.assert_array_equal(weights["dense/kernel"], first_kernel)
 
 
 def test_sigterm_from_outside_stops_a_real_training_process(tmp_path):
