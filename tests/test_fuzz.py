@@ -7,7 +7,8 @@ characters) and tokens of the language inserted. Each mutant goes through the re
 equal and summarize) or raise ``SpecError`` whose every diagnostic renders as
 ``path:line:col: error: ...`` (or ``path: error: ...``). Anything else, or a hang, is a bug.
 
-The runs are derandomized and use no example database, so CI sees the same examples every time.
+The runs are derandomized and use no example database (the suite's Hypothesis profile, tests/conftest.py), so
+CI sees the same examples every time.
 """
 
 from __future__ import annotations
@@ -304,8 +305,7 @@ def check_diagnostics(err: SpecError) -> None:
     assert str(err)
 
 
-FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @pytest.mark.parametrize("name", list(INLINE_SEEDS))

@@ -260,8 +260,7 @@ def mutated_irs(draw, base: dict) -> dict:
     return doc
 
 
-@settings(max_examples=40, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzzed_irs_work_or_are_refused_in_one_line_by_every_command(data, base_doc, tmp_path_factory,
                                                                       unrendered_plots):
