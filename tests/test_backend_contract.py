@@ -46,6 +46,7 @@ from compiler.ir.training import Loss, Optimizer, Schedule
 from compiler.ir.values import Initializer, Regularizer
 from compiler.pipeline import compile_text
 from compiler.semantics.initializers import initial_weights
+from compiler.semantics.optimizers import rule
 from compiler.semantics.schedules import learning_rate
 from compiler.weights import weight_specs
 from runtime.trainers import make_trainer
@@ -307,10 +308,9 @@ train {{ loss = mse optimizer = {OPTIMIZER_EXAMPLES.get(kind, kind)} batch_size 
 
 
 def declared_slots(spec: Spec) -> tuple[str, ...]:
-    """The slots the reference optimizer declares for this spec's optimizer (Keras' slot names)."""
-    from backends.numpy.optimizers import make_optimizer
-
-    return make_optimizer(spec.training.optimizer, {"w": np.zeros(1)}).slot_names
+    """The slots the spec's optimizer declares (``compiler.semantics.optimizers``: Keras' slot names)."""
+    hp = spec.training.optimizer
+    return tuple(name for name, _ in rule(hp).slots(hp))
 
 
 def checkpointed_keys(backend: str, spec: Spec, slots) -> set[str]:
