@@ -75,7 +75,7 @@ CASES = {
         name="f", head="Dense(3, activation=softmax) Flatten()", loss="sparse_categorical_crossentropy",
         optimizer="adam(learning_rate=0.01, amsgrad=true)", schedule="constant", extra=""),
     "mlp-categorical-softmax-layer-sgd": MLP.format(
-        name="g", head="Dense(3) Activation(softmax)", loss="categorical_crossentropy",
+        name="g", head="Dense(3) Activation(softmax) Activation(linear) Dropout(0.0)", loss="categorical_crossentropy",
         optimizer="sgd(learning_rate=0.1)", schedule="warmup(steps=3)", extra=""),
     "mlp-binary-logits-rmsprop": MLP.format(
         name="h", head="Dense(1)", loss="binary_crossentropy(from_logits=true)",
