@@ -53,6 +53,7 @@ from runtime.trainers import make_trainer
 from tools.emit import TARGETS as EMIT_TARGETS
 from tools.equiv import relative_error, step_batches, tolerance_for
 from equivalence_cases import case_data  # tests/ is on sys.path under pytest
+from frameworks import need
 from test_emit import emitted_module, float32_exact, without_dropout
 
 pytestmark = pytest.mark.filterwarnings(  # Keras' convert_to_numpy under NumPy 2, not ours
@@ -202,10 +203,22 @@ def run_backend(backend: str, mode: str, spec: Spec, x, y, weights=None) -> Run:
     return Run(w0, outputs, losses, copies(trainer.get_weights()))
 
 
+def framework_of(target: str) -> str:
+    """The package a target needs: the backend's (``backends.BACKENDS``), or the emit target's framework."""
+    kind, which = target.split("-", 1)
+    return which if kind == "emit" else BACKENDS[kind][2]
+
+
+def need_framework(target: str) -> None:
+    """Skip (fail under NNSPEC_REQUIRE_BACKENDS=1) when the target's framework is not installed."""
+    if framework_of(target) != "numpy":
+        need(framework_of(target))
+
+
 @pytest.fixture
 def keras_settings():
     """The emitted Keras program sets Keras' global float type and dtype policy; other tests expect theirs."""
-    keras = pytest.importorskip("keras")
+    keras = need("keras")
     floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     yield
     keras.config.set_floatx(floatx)
@@ -269,6 +282,7 @@ def test_the_covering_specs_hold_every_kind():
 @pytest.mark.parametrize("index", range(len(COVERING)), ids=[name for name, _ in COVERING])
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_target_trains_every_kind_as_the_reference(target, index, tmp_path, request):
+    need_framework(target)
     name, text = COVERING[index]
     spec = spec_of(text)
     kind, which = target.split("-", 1)
@@ -299,7 +313,7 @@ def test_every_target_trains_every_kind_as_the_reference(target, index, tmp_path
         assert dropped.losses[0] != pytest.approx(reference(steps_spec, x, y, dropped.w0).losses[0], rel=1e-6)
 
 
-# ---- optimizer state: the checkpointed slots, and a bit-identical next step after a round trip -------------------------
+# ---- optimizer state: the checkpointed slots, and a bit-identical next step after a round trip ---------------
 def optimizer_spec(kind: str, dropout: float = 0.0) -> Spec:
     return spec_of(f"""model opt {{
     Input([4]) Dense(3, activation=tanh) Dropout({dropout}) BatchNormalization() Dense(2)
@@ -351,10 +365,12 @@ def round_trip(backend: str, mode: str, spec: Spec) -> None:
 @pytest.mark.parametrize("kind", OPTIMIZER_KINDS)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_optimizer_state_round_trip_gives_the_same_next_step(backend, kind):
+    need_framework(f"{backend}-canonical")
     round_trip(backend, "canonical", optimizer_spec(kind))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_native_random_state_round_trip_gives_the_same_next_step(backend):
     """Native mode draws its own dropout masks: its random state is checkpointed with the optimizer's."""
+    need_framework(f"{backend}-native")
     round_trip(backend, "native", optimizer_spec("adam", dropout=0.5))

@@ -24,10 +24,14 @@ from backends import BACKENDS
 from compiler.ir.spec import Spec
 from compiler.semantics.initializers import initial_weights
 from compiler.weights import weight_specs
+from runtime.trainers import make_trainer
 from tools.emit import TARGETS as EMIT_TARGETS
-from test_backend_contract import INITIALIZER_KINDS, spec_of
+from test_backend_contract import INITIALIZER_KINDS, need_framework, spec_of
 from test_emit import emitted_module
 from test_initializers import expected, weight_fans
+
+pytestmark = pytest.mark.filterwarnings(  # Keras' convert_to_numpy under NumPy 2, not ours
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 P_VALUE = 1e-3
 
@@ -49,8 +53,8 @@ def layer_name(layout: str, kind: str) -> str:
 def dense_spec() -> Spec:
     """One Dense layer per kind, 60,000 weights each; widths alternate so that fan_in ≠ fan_out."""
     widths = [200, 300] * len(INITIALIZER_KINDS)
-    layers = "\n".join(f'    Dense({widths[i]}, kernel_initializer={EXAMPLES.get(k, k)}, name="{layer_name("dense", k)}")'
-                       for i, k in enumerate(INITIALIZER_KINDS))
+    layers = "\n".join(f"    Dense({widths[i]}, kernel_initializer={EXAMPLES.get(k, k)}, "
+                       f'name="{layer_name("dense", k)}")' for i, k in enumerate(INITIALIZER_KINDS))
     return spec_of(f"model dense_inits {{\n    Input([300])\n{layers}\n}}\n"
                    f"train {{ loss = mse optimizer = sgd seed = 11 }}")
 
@@ -81,22 +85,26 @@ def drawn(tmp_path_factory):
 
 
 def draw(target: str, spec: Spec, where) -> dict[str, np.ndarray]:
+    """The initial weights ``target`` draws for ``spec``: a backend's trainer in native mode, or the emitted
+    program's ``build_model``."""
     kind, which = target.split("-", 1)
     if kind != "emit":
-        from runtime.trainers import make_trainer
-
         trainer = make_trainer(kind, spec, dtype=np.float64, mode="native")
         return {k: np.array(v, dtype=np.float64) for k, v in trainer.get_weights().items()}
     if which == "keras":
-        keras = pytest.importorskip("keras")
+        import keras
+
         floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
         try:
-            module = emitted_module(where, spec, "keras", spec.name)
-            return {k: np.array(v, dtype=np.float64) for k, v in module.get_weights(module.build_model("float64")).items()}
+            return emitted_weights(emitted_module(where, spec, "keras", spec.name))
         finally:  # the emitted build_model sets Keras' global float type; other tests expect theirs
             keras.config.set_floatx(floatx)
             keras.config.set_dtype_policy(policy)
-    module = emitted_module(where, spec, which, spec.name)
+    return emitted_weights(emitted_module(where, spec, which, spec.name))
+
+
+def emitted_weights(module) -> dict[str, np.ndarray]:
+    """The weights an emitted program's ``build_model`` initialises, in nnspec's names and Keras' layouts."""
     return {k: np.array(v, dtype=np.float64) for k, v in module.get_weights(module.build_model("float64")).items()}
 
 
@@ -104,6 +112,7 @@ def draw(target: str, spec: Spec, where) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("kind", INITIALIZER_KINDS)
 @pytest.mark.parametrize("target", TARGETS)
 def test_native_initial_weights_follow_keras_distribution(target, kind, layout, drawn):
+    need_framework(target)
     spec = SPECS[layout]()
     name = f"{layer_name(layout, kind)}/kernel"
     w = drawn(target, layout)[name]
