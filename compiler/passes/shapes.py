@@ -18,7 +18,7 @@ def infer_shapes(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBas
     for layer in layers:
         if isinstance(layer, Pooling2D) and layer.strides is None:
             layer = layer.model_copy(update={"strides": layer.pool_size})
-        if shape is None and layer.kind != "Input":
+        if shape is None and not layer.is_input:
             out.append(layer)
             continue
         try:

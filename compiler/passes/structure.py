@@ -9,10 +9,10 @@ def layout_problems(layers: list[LayerBase] | tuple[LayerBase, ...], model: str)
     """What is wrong with the order of ``layers`` (the model's, after expansion), as (index of the layer
     to point at, or None for the model; message): one Input, first, and at least one layer after it."""
     problems: list[tuple[int | None, str]] = []
-    if not layers or layers[0].kind != "Input":
+    if not layers or not layers[0].is_input:
         problems.append((0 if layers else None, f"model '{model}' must start with Input(shape=[...])"))
     problems += [(i, "Input may only be the first layer of the model (a model has one input)")
-                 for i, layer in enumerate(layers) if i > 0 and layer.kind == "Input"]
+                 for i, layer in enumerate(layers) if i > 0 and layer.is_input]
     if len(layers) == 1 and not problems:
         problems.append((None, f"model '{model}' has only its Input; add layers"))
     return problems
