@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import os
 import re
 import subprocess
@@ -39,6 +40,7 @@ from backends.numpy.model import NumpyModel
 from cli.emit import emit
 from compiler.ir.spec import Spec
 from compiler.ir.training import OPTIMIZER_CLASSES, Loss
+from compiler.semantics.optimizers import RULES, clip_scale, decay
 from compiler.ir.values import INITIALIZER_KINDS, ActivationFn, ActivationKind
 from compiler.ir.layers import LAYER_CLASSES
 from compiler.pipeline import compile_file, compile_text
@@ -188,7 +190,22 @@ def test_every_activation_initializer_loss_and_optimizer_is_covered():
         assert (keras_source.activation(fn, ctx) is None) == (kind == "linear")
     assert set(torch_source.INITIALIZERS) == set(INITIALIZER_KINDS) - {"auto"}
     assert set(keras_source.LOSS_CLASSES) == set(get_args(Loss.model_fields["kind"].annotation))
-    assert set(keras_source.OPTIMIZER_ARGS) == set(OPTIMIZER_CLASSES)
+    assert set(RULES) == set(OPTIMIZER_CLASSES)
+
+
+@pytest.mark.parametrize("kind", sorted(OPTIMIZER_CLASSES))
+def test_the_emitted_optimizer_is_nnspecs_own_rule(kind):
+    """The emitted torch program carries compiler.semantics.optimizers' functions verbatim, and the Keras
+    program calls Keras' class with compiler.semantics.optimizers' arguments."""
+    spec = compile_text(f"model m {{ Input([3]) Dense(2) }} train {{ loss = mse optimizer = {kind}(weight_decay=0.1) "
+                        f"clip_norm = 1 }}" if kind in ("sgd", "adamw") else
+                        f"model m {{ Input([3]) Dense(2) }} train {{ loss = mse optimizer = {kind} clip_norm = 1 }}").spec
+    torch_program = emit_source(spec, "torch")
+    r = RULES[kind]
+    for fn in (r.slots, r.rate, r.update, decay, clip_scale) if kind in ("sgd", "adamw") else (r.slots, r.rate, r.update,
+                                                                                                 clip_scale):
+        assert inspect.getsource(fn) in torch_program, fn.__name__
+    assert f"keras.optimizers.{r.keras_class}(" in emit_source(spec, "keras")
 
 
 # ---- the source itself ------------------------------------------------------------------------------------
@@ -221,10 +238,11 @@ def test_emitted_source_compiles_and_imports_only_its_framework(name, backend):
 
 def test_only_what_the_spec_uses_is_emitted():
     digits = emit_source(spec_named("digits_mlp"), "torch")
-    for absent in ("KerasBatchNorm", "F.pad", "avg_pool2d_same", "penalty(", "EPSILON", "clip_gradients", "KerasSGD",
+    for absent in ("KerasBatchNorm", "F.pad", "avg_pool2d_same", "penalty(", "EPSILON", "clip_gradients", "sgd_update",
                    "permute", "self.logits"):
         assert absent not in digits, absent
-    assert "class KerasAdam(torch.optim.Adam)" in digits and "F.cross_entropy(z, y)" in digits
+    assert "class KerasOptimizer(torch.optim.Optimizer)" in digits and "def adam_update(" in digits
+    assert "return sparse_categorical_crossentropy_from_logits(torch, z, y)" in digits
     vgg = emit_source(spec_named("vgg_cnn"), "torch")
     assert "class KerasBatchNorm" in vgg and "x.permute(0, 3, 1, 2)" in vgg and "self.logits = x" in vgg
     cnn = emit_source(spec_named("cnn-flatten-sparse-adam"), "torch")

@@ -3,8 +3,8 @@
 Data loading is written out exactly as ``runtime.data.load_dataset`` does it (same draws, same
 order, same label formats, same shuffle-then-split), so an emitted program trains on the very
 arrays ``nnspec train`` would; the generators' formulas are those of ``runtime.data.generate``.
-The schedule is written out as ``compiler.semantics.schedules.schedule_factor`` computes it, operation for
-operation, so the learning rate of every step is the same float.
+The schedule is ``compiler.semantics.schedules``' own formula traced into source (tools/emit/formula.py),
+operation for operation, so the learning rate of every step is the same float.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.emit.code import Code, literal, quote
+from tools.emit.formula import KERAS_SOURCE, PYTHON_SOURCE, Source
 from compiler.ir.spec import Spec
 from compiler.semantics import metrics
+from compiler.semantics.schedules import factor
 from compiler.ir.training import (BUILTIN_DATASETS, BlobsData, BuiltinData, FileData, RegressionData,
                                   SpiralsData)
 
@@ -296,76 +298,19 @@ def _format_labels(code: Code, spec: Spec, general: bool) -> None:
 
 # ---- the learning-rate schedule --------------------------------------------------------------------
 def schedule_python(code: Code, schedule) -> None:
-    """The body of ``learning_rate(step)``: ``compiler.semantics.schedules.learning_rate`` in plain Python."""
-    _python_body(code, schedule, "step")
-
-
-def _python_body(code: Code, s, t: str) -> None:
-    if s.kind == "constant":
-        code("return LEARNING_RATE")
-    elif s.kind == "step":
-        code(f"return LEARNING_RATE * {literal(float(s.gamma))} ** ({t} // {s.step_size})")
-    elif s.kind == "exponential":
-        p = f"({t} // {s.decay_steps})" if s.staircase else f"({t} / {s.decay_steps})"
-        code(f"return LEARNING_RATE * {literal(float(s.decay_rate))} ** {p}")
-    elif s.kind == "cosine":
-        code(f"completed = min({t}, {s.decay_steps}) / {s.decay_steps}",
-             f"return LEARNING_RATE * {_cosine('0.5 * (1.0 + math.cos(math.pi * completed))', s.alpha)}")
-    elif s.kind == "warmup":
-        with code.block(f"if {t} < {s.steps}:  # linear warmup from {s.start:g} of the rate"):
-            code(f"return LEARNING_RATE * {_warm(t, s)}")
-        if s.then.kind != "constant":
-            code(f"# then {describe(s.then)}, counted from the end of the warmup:")
-            code(f"{t} -= {s.steps}")
-        _python_body(code, s.then, t)
-    else:  # pragma: no cover
-        raise EmitError(f"no code for the schedule {s.kind!r}")
-
-
-def _cosine(decayed: str, alpha: float) -> str:
-    if alpha == 0:
-        return f"({decayed})"
-    return f"({literal(1.0 - alpha)} * ({decayed}) + {literal(float(alpha))})"
-
-
-def _warm(t: str, s) -> str:
-    if s.start == 0:
-        return f"({t} / {s.steps})"
-    return f"({literal(1.0 - s.start)} * ({t} / {s.steps}) + {literal(float(s.start))})"
+    """The body of ``learning_rate(step)``: ``compiler.semantics.schedules.learning_rate``, its formula
+    traced into plain Python (tools/emit/formula.py)."""
+    rate = Source("LEARNING_RATE", atom=True) * factor(schedule, Source("step", atom=True), PYTHON_SOURCE)
+    code(f"return {rate}")
 
 
 def schedule_keras(code: Code, schedule) -> None:
-    """The body of a ``LearningRateSchedule.__call__(step)`` in ``keras.ops``, computed in float64 whatever
-    the model's dtype (the optimizer casts the rate to each variable's dtype)."""
+    """The body of a ``LearningRateSchedule.__call__(step)``: the same formula traced into ``keras.ops``,
+    computed in float64 whatever the model's dtype (the optimizer casts the rate to each variable's
+    dtype)."""
     code('t = ops.cast(step, "float64")')
-    expr = _keras_factor(code, schedule, "t", 0)
-    code(f"return LEARNING_RATE * {expr}")
-
-
-def _keras_factor(code: Code, s, t: str, depth: int) -> str:
-    """Write the lines that compute the factor of ``s`` at step ``t``; return an expression of it."""
-    suffix = "" if depth == 0 else str(depth)
-    if s.kind == "constant":
-        return "1.0"
-    if s.kind == "step":
-        return f"ops.power({literal(float(s.gamma))}, ops.floor({t} / {s.step_size}))"
-    if s.kind == "exponential":
-        p = f"ops.floor({t} / {s.decay_steps})" if s.staircase else f"{t} / {s.decay_steps}"
-        return f"ops.power({literal(float(s.decay_rate))}, {p})"
-    if s.kind == "cosine":
-        code(f"completed{suffix} = ops.minimum({t}, {s.decay_steps}) / {s.decay_steps}")
-        code(f"cosine{suffix} = {_cosine(f'0.5 * (1.0 + ops.cos(math.pi * completed{suffix}))', s.alpha)[1:-1]}")
-        return f"cosine{suffix}"
-    if s.kind == "warmup":
-        code(f"warmup{suffix} = {_warm(t, s)[1:-1]}  # linear from {s.start:g} of the rate")
-        after = f"t{depth + 1}"
-        if s.then.kind != "constant":
-            code(f"# then {describe(s.then)}, counted from the end of the warmup:")
-            code(f"{after} = {t} - {s.steps}")
-        then = _keras_factor(code, s.then, after, depth + 1)
-        code(f"factor{suffix} = ops.where({t} < {s.steps}, warmup{suffix}, {then})")
-        return f"factor{suffix}"
-    raise EmitError(f"no code for the schedule {s.kind!r}")  # pragma: no cover
+    rate = Source("LEARNING_RATE", atom=True) * factor(schedule, Source("t", atom=True), KERAS_SOURCE)
+    code(f"return {rate}")
 
 
 def emit_main(body: Code, spec: Spec, model: str) -> None:

@@ -26,6 +26,7 @@ from typing import Callable
 
 from tools.emit.code import Call, Code, Keyword, literal, pair, prose, section
 from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_keras, settings)
+from compiler.semantics.optimizers import keras_arguments, rule
 from compiler.ir.names import root_scope_name
 from compiler.ir.spec import Spec
 
@@ -325,33 +326,22 @@ def metric_exprs(spec: Spec) -> list[str]:
     return out
 
 
-OPTIMIZER_ARGS = {
-    "sgd": ("SGD", ("momentum", "nesterov", "weight_decay")),
-    "adam": ("Adam", ("beta_1", "beta_2", "epsilon", "amsgrad")),
-    "adamw": ("AdamW", ("weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad")),
-    "rmsprop": ("RMSprop", ("rho", "momentum", "epsilon", "centered")),
-    "adagrad": ("Adagrad", ("initial_accumulator_value", "epsilon")),
-}
-
-
 def optimizer_call(spec: Spec) -> tuple[str, list[str]]:
+    """Keras' optimizer class for the spec and its arguments (the learning rate, the hyperparameters of
+    ``compiler.semantics.optimizers.keras_arguments`` other than Keras' defaults None and False, clipping)."""
     t = spec.training
     o = t.optimizer
-    cls, keys = OPTIMIZER_ARGS[o.kind]
     lr = "LEARNING_RATE" if t.schedule.kind == "constant" else "LearningRate()"
     args = [f"learning_rate={lr}"]
-    for key in keys:
-        value = getattr(o, key)
-        if key in ("nesterov", "amsgrad", "centered") and not value:
-            continue
-        if key == "weight_decay" and o.kind == "sgd" and not value:
+    for key, value in keras_arguments(o).items():  # compiler.semantics.optimizers: Keras' own arguments
+        if value is None or value is False:  # Keras' default
             continue
         args.append(f"{key}={literal(float(value) if isinstance(value, float) else value)}")
     if t.clip_norm is not None:
         args.append(f"global_clipnorm={literal(float(t.clip_norm))}")
     if t.clip_value is not None:
         args.append(f"clipvalue={literal(float(t.clip_value))}")
-    return f"keras.optimizers.{cls}", args
+    return f"keras.optimizers.{rule(o).keras_class}", args
 
 
 # ---- the file ------------------------------------------------------------------------------------------------

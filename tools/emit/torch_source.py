@@ -17,23 +17,28 @@ convention it implements:
 - initial weights drawn with torch's generator from Keras' distributions (``variance_scaling_``);
 - the loss as Keras computes it (a final softmax/sigmoid fused with the cross-entropy, probabilities
   clipped to [1e-7, 1 − 1e-7] otherwise), penalties l1·Σ|w| + l2·Σw², activity penalties ÷ batch;
-- the optimizer in Keras' form (``KerasAdam``, ``KerasSGD``, ``KerasRMSprop``, ``KerasAdagrad``), the
-  schedule as a function of the step, global-norm clipping as Keras' ``global_clipnorm``;
+- the optimizer in Keras' form: ``KerasOptimizer`` applying nnspec's own rule functions, their source
+  copied from compiler/semantics/optimizers.py; the schedule as a function of the step, its formula
+  traced from compiler/semantics/schedules.py; global-norm clipping as Keras' ``global_clipnorm``
+  (the shared ``clip_scale``);
 - the training loop of ``runtime.loop``: batches from ``default_rng(SeedSequence([seed, 1, epoch]))``,
   metrics, validation, early stopping as Keras' ``EarlyStopping``.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
 from tools.emit.code import Code, call, class_name, fit_comment, identifier, literal, pair, prose, quote, section
 from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_python, settings)
+from compiler.semantics import losses
 from compiler.semantics.losses import is_fused, loss_input
 from compiler.ir.spec import Spec
 from compiler.ir.layers.geometry import same_padding
 from compiler.weights import weight_specs
+from compiler.semantics.optimizers import RULES, clip_scale, decay, hyperparameters, rule, weight_decay
 
 # Attributes an nn.Module (or the emitted model) already has: a layer named so gets a suffix.
 RESERVED = frozenset({
@@ -49,10 +54,13 @@ RESERVED = frozenset({
 })
 
 
+LOSS_FUNCTIONS = frozenset(f.__name__ for f in (*losses.FORMULAS.values(), *losses.FROM_LOGITS.values(), *losses.HELPERS))
+OPTIMIZER_FUNCTIONS = frozenset(f.__name__ for r in RULES.values() for f in (r.slots, r.rate, r.update)) | {"decay"}
+
 # Names the emitted file defines or imports at module level: the model class must not shadow them.
-MODULE_NAMES = frozenset({"F", "I", "O", "nn", "np", "torch", "math", "csv", "argparse", "KerasBatchNorm", "KerasAdam",
-                          "KerasNormalization", "adapt",
-                          "KerasAdamW", "KerasSGD", "KerasRMSprop", "KerasAdagrad", "WEIGHTS", "VARIANCE_SCALING",
+MODULE_NAMES = frozenset({"F", "I", "O", "nn", "np", "torch", "math", "csv", "argparse", "KerasBatchNorm",
+                          "KerasNormalization", "adapt", "KerasOptimizer", "Hyperparameters",
+                          *OPTIMIZER_FUNCTIONS, "clip_scale", *LOSS_FUNCTIONS, "data_loss", "WEIGHTS", "VARIANCE_SCALING",
                           "SEED", "EPOCHS", "BATCH_SIZE", "DTYPE", "EPSILON", "LEARNING_RATE", "VALIDATION_SPLIT",
                           "CLIP_NORM", "CLIP_VALUE", "DATA_FILE", "LABEL_COLUMN"})
 
@@ -363,70 +371,92 @@ INITIALIZERS: dict[str, Callable] = {
 
 
 # ---- losses --------------------------------------------------------------------------------------------------
-def _loss_lines(spec: Spec) -> tuple[str, list[str]]:
-    """(docstring, body) of ``data_loss(z, y)``: Keras' formula for the spec's loss. ``z`` are logits when the
-    spec says from_logits=true or when the final softmax/sigmoid is fused with the loss."""
+def loss_source(spec: Spec) -> list[str]:
+    """The spec's loss formula as compiler/semantics/losses.py states it (``inspect.getsource``: the emitted
+    loss is nnspec's own) with the helpers it calls, and ``data_loss(z, y)`` calling it on torch; ``z`` are
+    logits when the spec says from_logits=true or the loss reads the input of the output softmax/sigmoid."""
     loss = spec.training.loss
     logits = loss.from_logits or is_fused(spec)
-    kind = loss.kind
-    clip = "p = p.clamp(EPSILON, 1 - EPSILON)  # Keras clips probabilities to [1e-7, 1 - 1e-7]"
-    if kind == "mse":
-        return "mse: mean((z − y)²).", ["return F.mse_loss(z, y)"]
-    if kind == "mae":
-        return "mae: mean(|z − y|).", ["return F.l1_loss(z, y)"]
-    if kind == "sparse_categorical_crossentropy":
-        if logits:
-            return "sparse_categorical_crossentropy from logits: mean of −log softmax(z)[y].", [
-                "return F.cross_entropy(z, y)"]
-        return ("sparse_categorical_crossentropy from probabilities, as Keras: the log of the clipped\n"
-                "probabilities goes through the from-logits formula (−log p[y] + log Σ p)."), [
-                    "p = z", clip, "return F.cross_entropy(torch.log(p), y)"]
-    if kind == "categorical_crossentropy":
-        if logits:
-            return "categorical_crossentropy from logits: mean over the batch of −Σ y·log softmax(z).", [
-                "return -(y * torch.log_softmax(z, dim=-1)).sum(dim=-1).mean()"]
-        return ("categorical_crossentropy from probabilities, as Keras: renormalised to sum 1, clipped,\n"
-                "then mean over the batch of −Σ y·log p."), [
-                    "p = z / z.sum(dim=-1, keepdim=True)", clip, "return -(y * torch.log(p)).sum(dim=-1).mean()"]
-    if kind == "binary_crossentropy":
-        if logits:
-            return "binary_crossentropy from logits: mean(max(z, 0) − z·y + log(1 + e^−|z|)).", [
-                "return F.binary_cross_entropy_with_logits(z, y)"]
-        return ("binary_crossentropy from probabilities, clipped as Keras does (torch's\n"
-                "binary_cross_entropy clamps the log at −100 instead)."), [
-                    "p = z", clip, "return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()"]
-    raise EmitError(f"no torch code for the loss {kind!r}")  # pragma: no cover
+    formula = losses.formula(loss.kind, logits)
+    needed, pending = [formula], [formula]
+    while pending:  # the helpers a function calls, and theirs
+        source = inspect.getsource(pending.pop())
+        for helper in losses.HELPERS:
+            if helper not in needed and f"{helper.__name__}(" in source:
+                needed.append(helper)
+                pending.append(helper)
+    lines: list[str] = []
+    if losses.clip in needed:
+        lines += [f"EPSILON = {losses.EPSILON!r}  # Keras' clipping of probabilities in cross-entropies", "", ""]
+    for fn in sorted(needed, key=lambda f: (f is formula, f.__name__)):
+        lines += inspect.getsource(fn).rstrip().splitlines() + ["", ""]
+    what = "logits" if logits else "the outputs as they are"
+    return lines + ["def data_loss(z, y):", f'    """{loss.kind} of {what}, as Keras computes it."""',
+                    f"    return {formula.__name__}(torch, z, y)"]
 
 
 # ---- optimizers ------------------------------------------------------------------------------------------------
-def _optimizer(spec: Spec) -> tuple[str, list[str]]:
-    """(helper name, construction args) of the Keras-form optimizer."""
+OPTIMIZER_CLASS = '''
+class Hyperparameters:
+    """The optimizer's hyperparameters, read by the rule functions as attributes."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+class KerasOptimizer(torch.optim.Optimizer):
+    """An optimizer updating as Keras does, by the functions above (nnspec's rule, copied from
+    compiler/semantics/optimizers.py): per weight the slots of {slots} under Keras' names
+    and two scratch tensors; {update} in place{decay_note}.
+    The group's lr is set before every step."""
+
+    def __init__(self, params, **hyperparameters):
+        super().__init__(params, dict(lr=LEARNING_RATE))
+        self.hp = Hyperparameters(**hyperparameters)
+        self.iterations = 0
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr = group["lr"]
+            rate = {rate}(self.hp, lr, self.iterations)
+            for w in group["params"]:
+                if w.grad is None:
+                    continue
+                state = self.state[w]
+                if not state:
+                    for name, initial in {slots}(self.hp):
+                        state[name] = torch.full_like(w, initial)
+                    state["scratch"] = (torch.empty_like(w), torch.empty_like(w))
+                t1, t2 = state["scratch"]
+                slots = tuple(state[name] for name, _ in {slots}(self.hp)){decay_call}
+                {update}(torch, w, w.grad, slots, self.hp, rate, t1, t2)
+        self.iterations += 1'''
+DECAY_CALL = "\n                decay(torch, w, self.hp.weight_decay, lr, t1)"
+
+
+def optimizer_source(spec: Spec) -> list[str]:
+    """The optimizer's rule functions, their source copied from compiler/semantics/optimizers.py
+    (``inspect.getsource``: the emitted update is nnspec's own), and ``KerasOptimizer``, a
+    ``torch.optim.Optimizer`` that applies them to each weight in place (decoupled weight decay first,
+    when the optimizer has one)."""
     o = spec.training.optimizer
-    if o.kind in ("adam", "adamw"):
-        args = [f"beta_1={literal(float(o.beta_1))}", f"beta_2={literal(float(o.beta_2))}",
-                f"epsilon={literal(float(o.epsilon))}"]
-        if o.kind == "adamw":
-            args.insert(0, f"weight_decay={literal(float(o.weight_decay))}")
-        if o.amsgrad:
-            args.append("amsgrad=True")
-        return ("KerasAdamW" if o.kind == "adamw" else "KerasAdam"), args
-    if o.kind == "sgd":
-        args = [f"momentum={literal(float(o.momentum))}"]
-        if o.nesterov:
-            args.append("nesterov=True")
-        if o.weight_decay:
-            args.append(f"weight_decay={literal(float(o.weight_decay))}")
-        return "KerasSGD", args
-    if o.kind == "rmsprop":
-        args = [f"rho={literal(float(o.rho))}", f"momentum={literal(float(o.momentum))}",
-                f"epsilon={literal(float(o.epsilon))}"]
-        if o.centered:
-            args.append("centered=True")
-        return "KerasRMSprop", args
-    if o.kind == "adagrad":
-        return "KerasAdagrad", [f"initial_accumulator_value={literal(float(o.initial_accumulator_value))}",
-                                f"epsilon={literal(float(o.epsilon))}"]
-    raise EmitError(f"no torch code for the optimizer {o.kind!r}")  # pragma: no cover
+    r = rule(o)
+    decays = bool(weight_decay(o))
+    lines: list[str] = []
+    for fn in dict.fromkeys([r.slots, r.rate, r.update] + ([decay] if decays else [])):
+        lines += inspect.getsource(fn).rstrip().splitlines() + ["", ""]
+    return lines + _lines(OPTIMIZER_CLASS.format(
+        slots=r.slots.__name__, rate=r.rate.__name__, update=r.update.__name__,
+        decay_note=", after the decoupled weight decay (decay)" if decays else "",
+        decay_call=DECAY_CALL if decays else ""))
+
+
+def optimizer_arguments(spec: Spec) -> list[str]:
+    """``name=value`` of every hyperparameter of the spec's optimizer (compiler.semantics.optimizers)."""
+    o = spec.training.optimizer
+    return [f"{name}={literal(float(v) if isinstance(v, float) else v)}"
+            for name in hyperparameters(o.kind) for v in [getattr(o, name)]]
 
 
 # ---- the file ----------------------------------------------------------------------------------------------------
@@ -459,8 +489,6 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
         body(f"CLIP_NORM = {literal(float(t.clip_norm))}")
     if t.clip_value is not None:
         body(f"CLIP_VALUE = {literal(float(t.clip_value))}")
-    if t.loss.kind.endswith("crossentropy") and not (t.loss.from_logits or ctx.fused):
-        body("EPSILON = 1e-7  # Keras' clipping of probabilities in cross-entropies")
 
     # -- the model
     section(body, "the model")
@@ -616,33 +644,32 @@ def _training_section(body: Code, spec: Spec, ctx: Context, activity: bool, regu
     with body.block("def learning_rate(step):"):
         body.docstring(f"The learning rate of optimizer step `step` (from 0): {describe(t.schedule)}.")
         schedule_python(body, t.schedule)
-    name, args = _optimizer(spec)
     body.blank(2)
-    body.extend(HELPERS[name])
+    body.extend(optimizer_source(spec))
     body.blank(2)
     with body.block("def make_optimizer(model):"):
         body.docstring(f"{describe(t.optimizer)}, updating as Keras does.")
-        body.call(name, ["model.parameters()", *args], prefix="return ")
+        body.call("KerasOptimizer", ["model.parameters()", *optimizer_arguments(spec)], prefix="return ")
+    if t.clip_norm is not None:
+        body.blank(2)
+        body.extend(inspect.getsource(clip_scale).rstrip().splitlines())
     if t.clip_norm is not None or t.clip_value is not None:
         body.blank(2)
         with body.block("def clip_gradients(parameters):"):
             if t.clip_norm is not None:
-                body.docstring("clip_norm, as Keras' global_clipnorm: every gradient times c / max(‖g‖, c), ‖g‖ "
+                body.docstring("clip_norm, as Keras' global_clipnorm: every gradient times clip_scale(‖g‖, c), ‖g‖ "
                                "the norm\nof all gradients together (torch's clip_grad_norm_ uses c / (‖g‖ + "
                                "1e-6)).")
                 body("grads = [p.grad for p in parameters if p.grad is not None]",
-                     "norm = torch.sqrt(sum(g.square().sum() for g in grads))",
-                     "scale = CLIP_NORM / torch.clamp(norm, min=CLIP_NORM)")
+                     "norm = float(torch.sqrt(sum(g.square().sum() for g in grads)))",
+                     "scale = clip_scale(norm, CLIP_NORM)")
                 with body.block("for g in grads:"):
                     body("g.mul_(scale)")
             else:
                 body.docstring("clip_value: every gradient element clamped to [−c, c].")
                 body("torch.nn.utils.clip_grad_value_(parameters, CLIP_VALUE)")
-    doc, lines = _loss_lines(spec)
     body.blank(2)
-    with body.block("def data_loss(z, y):"):
-        body.docstring(doc)
-        body(*lines)
+    body.extend(loss_source(spec))
     body.blank(2)
     with body.block("def total_loss(model, outputs, y):"):
         body.docstring("The loss Keras minimises and reports" + (
@@ -918,151 +945,4 @@ def avg_pool2d_same(x, kernel_size, stride, pads):
     sums = F.avg_pool2d(F.pad(x, pads), kernel_size, stride, divisor_override=1)
     ones = F.pad(torch.ones_like(x[:1, :1]), pads)
     return sums / F.avg_pool2d(ones, kernel_size, stride, divisor_override=1)"""),
-    "KerasAdam": _lines("""
-class KerasAdam(torch.optim.Adam):
-    \"\"\"Adam as Keras updates: w ← w − α·m / (√v + ε), α = lr·√(1 − β₂ᵗ) / (1 − β₁ᵗ).
-    Keras adds ε (1e-7) to √v; torch adds its eps to √v̂ = √(v / (1 − β₂ᵗ)). The two are
-    the same update when torch's eps is ε / √(1 − β₂ᵗ), set here before every step.\"\"\"
-
-    def __init__(self, params, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
-        betas = (beta_1, beta_2)
-        super().__init__(params, LEARNING_RATE, betas, epsilon, amsgrad=amsgrad)
-        self.epsilon, self.iterations = epsilon, 0
-
-    def step(self, closure=None):
-        self.iterations += 1
-        for group in self.param_groups:
-            correction = math.sqrt(1 - group["betas"][1] ** self.iterations)
-            group["eps"] = self.epsilon / correction
-        return super().step(closure)"""),
-    "KerasAdamW": _lines("""
-class KerasAdamW(torch.optim.AdamW):
-    \"\"\"AdamW as Keras updates: the decoupled decay w ← w − lr·wd·w first (as torch),
-    then Adam with ε added to √v, where torch adds it to √v̂ = √(v / (1 − β₂ᵗ)).
-    The two are the same update when torch's eps is ε / √(1 − β₂ᵗ), set before every
-    step.\"\"\"
-
-    def __init__(
-        self,
-        params,
-        weight_decay,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        amsgrad=False,
-    ):
-        betas = (beta_1, beta_2)
-        super().__init__(params, LEARNING_RATE, betas, epsilon, weight_decay, amsgrad)
-        self.epsilon, self.iterations = epsilon, 0
-
-    def step(self, closure=None):
-        self.iterations += 1
-        for group in self.param_groups:
-            correction = math.sqrt(1 - group["betas"][1] ** self.iterations)
-            group["eps"] = self.epsilon / correction
-        return super().step(closure)"""),
-    "KerasSGD": _lines("""
-class KerasSGD(torch.optim.Optimizer):
-    \"\"\"SGD as Keras updates: the learning rate goes into the velocity,
-    v ← momentum·v − lr·g and w ← w + v (nesterov: w ← w + momentum·v − lr·g).
-    torch.optim.SGD applies lr to the whole velocity instead, which differs once the
-    rate changes. weight_decay is decoupled, as Keras: w ← w − w·wd·lr.\"\"\"
-
-    def __init__(self, params, momentum=0.0, nesterov=False, weight_decay=0.0):
-        defaults = dict(
-            lr=LEARNING_RATE,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-        )
-        super().__init__(params, defaults)
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            lr, momentum = group["lr"], group["momentum"]
-            for w in group["params"]:
-                if w.grad is None:
-                    continue
-                g = w.grad
-                if group["weight_decay"]:
-                    w.sub_(w * group["weight_decay"] * lr)
-                if not momentum:
-                    w.sub_(g * lr)
-                    continue
-                if "momentum" not in self.state[w]:
-                    self.state[w]["momentum"] = torch.zeros_like(w)
-                v = self.state[w]["momentum"]
-                v.mul_(momentum).sub_(g * lr)
-                if group["nesterov"]:
-                    w.add_(v * momentum - g * lr)
-                else:
-                    w.add_(v)"""),
-    "KerasRMSprop": _lines("""
-class KerasRMSprop(torch.optim.Optimizer):
-    \"\"\"RMSprop as Keras updates: a ← ρ·a + (1 − ρ)·g², step = lr·g / √(a + ε), with ε
-    inside the root (torch: √a + ε); centered: a − ḡ² in place of a; with momentum,
-    v ← momentum·v + step and w ← w − v (the rate inside the velocity, unlike torch).\"\"\"
-
-    def __init__(self, params, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
-        defaults = dict(
-            lr=LEARNING_RATE,
-            rho=rho,
-            momentum=momentum,
-            epsilon=epsilon,
-            centered=centered,
-        )
-        super().__init__(params, defaults)
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            lr, rho = group["lr"], group["rho"]
-            for w in group["params"]:
-                if w.grad is None:
-                    continue
-                g, state = w.grad, self.state[w]
-                if not state:
-                    state["velocity"] = torch.zeros_like(w)
-                    state["momentum"] = torch.zeros_like(w)
-                    state["average_gradient"] = torch.zeros_like(w)
-                a = state["velocity"]
-                a.mul_(rho).add_(g.square() * (1 - rho))
-                if group["centered"]:
-                    avg = state["average_gradient"]
-                    avg.mul_(rho).add_(g * (1 - rho))
-                    denominator = a - avg.square() + group["epsilon"]
-                else:
-                    denominator = a + group["epsilon"]
-                step = g * lr / torch.sqrt(denominator)
-                if group["momentum"] > 0:
-                    v = state["momentum"]
-                    v.mul_(group["momentum"]).add_(step)
-                    w.sub_(v)
-                else:
-                    w.sub_(step)"""),
-    "KerasAdagrad": _lines("""
-class KerasAdagrad(torch.optim.Optimizer):
-    \"\"\"Adagrad as Keras updates: a ← a + g², w ← w − lr·g / √(a + ε), with ε inside the
-    root (torch: √a + ε) and a starting at initial_accumulator_value (Keras: 0.1;
-    torch: 0).\"\"\"
-
-    def __init__(self, params, initial_accumulator_value=0.1, epsilon=1e-7):
-        defaults = dict(lr=LEARNING_RATE, epsilon=epsilon)
-        super().__init__(params, defaults)
-        self.initial_accumulator_value = initial_accumulator_value
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            for w in group["params"]:
-                if w.grad is None:
-                    continue
-                g, state = w.grad, self.state[w]
-                if not state:
-                    initial = self.initial_accumulator_value
-                    state["accumulator"] = torch.full_like(w, initial)
-                a = state["accumulator"]
-                a.add_(g.square())
-                w.sub_(g * group["lr"] / torch.sqrt(a + group["epsilon"]))"""),
 }
