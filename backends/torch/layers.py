@@ -26,8 +26,7 @@ activations of ``torch.nn.functional``). The adapters, and the torch default eac
   with the *biased* batch variance (torch uses the unbiased one). The batch is normalised by
   ``F.batch_norm`` (biased statistics, as Keras) writing the batch mean and unbiased variance
   into scratch buffers (momentum 1); the moving statistics are updated from them, Keras' way,
-  only once the step is known to be finite (``commit``). It also works around a torch 2.13 CPU
-  bug in ``batch_norm``'s backward (see ``ContiguousGrad``).
+  only once the step is known to be finite (``commit``).
 - ``KerasDropout``: canonical mode multiplies by the shared mask ``compiler.semantics.masks.keep_mask``
   (drawn in NHWC, transposed to NCHW); native mode draws with torch's RNG (a ``torch.Generator``
   seeded from the spec's seed), per element, or per (sample, channel) for SpatialDropout2D.
@@ -440,11 +439,7 @@ class KerasBatchNorm(nn.Module):
             # momentum 1: the scratch buffers receive exactly the batch mean and unbiased variance
             self.batch_mean.zero_()
             self.batch_var.zero_()
-            ambiguous = x.dim() == 4 and 1 in (x.shape[0], x.shape[2], x.shape[3])
-            if ambiguous:  # see ContiguousGrad
-                x = x.contiguous()
-            y = F.batch_norm(x, self.batch_mean, self.batch_var, self.weight, self.bias, True, 1.0, self.eps)
-            return ContiguousGrad.apply(y) if ambiguous else y
+            return F.batch_norm(x, self.batch_mean, self.batch_var, self.weight, self.bias, True, 1.0, self.eps)
         # one value per channel (a batch of one sample without spatial axes): torch's batch_norm
         # refuses it; Keras normalises with σ² = 0
         dims = [d for d in range(x.dim()) if d != 1]
@@ -471,25 +466,6 @@ class KerasBatchNorm(nn.Module):
 
     def extra_repr(self):
         return f"momentum={self.momentum}, epsilon={self.eps}"
-
-
-class ContiguousGrad(torch.autograd.Function):
-    """Identity whose backward hands on a contiguous gradient.
-
-    Works around a torch 2.13 CPU bug: ``batch_norm``'s backward returns wrong gradients (for the
-    input, γ and β) when the input and ``grad_output`` have different memory layouts that a
-    size-1 dimension (N, H or W = 1) makes ambiguous — e.g. the gradient that
-    GlobalAveragePooling2D(keepdims) → Flatten (NHWC) sends back into an (N, C, 2, 1) map. With
-    both the input and the gradient contiguous (NCHW) the result is right; the tests check it.
-    """
-
-    @staticmethod
-    def forward(ctx, y):
-        return y.view_as(y)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g.contiguous()
 
 
 @register("BatchNormalization")

@@ -126,7 +126,11 @@ class TorchOptim(Optimizer):
                 self.optim.state.pop(p, None)
                 continue
             state = {"step": torch.tensor(float(self.iterations), dtype=torch.float32)}
-            for n in names:  # laid out as the parameter (the fused kernel assumes it)
+            # laid out as the parameter: torch 2.13's fused Adam walks state and parameter as flat memory, so a
+            # slot restored in Keras' (transposed) layout is updated against the wrong elements; without this
+            # copy tests/test_torch_tools.py::test_state_round_trip_carries_the_dropout_generator_and_optimizer
+            # and the torch resume tests fail
+            for n in names:
                 state[n] = torch.empty_like(p).copy_(slots[self.TORCH_SLOTS[n]][i])
             self.optim.state[p] = state
 
