@@ -14,6 +14,7 @@ import re
 import typing
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import compiler.ir.layers as ir_layers
@@ -132,3 +133,21 @@ def test_the_readme_steps_name_every_registry_in_order():
     positions = [steps.find(where) for where in ["compiler/ir/layers/", *REGISTRIES]]
     assert -1 not in positions, f"the README's steps do not name: {[w for w, p in zip(REGISTRIES, positions[1:]) if p < 0]}"
     assert positions == sorted(positions), "the README's steps name the places in another order than REGISTRIES"
+
+
+def test_each_kinds_facts_agree_with_its_weights():
+    """On every finite-difference case (one or more per kind): a layer a Normalization may adapt after has no
+    trainable weights and no randomness (a Normalization's own statistics are fixed before the next one adapts); a layer with a kernel lists ``kernel`` first; the parameter counts are the
+    sizes of the weights the layer describes."""
+    from test_gradients import LAYER_CASES, _layer
+
+    for case, (call, shape) in LAYER_CASES.items():
+        _, layer = _layer(call, shape)
+        weights = layer.weights(layer.input_shape)
+        if layer.adapts_through:
+            assert not any(w.trainable for w in weights) and not layer.random, \
+                f"{case}: adapts_through, but has trainable weights or randomness"
+        assert layer.has_kernel == (bool(weights) and weights[0].name == "kernel"), case
+        sizes = [(int(np.prod(w.shape)), w.trainable) for w in weights]
+        assert (layer.trainable_params, layer.non_trainable_params) == (
+            sum(n for n, t in sizes if t), sum(n for n, t in sizes if not t)), case
