@@ -1,4 +1,4 @@
-"""The loss formulas are stated once (``compiler.semantics.losses.FORMULAS``, over an array namespace);
+"""The loss formulas are stated once (``compiler.semantics.losses.formula``, over an array namespace);
 the NumPy backend's hand-written losses and gradients and the PyTorch backend's losses compute the same
 values, on logits and on probabilities (clipped, renormalised), and the accuracy rule is one function."""
 
@@ -13,6 +13,10 @@ from compiler.ir.training import Loss
 from frameworks import need
 
 KINDS = sorted(losses.FORMULAS)
+
+
+def formula(xp, kind, out, y, logits):
+    return losses.loss_value(xp, kind, out, y, logits)
 
 
 def batch(kind: str, logits: bool, rng):
@@ -34,7 +38,7 @@ def batch(kind: str, logits: bool, rng):
 @pytest.mark.parametrize("kind", KINDS)
 def test_numpy_backend_computes_the_semantics_formula(kind, logits):
     out, y = batch(kind, logits, np.random.default_rng(1))
-    expected = losses.FORMULAS[kind](np, out, y, logits)
+    expected = formula(np, kind, out, y, logits)
     value, grad = NUMPY_LOSSES[kind](out, y, logits)
     assert value == pytest.approx(float(expected), rel=1e-13, abs=1e-15)
     # the hand-written gradient is the formula's derivative (central differences)
@@ -42,7 +46,7 @@ def test_numpy_backend_computes_the_semantics_formula(kind, logits):
     up, down = out.copy(), out.copy()
     up[i] += h
     down[i] -= h
-    numeric = (losses.FORMULAS[kind](np, up, y, logits) - losses.FORMULAS[kind](np, down, y, logits)) / (2 * h)
+    numeric = (formula(np, kind, up, y, logits) - formula(np, kind, down, y, logits)) / (2 * h)
     assert grad[i] == pytest.approx(numeric, rel=1e-6, abs=1e-9)
 
 
@@ -55,9 +59,9 @@ def test_torch_backend_computes_the_semantics_formula(kind, logits):
     out, y = batch(kind, logits, np.random.default_rng(2))
     t_y = torch.tensor(y, dtype=torch.int64 if kind.startswith("sparse") else torch.float64)
     t_out = torch.tensor(out, dtype=torch.float64)
-    expected = float(losses.FORMULAS[kind](torch, t_out, t_y, logits))
+    expected = float(formula(torch, kind, t_out, t_y, logits))
     assert float(TORCH_LOSSES[kind](t_out, t_y, logits)) == pytest.approx(expected, rel=1e-13, abs=1e-15)
-    assert float(losses.FORMULAS[kind](np, out, y, logits)) == pytest.approx(expected, rel=1e-13, abs=1e-15)
+    assert float(formula(np, kind, out, y, logits)) == pytest.approx(expected, rel=1e-13, abs=1e-15)
 
 
 @pytest.mark.parametrize("loss, units, sparse, kind", [
@@ -78,3 +82,30 @@ def test_binary_accuracy_on_logits_is_the_same_decision():
     on_logits = metrics.metric_sums("accuracy", Loss(kind="binary_crossentropy"), z, y, True)
     on_probabilities = metrics.metric_sums("accuracy", Loss(kind="binary_crossentropy"), 1 / (1 + np.exp(-z)), y, False)
     assert on_logits == on_probabilities == 2.0
+
+
+@pytest.mark.parametrize("loss, logits", [("categorical_crossentropy", False), ("binary_crossentropy", True),
+                                          ("sparse_categorical_crossentropy", False), ("mae", False)])
+def test_the_pytorch_emitter_copies_the_semantics_formula(loss, logits):
+    """The emitted program's loss is the semantics' own source, not a restatement."""
+    import inspect
+
+    from compiler.pipeline import compile_text
+    from tools.emit.torch_source import loss_source
+
+    head = "Dense(3)" if logits or loss == "mae" else "Dense(3, activation=softmax) Flatten()"
+    written = f"{loss}(from_logits=true)" if logits else loss
+    spec = compile_text(f"model m {{ Input([4]) {head} }} train {{ loss = {written} optimizer = adam }}").spec
+    source = "\n".join(loss_source(spec))
+    fn = losses.formula(loss, logits)
+    assert inspect.getsource(fn).rstrip() in source
+    assert f"return {fn.__name__}(torch, z, y)" in source
+    namespace = {"torch": need("torch")}
+    exec(source, namespace)  # the emitted lines run on their own
+    rng = np.random.default_rng(3)
+    out, y = batch(loss, logits, rng)
+    out, y = out[:, :3], (y % 3 if y.ndim == 1 else y[:, :3])
+    torch = namespace["torch"]
+    t_y = torch.tensor(y, dtype=torch.int64 if loss.startswith("sparse") else torch.float64)
+    emitted = float(namespace["data_loss"](torch.tensor(out, dtype=torch.float64), t_y))
+    assert emitted == pytest.approx(float(losses.loss_value(np, loss, out, y, logits)), rel=1e-13)

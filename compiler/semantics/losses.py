@@ -22,9 +22,10 @@ that mean what they say and refuses the others with an error (``loss_problems``)
   [ε, 1 − ε], ε = 1e-7 (``EPSILON``), the gradient passing inside the bounds, bounds included.
   mse and mae always read the output.
 
-**The formulas** (``FORMULAS``; ``xp`` is the array namespace, numpy or torch): the mean over the batch
-of a per-sample loss (Keras' ``sum_over_batch_size``), written once with operations both namespaces
-spell the same way (``clip``, ``log``, ``log1p``, ``exp``, ``abs``, ``amax``, ``sum(axis=, keepdims=)``).
+**The formulas** (``formula(kind, logits)``, ``loss_value``; ``xp`` is the array namespace, numpy or
+torch): the mean over the batch of a per-sample loss (Keras' ``sum_over_batch_size``), written once with operations both namespaces
+spell the same way (``clip``, ``log``, ``log1p``, ``exp``, ``abs``, ``amax``, ``maximum``, ``where``,
+``sum(axis=, keepdims=)``). The PyTorch emitter copies them into the programs it writes.
 """
 
 from __future__ import annotations
@@ -145,44 +146,64 @@ def log_softmax(xp, z):
     return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def mse(xp, out, y, logits):
+def mse(xp, out, y):
     """mean_n mean_d (out − y)²."""
     diff = out - y
     return xp.mean(diff * diff)
 
 
-def mae(xp, out, y, logits):
+def mae(xp, out, y):
     """mean_n mean_d |out − y|."""
     return xp.mean(xp.abs(out - y))
 
 
-def binary_crossentropy(xp, out, y, logits):
-    """Logits z: mean(max(z, 0) − z·y + log(1 + e^−|z|)); probabilities p: −mean(y·log p + (1 − y)·log(1 − p)),
-    p clipped."""
-    if logits:
-        return xp.mean(xp.clip(out, 0, None) - out * y + xp.log1p(xp.exp(-xp.abs(out))))
-    p = clip(xp, out)
+def binary_crossentropy(xp, p, y):
+    """Probabilities p, clipped: −mean(y·log p + (1 − y)·log(1 − p))."""
+    p = clip(xp, p)
     return -xp.mean(y * xp.log(p) + (1 - y) * xp.log(1 - p))
 
 
-def categorical_crossentropy(xp, out, y, logits):
-    """Logits z: −mean_n Σ y·log_softmax(z); probabilities: q = out/Σout (Keras renormalises),
-    −mean_n Σ y·log clip(q)."""
-    n = out.shape[0]
-    if logits:
-        return -(y * log_softmax(xp, out)).sum() / n
-    q = out / out.sum(axis=-1, keepdims=True)
-    return -(y * xp.log(clip(xp, q))).sum() / n
+def binary_crossentropy_from_logits(xp, z, y):
+    """Logits z: mean(max(z, 0) − z·y + log(1 + e^−|z|)) (derivative σ(z) − y, also at z = 0)."""
+    return xp.mean(xp.maximum(z, xp.zeros_like(z)) - z * y + xp.log1p(xp.exp(-xp.abs(z))))
 
 
-def sparse_categorical_crossentropy(xp, out, y, logits):
-    """Integer labels y. Logits z: −mean_n log_softmax(z)[y]; probabilities p: Keras feeds log(clip(p)) to
-    the same formula, so −mean_n (log p_y − log Σ p) with p clipped."""
-    n = out.shape[0]
-    z = out if logits else xp.log(clip(xp, out))
-    onehot = y.reshape(-1, 1) == xp.arange(out.shape[-1])
-    return -xp.where(onehot, log_softmax(xp, z), 0).sum() / n
+def categorical_crossentropy(xp, p, y):
+    """Probabilities: q = p/Σp (Keras renormalises), −mean_n Σ y·log clip(q)."""
+    q = p / p.sum(axis=-1, keepdims=True)
+    return -(y * xp.log(clip(xp, q))).sum() / p.shape[0]
 
 
+def categorical_crossentropy_from_logits(xp, z, y):
+    """Logits z: −mean_n Σ y·log_softmax(z)."""
+    return -(y * log_softmax(xp, z)).sum() / z.shape[0]
+
+
+def sparse_categorical_crossentropy(xp, p, y):
+    """Integer labels y, probabilities p: Keras feeds log(clip(p)) to the from-logits formula, so
+    −mean_n (log p_y − log Σ p) with p clipped."""
+    return sparse_categorical_crossentropy_from_logits(xp, xp.log(clip(xp, p)), y)
+
+
+def sparse_categorical_crossentropy_from_logits(xp, z, y):
+    """Integer labels y, logits z: −mean_n log_softmax(z)[y]."""
+    onehot = y.reshape(-1, 1) == xp.arange(z.shape[-1])
+    return -xp.where(onehot, log_softmax(xp, z), 0).sum() / z.shape[0]
+
+
+# the loss kind -> its formula on what the model outputs (mse, mae: always), and on logits
 FORMULAS = {f.__name__: f for f in (mse, mae, binary_crossentropy, categorical_crossentropy,
                                     sparse_categorical_crossentropy)}
+FROM_LOGITS = {f.__name__.removesuffix("_from_logits"): f for f in (
+    binary_crossentropy_from_logits, categorical_crossentropy_from_logits, sparse_categorical_crossentropy_from_logits)}
+HELPERS = (clip, log_softmax, sparse_categorical_crossentropy_from_logits)  # what a formula may call
+
+
+def formula(kind: str, logits: bool):
+    """The formula of loss ``kind`` on logits (``logits``) or on the outputs as they are."""
+    return FROM_LOGITS[kind] if logits and kind in FROM_LOGITS else FORMULAS[kind]
+
+
+def loss_value(xp, kind: str, out, y, logits: bool):
+    """The mean loss of ``out`` against ``y`` in namespace ``xp`` (numpy or torch)."""
+    return formula(kind, logits)(xp, out, y)
