@@ -154,3 +154,37 @@ def test_matches_pytorch_schedulers():
     s = CosineSchedule(decay_steps=10, alpha=0.1)
     closed = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 10) / 10)) for t in range(n)]
     assert [schedule_factor(s, t) for t in range(n)] == pytest.approx(closed, rel=1e-14)
+
+
+# ---- one formula for every consumer -------------------------------------------------------------------------
+ALL_CASES = [schedule for cases in CASES.values() for schedule, _ in cases]
+
+
+@pytest.mark.parametrize("schedule", ALL_CASES, ids=[s.kind for s in ALL_CASES])
+def test_the_emitted_schedule_is_the_formula_traced_into_python(schedule):
+    """The emitted program's ``learning_rate(step)`` (tools/emit/common.schedule_python: the formula of
+    compiler/semantics/schedules.py run on a symbolic step) gives the same float at every step."""
+    from tools.emit.code import Code
+    from tools.emit.common import schedule_python
+
+    code = Code()
+    schedule_python(code, schedule)
+    namespace = {"math": math, "LEARNING_RATE": 0.003}
+    exec("def learning_rate(step):\n" + "".join(f"    {line}\n" for line in code.text().splitlines()), namespace)
+    optimizer = Adam(learning_rate=0.003)
+    for step in [*range(30), 1000]:
+        assert namespace["learning_rate"](step) == learning_rate(optimizer, schedule, step), step
+
+
+@pytest.mark.parametrize("schedule", ALL_CASES, ids=[s.kind for s in ALL_CASES])
+def test_keras_backend_evaluates_the_same_formula(schedule):
+    """The Keras backend's schedule (backends/keras/optimizers.py: the same formula on keras.ops, float64)
+    gives the rate of compiler.semantics.schedules at every step, to round-off."""
+    keras = need("keras")
+    from backends.keras.optimizers import SpecSchedule
+
+    rate = SpecSchedule(0.003, schedule, "float64")
+    optimizer = Adam(learning_rate=0.003)
+    for step in range(30):
+        got = float(rate(keras.ops.convert_to_tensor(step, dtype="int64")))
+        assert got == pytest.approx(learning_rate(optimizer, schedule, step), rel=1e-14, abs=1e-300), step
