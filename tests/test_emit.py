@@ -238,7 +238,7 @@ def test_emitted_source_compiles_and_imports_only_its_framework(name, backend):
 
 def test_only_what_the_spec_uses_is_emitted():
     digits = emit_source(spec_named("digits_mlp"), "torch")
-    for absent in ("KerasBatchNorm", "F.pad", "avg_pool2d_same", "penalty(", "EPSILON", "clip_gradients", "sgd_update",
+    for absent in ("KerasBatchNorm", "F.pad", "avg_pool2d_same", "l1_l2(", "EPSILON", "clip_gradients", "sgd_update",
                    "permute", "self.logits"):
         assert absent not in digits, absent
     assert "class KerasOptimizer(torch.optim.Optimizer)" in digits and "def adam_update(" in digits

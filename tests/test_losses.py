@@ -109,3 +109,27 @@ def test_the_pytorch_emitter_copies_the_semantics_formula(loss, logits):
     t_y = torch.tensor(y, dtype=torch.int64 if loss.startswith("sparse") else torch.float64)
     emitted = float(namespace["data_loss"](torch.tensor(out, dtype=torch.float64), t_y))
     assert emitted == pytest.approx(float(losses.loss_value(np, loss, out, y, logits)), rel=1e-13)
+
+
+def test_every_backend_and_the_pytorch_emitter_compute_the_penalty_formula():
+    """l1·Σ|w| + l2·Σw² is written once (compiler.semantics.penalties.l1_l2): NumPy, PyTorch, Keras and the
+    emitted program (its source copied) compute it."""
+    import inspect
+
+    from compiler.ir.values import Regularizer
+    from compiler.semantics.penalties import l1_l2, penalty
+
+    torch = need("torch")
+    ops = need("keras").ops
+    from backends.keras.layers import Penalty
+    from backends.torch.model import regularizer_penalty
+    from tools.emit.torch_source import HELPERS
+
+    w = np.random.default_rng(5).normal(size=(4, 3))
+    reg = Regularizer(kind="l1l2", l1=0.03, l2=0.2)
+    expected = 0.03 * np.abs(w).sum() + 0.2 * (w * w).sum()
+    assert penalty(reg, w) == pytest.approx(expected, rel=1e-15)
+    assert float(regularizer_penalty(reg, torch.tensor(w))) == pytest.approx(expected, rel=1e-15)
+    assert float(Penalty(0.03, 0.2)(ops.convert_to_tensor(w, dtype="float64"))) == pytest.approx(expected, rel=1e-15)
+    assert HELPERS["l1_l2"] == inspect.getsource(l1_l2).rstrip().splitlines()
+    assert float(regularizer_penalty(Regularizer(kind="l1l2"), torch.tensor(w))) == 0.0

@@ -46,6 +46,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from compiler.semantics.penalties import l1_l2
 from compiler.semantics.normalization import statistics
 from compiler.ir.values import ActivationFn, Regularizer
 from compiler.ir.layers.normalization import EPSILON
@@ -74,13 +75,8 @@ class Penalty(keras.regularizers.Regularizer):
         self.l1, self.l2 = float(l1), float(l2)
 
     def __call__(self, x):
-        total = None
-        if self.l1:
-            total = self.l1 * ops.sum(ops.absolute(x))
-        if self.l2:
-            term = self.l2 * ops.sum(ops.square(x))
-            total = term if total is None else total + term
-        return ops.zeros((), dtype=x.dtype) if total is None else total
+        total = l1_l2(ops, x, self.l1, self.l2)  # compiler.semantics.penalties
+        return ops.zeros((), dtype=x.dtype) if isinstance(total, float) else total
 
     def get_config(self):
         return {"l1": self.l1, "l2": self.l2}

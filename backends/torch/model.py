@@ -20,6 +20,7 @@ from torch import nn
 from backends.torch.layers import CONV_KERNEL, DENSE_KERNEL, Activation, RunContext, is_image, lower
 from compiler.ir.spec import Spec
 from compiler.semantics.losses import loss_input
+from compiler.semantics.penalties import l1_l2
 from compiler.ir.values import Regularizer
 from compiler.weights import weight_specs
 
@@ -147,14 +148,9 @@ def _to_nhwc(x: torch.Tensor) -> torch.Tensor:
 
 
 def regularizer_penalty(reg: Regularizer, w: torch.Tensor):
-    """l1·Σ|w| + l2·Σw² (Keras' definition, no ½)."""
-    value = None
-    if reg.l1:
-        value = reg.l1 * w.abs().sum()
-    if reg.l2:
-        l2 = reg.l2 * (w * w).sum()
-        value = l2 if value is None else value + l2
-    return value if value is not None else w.new_zeros(())
+    """l1·Σ|w| + l2·Σw² (``compiler.semantics.penalties.l1_l2``), a tensor."""
+    value = l1_l2(torch, w, reg.l1, reg.l2)
+    return value if isinstance(value, torch.Tensor) else w.new_zeros(())
 
 
 def activity_penalty(reg: Regularizer, y: torch.Tensor):

@@ -35,6 +35,7 @@ from tools.emit.code import Code, call, class_name, fit_comment, identifier, lit
 from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_python, settings)
 from compiler.semantics import losses
 from compiler.semantics.losses import is_fused, loss_input
+from compiler.semantics.penalties import l1_l2
 from compiler.ir.spec import Spec
 from compiler.ir.layers.geometry import same_padding
 from compiler.weights import weight_specs
@@ -59,7 +60,7 @@ OPTIMIZER_FUNCTIONS = frozenset(f.__name__ for r in RULES.values() for f in (r.s
 
 # Names the emitted file defines or imports at module level: the model class must not shadow them.
 MODULE_NAMES = frozenset({"F", "I", "O", "nn", "np", "torch", "math", "csv", "argparse", "KerasBatchNorm",
-                          "KerasNormalization", "adapt", "KerasOptimizer", "Hyperparameters",
+                          "KerasNormalization", "adapt", "l1_l2", "KerasOptimizer", "Hyperparameters",
                           *OPTIMIZER_FUNCTIONS, "clip_scale", *LOSS_FUNCTIONS, "data_loss", "WEIGHTS", "VARIANCE_SCALING",
                           "SEED", "EPOCHS", "BATCH_SIZE", "DTYPE", "EPSILON", "LEARNING_RATE", "VALIDATION_SPLIT",
                           "CLIP_NORM", "CLIP_VALUE", "DATA_FILE", "LABEL_COLUMN"})
@@ -120,10 +121,11 @@ def activation(fn, x: str, rank: int) -> str | None:
 
 
 def _penalty_call(reg, x: str, ctx: Context) -> str:
-    """``penalty(x, l1=..., l2=...)``: Keras' regularizer l1·Σ|x| + l2·Σx² (the helper ``penalty``)."""
-    ctx.helper("penalty")
-    args = [x] + [f"{k}={literal(float(getattr(reg, k)))}" for k in ("l1", "l2") if getattr(reg, k)]
-    return f"penalty({', '.join(args)})"
+    """``l1_l2(torch, x, l1=..., l2=...)``: Keras' regularizer l1·Σ|x| + l2·Σx², the helper copied from
+    ``compiler.semantics.penalties``."""
+    ctx.helper(l1_l2.__name__)
+    args = ["torch", x] + [f"{k}={literal(float(getattr(reg, k)))}" for k in ("l1", "l2") if getattr(reg, k)]
+    return f"{l1_l2.__name__}({', '.join(args)})"
 
 
 def _finish(layer, ctx: Context, lowered: Lowered, linear_expr: str) -> Lowered:
@@ -895,16 +897,7 @@ def adapt(model, x, batch_size=1024):
         layer.mean.copy_(layer.mean64.reshape(layer.mean.shape))
         layer.variance.copy_((layer.total / layer.n).reshape(layer.variance.shape))
         layer.count.fill_(layer.n)"""),
-    "penalty": _lines("""
-def penalty(w, l1=0.0, l2=0.0):
-    \"\"\"A regularizer's penalty as Keras defines it: l1·Σ|w| + l2·Σw², without ½
-    (torch's weight_decay is a different thing).\"\"\"
-    value = 0.0
-    if l1:
-        value = value + l1 * w.abs().sum()
-    if l2:
-        value = value + l2 * w.square().sum()
-    return value"""),
+    l1_l2.__name__: inspect.getsource(l1_l2).rstrip().splitlines(),
     "KerasBatchNorm": _lines("""
 class KerasBatchNorm(nn.Module):
     \"\"\"BatchNormalization over axis 1 (channels of NCHW, features of (N, C)), with the
