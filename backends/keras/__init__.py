@@ -3,9 +3,11 @@
 - ``layers``: the one registration table ``LOWERINGS[kind](layer, ctx) -> keras layer``, and the
   thin adapters where Keras-on-TensorFlow does not compute the pinned meaning exactly;
 - ``optimizers``: the spec's optimizer as Keras' own optimizer class, the schedule as a
-  ``LearningRateSchedule`` (native mode), the loss and the metrics;
-- ``trainer``: ``KerasTrainer``, the ``runtime.loop.Trainer`` of this backend, with
-  ``native_fit`` (``model.compile`` + ``model.fit``) in native mode.
+  ``LearningRateSchedule`` (native mode) and the loss;
+- ``trainer``: ``KerasTrainer``, this backend's ``backends.contract.Trainer``: one traced step per
+  batch (in native mode Keras' own: compiled loss, initializers, ``SeedGenerator`` dropout), driven by
+  the shared loop like every backend;
+- ``guard``: the divergence check inside the traced step.
 
 Importing this package does not import TensorFlow (its modules do); it silences TensorFlow's start-up
 logging first (``startup``).

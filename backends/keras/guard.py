@@ -1,6 +1,5 @@
 """The Keras backend's guarded optimizer step, in TensorFlow graph code: ``compiler.semantics.divergence``'s
-definition applied inside the traced step, shared by the canonical step (``KerasTrainer._graph_step``)
-and Keras' own ``fit`` (``backends.keras.model.Network.train_step``).
+definition applied inside the traced step (``KerasTrainer._graph_step``, in both modes).
 
 ``guarded_update`` applies the optimizer only when the loss is within ``LOSS_LIMIT`` and every
 gradient is finite; it copies the weights and the optimizer's variables first, and puts them back
@@ -12,34 +11,9 @@ No value leaves the graph: the caller reads one boolean (with the loss it reads 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import tensorflow as tf
 
 from compiler.semantics.divergence import LOSS_LIMIT
-
-
-@dataclass
-class Guard:
-    """What ``Network.train_step`` needs to refuse steps, and where it records the first refused one
-    (TensorFlow variables, read after the step): ``state`` is put back when a step is refused,
-    ``watched`` must stay finite after an update (``finite_after`` records which were, for the first
-    refused step), ``x``/``y`` keep that step's batch."""
-
-    state: list  # BatchNormalization moving statistics and dropout seed states (Keras variables)
-    watched: list = field(default_factory=list)  # float variables an update changes
-    bad_step: tf.Variable = field(default_factory=lambda: tf.Variable(-1, dtype=tf.int64, trainable=False))
-    x: tf.Variable | None = None
-    y: tf.Variable | None = None
-    finite_after: tf.Variable | None = None
-
-    def __post_init__(self):
-        if self.finite_after is None:
-            self.finite_after = tf.Variable(tf.ones([len(self.watched)], tf.bool), trainable=False)
-
-    def reset(self):
-        self.bad_step.assign(-1)
-        self.finite_after.assign(tf.ones([len(self.watched)], tf.bool))
 
 
 def floating(variables) -> list:
@@ -53,15 +27,11 @@ def all_finite(tensors) -> tf.Tensor:
     return tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
 
 
-def guarded_update(optimizer, grads, weights, loss, *, watched, before=(), allowed=None, on_accept=None):
+def guarded_update(optimizer, grads, weights, loss, *, watched, before=()):
     """Apply ``grads`` to ``weights`` unless the step diverges; returns (kept, finite_after): scalar
     boolean, and one boolean per ``watched`` variable (finite after the update; all true when no update
-    was tried). ``before``: (variable, value before the forward pass) pairs put back when not kept;
-    ``allowed``: a boolean tensor that must also be true; ``on_accept()``: graph code run when kept
-    (metrics)."""
+    was tried). ``before``: (variable, value before the forward pass) pairs put back when not kept."""
     ok = tf.logical_and(tf.abs(loss) <= tf.cast(LOSS_LIMIT, loss.dtype), all_finite(grads))
-    if allowed is not None:
-        ok = tf.logical_and(ok, allowed)
     undoable = list(weights) + list(optimizer.variables)
     no_update = tf.ones([len(watched)], tf.bool)
 
@@ -70,17 +40,12 @@ def guarded_update(optimizer, grads, weights, loss, *, watched, before=(), allow
         optimizer.apply(grads, weights)
         finite = tf.stack([tf.reduce_all(tf.math.is_finite(v.value)) for v in watched]) if watched else no_update
 
-        def keep():
-            if on_accept is not None:
-                on_accept()
-            return tf.constant(True)
-
         def undo():
             for v, old in zip(undoable, saved):
                 v.assign(old)
             return tf.constant(False)
 
-        return tf.cond(tf.reduce_all(finite), keep, undo), finite
+        return tf.cond(tf.reduce_all(finite), lambda: tf.constant(True), undo), finite
 
     kept, finite = tf.cond(ok, update, lambda: (tf.constant(False), no_update))
 

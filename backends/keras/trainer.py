@@ -3,13 +3,15 @@ by the shared loop (``runtime.loop.fit``) in both modes, one ``train_batch`` per
 
 - canonical mode (equivalence): the weights are ``weights`` or the NumPy initializers'; dropout
   multiplies by ``compiler.semantics.masks.keep_mask``'s masks (put into ``MaskedDropout``'s shape-agnostic
-  variables before each step); the loss is ``PinnedLoss`` plus ``model.losses``; the optimizer's
-  learning rate is the one the shared loop passes (assigned to its ``override`` variable).
+  variables before each step); the loss is ``PinnedLoss`` plus ``model.losses``.
 - native mode: Keras' initializers and ``Dropout`` (its ``SeedGenerator``), seeded from the spec's
   seed; the model is compiled (``model.compile(optimizer, loss)``) and each step is the step Keras'
   ``fit`` runs: forward pass in training mode, the model's compiled loss (``model._compute_loss``:
-  the loss plus ``model.losses``), gradients, the pinned optimizer with the schedule evaluated in the
-  graph at ``optimizer.iterations`` (``SpecSchedule``, as ``fit`` evaluates it).
+  the loss plus ``model.losses``), gradients, the pinned optimizer.
+
+In both modes the learning rate of a step is the one the shared loop passes to ``train_batch``
+(``compiler.semantics.schedules``), assigned to the optimizer's ``override`` variable in the model's
+dtype before the step.
 
 In both modes one step is one traced ``tf.function`` (``_graph_step``; traced once per batch shape,
 ``reduce_retracing``), evaluation another (``_graph_evaluate``): the batch goes in as one tensor, the
@@ -93,9 +95,8 @@ class KerasTrainer:
     def train_batch(self, x, y, step, lr):
         with floatx(self.dtype):
             x, y = self._tensor(x), self._target(y)
-            if not self.native:  # native mode: the schedule in the graph, at the optimizer's iterations
-                self._set_masks(x.shape, step)
-                self.rate.override.assign(lr)
+            self._set_masks(x.shape, step)  # canonical dropout only (native mode has none to set)
+            self.rate.override.assign(lr)
             total, outputs, kept, finite = self._step(x, y)
             if not bool(kept):  # undone in the graph: weights, optimizer and moving statistics as before
                 raise self._locate(x, y, float(total), self._non_finite(finite))
