@@ -1,0 +1,100 @@
+"""The README's agreement figures: how far PyTorch and Keras land from the NumPy reference in canonical mode.
+
+Every example spec in ``specs/`` (its own data set, the first 256 training samples) and every case of the
+generated matrix the tests use (``tests/equivalence_cases.py``: every layer kind, activation, loss,
+regularizer, optimizer, schedule and clipping mode, on its generated data) is trained for ``--steps``
+optimizer steps (default 50) on each backend in canonical mode — the same initial weights, batches and
+dropout masks — in float64 and in float32. For each backend, spec and dtype it prints the largest relative
+difference from NumPy (``tools.equiv.relative_error``: max |a − b| / max |b|) over every step's loss and
+every final weight, then the largest per backend and dtype, against ``nnspec equiv``'s tolerance (1e-9 in
+float64, 1e-4 in float32). A spec without a data set (``seed_cnn``: 128×128 images) is listed as skipped.
+
+    .venv/bin/python benchmarks/equivalence_figures.py [--steps 50] [--dtypes float64,float32] [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from backends.threads import use_threads  # noqa: E402
+from compiler.pipeline import compile_file, compile_text  # noqa: E402
+from equivalence_cases import CASES, case_data  # noqa: E402
+from runtime.data import load_dataset  # noqa: E402
+from tools.equiv import relative_error, run_canonical, tolerance_for  # noqa: E402
+
+BACKENDS = ("torch", "keras")  # each against NumPy
+SUBSET = 256
+
+
+def workloads(only: str | None):
+    """(name, spec, x, y) for every example spec with data and every case of the matrix."""
+    for path in sorted((ROOT / "specs").glob("*.nns")):
+        if only and only != path.stem:
+            continue
+        spec = compile_file(path).spec
+        if spec.training is None or spec.training.data is None:
+            yield path.stem, None, None, None
+            continue
+        data = load_dataset(spec, base_dir=path.parent, dtype=np.float64)
+        yield path.stem, spec, data.x_train[:SUBSET], data.y_train[:SUBSET]
+    for name, text in CASES.items():
+        if only and only != name:
+            continue
+        spec = compile_text(text).spec
+        x, y = case_data(spec)
+        yield name, spec, x, y
+
+
+def largest_difference(trace, reference) -> float:
+    """The largest relative difference over every step's loss and every final weight (∞ where the two
+    runs took a different number of steps: one diverged where the other did not)."""
+    if len(trace.losses) != len(reference.losses):
+        return float("inf")
+    losses = [relative_error(a, b) for a, b in zip(trace.losses, reference.losses)]
+    weights = [relative_error(trace.weights[k], v) for k, v in reference.weights.items()]
+    return max(losses + weights, default=0.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--dtypes", default="float64,float32")
+    parser.add_argument("--only", help="one spec or case by name")
+    args = parser.parse_args()
+    use_threads(1)
+    dtypes = args.dtypes.split(",")
+    worst = {(b, d): (0.0, "") for b in BACKENDS for d in dtypes}
+    print(f"canonical mode, {args.steps} steps; largest relative difference from NumPy (losses and final weights)")
+    print(f"{'spec or case':38s} " + " ".join(f"{b + ' ' + d:>16s}" for d in dtypes for b in BACKENDS))
+    start = time.perf_counter()
+    for name, spec, x, y in workloads(args.only):
+        if spec is None:
+            print(f"{name:38s} skipped: no data set")
+            continue
+        cells = []
+        for dtype in dtypes:
+            xd, yd = x.astype(dtype), (y.astype(dtype) if y.dtype.kind == "f" else y)
+            reference = run_canonical("numpy", spec, xd, yd, steps=args.steps, dtype=dtype)
+            for backend in BACKENDS:
+                diff = largest_difference(run_canonical(backend, spec, xd, yd, steps=args.steps, dtype=dtype),
+                                          reference)
+                cells.append(f"{diff:16.1e}")
+                if diff >= worst[backend, dtype][0]:
+                    worst[backend, dtype] = (diff, name)
+        print(f"{name:38s} " + " ".join(cells), flush=True)
+    print(f"\nlargest per backend ({time.perf_counter() - start:.0f} s):")
+    for (backend, dtype), (diff, name) in worst.items():
+        tol = tolerance_for(dtype)
+        print(f"  {backend:6s} {dtype}: {diff:.1e} ({name}); tolerance {tol:g}: {'within' if diff <= tol else 'BEYOND'}")
+
+
+if __name__ == "__main__":
+    main()
