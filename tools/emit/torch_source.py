@@ -90,11 +90,15 @@ class Context:
 
 
 LAYERS: dict[str, Callable] = {}
+MODULES: set[str] = set()  # the kinds whose writer makes a module attribute (``ctx.attrs[layer.name]``)
 
 
-def register(kind: str):
+def register(kind: str, *, module: bool = False):
+    """Register ``kind``'s writer; ``module``: it defines ``self.<attribute>`` in the model's ``__init__``."""
     def wrap(fn):
         LAYERS[kind] = fn
+        if module:
+            MODULES.add(kind)
         return fn
     return wrap
 
@@ -170,7 +174,7 @@ def _rescaling(layer, ctx):
     return Lowered(forward=[f"x = {expr}  # {prose(layer.name)}"])
 
 
-@register("Dense")
+@register("Dense", module=True)
 def _dense(layer, ctx):
     attr = ctx.attrs[layer.name]
     args = [str(layer.input_shape[0]), str(layer.units)] + ([] if layer.use_bias else ["bias=False"])
@@ -188,7 +192,7 @@ def _pads(shape, window, strides, padding, dilation=(1, 1)) -> tuple[int, int, i
     return None if top == bottom == left == right == 0 else (left, right, top, bottom)
 
 
-@register("Conv2D")
+@register("Conv2D", module=True)
 def _conv2d(layer, ctx):
     attr = ctx.attrs[layer.name]
     pads = _pads(layer.input_shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
@@ -247,21 +251,21 @@ def _flatten(layer, ctx):
     return Lowered(forward=[f"x = x.flatten(1)  # {prose(layer.name)}"])
 
 
-@register("Dropout")
+@register("Dropout", module=True)
 def _dropout(layer, ctx):
     attr = ctx.attrs[layer.name]
     return Lowered(modules=[f"self.{attr} = nn.Dropout({literal(float(layer.rate))})"],
                    forward=[f"x = self.{attr}(x)"])
 
 
-@register("SpatialDropout2D")
+@register("SpatialDropout2D", module=True)
 def _spatial_dropout2d(layer, ctx):
     attr = ctx.attrs[layer.name]
     return Lowered(modules=[f"self.{attr} = nn.Dropout2d({literal(float(layer.rate))})  # whole feature maps"],
                    forward=[f"x = self.{attr}(x)"])
 
 
-@register("BatchNormalization")
+@register("BatchNormalization", module=True)
 def _batch_normalization(layer, ctx):
     attr = ctx.attrs[layer.name]
     ctx.helper("KerasBatchNorm")
@@ -276,7 +280,7 @@ def _batch_normalization(layer, ctx):
                    tensors=tensors)
 
 
-@register("Normalization")
+@register("Normalization", module=True)
 def _normalization(layer, ctx):
     attr = ctx.attrs[layer.name]
     ctx.helper("KerasNormalization")
@@ -469,8 +473,7 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     t = spec.training
     taken: set[str] = set()
     attrs = {layer.name: identifier(layer.name, taken, RESERVED) for layer in spec.layers
-             if layer.kind in ("Dense", "Conv2D", "BatchNormalization", "Normalization", "Dropout",
-                               "SpatialDropout2D")}
+             if layer.kind in MODULES}
     fused_at = loss_input(spec).fused_at
     ctx = Context(spec, attrs, fused_at is not None,
                   fused_layer=None if fused_at is None else spec.layers[fused_at].name)
