@@ -61,6 +61,11 @@ def framework(backend: str) -> None:
         need(package)
 
 
+def weights_of(trainer) -> dict[str, np.ndarray]:
+    """Copies (a trainer may hand out its live arrays)."""
+    return {k: np.array(v, copy=True) for k, v in trainer.get_weights().items()}
+
+
 def trainer_for(backend: str, mode: str, spec=SPEC, weights=None, dtype=np.float32):
     framework(backend)
     return make_trainer(backend, spec, weights=weights, dtype=dtype, mode=mode)
@@ -96,7 +101,7 @@ def run_through(backend, mode, data):
         trainer = Recording(trainer_for(backend, mode))
         history = fit(trainer, SPEC, data.x_train, data.y_train, data.x_val, data.y_val, epochs=EPOCHS, seed=5)
         val = evaluate(trainer, SPEC, data.x_val, data.y_val, SPEC.training.batch_size)
-        _RUNS[backend, mode] = trainer.get_weights(), history, trainer.calls, val
+        _RUNS[backend, mode] = weights_of(trainer), history, trainer.calls, val
     return _RUNS[backend, mode]
 
 
@@ -135,7 +140,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(backend, mode, data):
     spec = SPEC.model_copy(update={"training": SPEC.training.model_copy(update={"early_stopping": rule})})
     trainer = trainer_for(backend, mode, spec)
     at_epoch_end = []
-    events = LoopEvents(epoch_end=lambda e, logs: at_epoch_end.append(trainer.get_weights()))
+    events = LoopEvents(epoch_end=lambda e, logs: at_epoch_end.append(weights_of(trainer)))
     history = fit(trainer, spec, data.x_train, data.y_train, data.x_val, data.y_val, epochs=5, seed=5,
                   events=events)
     # no later epoch improves by 1e6: the first is the best, the second exhausts the patience
@@ -250,7 +255,7 @@ def test_divergence_is_caught_before_the_bad_update_with_the_last_good_weights(b
     saved = []
     with pytest.raises(Diverged) as info:
         fit(trainer, DIVERGING, x, y, x[:0], y[:0], epochs=20, seed=3,
-            on_checkpoint=lambda s: saved.append((s.step, trainer.get_weights())))
+            on_checkpoint=lambda s: saved.append((s.step, weights_of(trainer))))
     exc = info.value
     assert exc.step == exc.weights_step + 1 and exc.epoch == exc.weights_step // 4 + 1
     assert saved[-1][0] == exc.weights_step  # the final checkpoint: the state after the last good step
