@@ -29,10 +29,6 @@ from compiler.semantics.losses import loss_input
 from compiler.ir.values import Regularizer
 from compiler.weights import weight_specs
 
-# non-trainable weights, handed to a layer as its ``state``: BatchNormalization's moving statistics,
-# Normalization's adapted ones
-STATE = ("moving_mean", "moving_variance", "mean", "variance", "count")
-
 
 @dataclass
 class Step:
@@ -76,9 +72,13 @@ class NumpyModel:
         self.fused = self.fused_step is not None
 
     def _layer_params(self, name: str) -> tuple[dict, dict]:
-        mine = {k.split("/", 1)[1]: v for k, v in self.params.items() if k.split("/", 1)[0] == name}
-        state = {k: mine.pop(k) for k in STATE if k in mine}
-        return mine, state
+        """The layer's trainable weights (its ``params``) and its non-trainable ones (its ``state``:
+        BatchNormalization's moving statistics, Normalization's adapted ones), keyed by weight name."""
+        params, state = {}, {}
+        for w in self.weights:
+            if w.layer == name and w.name in self.params:
+                (params if w.trainable else state)[w.name.split("/", 1)[1]] = self.params[w.name]
+        return params, state
 
     def _steps(self) -> list[Step]:
         steps = []
