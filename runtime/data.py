@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.data_files import DataFileError, read_data_file
+from runtime.input_files import InputFileError, budget_hint, data_budget, describe_bytes
 from compiler.ir.training import (BUILTIN_DATASETS, SYNTHETIC_CLASSES, BlobsData, BuiltinData, FileData,
                                   RegressionData, SpiralsData)
 from spec_lang.diagnostics import did_you_mean
@@ -199,8 +200,22 @@ def _class_sizes(n: int, classes: int) -> list[int]:
     return [n // classes + (1 if k < n % classes else 0) for k in range(classes)]
 
 
+def generated_bytes(data: SpiralsData | BlobsData | RegressionData) -> int:
+    """The bytes a generated set takes: x in float64 (n_samples × features) and y (one 8-byte value a sample),
+    with the same again for the shuffled copy ``generate`` returns."""
+    return 2 * data.n_samples * (data.features + 1) * 8
+
+
 def generate(data: SpiralsData | BlobsData | RegressionData, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A generated set's (x, y) in float64 / int64, from ``np.random.default_rng(seed)`` (module docstring)."""
+    """A generated set's (x, y) in float64 / int64, from ``np.random.default_rng(seed)`` (module docstring).
+    ``DataError`` before anything is allocated when the set would not fit the data budget."""
+    try:
+        budget = data_budget()
+    except InputFileError as exc:
+        raise DataError(str(exc)) from None
+    if generated_bytes(data) > budget:
+        raise DataError(f"data: {describe_data(data)} would take {describe_bytes(generated_bytes(data))}, "
+                        f"more than {budget_hint(budget)}")
     rng = np.random.default_rng(seed)
     if isinstance(data, SpiralsData):
         parts_x, parts_y = [], []

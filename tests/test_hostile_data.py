@@ -107,3 +107,31 @@ def test_options_that_make_no_sense_are_refused_before_any_work(hostile, case, t
     assert result.exit_code == EXIT_ERRORS, result.output
     assert message in result.output
     assert listing(tmp_path) == {}
+
+
+# ---- generated sets too big to make: refused by the data budget before anything is allocated ------------------
+GENERATED = {
+    "spirals": "spirals(n_samples=9223372036854775807)",
+    "blobs": "blobs(n_samples=600000000, features=4)",
+    "regression": "regression(n_samples=100000000, features=1000)",
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("kind", GENERATED)
+def test_a_generated_set_beyond_the_data_budget_is_refused_before_it_is_made(kind, command, tmp_path, monkeypatch):
+    """``n_samples = 2**63 − 1`` (valid in the IR) once crashed with numpy's 'negative dimensions'; a set that
+    would not fit is a one-line error naming its size and the budget, exit 2, nothing written."""
+    monkeypatch.chdir(tmp_path)  # a run directory would go to ./runs
+    spec = tmp_path / "big.nns"
+    head = "Dense(1)" if kind == "regression" else "Dense(3, activation=softmax)"
+    loss = "mse" if kind == "regression" else "sparse_categorical_crossentropy"
+    features = 1000 if kind == "regression" else (4 if kind == "blobs" else 2)
+    spec.write_text(f"model m {{\n    Input([{features}])\n    {head}\n}}\ntrain {{\n    loss = {loss}\n"
+                    f"    optimizer = sgd(learning_rate=0.1)\n    data = {GENERATED[kind]}\n    epochs = 1\n}}\n")
+    before = listing(tmp_path)
+    result = runner.invoke(app, [*COMMANDS[command], str(spec)])
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output, result.output
+    assert f"data: {kind}(" in result.output and "more than the data budget" in result.output, result.output
+    assert listing(tmp_path) == before
