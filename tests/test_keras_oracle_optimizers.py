@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 
 from backends.numpy.optimizers import clip_gradients, make_optimizer
+from backends.numpy.trainer import NumpyTrainer
 from compiler.ir.training import (OPTIMIZER_CLASSES, SCHEDULE_CLASSES, ConstantSchedule, CosineSchedule,
                                   ExponentialSchedule, StepSchedule, WarmupSchedule)
+from compiler.pipeline import compile_text
 from compiler.semantics.schedules import learning_rate
 from frameworks import need
 
@@ -175,3 +177,47 @@ def test_keras_evaluates_a_schedule_of_python_floats_in_float32():
     assert float(python_float) != exact
     ours = SpecSchedule(0.1, schedule, "float64")(keras.ops.convert_to_tensor(1, dtype="int64"))
     assert keras.backend.standardize_dtype(ours.dtype) == "float64" and float(ours) == pytest.approx(exact, rel=1e-15)
+
+
+# ---- through a model, in Keras' own traced training step -----------------------------------------------------
+END_TO_END = [  # one spec per optimizer kind: its options, a schedule and a clipping mode
+    "sgd(learning_rate=0.125, momentum=0.5, nesterov=true, weight_decay=0.0625)"
+    " schedule = exponential(decay_steps=3, decay_rate=0.75) clip_norm = 0.5",
+    "adam(learning_rate=0.0625, beta_1=0.75, beta_2=0.9375, epsilon=0.0009765625, amsgrad=true)"
+    " schedule = warmup(steps=3, start=0.25, then=cosine(decay_steps=4, alpha=0.25)) clip_value = 0.25",
+    "adamw(learning_rate=0.0625, weight_decay=0.125, beta_1=0.875, beta_2=0.96875, epsilon=0.0009765625)"
+    " schedule = cosine(decay_steps=5, alpha=0.125)",
+    "rmsprop(learning_rate=0.03125, rho=0.75, momentum=0.5, epsilon=0.0009765625, centered=true)"
+    " schedule = step(step_size=2, gamma=0.5) clip_norm = 0.5",
+    "adagrad(learning_rate=0.25, initial_accumulator_value=0.125, epsilon=0.0009765625)",
+]
+
+
+@pytest.mark.parametrize("train", END_TO_END, ids=[t.split("(")[0] for t in END_TO_END])
+def test_training_a_model_matches_keras_train_on_batch(train):
+    """A spec's model trained by the NumPy backend (its gradients, clipping, schedule and optimizer) and the
+    same model built from plain Keras layers, compiled with Keras' own optimizer, schedule and clipping,
+    stepped by Keras' traced ``train_on_batch`` (the graph ``fit`` runs): every weight after each step."""
+    spec = compile_text(f"model oracle {{ Input([4]) Dense(5, activation=tanh) Dense(3) }}\n"
+                        f"train {{ loss = mse optimizer = {train} batch_size = 8 seed = 3 }}").spec
+    t, o = spec.training, spec.training.optimizer
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(8, 4)), rng.normal(size=(8, 3))
+    ours = NumpyTrainer(spec, dtype=np.float64)
+    args = {name: getattr(o, name) for name in OPTIMIZER_CLASSES[o.kind].model_fields
+            if name not in ("kind", "span", "learning_rate")}
+    if o.kind == "sgd" and not args["weight_decay"]:
+        args["weight_decay"] = None
+    with keras_oracle.float64():
+        model = keras_oracle.keras_model(spec, {k: v.copy() for k, v in ours.get_weights().items()})
+        optimizer = getattr(keras.optimizers, {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
+                                               "adagrad": "Adagrad"}[o.kind])(
+            learning_rate=keras_schedule(t.schedule, o.learning_rate), global_clipnorm=t.clip_norm,
+            clipvalue=t.clip_value, **args)
+        model.compile(optimizer=optimizer, loss=keras_oracle.keras_loss(t.loss))
+        for step in range(STEPS):
+            model.train_on_batch(x, y)
+            ours.train_batch(x, y, step, learning_rate(o, t.schedule, step))
+            theirs = keras_oracle.model_weights(model)
+            for name, value in ours.get_weights().items():
+                assert relative(theirs[name], value) <= TOL, (step, name)
