@@ -1,4 +1,5 @@
-"""Training pieces as Keras objects: the optimizer, the schedule, the loss and the metrics.
+"""Training pieces as Keras objects: the optimizer, the schedule and the loss (the metrics are the
+shared loop's, ``compiler.semantics.metrics``).
 
 Optimizers are Keras' own classes with the spec's arguments (``compiler.semantics.optimizers``:
 ``Rule.keras_class``, ``keras_arguments``); clipping is Keras' own
@@ -15,11 +16,11 @@ which moves a float64 run off the pinned update (measured over the 50-step matri
 the loss and 5e-5 in the weights with Adam, 6e-8 with SGD momentum or Adagrad). A float64 scalar is
 cast exactly; ``numpy.float64`` is a ``float``, so Keras' argument checks accept it.
 
-The optimizer's learning rate is ``SpecSchedule``: the spec's schedule as a ``LearningRateSchedule``
-evaluated at ``iterations`` (the 0-based step) in the native ``fit`` — compiler/semantics/schedules.py's
-formula on ``keras.ops`` (``KerasOps``) — and
-the rate the shared loop passes to ``train_batch`` otherwise (its ``override`` variable, in the
-model's dtype, so that a float64 rate is used exactly).
+The optimizer's learning rate is ``SpecSchedule``: the rate the shared loop passes to ``train_batch``
+(its ``override`` variable, in the model's dtype, so that a float64 rate is used exactly), in both
+modes; with ``override`` below 0 it is the spec's schedule as a ``LearningRateSchedule`` evaluated at
+``iterations`` (the 0-based step) — compiler/semantics/schedules.py's formula on ``keras.ops``
+(``KerasOps``), as Keras' own ``fit`` would evaluate it (the schedule tests compare the two).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from keras import ops
 from compiler.ir.training import Loss, Training
 from compiler.semantics.optimizers import RULES, keras_arguments, rule
 from compiler.semantics.schedules import factor
-from compiler.semantics.metrics import accuracy_kind, binary_threshold
 
 
 @contextmanager
@@ -84,8 +84,8 @@ class KerasOps:
 
 class SpecSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """learning_rate · schedule_factor(schedule, iterations), in ``dtype`` — or ``override`` when that
-    variable is ≥ 0: ``train_batch`` sets it to the rate it is given (the Trainer protocol), the
-    native ``fit`` sets it to −1 so that the schedule runs in the graph."""
+    variable is ≥ 0: ``train_batch`` sets it to the rate it is given (the Trainer protocol); at −1
+    (its initial value) the schedule runs in the graph."""
 
     def __init__(self, learning_rate: float, schedule, dtype: str = "float32"):
         self.learning_rate = float(learning_rate)
@@ -158,49 +158,3 @@ class PinnedLoss(keras.losses.Loss):
 
     def get_config(self):
         return {"name": self.name, "kind": self.kind, "from_logits": self.from_logits}
-
-
-# ---- metrics --------------------------------------------------------------------------------------
-
-def _on_outputs(cls, transform):
-    """``cls`` whose ``update_state`` first maps the predictions through ``transform``."""
-    if transform is None:
-        return cls
-
-    class OnOutputs(cls):
-        def update_state(self, y_true, y_pred, sample_weight=None):
-            return super().update_state(y_true, transform(y_pred), sample_weight=sample_weight)
-
-    OnOutputs.__name__ = cls.__name__
-    return OnOutputs
-
-
-def make_metrics(training: Training, units: int, sparse_labels: bool, outputs_are_logits: bool,
-                 transform, dtype: str) -> list:
-    """Keras metrics named as the shared loop names them, with the meaning of
-    compiler/semantics/metrics.py: ``accuracy`` is binary (threshold 0 on logits, 0.5 on probabilities)
-    for a binary cross-entropy or one output unit, sparse for class-index labels, else categorical;
-    ``mse``/``mae``/``rmse`` on the outputs.
-
-    ``transform`` maps what the network outputs (the logits, when the final softmax/sigmoid is fused
-    with the loss) to the outputs the loop sees (the probabilities), or is None. The value metrics
-    see the transformed outputs, and so does the binary accuracy; the categorical accuracies read the
-    logits directly (the argmax of a softmax is the argmax of its logits), which saves computing the
-    softmax a second time in every step."""
-    out = []
-    for name in training.metrics:
-        if name == "accuracy":
-            kind = accuracy_kind(training.loss.kind, units, sparse_labels)
-            if kind == "binary":
-                metric = _on_outputs(keras.metrics.BinaryAccuracy, transform)(
-                    name="accuracy", threshold=binary_threshold(outputs_are_logits), dtype=dtype)
-            elif kind == "sparse":
-                metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy", dtype=dtype)
-            else:
-                metric = keras.metrics.CategoricalAccuracy(name="accuracy", dtype=dtype)
-        else:
-            cls = {"mse": keras.metrics.MeanSquaredError, "mae": keras.metrics.MeanAbsoluteError,
-                   "rmse": keras.metrics.RootMeanSquaredError}[name]
-            metric = _on_outputs(cls, transform)(name=name, dtype=dtype)
-        out.append(metric)
-    return out
