@@ -2,6 +2,7 @@
 
     python benchmarks/bench_train_numpy.py             # about 1 minute on 2 idle cores
     python benchmarks/bench_train_numpy.py --quick     # a smoke run
+    python benchmarks/bench_train_numpy.py --threads 1 # both sides on one thread: steadier on a busy machine
     python benchmarks/bench_train_numpy.py --json train.json
 
 The workloads, the hand-written PyTorch loops, the timing and the verdicts are ``harness.py``'s.
@@ -152,7 +153,14 @@ def memory(report: Report, name: str, trainer, x, y, layers, steps: int) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = arguments(__doc__).parse_args(argv)
+    ap = arguments(__doc__)
+    ap.add_argument("--threads", type=int, help="limit NumPy's BLAS and torch to N threads, as `nnspec train "
+                    "--threads N` does (default: each library's own default); steadier on a busy machine")
+    args = ap.parse_args(argv)
+    if args.threads:
+        from backends.threads import limit_threads
+
+        limit_threads(args.threads)
     import torch
 
     report = Report("bench_train_numpy", "the NumPy backend vs hand-written PyTorch loops", quick=args.quick,
@@ -166,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # noqa: BLE001 - any failure just means "unknown"
         blas = ["unknown"]
     report.note("numpy_blas", blas)
-    print(f"  NumPy BLAS: {'; '.join(blas)}; torch.get_num_threads() = {torch.get_num_threads()} (default, not set)")
+    print(f"  NumPy BLAS: {'; '.join(blas)}; torch.get_num_threads() = {torch.get_num_threads()}"
+          + (" (set by --threads)" if args.threads else " (default, not set)"))
 
     mlp_n, mlp_rounds = (4_000, 2) if args.quick else (20_000, 5)
     cnn_n, cnn_rounds = (512, 2) if args.quick else (1_024, 6)
