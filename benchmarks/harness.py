@@ -434,7 +434,7 @@ class Report:
         """Print and record ``label: value  target >= target: met|missed`` (``at_least=False``: ``<=``)."""
         ok = verdict(value, target, at_least)
         sign = ">=" if at_least else "<="
-        fmt = ".2f" if unit == "x" else ".3g"
+        fmt = ".2f" if unit == "x" else ".3f"
         print(f"  {label}: {value:{fmt}}{unit}{f' ({against})' if against else ''}   "
               f"target {sign} {target:g}{unit}: {'met' if ok else 'missed'}")
         self.verdicts.append({"label": label, "value": value, "target": target, "at_least": at_least,
@@ -450,7 +450,7 @@ class Report:
             print("verdicts:")
             for v in self.verdicts:
                 sign = ">=" if v["at_least"] else "<="
-                print(f"  {v['label']:<48} {v['value']:8.3g}{v['unit']}  target {sign} {v['target']:g}{v['unit']}: "
+                print(f"  {v['label']:<48} {v['value']:8.3f}{v['unit']}  target {sign} {v['target']:g}{v['unit']}: "
                       f"{'met' if v['met'] else 'missed'}")
         if json_path:
             doc = {"benchmark": self.name, "quick": self.quick, "environment": self.env, "seconds": elapsed,
