@@ -208,3 +208,15 @@ def test_loss_problems_point_at_the_loss_or_the_dropout():
         compile_text(spec_text("Dense(3, activation=softmax) Dropout(0.5)", "categorical_crossentropy"), "o.nns")
     assert "Dropout after the output's softmax" in str(error.value)
     assert "move the Dropout before the output layer" in str(error.value)
+
+
+def test_the_ir_check_refuses_the_same_pairings():
+    """An IR file (not from the compiler) with a refused pairing is refused by compiler.passes.verify."""
+    from compiler.passes.verify import verify
+
+    spec = compile_text(spec_text("Dense(3, activation=softmax)", "categorical_crossentropy"), "o.nns").spec
+    assert verify(spec) == []
+    loss = spec.training.loss.model_copy(update={"from_logits": True})
+    bad = spec.model_copy(update={"training": spec.training.model_copy(update={"loss": loss})})
+    problems = verify(bad)
+    assert len(problems) == 1 and problems[0].startswith("training.loss: ") and "Keras ignores" in problems[0]
