@@ -31,7 +31,7 @@ from spec_lang.parser import decode_source
 
 PATH = "fuzz.nns"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SECONDS_PER_SPEC = 30  # a generous bound: a mutant that takes longer counts as a hang
+SECONDS_PER_SPEC = 300  # a hang detector, not a speed bound: only a real hang takes this long, even on a loaded machine
 
 SEED_CNN = """
 num_classes = 10
