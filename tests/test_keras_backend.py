@@ -6,8 +6,9 @@
   cases (probabilities that Keras would otherwise reinterpret, an activity penalty on a fused
   softmax) and every example spec with data; float32 to 1e-4 for a few well-conditioned ones;
 - evaluation, probes, schedules, divergence, weights crossing between backends;
-- native mode: Keras' initializers draw the pinned distributions (KS tests), ``native_fit``
-  (Keras' ``fit``) returns the shared loop's History and honours early stopping and the events.
+- native mode: Keras' initializers draw the pinned distributions (KS tests); Keras' own step, driven
+  by the loop, retraces the reference without dropout and stops before a non-finite update. (The loop's
+  promises for every backend and mode are tests/test_loop_contract.py.)
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from backends.keras.optimizers import SpecSchedule
 from backends.keras.trainer import KerasTrainer
 from backends.contract import LoopEvents
 from compiler.semantics.divergence import Diverged
-from runtime.loop import evaluate, fit
+from runtime.loop import fit
 from compiler.semantics.initializers import initial_weights
 from backends.numpy.model import NumpyModel
 from backends.numpy.trainer import NumpyTrainer
@@ -250,7 +251,7 @@ def test_non_finite_step_is_refused_and_names_the_layer_as_numpy_does():
     assert str(errors["keras"]) == str(errors["numpy"])
 
 
-def test_native_fit_stops_before_a_non_finite_update():
+def test_native_mode_stops_before_a_non_finite_update():
     text = """model r {
         Input([4])
         Dense(16, activation=relu)
@@ -339,37 +340,10 @@ def test_native_initializers_draw_the_pinned_distributions():
     assert not np.array_equal(native["dense/kernel"], other["dense/kernel"])
 
 
-@pytest.fixture(scope="module")
-def digits():
-    spec = compile_file(ROOT / "specs" / "digits_mlp.nns").spec
-    ds = load_dataset(spec, dtype=np.float32)
-    return spec, ds.x_train[:512], ds.y_train[:512], ds.x_val[:256], ds.y_val[:256]
-
-
-def test_native_fit_history_has_the_shared_loops_keys_and_calls_the_events(digits):
-    spec, x, y, xv, yv = digits
-    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"early_stopping": None})})
-    histories, calls = {}, {}
-    for backend, mode in (("numpy", "canonical"), ("keras", "native")):
-        seen = []
-        events = LoopEvents(epoch_start=lambda e, s, seen=seen: seen.append(("start", e, s)),
-                            batch_end=lambda b, loss, seen=seen: seen.append(("batch", b, math.isfinite(loss))),
-                            epoch_end=lambda e, logs, seen=seen: seen.append(("end", e, tuple(logs))))
-        trainer = make_trainer(backend, spec, dtype=np.float32, mode=mode)
-        histories[backend] = fit(trainer, spec, x, y, xv, yv, epochs=2, seed=1, events=events)
-        calls[backend] = seen
-    keras_h, numpy_h = histories["keras"], histories["numpy"]
-    assert [list(e) for e in keras_h.epochs] == [list(e) for e in numpy_h.epochs]
-    assert list(keras_h.epochs[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
-                                       "seconds"]
-    assert calls["keras"] == calls["numpy"]
-    assert keras_h.epochs[-1]["val_accuracy"] > 0.6  # it learns
-
-
 @pytest.mark.parametrize("name", ["adam_cosine_warmup", "sgd_momentum_step"])
-def test_native_fit_without_dropout_retraces_the_shared_loop(name):
-    """Keras' fit (graph mode, the schedule in the graph, Keras' metrics) on the loop's batches: from
-    the canonical weights and with no dropout it is the shared loop, epoch for epoch, in float64."""
+def test_native_step_without_dropout_retraces_the_reference(name):
+    """Keras' own step (the compiled model's loss) driven by the loop: from the canonical weights and
+    with no dropout it is the NumPy reference, epoch for epoch, in float64."""
     spec = compile_file(ROOT / "specs" / f"{name}.nns").spec
     ds = load_dataset(spec, dtype=np.float64)
     x, y, xv, yv = ds.x_train[:300], ds.y_train[:300], ds.x_val[:100], ds.y_val[:100]
@@ -384,33 +358,3 @@ def test_native_fit_without_dropout_retraces_the_shared_loop(name):
                 assert relative_error(a[key], b[key]) < 1e-12, (a["epoch"], key, a[key], b[key])
     for key, value in reference.get_weights().items():
         assert relative_error(ours.get_weights()[key], value) < 1e-12, key
-
-
-def test_native_fit_metrics_mean_what_the_loop_computes():
-    spec, x, y = spec_data(ROOT / "specs" / "robust_regression.nns")
-    xv, yv = x[200:], y[200:]
-    trainer = KerasTrainer(spec, dtype=np.float64, mode="native")
-    history = fit(trainer, spec, x[:200], y[:200], xv, yv, epochs=1, seed=2)
-    ours = evaluate(trainer, spec, xv, yv, spec.training.batch_size)  # the loop's metrics, same weights
-    for key, value in ours.items():
-        assert history.epochs[-1][f"val_{key}"] == pytest.approx(value, rel=1e-12), key
-
-
-def test_native_fit_is_repeatable_and_early_stopping_restores_the_best_epoch(digits):
-    spec, x, y, xv, yv = digits
-    rule = tr.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
-    spec = spec.model_copy(update={"training": spec.training.model_copy(
-        update={"early_stopping": rule, "optimizer": tr.Adam(learning_rate=0.05)})})
-    runs = []
-    for _ in range(2):
-        trainer = KerasTrainer(spec, dtype=np.float32, mode="native")
-        history = fit(trainer, spec, x, y, xv, yv, epochs=12, seed=4)
-        runs.append((trainer, history))
-    (trainer, history), (_, again) = runs
-    assert [{k: v for k, v in e.items() if k != "seconds"} for e in history.epochs] == \
-           [{k: v for k, v in e.items() if k != "seconds"} for e in again.epochs]
-    val = history.column("val_loss")
-    assert history.best_epoch == int(np.argmin(val)) + 1
-    assert history.stopped_early == (len(val) < 12)
-    restored = evaluate(trainer, spec, xv, yv, spec.training.batch_size)["loss"]
-    assert restored == pytest.approx(min(val), rel=1e-5)
