@@ -276,7 +276,7 @@ def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock
     except (DataError, BackendUnavailable) as exc:
         fail(spec_path, str(exc))
     if state is not None:
-        template = trainer.state() if hasattr(trainer, "state") else None
+        template = trainer.state()
         target = ResumeTarget(spec=spec, dtype=dtype, epochs=spec.training.epochs, n_train=dataset.n_train)
         validate_checkpoint(resume / FILENAME, state, weights, trainer_state, target=target, template=template)
         if template is not None:
@@ -319,7 +319,7 @@ def run_training(run: Run, *, quiet: bool, stop_requested: list) -> int:
     resume_hint = resume_command(run.spec_path, run.run_dir, run.meta["overrides"])
 
     def on_checkpoint(state):
-        trainer_state = run.trainer.state() if hasattr(run.trainer, "state") else {}
+        trainer_state = run.trainer.state()
         save_checkpoint(run.run_dir, state, weights=run.trainer.get_weights(), trainer_state=trainer_state,
                         meta={**run.meta, "seconds": run.previous_seconds + time.perf_counter() - start})
 
