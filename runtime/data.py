@@ -216,6 +216,15 @@ def generate(data: SpiralsData | BlobsData | RegressionData, seed: int) -> tuple
     if generated_bytes(data) > budget:
         raise DataError(f"data: {describe_data(data)} would take {describe_bytes(generated_bytes(data))}, "
                         f"more than {budget_hint(budget)}")
+    classes = getattr(data, "classes", 1)  # one centre, one loop step a class: bounded by the samples
+    if classes > data.n_samples:
+        raise DataError(f"data: {describe_data(data)} has more classes ({classes}) than samples "
+                        f"({data.n_samples}); every class needs a sample")
+    with np.errstate(over="ignore"):  # a huge noise gives inf, which the caller's finiteness check names
+        return _generate(data, seed)
+
+
+def _generate(data: SpiralsData | BlobsData | RegressionData, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     if isinstance(data, SpiralsData):
         parts_x, parts_y = [], []

@@ -135,3 +135,35 @@ def test_a_generated_set_beyond_the_data_budget_is_refused_before_it_is_made(kin
     assert "Traceback" not in result.output and "internal error" not in result.output, result.output
     assert f"data: {kind}(" in result.output and "more than the data budget" in result.output, result.output
     assert listing(tmp_path) == before
+
+
+# ---- generated sets with hostile settings: more classes than samples, a noise that overflows ---------------------
+ODD_GENERATED = {
+    # one centre (blobs) or one loop step (spirals) a class: a billion classes of ten samples once ran out of
+    # memory (blobs) or ran for hours (spirals)
+    "blobs-classes": ("blobs(n_samples=10, classes=1000000000)", "has more classes (1000000000) than samples (10)"),
+    "spirals-classes": ("spirals(n_samples=10, classes=100000000)", "has more classes (100000000) than samples (10)"),
+    # noise ** 2 once overflowed in the unscaled-inputs lint (internal error, even under check)
+    "blobs-noise": ("blobs(n_samples=10, classes=2, noise=1e308)", "data: x contains inf"),
+    "spirals-noise": ("spirals(n_samples=10, classes=2, noise=1e308)", "data: x contains inf"),
+}
+
+
+@pytest.mark.parametrize("command", ["check", *COMMANDS])
+@pytest.mark.parametrize("case", ODD_GENERATED)
+def test_a_generated_set_with_odd_settings_is_one_line_error(case, command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data, message = ODD_GENERATED[case]
+    spec = tmp_path / "odd.nns"
+    spec.write_text(f"model m {{\n    Input([2])\n    Normalization()\n    Dense(2, activation=softmax)\n}}\n"
+                    f"train {{\n    loss = sparse_categorical_crossentropy\n    optimizer = sgd\n"
+                    f"    data = {data}\n    epochs = 1\n}}\n")
+    before = listing(tmp_path)
+    result = runner.invoke(app, [*COMMANDS.get(command, [command]), str(spec)])
+    assert "Traceback" not in result.output and "internal error" not in result.output, result.output
+    if command == "check":
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == EXIT_ERRORS, result.output
+        assert message in result.output, result.output
+        assert listing(tmp_path) == before

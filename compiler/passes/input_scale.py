@@ -92,9 +92,9 @@ def expected_scale(spec: Spec) -> FeatureScale | None:
         features, pooled = BUILTIN_SCALES[data.name]
         return features if len(spec.input_shape) == 1 else pooled
     if isinstance(data, SpiralsData):
-        std = math.sqrt(1 / 6 + data.noise ** 2)
+        std = math.hypot(math.sqrt(1 / 6), data.noise)  # hypot: no overflow for a huge noise
     elif isinstance(data, BlobsData):
-        std = math.sqrt((data.classes - 1) / data.classes * 400 / 12 + data.noise ** 2)
+        std = math.hypot(math.sqrt((data.classes - 1) / data.classes * 400 / 12), data.noise)
     elif isinstance(data, RegressionData):
         std = 1.0
     else:
