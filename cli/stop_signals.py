@@ -38,5 +38,28 @@ def deferred_stop_signals() -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+@contextmanager
+def interrupting_stop_signals() -> Iterator[list[int]]:
+    """Before training (reading the data, importing a framework, building the trainer): SIGINT and SIGTERM
+    stop at once (``KeyboardInterrupt``) and are also recorded in the list yielded, so that one that a
+    library swallows (TensorFlow's import catches what arrives inside it) is still seen afterwards. Outside
+    the main thread the list stays empty."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def record(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, record) for sig in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def signal_name(signum: int) -> str:
     return signal.Signals(signum).name

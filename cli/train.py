@@ -153,14 +153,15 @@ def train(
     from runtime.files import WriteError
     from runtime.run_lock import RunDirInUse
     from cli.output import report_write_error
-    from cli.stop_signals import deferred_stop_signals
+    from cli.stop_signals import deferred_stop_signals, interrupting_stop_signals
 
     spec, source_text = load_training_spec(spec_path, ignore)
     # every command-line option that changes what or how the run trains: recorded in each checkpoint
     overrides = {"backend": backend, "mode": mode, "dtype": dtype, "seed": seed, "data": data, "epochs": epochs,
                  "checkpoint_every": checkpoint_every, "track": track, "threads": threads}
     try:
-        run = prepare_run(spec, spec_path, overrides, out=out, resume=resume)
+        with interrupting_stop_signals() as early_stop:
+            run = prepare_run(spec, spec_path, overrides, out=out, resume=resume)
     except (CheckpointError, RunDirInUse, FileExistsError) as exc:
         fail(spec_path, str(exc))
     except WriteError as exc:
@@ -169,6 +170,7 @@ def train(
     try:
         # Ctrl-C/SIGTERM stop training at a step boundary and never cut the final write short
         with deferred_stop_signals() as stop_requested:
+            stop_requested.extend(early_stop)  # one that a library swallowed while the run was prepared
             code = run_training(run, quiet=quiet, stop_requested=stop_requested)
             code = write_outputs(run, source_text, code, stop_requested)
     finally:

@@ -152,6 +152,32 @@ def test_kill_9_during_checkpoint_writes_leaves_a_loadable_checkpoint(tmp_path):
     np.testing.assert_array_equal(weights["dense/kernel"], first_kernel)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_that_a_library_swallows_while_the_run_is_prepared_still_stops_it(signum, tmp_path,
+                                                                                      monkeypatch):
+    """TensorFlow's import catches a KeyboardInterrupt that arrives inside it: Ctrl-C in the first seconds of
+    ``train --backend keras`` once went unseen, and the run trained to its end with exit 0. A signal that
+    arrives while the run is prepared is recorded, and the loop stops at its first step boundary."""
+    import runtime.trainers
+
+    real = runtime.trainers.make_trainer
+
+    def swallowing_make_trainer(*args, **kwargs):
+        try:  # what a library's import does with the KeyboardInterrupt
+            os.kill(os.getpid(), signum)
+        except KeyboardInterrupt:
+            pass
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.trainers, "make_trainer", swallowing_make_trainer)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(write_spec(tmp_path)), "--out", str(out), "-q"])
+    assert result.exit_code == 130, result.output
+    state, _, _, _ = load_checkpoint(out)
+    assert state.step == 0
+    assert json.loads((out / "run.json").read_text())["outcome"].startswith("interrupted")
+
+
 def test_sigterm_from_outside_stops_a_real_training_process(tmp_path):
     spec = write_spec(tmp_path, SPEC.replace("epochs = 6", "epochs = 400").replace("patience=10", "patience=1000"))
     out = tmp_path / "run"
