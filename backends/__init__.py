@@ -18,6 +18,9 @@ it is asked for.
 from __future__ import annotations
 
 import importlib
+import signal
+import threading
+from contextlib import contextmanager
 
 # backend name -> (module, trainer class, the package it needs, how to install it)
 BACKENDS = {
@@ -43,8 +46,29 @@ def require(name: str) -> None:
 
     module_name, _, package, install = BACKENDS[name]
     importlib.import_module(module_name.rsplit(".", 1)[0])
-    try:
-        importlib.import_module(package)
-    except ImportError:
-        raise BackendUnavailable(f"the {name} backend needs {package}, which is not installed: {install}") from None
+    with _signals_kept() as received:  # TensorFlow's import catches a KeyboardInterrupt raised inside it
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            raise BackendUnavailable(f"the {name} backend needs {package}, which is not installed: {install}") \
+                from None
+    for signum in received:  # delivered now, to the handler the caller had (Ctrl-C: KeyboardInterrupt)
+        signal.raise_signal(signum)
     apply_to_frameworks()
+
+
+@contextmanager
+def _signals_kept():
+    """Yield a list that SIGINT/SIGTERM arriving inside append their numbers to (in the main thread only),
+    so that a framework's import cannot swallow them; the caller's handlers are back on exit."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -178,6 +178,28 @@ def test_a_stop_signal_that_a_library_swallows_while_the_run_is_prepared_still_s
     assert json.loads((out / "run.json").read_text())["outcome"].startswith("interrupted")
 
 
+def test_ctrl_c_that_a_framework_import_swallows_is_delivered_after_it(monkeypatch):
+    """``backends.require`` keeps a Ctrl-C that arrives while it imports a framework (TensorFlow's import
+    catches the KeyboardInterrupt) and delivers it after the import, so that every command stops."""
+    import importlib
+
+    import backends
+
+    real = importlib.import_module
+
+    def swallowing_import(name, *args):
+        if name == backends.BACKENDS["numpy"][2]:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+            except KeyboardInterrupt:
+                pass
+        return real(name, *args)
+
+    monkeypatch.setattr(backends.importlib, "import_module", swallowing_import)
+    with pytest.raises(KeyboardInterrupt):
+        backends.require("numpy")
+
+
 def test_sigterm_from_outside_stops_a_real_training_process(tmp_path):
     spec = write_spec(tmp_path, SPEC.replace("epochs = 6", "epochs = 400").replace("patience=10", "patience=1000"))
     out = tmp_path / "run"
