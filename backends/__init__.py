@@ -70,5 +70,5 @@ def _signals_kept():
     try:
         yield received
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, handler in previous.items():  # None: a handler not set from Python, which cannot be put back
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
