@@ -1,0 +1,87 @@
+"""Precision policies: what ``--dtype`` means, one definition for every backend.
+
+A policy names the dtype the weights (and optimizer state) are kept in and the dtype the forward and
+backward passes compute in (Keras' ``DTypePolicy`` names):
+
+=================  =========  =========  ============
+name               variables  compute    loss scaling
+=================  =========  =========  ============
+``float32``        float32    float32    no
+``float64``        float64    float64    no
+``mixed_bfloat16`` float32    bfloat16   no
+``mixed_float16``  float32    float16    dynamic
+=================  =========  =========  ============
+
+Under a mixed policy the loss (and so the gradient's start) is computed in float32 from the compute
+dtype's outputs, and the update is applied to the float32 master weights: Keras' ``mixed_*`` policies,
+PyTorch's autocast with float32 parameters.
+
+Dynamic loss scaling (``mixed_float16`` only; Keras 3's ``LossScaleOptimizer`` defaults):
+the loss is multiplied by the scale S before the backward pass and every gradient divided by S after
+it. A step whose scaled gradients have a NaN or ±inf element is *skipped* (no update, the optimizer's
+iteration count unchanged) and S ← S·``BACKOFF``; after ``GROWTH_INTERVAL`` finite steps in a row
+S ← S·``GROWTH``. A skipped step is an overflow of float16, not divergence: it is counted and
+reported (``skipped_steps`` in the history and ``run.json``). Divergence under ``mixed_float16`` is a
+non-finite (or beyond ``divergence.LOSS_LIMIT``) *loss*, or non-finite weights or optimizer state after
+an update (``compiler.semantics.divergence`` rules 1 and 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INITIAL_SCALE = 2.0 ** 15  # keras.optimizers.LossScaleOptimizer(initial_scale=32768.0)
+GROWTH = 2.0
+BACKOFF = 0.5
+GROWTH_INTERVAL = 2000  # LossScaleOptimizer(dynamic_growth_steps=2000)
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str
+    variables: str  # "float32" | "float64": weights, optimizer state, data, losses
+    compute: str  # "float32" | "float64" | "bfloat16" | "float16"
+    loss_scaling: bool
+
+    @property
+    def mixed(self) -> bool:
+        return self.variables != self.compute
+
+
+PRECISIONS: dict[str, Precision] = {
+    "float32": Precision("float32", "float32", "float32", False),
+    "float64": Precision("float64", "float64", "float64", False),
+    "mixed_bfloat16": Precision("mixed_bfloat16", "float32", "bfloat16", False),
+    "mixed_float16": Precision("mixed_float16", "float32", "float16", True),
+}
+
+
+def precision(name) -> Precision:
+    """The policy called ``name`` (a ``Precision``, a name, or a NumPy float32/float64 dtype)."""
+    if isinstance(name, Precision):
+        return name
+    key = getattr(name, "name", None) if not isinstance(name, str) else name
+    if key is None:
+        key = str(name)
+    try:
+        return PRECISIONS[key]
+    except KeyError:
+        raise ValueError(f"unknown precision {name!r}: one of {', '.join(PRECISIONS)}") from None
+
+
+@dataclass
+class LossScale:
+    """The dynamic loss scale's state and its update rule (see the module docstring), on plain floats;
+    the torch backend runs the same rule on the device (``torch._amp_update_scale_``)."""
+
+    scale: float = INITIAL_SCALE
+    good_steps: int = 0
+
+    def update(self, finite: bool) -> None:
+        """After a step: finite gradients count towards growth; an overflow backs off and restarts the count."""
+        if finite:
+            self.good_steps += 1
+            if self.good_steps == GROWTH_INTERVAL:
+                self.scale, self.good_steps = self.scale * GROWTH, 0
+        else:
+            self.scale, self.good_steps = self.scale * BACKOFF, 0
