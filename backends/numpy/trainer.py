@@ -11,6 +11,7 @@ import numpy as np
 
 from compiler.semantics.divergence import Diverged, locate, loss_diverged
 from compiler.semantics.initializers import initial_weights
+from backends.devices import precision_of
 from backends.numpy.layers import Context
 from backends.numpy.losses import loss_and_grad
 from backends.numpy.model import NumpyModel
@@ -20,9 +21,19 @@ from compiler.ir.spec import Spec
 
 class NumpyTrainer:
     def __init__(self, spec: Spec, weights: dict[str, np.ndarray] | None = None, *, dtype=np.float32,
-                 seed: int | None = None, mode: str = "canonical"):
+                 seed: int | None = None, mode: str = "canonical", device: str = "cpu", tf32: bool = False,
+                 deterministic: bool = False):
         """The NumPy backend is the canonical meaning itself: ``mode`` is accepted for the shared
-        interface and both modes are the same here."""
+        interface and both modes are the same here. It runs on the CPU only, in float32 or float64
+        (``dtype``: a NumPy dtype or a precision name), and is always deterministic: ``tf32`` and
+        ``deterministic`` are accepted for the shared interface and change nothing (NumPy has no TF32).
+        Another device or a mixed precision is a ``ValueError``."""
+        if device != "cpu":
+            raise ValueError(f"the numpy backend runs on the CPU only, not on {device}")
+        policy = precision_of(dtype)
+        if policy.mixed:
+            raise ValueError(f"the numpy backend computes in float32 or float64 only, not {policy.name}")
+        dtype = np.dtype(policy.variables)
         t = spec.training
         self.spec = spec
         self.seed = t.seed if seed is None else seed
