@@ -38,6 +38,10 @@ totals and the fastest runs are printed too.
 Load (``Report``): the load average and the share of the CPUs other processes used over one second
 before the run (a WARNING above 15%), the cores this process may use, and the load average after.
 
+GPU utilisation (``GpuUtilisation``, for ``bench_gpu.py``): ``nvidia-smi`` sampled every 200 ms in the
+background while a side runs (NVML through ``torch.cuda.utilization`` where ``nvidia-smi`` cannot run);
+"n/a" on a CPU.
+
 Verdicts: one line each, ``target >= 0.95x: met`` or ``missed``; nothing is asserted, and a script exits
 non-zero only when something crashes. ``--json PATH`` writes the environment, the figures and the
 verdicts.
@@ -505,3 +509,94 @@ def race_torch_loops(workload: Workload, x: np.ndarray, y: np.ndarray,
     print_rates(t, {**{key: label for key, (label, _, _) in ours.items()},
                     "hand": "hand-written PyTorch loop", "tuned": "hand-written, tuned"})
     return t
+
+
+# ---------------------------------------------------------------------------------------------
+# GPU utilisation (bench_gpu.py)
+# ---------------------------------------------------------------------------------------------
+
+class GpuUtilisation:
+    """The utilisation of one CUDA device while something runs: ``start()``, the work, ``stop()`` → the
+    mean of the samples in percent (None where none could be taken: a CPU device, no ``nvidia-smi``
+    and no NVML). "Utilisation" is NVIDIA's: the share of each sample period in which at least one
+    kernel ran on the GPU (not the share of its cores that were busy).
+
+    Sampled every ``period_ms`` by ``nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits
+    -lms period_ms`` in the background (the device chosen by its UUID, so ``CUDA_VISIBLE_DEVICES``
+    cannot mix them up); where ``nvidia-smi`` cannot run, ``torch.cuda.utilization(device)`` (NVML, through
+    the ``nvidia-ml-py`` package) is polled by a thread at the same period."""
+
+    def __init__(self, device: str, period_ms: int = 200):
+        self.device, self.period_ms = device, period_ms
+        self.samples: list[float] = []
+        self._process = self._thread = None
+        self._stop = None
+        self.source = None  # "nvidia-smi" | "torch.cuda.utilization" | None
+
+    def start(self) -> "GpuUtilisation":
+        import subprocess
+        import threading
+
+        self.samples = []
+        if not self.device.startswith("cuda"):
+            return self
+        import torch
+
+        index = torch.device(self.device).index or 0
+        uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+        target = f"GPU-{uuid}" if uuid is not None else str(index)
+        try:
+            self._process = subprocess.Popen(
+                ["nvidia-smi", "-i", target, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                 "-lms", str(self.period_ms)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        except OSError:
+            self._process = None
+        self._stop = threading.Event()
+        if self._process is not None:
+            self.source = "nvidia-smi"
+            self._thread = threading.Thread(target=self._read_smi, daemon=True)
+        else:
+            try:
+                torch.cuda.utilization(index)
+            except Exception:  # no NVML here: nothing to sample
+                return self
+            self.source = "torch.cuda.utilization"
+            self._thread = threading.Thread(target=self._poll_nvml, args=(index,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _read_smi(self) -> None:
+        for line in self._process.stdout:
+            try:
+                self.samples.append(float(line.strip()))
+            except ValueError:  # "[N/A]" or a message: not a sample
+                pass
+
+    def _poll_nvml(self, index: int) -> None:
+        import torch
+
+        while not self._stop.wait(self.period_ms / 1000):
+            try:
+                self.samples.append(float(torch.cuda.utilization(index)))
+            except Exception:
+                return
+
+    def stop(self) -> float | None:
+        """Stop sampling; the mean utilisation in percent over the samples, or None."""
+        if self._stop is not None:
+            self._stop.set()
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except Exception:
+                self._process.kill()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._process = self._thread = None
+        return statistics.fmean(self.samples) if self.samples else None
+
+
+def format_utilisation(percent: float | None) -> str:
+    """``"87%"``, or ``"n/a"`` where no sample was taken (a CPU device)."""
+    return "n/a" if percent is None else f"{percent:.0f}%"
