@@ -2,17 +2,21 @@
 
 Every option given on the command line that changes what or how a run trains is recorded in
 each checkpoint (``overrides``): ``--backend``, ``--mode``, ``--dtype``, ``--seed``, ``--data``,
-``--track``, ``--epochs``, ``--checkpoint-every``, ``--threads``. ``--resume RUN_DIR`` uses the
+``--track``, ``--epochs``, ``--checkpoint-every``, ``--threads``, ``--device``, ``--tf32``/``--no-tf32``,
+``--deterministic``/``--no-deterministic``. ``--resume RUN_DIR`` uses the
 recorded values, so a bare ``nnspec train SPEC --resume RUN_DIR`` continues the run as it was
 started (``--epochs 12`` stays 12, not the spec's number). On the resume command:
 
-- options that change the meaning of the run (``MUST_MATCH``: backend, mode, dtype, seed, data,
-  track) may be repeated but not changed: a different value is refused with a message;
+- options that change the meaning of the run (``MUST_MATCH``: backend, mode, dtype — a precision
+  policy —, seed, data, track) may be repeated but not changed: a different value is refused with a
+  message;
 - ``--epochs`` may be changed, to extend training (or end it earlier), but not below the epochs
   the checkpoint has already completed;
-- run-time choices (``RUN_TIME``: ``--checkpoint-every``, ``--threads``) may be given anew and
-  then replace the recorded ones (devices and processes are run-time choices, never part of a run's
-  meaning); the new values are recorded from then on.
+- run-time choices (``RUN_TIME``: ``--checkpoint-every``, ``--threads``, ``--device``, ``--tf32``,
+  ``--deterministic``) may be given anew and then replace the recorded ones (devices and processes
+  are run-time choices, never part of a run's meaning: a run checkpointed on a GPU resumes on a CPU
+  and the other way round); the new values are recorded from then on. A checkpoint that predates
+  an option (no ``device`` recorded, say) resumes with that option's default.
 """
 
 from __future__ import annotations
@@ -21,12 +25,16 @@ import shlex
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from compiler.semantics.precision import PRECISIONS
 
 MUST_MATCH = ("backend", "mode", "dtype", "seed", "data", "track")
-RUN_TIME = ("checkpoint_every", "threads")
+RUN_TIME = ("checkpoint_every", "threads", "device", "tf32", "deterministic")
 FLAGS = {"backend": "--backend", "mode": "--mode", "dtype": "--dtype", "seed": "--seed", "data": "--data",
-         "epochs": "--epochs", "checkpoint_every": "--checkpoint-every", "threads": "--threads", "track": "--track"}
+         "epochs": "--epochs", "checkpoint_every": "--checkpoint-every", "threads": "--threads", "track": "--track",
+         "device": "--device", "tf32": "--tf32", "deterministic": "--deterministic"}
+NEGATABLE = ("tf32", "deterministic")  # flags whose False is a choice (--no-tf32), recorded like True
 
 
 class RecordedOverrides(BaseModel):
@@ -35,18 +43,35 @@ class RecordedOverrides(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
     backend: Optional[Literal["numpy", "torch", "keras"]] = None
     mode: Optional[Literal["native", "canonical"]] = None
-    dtype: Optional[Literal["float32", "float64"]] = None
+    dtype: Optional[Literal[tuple(PRECISIONS)]] = None
     seed: Optional[int] = Field(None, ge=0)
     data: Optional[str] = None
     track: Optional[bool] = None
     epochs: Optional[int] = Field(None, ge=1)
     checkpoint_every: Optional[int] = Field(None, ge=1)
     threads: Optional[int] = Field(None, ge=1)
+    device: Optional[str] = None
+    tf32: Optional[bool] = None
+    deterministic: Optional[bool] = None
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, value: Optional[str]) -> Optional[str]:
+        from backends.devices import DeviceError, parse_device
+
+        if value is not None:
+            try:
+                parse_device(value)
+            except DeviceError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 def plain(overrides: dict[str, Any]) -> dict[str, Any]:
-    """The options actually given (not None, not a False flag), as JSON values (enums by value)."""
-    return {k: getattr(v, "value", v) for k, v in overrides.items() if v is not None and v is not False}
+    """The options actually given (not None, not a False flag unless ``NEGATABLE``), as JSON values (enums
+    by value)."""
+    return {k: getattr(v, "value", v) for k, v in overrides.items()
+            if v is not None and (v is not False or k in NEGATABLE)}
 
 
 def read_recorded(path: Path, meta: dict) -> dict[str, Any]:
@@ -77,8 +102,9 @@ def settle(given: dict[str, Any], recorded: dict[str, Any], settings: dict[str, 
         if key in given and given[key] != settings.get(key):
             was = _shown(key, settings.get(key))
             differs = "" if key == "track" else f", not {given[key]}"
+            changeable = ", ".join(FLAGS[k] for k in ("epochs", *RUN_TIME))
             raise CheckpointError(f"{path.parent} was trained with{was}{differs}; resume it with the same settings "
-                                  "(only --epochs, --checkpoint-every and --threads may change)")
+                                  f"(only {changeable} may change)")
     if given.get("epochs") is not None and given["epochs"] < started_epochs:
         raise CheckpointError(f"{path.parent} has already trained into epoch {started_epochs}; --epochs "
                               f"{given['epochs']} would undo that (give at least {started_epochs})")
@@ -100,5 +126,8 @@ def resume_command(spec_path: Path, run_dir: Path, overrides: dict[str, Any]) ->
     words = ["nnspec", "train", str(spec_path), "--resume", str(run_dir)]
     for key, value in plain(overrides).items():
         flag = FLAGS.get(key, "--" + key.replace("_", "-"))
-        words += [flag] if value is True else [flag, str(value)]
+        if value is False and key in NEGATABLE:
+            words.append(flag.replace("--", "--no-", 1))
+        else:
+            words += [flag] if value is True else [flag, str(value)]
     return " ".join(shlex.quote(w) for w in words)

@@ -14,7 +14,8 @@ import typer
 
 from cli.common import print_diagnostics, try_compile
 from cli.exit_codes import EXIT_DIVERGED, EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK
-from cli.options import ignore_option, threads_option
+from cli.options import (Dtype, deterministic_option, device_option, ignore_option, threads_option,
+                         tf32_option)
 
 
 class Backend(str, Enum):
@@ -26,11 +27,6 @@ class Backend(str, Enum):
 class Mode(str, Enum):
     native = "native"
     canonical = "canonical"
-
-
-class Dtype(str, Enum):
-    float32 = "float32"
-    float64 = "float64"
 
 
 def load_spec(path: Path, ignore: Iterable[str] = ()):
@@ -109,7 +105,9 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs (overrides the spec)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed (overrides the spec)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<model>-<time>)."),
-    dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Floating-point precision [default: float32]."),
+    dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Precision: float32, float64, or a mixed policy "
+                                          "(mixed_bfloat16, mixed_float16: float32 weights, bfloat16/float16 compute; "
+                                          "torch and keras) [default: float32]."),
     mode: Optional[Mode] = typer.Option(None, "--mode", help="native: the framework's own initializers and random "
                                         "numbers; canonical: NumPy's initial weights and dropout masks (as `nnspec "
                                         "equiv`) [default: native]."),
@@ -125,6 +123,9 @@ def train(
                                                    help="Also checkpoint every STEPS optimizer steps (always at "
                                                    "the end of each epoch)."),
     threads: Optional[int] = threads_option(),
+    device: Optional[str] = device_option(None),
+    tf32: Optional[bool] = tf32_option(),
+    deterministic: Optional[bool] = deterministic_option(),
     ignore: list[str] = ignore_option(),
 ) -> None:
     """Train a spec and write a run directory: spec, IR, weights (.npz), history (JSON, CSV), curves (PNG),
@@ -147,8 +148,11 @@ def train(
 
       nnspec train specs/vgg_cnn.nns --backend torch
 
+      nnspec train specs/seed_cnn.nns --backend torch --device cuda --dtype mixed_bfloat16
+
       nnspec train specs/vgg_cnn.nns --resume runs/vgg_cnn-20261125-101500
     """
+    from backends.devices import DeviceError
     from runtime.checkpoint import CheckpointError
     from runtime.files import WriteError
     from runtime.run_lock import RunDirInUse
@@ -158,11 +162,12 @@ def train(
     spec, source_text = load_training_spec(spec_path, ignore)
     # every command-line option that changes what or how the run trains: recorded in each checkpoint
     overrides = {"backend": backend, "mode": mode, "dtype": dtype, "seed": seed, "data": data, "epochs": epochs,
-                 "checkpoint_every": checkpoint_every, "track": track, "threads": threads}
+                 "checkpoint_every": checkpoint_every, "track": track, "threads": threads, "device": device,
+                 "tf32": tf32, "deterministic": deterministic}
     try:
         with interrupting_stop_signals() as early_stop:
             run = prepare_run(spec, spec_path, overrides, out=out, resume=resume)
-    except (CheckpointError, RunDirInUse, FileExistsError) as exc:
+    except (CheckpointError, DeviceError, RunDirInUse, FileExistsError) as exc:
         fail(spec_path, str(exc))
     except WriteError as exc:
         raise typer.Exit(report_write_error(exc)) from None
@@ -230,12 +235,14 @@ def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock
     import numpy as np
 
     from backends import BackendUnavailable
+    from backends.devices import precision_of
     from runtime.trainers import make_trainer
     from runtime.checkpoint import FILENAME, CheckpointError, fingerprint, load_checkpoint
     from runtime.checkpoint_check import ResumeTarget, check_run_meta, check_weights, validate_checkpoint
     from runtime.data import DataError, describe_data, load_dataset
     from runtime.run_dir import create_run_dir
     from backends.threads import use_threads
+    from cli.options import settle_device
     from cli.resume import plain, read_recorded, settle
 
     defaults = {"backend": Backend.numpy, "mode": Mode.native, "dtype": Dtype.float32}
@@ -262,19 +269,23 @@ def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock
     options = {**{k: None for k in overrides}, **settings}
     options.update(backend=Backend(options.get("backend") or defaults["backend"]),
                    mode=Mode(options.get("mode") or defaults["mode"]),
-                   dtype=Dtype(options.get("dtype") or defaults["dtype"]), track=bool(options.get("track")))
+                   dtype=Dtype(options.get("dtype") or defaults["dtype"]), track=bool(options.get("track")),
+                   tf32=bool(options.get("tf32")), deterministic=bool(options.get("deterministic")))
     # the thread count changes the bits, so a resumed run keeps its own unless --threads is given anew
     recorded["threads"] = options["threads"] = use_threads(recorded.get("threads"))
     updates = {k: v for k, v in (("epochs", recorded.get("epochs")), ("seed", options.get("seed"))) if v is not None}
     if updates:
         spec = spec.model_copy(update={"training": spec.training.model_copy(update=updates)})
-    dtype = np.dtype(options["dtype"].value)
-    try:
+    dtype = np.dtype(precision_of(options["dtype"].value).variables)  # of the data, weights and optimizer state
+    try:  # the device and precision first: nothing is loaded or written for one the backend cannot use
+        options["device"], options["device_name"] = settle_device(options["backend"].value, options.get("device"),
+                                                                  options["dtype"].value)
         dataset = load_dataset(spec, data=options["data"], base_dir=spec_path.parent, dtype=dtype)
         if weights is not None:  # the spec's weights, shapes, dtype, finite: before a trainer takes them
             check_weights(resume / FILENAME, "weight", weights, spec, dtype)
-        trainer = make_trainer(options["backend"].value, spec, weights=weights, dtype=dtype, mode=options["mode"].value,
-                               adapt_on=dataset.x_train)
+        trainer = make_trainer(options["backend"].value, spec, weights=weights, dtype=options["dtype"].value,
+                               mode=options["mode"].value, adapt_on=dataset.x_train, device=options["device"],
+                               tf32=options["tf32"], deterministic=options["deterministic"])
     except (DataError, BackendUnavailable) as exc:
         fail(spec_path, str(exc))
     if state is not None:
@@ -304,6 +315,7 @@ def run_training(run: Run, *, quiet: bool, stop_requested: list) -> int:
     from backends.contract import Interrupted, LoopState
     from compiler.semantics.divergence import Diverged
     from runtime.loop import fit
+    from cli.options import describe_placement
     from cli.output import report_write_error
     from cli.progress import TrainingProgress
     from cli.resume import resume_command
@@ -312,9 +324,10 @@ def run_training(run: Run, *, quiet: bool, stop_requested: list) -> int:
     o = run.options
     resumed = f", resuming at epoch {run.state.epoch + 1} after step {run.state.step}" if run.state else ""
     if not quiet:
+        placement = describe_placement(o["device"], o["device_name"], tf32=o["tf32"])
         typer.echo(f"training {spec.name} on {run.meta['data']}: {d.n_train} samples"
-                   f"{f', {d.n_val} for validation' if d.n_val else ''}; backend {o['backend'].value}, "
-                   f"{o['dtype'].value}, seed {t.seed}, {t.epochs} epochs of batch {t.batch_size}{resumed}, "
+                   f"{f', {d.n_val} for validation' if d.n_val else ''}; backend {o['backend'].value} on {placement}, "
+                   f"{o['dtype'].value}{', deterministic' if o['deterministic'] else ''}, seed {t.seed}, {t.epochs} epochs of batch {t.batch_size}{resumed}, "
                    f"{o['threads']} thread{'s' if o['threads'] != 1 else ''}")
     state = run.state or LoopState()
     track, checkpoint_every = run.options["track"], run.options.get("checkpoint_every")
@@ -378,7 +391,12 @@ def write_outputs(run: Run, source_text: str | None, code: int, stop_requested: 
     info = {"spec": str(run.spec_path), "model": spec.name, "backend": run.meta["backend"], "mode": run.meta["mode"],
             "dtype": run.meta["dtype"], "seed": t.seed, "data": run.meta["data"],
             "train_samples": run.dataset.n_train, "validation_samples": run.dataset.n_val, "outcome": run.outcome,
-            "seconds": run.seconds, "threads": run.options["threads"]}
+            "seconds": run.seconds, "threads": run.options["threads"], "device": run.options["device"],
+            "device_name": run.options["device_name"], "tf32": run.options["tf32"],
+            "deterministic": run.options["deterministic"]}
+    skipped = getattr(run.trainer, "skipped_steps", None)
+    if skipped is not None:  # mixed_float16: the steps dynamic loss scaling skipped (overflow), in all
+        info["skipped_steps"] = int(skipped)
     final = None
     if epochs_done:
         restored = t.early_stopping is not None and t.early_stopping.restore_best_weights and run.history is not None

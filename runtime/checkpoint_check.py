@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backends import BACKENDS, MODES
 from runtime.checkpoint import CheckpointError, describe_validation_error
 from backends.contract import LoopState
+from compiler.semantics.precision import PRECISIONS
 from compiler.weights import weight_specs
 
 
@@ -38,7 +39,7 @@ class RunMeta(BaseModel):
     model: str
     backend: str
     mode: str
-    dtype: Literal["float32", "float64"]
+    dtype: Literal[tuple(PRECISIONS)]  # a precision policy's name
     seed: int = Field(ge=0)
     data: str
     data_option: Optional[str]
