@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from cli.options import ignore_option, threads_option
+from cli.options import device_option, ignore_option, threads_option
 from cli.output import check_output, write_errors_exit
 from cli.train import Backend, fail, load_training_spec
 
@@ -20,6 +20,7 @@ def diagnose(
     compare_init: bool = typer.Option(False, "--compare-init", help="Also measure with each initializer family."),
     plot: Path = typer.Option(Path("diagnose.png"), "--plot", help="Where to write the per-layer plot (PNG)."),
     threads: Optional[int] = threads_option(),
+    device: str = device_option(),
     ignore: list[str] = ignore_option(),
 ) -> None:
     """Measure, at initialization and on real batches, each layer's activation mean and variance,
@@ -35,6 +36,8 @@ def diagnose(
     import numpy as np
 
     from backends import BackendUnavailable
+    from backends.devices import DeviceError
+    from cli.options import describe_placement, settle_device
     from runtime.trainers import make_trainer
     from runtime.data import DataError, load_dataset
     from tools.diagnose import ALTERNATIVES, diagnose as measure, with_initializer
@@ -44,19 +47,20 @@ def diagnose(
     spec, _ = load_training_spec(spec_path, ignore)
     use_threads(threads)
     check_output(plot)
-    try:
+    try:  # the device first: nothing is loaded for one the backend cannot use
+        placed = settle_device(backend.value, device, "float64")
         dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.float64)
         variants = {name: spec if alt is None else with_initializer(spec, alt[0], **alt[1])
                     for name, alt in (ALTERNATIVES.items() if compare_init else [("as written", None)])}
         results = {name: measure(make_trainer(backend.value, s, dtype=np.float64, mode="canonical",
-                                              adapt_on=dataset.x_train), s,
+                                              adapt_on=dataset.x_train, device=placed[0]), s,
                                  dataset.x_train, dataset.y_train, batches=batches)
                    for name, s in variants.items()}
-    except (DataError, BackendUnavailable) as exc:
+    except (DataError, BackendUnavailable, DeviceError) as exc:
         fail(spec_path, str(exc))
     written = results["as written"]
     typer.echo(f"{spec.name} at initialization, {batches} batch(es) of {spec.training.batch_size} "
-               f"({backend.value}):")
+               f"({backend.value} on {describe_placement(*placed)}):")
     typer.echo(stats_table(written))
     typer.echo("")
     for flag in written.flags or ["no vanishing or exploding gradients, saturation or dead ReLUs found"]:

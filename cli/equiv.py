@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from cli.exit_codes import EXIT_FINDINGS, EXIT_OK
-from cli.options import ignore_option, threads_option
+from cli.options import device_option, ignore_option, threads_option
 from cli.output import write_errors_exit
-from cli.train import Dtype, fail, load_training_spec
+from cli.train import fail, load_training_spec
 
+
+class Dtype(str, Enum):
+    """The precisions canonical equivalence is proven in (a mixed policy's bfloat16/float16 round-off is
+    not an agreement to a tolerance)."""
+
+    float64 = "float64"
+    float32 = "float32"
 
 
 def equiv(
@@ -28,12 +36,15 @@ def equiv(
                                        "(default: runs/equiv-<model>-<time>)."),
     all_steps: bool = typer.Option(False, "--all-steps", help="A table row for every step."),
     threads: Optional[int] = threads_option(),
+    device: str = device_option(),
     ignore: list[str] = ignore_option(),
 ) -> None:
     """Train SPEC for --steps steps on each backend with the same initial weights, batches and
     dropout masks, and compare: per-step loss, largest weight difference per layer, and the
     first step and layer where two backends part. Exit 1 when they part beyond tolerance; 0 when
     they agree, also on where training diverges (every backend stopping at the same step and layer).
+    --device places the backends that can use one (torch, keras); NumPy, the reference, always runs
+    on the CPU. Canonical runs on a GPU use deterministic algorithms only.
 
     Examples:
 
@@ -41,11 +52,15 @@ def equiv(
 
       nnspec equiv specs/vgg_cnn.nns --backends numpy,torch --steps 20
 
+      nnspec equiv specs/digits_mlp.nns --backends numpy,torch --device cuda
+
       nnspec equiv specs/seed_cnn.nns --data images.npz --dtype float32
     """
     import numpy as np
 
     from backends import BACKENDS, BackendUnavailable, require
+    from backends.devices import DeviceError
+    from cli.options import describe_placement, settle_device
     from runtime.data import DataError, load_dataset
     from tools.equiv import compare, run_canonical, tolerance_for
     from tools.equiv_report import loss_table, plot_losses, weight_table
@@ -72,13 +87,17 @@ def equiv(
     try:
         for name in names:
             require(name)
+        # NumPy is the reference and runs on the CPU whatever --device says; the others where it says
+        placed = {name: settle_device(name, "cpu" if name == "numpy" else device, dtype.value) for name in names}
         dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.dtype(dtype.value))
-    except (BackendUnavailable, DataError) as exc:
+    except (BackendUnavailable, DataError, DeviceError) as exc:
         fail(spec_path, str(exc))
     tol = tolerance if tolerance is not None else tolerance_for(dtype.value)
-    typer.echo(f"{spec.name}: {steps} steps of batch {spec.training.batch_size} on {', '.join(names)} "
-               f"({dtype.value}, canonical mode, tolerance {tol:g})")
-    traces = [run_canonical(name, spec, dataset.x_train, dataset.y_train, steps=steps, dtype=dtype.value)
+    where = ", ".join(f"{name} on {describe_placement(*placed[name])}" for name in names)
+    typer.echo(f"{spec.name}: {steps} steps of batch {spec.training.batch_size}, {dtype.value}, canonical mode, "
+               f"tolerance {tol:g}: {where}")
+    traces = [run_canonical(name, spec, dataset.x_train, dataset.y_train, steps=steps, dtype=dtype.value,
+                            device=placed[name][0])
               for name in names]
     results = {t.backend: compare(t, traces[0], tol) for t in traces[1:]}
     typer.echo(loss_table(traces, all_steps))
@@ -89,6 +108,8 @@ def equiv(
         typer.echo("")
         typer.echo(weight_table(traces, results))
     report = {"spec": str(spec_path), "steps": steps, "dtype": dtype.value, "tolerance": tol, "threads": threads,
+              "devices": {name: placed[name][0] for name in names},
+              "device_names": {name: placed[name][1] for name in names},
               "losses": {t.backend: t.losses for t in traces},
               "stopped": {t.backend: {"step": t.stopped.step, "layer": t.stopped.layer, "message": str(t.stopped)}
                           for t in traces if t.stopped is not None},

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from cli.options import ignore_option, threads_option
+from cli.options import device_option, ignore_option, threads_option
 from cli.output import check_output, write_errors_exit
 from cli.train import Backend, fail, load_training_spec
 
@@ -21,6 +21,7 @@ def lr_find(
     max_lr: float = typer.Option(10.0, "--max-lr", help="The last rate."),
     plot: Path = typer.Option(Path("lr_find.png"), "--plot", help="Where to write loss against rate (PNG)."),
     threads: Optional[int] = threads_option(),
+    device: str = device_option(),
     ignore: list[str] = ignore_option(),
 ) -> None:
     """Find a learning rate: from --min-lr, raise the rate exponentially each step (starting from
@@ -36,6 +37,8 @@ def lr_find(
     import numpy as np
 
     from backends import BackendUnavailable
+    from backends.devices import DeviceError
+    from cli.options import describe_placement, settle_device
     from runtime.trainers import make_trainer
     from runtime.data import DataError, load_dataset
     from tools.lr_find import plot_range_test, range_test, report_lines
@@ -47,11 +50,14 @@ def lr_find(
     if not 0 < min_lr < max_lr < float("inf"):  # NaN fails every comparison
         fail(spec_path, f"--min-lr must be positive and below --max-lr, both finite (received {min_lr:g} and "
                         f"{max_lr:g})")
-    try:
+    try:  # the device first: nothing is loaded for one the backend cannot use
+        placed = settle_device(backend.value, device, "float32")
         dataset = load_dataset(spec, data=data, base_dir=spec_path.parent, dtype=np.float32)
-        trainer = make_trainer(backend.value, spec, dtype=np.float32, mode="canonical", adapt_on=dataset.x_train)
-    except (DataError, BackendUnavailable) as exc:
+        trainer = make_trainer(backend.value, spec, dtype=np.float32, mode="canonical", adapt_on=dataset.x_train,
+                               device=placed[0])
+    except (DataError, BackendUnavailable, DeviceError) as exc:
         fail(spec_path, str(exc))
+    typer.echo(f"{spec.name}: learning-rate range test on {backend.value} on {describe_placement(*placed)}")
     result = range_test(trainer, spec, dataset.x_train, dataset.y_train, steps=steps, min_lr=min_lr, max_lr=max_lr)
     spec_rate = spec.training.optimizer.learning_rate
     with write_errors_exit():

@@ -44,14 +44,16 @@ def step_batches(n: int, batch_size: int, seed: int, steps: int) -> list[np.ndar
 
 
 def run_canonical(backend: str, spec: Spec, x: np.ndarray, y: np.ndarray, *, steps: int,
-                  dtype="float64", seed: int | None = None) -> Trace:
+                  dtype="float64", seed: int | None = None, device: str = "cpu") -> Trace:
     """Train ``steps`` optimizer steps of ``spec`` on ``backend`` in canonical mode, or until a step
-    diverges (then ``stopped`` says where, and the weights are those after the last good step)."""
+    diverges (then ``stopped`` says where, and the weights are those after the last good step).
+    ``device``: a resolved device (``backends.devices.resolve_device``); anywhere but the CPU the trainer
+    uses deterministic algorithms only, so a comparison is the same on every run."""
     t = spec.training
     seed = t.seed if seed is None else seed
     weights = initial_weights(spec, seed, np.dtype(dtype))
     trainer = make_trainer(backend, spec, weights=weights, dtype=np.dtype(dtype), seed=seed, mode="canonical",
-                           adapt_on=x)
+                           adapt_on=x, device=device, deterministic=device != "cpu")
     trace = Trace(backend)
     for step, idx in enumerate(step_batches(len(x), t.batch_size, seed, steps)):
         try:
