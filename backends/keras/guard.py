@@ -7,6 +7,13 @@ when the update leaves a watched variable (weight, moving statistic, optimizer s
 A step that is not kept also puts back what its forward pass moved (``before``: BatchNormalization's
 moving statistics, native dropout's seed states), so everything stays as after the last good step.
 No value leaves the graph: the caller reads one boolean (with the loss it reads anyway).
+
+Under dynamic loss scaling (``mixed_float16``, the optimizer a ``LossScaleOptimizer``) a non-finite
+scaled gradient is not divergence: the update is tried, the ``LossScaleOptimizer`` skips it (weights
+and the inner optimizer untouched, the scale halved, its growth count reset), and the step is kept
+and reported as *skipped*; what the forward pass moved stays moved, as in Keras' own ``fit``.
+Divergence there is the loss (rule 1) or a non-finite variable after an update (rule 3), as
+``compiler.semantics.precision`` defines it.
 """
 
 from __future__ import annotations
@@ -27,11 +34,15 @@ def all_finite(tensors) -> tf.Tensor:
     return tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
 
 
-def guarded_update(optimizer, grads, weights, loss, *, watched, before=()):
-    """Apply ``grads`` to ``weights`` unless the step diverges; returns (kept, finite_after): scalar
-    boolean, and one boolean per ``watched`` variable (finite after the update; all true when no update
-    was tried). ``before``: (variable, value before the forward pass) pairs put back when not kept."""
-    ok = tf.logical_and(tf.abs(loss) <= tf.cast(LOSS_LIMIT, loss.dtype), all_finite(grads))
+def guarded_update(optimizer, grads, weights, loss, *, watched, before=(), loss_scaled=False):
+    """Apply ``grads`` to ``weights`` unless the step diverges; returns (kept, finite_after, skipped):
+    scalar boolean, one boolean per ``watched`` variable (finite after the update; all true when no
+    update was tried), and a scalar boolean: the ``LossScaleOptimizer`` skipped the step (``loss_scaled``
+    only: ``grads`` are the scaled gradients; always false otherwise). ``before``: (variable, value
+    before the forward pass) pairs put back when not kept."""
+    loss_ok = tf.abs(loss) <= tf.cast(LOSS_LIMIT, loss.dtype)
+    grads_ok = all_finite(grads)
+    ok = loss_ok if loss_scaled else tf.logical_and(loss_ok, grads_ok)
     undoable = list(weights) + list(optimizer.variables)
     no_update = tf.ones([len(watched)], tf.bool)
 
@@ -55,4 +66,5 @@ def guarded_update(optimizer, grads, weights, loss, *, watched, before=()):
         return tf.constant(False)
 
     tf.cond(kept, lambda: tf.constant(True), put_back)
-    return kept, finite
+    skipped = tf.logical_and(kept, tf.logical_not(grads_ok)) if loss_scaled else tf.constant(False)
+    return kept, finite, skipped

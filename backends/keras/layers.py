@@ -32,6 +32,14 @@ The thin adapters, and why each one exists:
   outputs the logits, the loss is told ``from_logits=True``, and the probabilities are made by
   ``LogitsHead.probabilities``. An activity regularizer of that final layer is applied by the
   head to the probabilities, ÷ batch size, as the unsplit Keras layer would.
+
+Mixed precision (``mixed_bfloat16``, ``mixed_float16``: ``compiler.semantics.precision``): every layer
+gets Keras' ``DTypePolicy`` of that name (float32 variables, bfloat16/float16 compute; a layer casts
+its floating inputs to its compute dtype) except those that keep float32 (``LowerContext.dtype``):
+the ``Input``, ``PinnedNormalization`` (statistics and the division in float32), the ``LogitsHead``
+and a final ``Activation`` layer — the float32 final activation Keras recommends, so the softmax or
+sigmoid, the loss and the outputs are float32. ``Penalty`` sums a half-precision tensor (an activity
+penalty) in float32, so every term of the total loss is float32, as Keras' ``Loss`` casts the data loss.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from compiler.ir.values import ActivationFn, Regularizer
 from compiler.ir.layers.normalization import EPSILON
 
 LOWERINGS: dict[str, Callable[..., keras.layers.Layer]] = {}
+HALF = ("float16", "bfloat16")  # the compute dtypes of the mixed policies
 
 
 def register(kind: str):
@@ -75,6 +84,8 @@ class Penalty(keras.regularizers.Regularizer):
         self.l1, self.l2 = float(l1), float(l2)
 
     def __call__(self, x):
+        if keras.backend.standardize_dtype(x.dtype) in HALF:  # an activity penalty under a mixed policy: summed in float32
+            x = ops.cast(x, "float32")
         total = l1_l2(ops, x, self.l1, self.l2)  # compiler.semantics.penalties
         return ops.zeros((), dtype=x.dtype) if isinstance(total, float) else total
 
@@ -175,7 +186,8 @@ class MaskedDropout(keras.layers.Layer):
         shape = tf.shape(inputs)
         if self.spatial:
             shape = tf.stack([shape[0], 1, 1, shape[-1]])
-        return inputs * tf.reshape(tf.convert_to_tensor(self.scale), shape)  # the reshape gives a static rank
+        scale = tf.cast(tf.convert_to_tensor(self.scale), inputs.dtype)  # the mask's dtype under a mixed policy
+        return inputs * tf.reshape(scale, shape)  # the reshape gives a static rank
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -209,11 +221,12 @@ class LogitsHead(keras.layers.Layer):
 
 @dataclass
 class LowerContext:
-    """What a lowering needs besides the layer: dtype, mode and seed."""
+    """What a lowering needs besides the layer: dtype, mode, seed and the layers' dtype policy."""
 
-    dtype: str  # "float32" | "float64"
+    dtype: str  # "float32" | "float64": the variables' (and the float32-kept layers') dtype
     native: bool  # native: Keras' initializers and dropout; canonical: weights loaded, shared masks
     seed: int
+    policy: str | None = None  # the layers' Keras DTypePolicy name ("mixed_bfloat16", ...); None: dtype
 
     def initializer(self, weight: str, init):
         if not self.native:
@@ -229,12 +242,20 @@ class LowerContext:
         return activation_function(fn, self.dtype)
 
     def common(self, layer) -> dict:
+        return {"name": layer.name, "dtype": self.policy or self.dtype}
+
+    def kept_float(self, layer) -> dict:
+        """``common`` for a layer that computes in ``dtype`` under a mixed policy too (see above)."""
         return {"name": layer.name, "dtype": self.dtype}
+
+    def full_precision(self) -> "LowerContext":
+        """This context with the layers in ``dtype`` (a mixed policy's float32 final activation)."""
+        return LowerContext(self.dtype, self.native, self.seed)
 
 
 @register("Input")
 def lower_input(layer, ctx):
-    return keras.layers.InputLayer(shape=tuple(layer.shape), **ctx.common(layer))
+    return keras.layers.InputLayer(shape=tuple(layer.shape), **ctx.kept_float(layer))
 
 
 @register("Rescaling")
@@ -295,7 +316,7 @@ def lower_flatten(layer, ctx):
 
 @register("Normalization")
 def lower_normalization(layer, ctx):
-    return PinnedNormalization(layer, **ctx.common(layer))
+    return PinnedNormalization(layer, **ctx.kept_float(layer))
 
 
 @register("Dropout")

@@ -4,6 +4,8 @@
 output softmax/sigmoid is fused with the loss (``compiler.semantics.losses.loss_input``: the activation
 a ``from_logits=false`` cross-entropy undoes, possibly followed by layers that pass the values through)
 that layer is lowered without its activation and a ``LogitsHead`` follows, so the network outputs logits.
+Under a mixed policy the ``LogitsHead`` and a final ``Activation`` layer compute in float32 (Keras'
+advice for the output's activation; ``backends.keras.layers``).
 
 The model is a plain functional ``keras.Model``; its training step is the trainer's
 (``backends.keras.trainer``), driven by the shared loop.
@@ -60,6 +62,8 @@ def build_network(spec: Spec, ctx: LowerContext) -> Built:
                 head = LogitsHead(layer.activation.kind, ctx.regularizer(layer.activity_regularizer),
                                   name=_unique(f"{layer.name}_{layer.activation.kind}", taken), dtype=ctx.dtype)
                 lowered = [LOWERINGS[layer.kind](linear, ctx), head]
+        elif layer is spec.layers[-1] and layer.is_activation:  # the final activation in float32
+            lowered = [LOWERINGS[layer.kind](layer, ctx.full_precision())]
         else:
             lowered = [LOWERINGS[layer.kind](layer, ctx)]
         for k in lowered:

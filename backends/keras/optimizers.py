@@ -21,6 +21,12 @@ The optimizer's learning rate is ``SpecSchedule``: the rate the shared loop pass
 modes; with ``override`` below 0 it is the spec's schedule as a ``LearningRateSchedule`` evaluated at
 ``iterations`` (the 0-based step) — compiler/semantics/schedules.py's formula on ``keras.ops``
 (``KerasOps``), as Keras' own ``fit`` would evaluate it (the schedule tests compare the two).
+
+Under ``mixed_float16`` the optimizer is wrapped in Keras' ``LossScaleOptimizer`` with
+``compiler.semantics.precision``'s constants (initial scale 2**15, doubled after 2000 finite steps in a
+row, halved on a step with a non-finite scaled gradient, which it skips): the loss is multiplied by
+its ``dynamic_scale`` before the backward pass (``scale_loss``), the gradients divided by it in
+``apply``. Its ``iterations`` and ``learning_rate`` are the inner optimizer's.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import tensorflow as tf
 from keras import ops
 
 from compiler.ir.training import Loss, Training
+from compiler.semantics import precision
 from compiler.semantics.optimizers import RULES, keras_arguments, rule
 from compiler.semantics.schedules import factor
 
@@ -111,15 +118,20 @@ class SpecSchedule(keras.optimizers.schedules.LearningRateSchedule):
 OPTIMIZERS = {kind: getattr(keras.optimizers, r.keras_class) for kind, r in RULES.items()}
 
 
-def make_optimizer(training: Training, dtype: str) -> tuple[keras.optimizers.Optimizer, SpecSchedule]:
+def make_optimizer(training: Training, dtype: str, *, loss_scaling: bool = False
+                   ) -> tuple[keras.optimizers.Optimizer, SpecSchedule]:
     """Keras' optimizer for the spec (its class and arguments from compiler.semantics.optimizers), and
-    its learning rate: a ``SpecSchedule``."""
+    its learning rate: a ``SpecSchedule``. ``loss_scaling``: wrapped in a ``LossScaleOptimizer``
+    (``mixed_float16``, see above)."""
     ir = training.optimizer
     exact = np.float64 if dtype == "float64" else float
     cls = getattr(keras.optimizers, rule(ir).keras_class)
     args = {name: exact(v) if isinstance(v, float) else v for name, v in keras_arguments(ir).items()}
     rate = SpecSchedule(ir.learning_rate, training.schedule, dtype)
     optimizer = cls(learning_rate=rate, global_clipnorm=training.clip_norm, clipvalue=training.clip_value, **args)
+    if loss_scaling:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=precision.INITIAL_SCALE,
+                                                        dynamic_growth_steps=precision.GROWTH_INTERVAL)
     return optimizer, rate
 
 

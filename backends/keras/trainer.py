@@ -1,5 +1,6 @@
-"""The Keras backend's ``Trainer``: ``KerasTrainer(spec, weights=None, *, dtype, seed, mode)``, driven
-by the shared loop (``runtime.loop.fit``) in both modes, one ``train_batch`` per step.
+"""The Keras backend's ``Trainer``: ``KerasTrainer(spec, weights=None, *, dtype, seed, mode, device="cpu",
+tf32=False, deterministic=False)``, driven by the shared loop (``runtime.loop.fit``) in both modes, one
+``train_batch`` per step.
 
 - canonical mode (equivalence): the weights are ``weights`` or the NumPy initializers'; dropout
   multiplies by ``compiler.semantics.masks.keep_mask``'s masks (put into ``MaskedDropout``'s shape-agnostic
@@ -27,9 +28,26 @@ A step that diverges (``compiler.semantics.divergence``: its loss, a gradient, o
 moving statistic or optimizer slot) is undone inside the traced step (``backends.keras.guard``), the
 moving statistics and native dropout's seed states included, and reported as ``Diverged`` naming the
 layer by ``compiler.semantics.divergence.locate``, as the other backends do.
+
+Precision (``dtype``: a name of ``compiler.semantics.precision``, or a NumPy float32/float64): under
+``mixed_bfloat16`` / ``mixed_float16`` the layers carry Keras' ``DTypePolicy`` of that name
+(``backends.keras.layers``; no global policy is set, so nothing leaks to later trainers): float32
+weights and optimizer state, bfloat16/float16 compute, the loss and the outputs float32. Weights,
+outputs and ``state()`` cross the boundary as NumPy float32. Under ``mixed_float16`` the optimizer is
+Keras' ``LossScaleOptimizer`` (``backends.keras.optimizers``) in both modes: the step differentiates
+the scaled loss, and a step whose scaled gradients are not finite is skipped, not divergence
+(``backends.keras.guard``); ``skipped_steps`` counts them (inside the graph, no read per step), and
+the scale, its growth count and ``skipped_steps`` are in ``state()`` (``loss_scale/...``), so that a
+resumed run continues bit for bit.
+
+Device (``backends.keras.placement``): the model is built and every step runs under
+``tf.device`` — ``/CPU:0`` for "cpu", ``/GPU:N`` for "cuda:N" where TensorFlow lists GPUs.
+``tf32`` and ``deterministic`` set TensorFlow's process-wide switches when the trainer is built.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import keras
 import numpy as np
@@ -41,6 +59,8 @@ from backends.keras.guard import floating, guarded_update
 from backends.keras.layers import LowerContext
 from backends.keras.model import build_network
 from backends.keras.optimizers import PinnedLoss, floatx, make_optimizer
+from backends.keras.placement import set_numeric_switches, tf_device
+from compiler.semantics.precision import Precision, precision
 from compiler.semantics.masks import keep_mask
 from compiler.semantics.initializers import initial_weights
 from compiler.ir.spec import Spec
@@ -49,23 +69,33 @@ from compiler.weights import weight_specs
 STATE = ("moving_mean", "moving_variance")
 
 
+def trainer_precision(dtype) -> Precision:
+    """The precision policy ``dtype`` names: a policy name, a ``Precision``, or a NumPy float dtype."""
+    return precision(dtype if isinstance(dtype, (str, Precision)) else np.dtype(dtype).name)
+
+
 class KerasTrainer:
     def __init__(self, spec: Spec, weights: dict[str, np.ndarray] | None = None, *, dtype=np.float32,
-                 seed: int | None = None, mode: str = "canonical"):
+                 seed: int | None = None, mode: str = "canonical", device: str = "cpu", tf32: bool = False,
+                 deterministic: bool = False):
         if mode not in ("canonical", "native"):
             raise ValueError(f"mode must be 'canonical' or 'native', got {mode!r}")
         if spec.training is None:
             raise ValueError(f"spec '{spec.name}' has no train section: the Keras backend needs a loss and an optimizer")
-        self.dtype = np.dtype(dtype).name
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.precision = trainer_precision(dtype)
+        self.dtype = self.precision.variables  # weights, optimizer state, data, loss and outputs
+        self.loss_scaling = self.precision.loss_scaling
+        self.device = device
+        self.tf_device = tf_device(device)
+        set_numeric_switches(tf32, deterministic)
         t = spec.training
         self.spec = spec
         self.mode = mode
         self.native = mode == "native"
         self.seed = t.seed if seed is None else seed
-        with floatx(self.dtype):
-            self.net = build_network(spec, LowerContext(self.dtype, self.native, self.seed))
+        policy = self.precision.name if self.precision.mixed else None
+        with self._scope():
+            self.net = build_network(spec, LowerContext(self.dtype, self.native, self.seed, policy))
             self.model = self.net.model
             self.head = self.net.head
             self.variables = self._variable_table()
@@ -76,8 +106,9 @@ class KerasTrainer:
             if weights is not None:
                 self.set_weights(weights)
             self.loss = PinnedLoss(t.loss, self.head is not None or t.loss.from_logits, self.dtype)
-            self.optimizer, self.rate = make_optimizer(t, self.dtype)
+            self.optimizer, self.rate = make_optimizer(t, self.dtype, loss_scaling=self.loss_scaling)
             self.optimizer.build(self.trainable)
+            self._skipped = keras.Variable(0, dtype="int64", trainable=False, name="skipped_steps")
             if self.native:  # Keras' own loss path: the compiled loss, as fit computes it
                 self.model.compile(optimizer=self.optimizer, loss=self.loss)
             # what an update may leave non-finite (checked after it), with the weight each belongs to
@@ -87,13 +118,27 @@ class KerasTrainer:
         self._step = tf.function(self._graph_step, reduce_retracing=True)
         self._evaluate = tf.function(self._graph_evaluate, reduce_retracing=True)
 
+    @contextmanager
+    def _scope(self):
+        """Keras' floatx set to the variables' dtype and TensorFlow's device set to the trainer's."""
+        with floatx(self.dtype), tf.device(self.tf_device):
+            yield
+
     # ---- the Trainer protocol ---------------------------------------------------------------
     @property
     def outputs_are_logits(self) -> bool:
         return bool(self.spec.training.loss.from_logits)
 
+    @property
+    def skipped_steps(self) -> int:
+        """Steps the ``LossScaleOptimizer`` skipped so far (non-finite scaled gradients), checkpoint
+        included; only under ``mixed_float16`` (elsewhere the attribute does not exist)."""
+        if not self.loss_scaling:
+            raise AttributeError("skipped_steps: only a trainer with loss scaling (mixed_float16) skips steps")
+        return int(self._skipped.numpy())
+
     def train_batch(self, x, y, step, lr):
-        with floatx(self.dtype):
+        with self._scope():
             x, y = self._tensor(x), self._target(y)
             self._set_masks(x.shape, step)  # canonical dropout only (native mode has none to set)
             self.rate.override.assign(lr)
@@ -110,14 +155,16 @@ class KerasTrainer:
         with tf.GradientTape() as tape:
             out = self.model(x, training=True)
             total = self._total_loss(x, y, out, training=True)
-        grads = tape.gradient(total, self.trainable)
+            scaled = self._scaled(total)
+        grads = tape.gradient(scaled, self.trainable)  # scaled under mixed_float16: the optimizer unscales
         grads = [tf.zeros_like(v) if g is None else self._dense(g) for v, g in zip(self.trainable, grads)]
-        kept, finite = guarded_update(self.optimizer, grads, self.trainable, total, watched=self.watched,
-                                      before=before)
+        kept, finite, skipped = guarded_update(self.optimizer, grads, self.trainable, total, watched=self.watched,
+                                               before=before, loss_scaled=self.loss_scaling)
+        self._skipped.assign_add(tf.cast(skipped, "int64"))
         return total, self._outputs(out), kept, finite
 
     def evaluate_batch(self, x, y):
-        with floatx(self.dtype):
+        with self._scope():
             total, outputs = self._evaluate(self._tensor(x), self._target(y))
             return float(total), outputs.numpy()
 
@@ -151,18 +198,30 @@ class KerasTrainer:
     # ---- checkpoints ------------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
         """What a checkpoint needs besides the weights: the optimizer's variables (``iterations`` and
-        every slot), keyed ``optimizer/<Keras variable name>``, and in native mode the state of every
+        every slot), keyed ``optimizer/<Keras variable name>``; under ``mixed_float16`` the loss scale
+        (``loss_scale/scale``, ``loss_scale/good_steps``: the ``LossScaleOptimizer``'s ``dynamic_scale``
+        and ``step_counter``) and ``loss_scale/skipped_steps``; and in native mode the state of every
         Keras ``SeedGenerator`` (the Dropout layers' masks), keyed ``random/<Keras layer>/<index>``, so
         that a resumed run draws the masks an uninterrupted one would. Canonical dropout masks depend
         only on seed, step and layer, so there is no random state to keep there."""
-        out = {f"optimizer/{v.name}": v.numpy() for v in self.optimizer.variables}
-        out.update({key: g.state.numpy() for key, g in self._seed_generators().items()})
+        return {key: v.numpy() for key, v in self._state_variables().items()}
+
+    def _state_variables(self) -> dict:
+        """``state()``'s keys -> their variables (a ``LossScaleOptimizer``'s own ``iteration`` and
+        ``learning_rate`` never change and are left out: its ``iterations`` are the inner optimizer's)."""
+        if self.loss_scaling:
+            out = {f"optimizer/{v.name}": v for v in self.optimizer.inner_optimizer.variables}
+            out.update({"loss_scale/scale": self.optimizer.dynamic_scale,
+                        "loss_scale/good_steps": self.optimizer.step_counter,
+                        "loss_scale/skipped_steps": self._skipped})
+        else:
+            out = {f"optimizer/{v.name}": v for v in self.optimizer.variables}
+        out.update({key: g.state for key, g in self._seed_generators().items()})
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        variables = {f"optimizer/{v.name}": v for v in self.optimizer.variables}
-        variables.update({key: g.state for key, g in self._seed_generators().items()})
-        mine = {k: v for k, v in state.items() if k.startswith(("optimizer/", "random/"))}
+        variables = self._state_variables()
+        mine = {k: v for k, v in state.items() if k.startswith(("optimizer/", "random/", "loss_scale/"))}
         if set(mine) != set(variables):
             raise ValueError(f"optimizer and random state do not match: missing {sorted(set(variables) - set(mine))}, "
                              f"unexpected {sorted(set(mine) - set(variables))}")
@@ -182,7 +241,7 @@ class KerasTrainer:
     # ---- more -----------------------------------------------------------------------------------
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Outputs in inference mode (probabilities where the model ends in softmax/sigmoid)."""
-        with floatx(self.dtype):
+        with self._scope():
             parts = [self._outputs(self.model(self._tensor(x[i:i + batch_size]), training=False)).numpy()
                      for i in range(0, len(x), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, *self.spec.output_shape), self.dtype)
@@ -190,7 +249,7 @@ class KerasTrainer:
     def probe(self, x, y) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """One training-mode pass without an update (masks of step 0): each layer's output and each
         weight's gradient; the moving statistics are left as they were."""
-        with floatx(self.dtype):
+        with self._scope():
             x, y = self._tensor(x), self._target(y)
             self._set_masks(x.shape, 0)
             saved = [v.numpy() for v in self.moving]
@@ -198,11 +257,12 @@ class KerasTrainer:
             with tf.GradientTape() as tape:
                 outs = model(x, training=True)
                 total = self._total(self.loss(y, outs[-1]), model.losses)
-            grads = tape.gradient(total, self.trainable)
+                scaled = self._scaled(total)
+            grads = self._unscaled(tape.gradient(scaled, self.trainable))
             self._restore(saved)
             names = [layer.name for layer in self.spec.layers[1:]]
             outputs = {self.spec.layers[0].name: x.numpy()}
-            outputs.update({n: o.numpy() for n, o in zip(names, outs)})
+            outputs.update({n: self._array(o) for n, o in zip(names, outs)})
             if self.head is not None:
                 outputs[self.spec.layers[-1].name] = self._outputs(outs[-1]).numpy()
             return outputs, {w: self._dense(g).numpy() for w, g in zip(self._trainable_names(), grads)}
@@ -265,6 +325,21 @@ class KerasTrainer:
             keep = keep_mask(self.seed, step, layer.name, k.mask_shape(full), layer.rate)
             k.set_scale((keep / (1.0 - layer.rate)).astype(self.dtype))
 
+    def _array(self, t) -> np.ndarray:
+        """A tensor as a NumPy array in the trainer's dtype (a layer's bfloat16/float16 output as float32)."""
+        return t.numpy().astype(self.dtype, copy=False)
+
+    def _scaled(self, total):
+        """The loss the backward pass starts from: ``total`` times the loss scale under ``mixed_float16``."""
+        return self.optimizer.scale_loss(total) if self.loss_scaling else total
+
+    def _unscaled(self, grads) -> list:
+        """``grads`` of ``_scaled``'s loss divided by the scale (None as zeros), as the optimizer sees them."""
+        grads = [tf.zeros_like(v) if g is None else self._dense(g) for v, g in zip(self.trainable, grads)]
+        if not self.loss_scaling:
+            return grads
+        return [g / tf.cast(self.optimizer.dynamic_scale, g.dtype) for g in grads]
+
     @staticmethod
     def _total(data_loss, penalties):
         return data_loss + tf.add_n(list(penalties)) if penalties else data_loss
@@ -277,12 +352,13 @@ class KerasTrainer:
         with tf.GradientTape() as tape:
             out = self.model(x, training=True)
             total = self._total_loss(x, y, out, training=True)
-        grads = tape.gradient(total, self.trainable)
-        grads = [tf.zeros_like(v) if g is None else self._dense(g) for v, g in zip(self.trainable, grads)]
-        return float(total), out, grads
+            scaled = self._scaled(total)
+        return float(total), out, self._unscaled(tape.gradient(scaled, self.trainable))
 
     def _outputs(self, out):
-        return self.head.probabilities(out) if self.head is not None else out
+        """What the model predicts, in the trainer's dtype (float32 under a mixed policy)."""
+        out = self.head.probabilities(out) if self.head is not None else out
+        return out if out.dtype == self.dtype else tf.cast(out, self.dtype)
 
     def _restore(self, saved, variables=None) -> None:
         for v, value in zip(self.moving if variables is None else variables, saved):
@@ -312,6 +388,6 @@ class KerasTrainer:
         for i, (layer, out) in enumerate(zip(self.spec.layers[1:], outs), 1):
             if fused_at is not None and i >= fused_at:
                 out = self._outputs(out)
-            outputs[layer.name] = out.numpy()
+            outputs[layer.name] = self._array(out)
         gradients = {name: g.numpy() for name, g in zip(self._trainable_names(), grads)}
         return locate(self.spec, loss, outputs, gradients, bad_weights)
