@@ -18,9 +18,16 @@ Nothing is downloaded. A spec (or the CLI's ``--data NAME|PATH``) names one of:
     class sizes as above, x = c_y + noise·ε with ε ~ N(0, I_F).
   * ``regression(n_samples, features=F, noise)``: w ~ N(0, I_F), x ~ N(0, I_F) per sample, ε ~ N(0, 1),
     y = x·w + noise·ε, shape (N, 1).
+  * ``shapes(n_samples, size, channels, classes=K, noise)``: images of size × size × channels with values
+    0..255 (uint8; a model rescales them, e.g. ``Rescaling(1 / 255)``), class k a shape (disc, square,
+    triangle, plus, ring, horizontal bars, vertical bars, diamond, diagonal cross, frame; k mod 10, in colour
+    band ⌊k / 10⌋) of random place, size and colour on a background that differs from it by 96..160 levels
+    in every channel, plus integer noise; class sizes as above. ``runtime.shape_images.draw_shapes`` states
+    every draw.
 
   Draws come from ``rng`` in the order listed (spirals: ε; blobs: centres, ε; regression: w, x, ε), then the
-  samples are put in a random order with ``rng.permutation(N)`` (spirals and blobs, so no class is contiguous).
+  samples are put in a random order with ``rng.permutation(N)`` (spirals, blobs and shapes, so no class is
+  contiguous).
 
 Checks (each failure is a ``DataError`` whose message is meant for the user, without a traceback): x and y are
 numeric, finite and of equal length with at least one sample; x has as many values per sample as the model
@@ -59,7 +66,8 @@ import numpy as np
 from runtime.data_files import DataFileError, read_data_file
 from runtime.input_files import InputFileError, budget_hint, data_budget, describe_bytes
 from compiler.ir.training import (BUILTIN_DATASETS, SYNTHETIC_CLASSES, BlobsData, BuiltinData, FileData,
-                                  RegressionData, SpiralsData)
+                                  RegressionData, ShapesData, SpiralsData)
+from runtime.shape_images import draw_shapes
 from spec_lang.diagnostics import did_you_mean
 
 BUILTIN_SAMPLES = {"digits": 1797, "iris": 150, "wine": 178, "breast_cancer": 569}
@@ -95,10 +103,10 @@ class Dataset:
 
 
 # ---- naming the data ---------------------------------------------------------------------------
-def resolve_data(data) -> BuiltinData | FileData | SpiralsData | BlobsData | RegressionData:
+def resolve_data(data) -> BuiltinData | FileData | SpiralsData | BlobsData | RegressionData | ShapesData:
     """A data IR node from an IR node, a path, or the CLI's ``--data`` text: a bundled name, a generated
     name (its defaults), or a path (anything with a suffix or a directory part)."""
-    if isinstance(data, (BuiltinData, FileData, SpiralsData, BlobsData, RegressionData)):
+    if isinstance(data, (BuiltinData, FileData, *SYNTHETIC_CLASSES.values())):
         return data
     if isinstance(data, Path):
         return FileData(path=str(data))
@@ -200,14 +208,19 @@ def _class_sizes(n: int, classes: int) -> list[int]:
     return [n // classes + (1 if k < n % classes else 0) for k in range(classes)]
 
 
-def generated_bytes(data: SpiralsData | BlobsData | RegressionData) -> int:
+def generated_bytes(data: SpiralsData | BlobsData | RegressionData | ShapesData) -> int:
     """The bytes a generated set takes: x in float64 (n_samples × features) and y (one 8-byte value a sample),
-    with the same again for the shuffled copy ``generate`` returns."""
+    with the same again for the shuffled copy ``generate`` returns. Shapes' x is uint8 (1 byte a value), and
+    the float32 copy that training makes of it is counted too: n_samples × (2 + 4) bytes a value, plus y."""
+    if isinstance(data, ShapesData):
+        return data.n_samples * (6 * data.features + 2 * 8)
     return 2 * data.n_samples * (data.features + 1) * 8
 
 
-def generate(data: SpiralsData | BlobsData | RegressionData, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A generated set's (x, y) in float64 / int64, from ``np.random.default_rng(seed)`` (module docstring).
+def generate(data: SpiralsData | BlobsData | RegressionData | ShapesData,
+             seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A generated set's (x, y) in float64 (shapes' x: uint8) / int64, from ``np.random.default_rng(seed)``
+    (module docstring).
     ``DataError`` before anything is allocated when the set would not fit the data budget."""
     try:
         budget = data_budget()
@@ -224,8 +237,11 @@ def generate(data: SpiralsData | BlobsData | RegressionData, seed: int) -> tuple
         return _generate(data, seed)
 
 
-def _generate(data: SpiralsData | BlobsData | RegressionData, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _generate(data: SpiralsData | BlobsData | RegressionData | ShapesData,
+              seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
+    if isinstance(data, ShapesData):
+        return draw_shapes(rng, data.n_samples, data.size, data.channels, data.classes, data.noise)
     if isinstance(data, SpiralsData):
         parts_x, parts_y = [], []
         for k, n_k in enumerate(_class_sizes(data.n_samples, data.classes)):

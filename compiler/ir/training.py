@@ -211,8 +211,31 @@ class RegressionData(IRNode):
     noise: Annotated[float, Field(ge=0)] = 0.1
 
 
-SYNTHETIC_CLASSES = {c.model_fields["kind"].default: c for c in (SpiralsData, BlobsData, RegressionData)}
-Data = Annotated[Union[BuiltinData, FileData, SpiralsData, BlobsData, RegressionData], Field(discriminator="kind")]
+class ShapesData(IRNode):
+    """Coloured shapes to classify: ``size`` × ``size`` × ``channels`` images with values 0..255, one shape a
+    class (disc, square, triangle, plus, ring, horizontal bars, vertical bars, diamond, diagonal cross,
+    frame; beyond 10 classes the shapes repeat in other colour bands), at a random place, scale and colour on
+    a random background, with integer noise of up to ±round(255·noise) levels (runtime/shape_images.py)."""
+
+    kind: Literal["shapes"] = "shapes"
+    n_samples: Annotated[int, Field(gt=0)] = 2000
+    size: Annotated[int, Field(ge=8)] = 32
+    channels: Annotated[int, Field(gt=0)] = 3
+    classes: Annotated[int, Field(gt=1)] = 10
+    noise: Annotated[float, Field(ge=0, le=1)] = 0.05
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        return (self.size, self.size, self.channels)
+
+    @property
+    def features(self) -> int:
+        return self.size * self.size * self.channels
+
+
+SYNTHETIC_CLASSES = {c.model_fields["kind"].default: c for c in (SpiralsData, BlobsData, RegressionData, ShapesData)}
+Data = Annotated[Union[BuiltinData, FileData, SpiralsData, BlobsData, RegressionData, ShapesData],
+                 Field(discriminator="kind")]
 BUILTIN_DATASETS = {"digits": (64, 10), "iris": (4, 3), "wine": (13, 3), "breast_cancer": (30, 2)}
 
 

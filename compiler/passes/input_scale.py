@@ -11,7 +11,7 @@ its statistics taken over every sample and position. The inputs are *unscaled* w
 and the model does not scale them itself: no Normalization, Rescaling or BatchNormalization before its
 first Dense or Conv2D. breast_cancer (stds 0.0026 to 569, means up to 881), wine (proline in the
 hundreds) and digits' raw pixels (means up to 12) are unscaled; iris (means up to 5.8 cm, stds 0.43 to
-1.76), spirals, blobs with their default noise and regression are not.
+1.76), spirals, blobs with their default noise and regression are not; shapes' pixels (0..255) are.
 
 Where the statistics come from: bundled sets from ``BUILTIN_SCALES`` (measured once on scikit-learn's
 copies; tests/test_input_scale.py measures them again), generated sets from their definitions
@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 from compiler.ir.spec import Spec
-from compiler.ir.training import BlobsData, BuiltinData, RegressionData, SpiralsData
+from compiler.ir.training import BlobsData, BuiltinData, RegressionData, ShapesData, SpiralsData
 
 MEAN_LIMIT = 10.0
 STD_LIMIT = 10.0
@@ -85,7 +85,10 @@ def expected_scale(spec: Spec) -> FeatureScale | None:
     Generated sets by their definitions (runtime/data.py): spirals' coordinates have mean 0 and variance
     1/6 + noise² (r = t uniform on (0, 1) around the circle); blobs' centres are uniform on [−10, 10], so a
     feature's expected variance is (K − 1)/K · 400/12 + noise² about a mean near 0; regression's x is
-    standard normal.
+    standard normal; a shapes image's values are uniform on the 256 levels 0..255 (the shape's colour f is,
+    in every channel, and so is the background's (f + d) mod 256; for up to 10 classes, beyond which the
+    colours come in bands), mean 127.5 and variance (256² − 1)/12, before noise (left out here: clipped at
+    0 and 255, it changes no verdict).
     """
     data = spec.training.data if spec.training is not None else None
     if isinstance(data, BuiltinData):
@@ -97,6 +100,9 @@ def expected_scale(spec: Spec) -> FeatureScale | None:
         std = math.hypot(math.sqrt((data.classes - 1) / data.classes * 400 / 12), data.noise)
     elif isinstance(data, RegressionData):
         std = 1.0
+    elif isinstance(data, ShapesData):
+        std = math.sqrt((256 ** 2 - 1) / 12)
+        return FeatureScale(127.5, std, std)
     else:
         return None
     return FeatureScale(0.0, std, std)

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 from compiler.ir.spec import Spec
 from compiler.ir.training import (BUILTIN_DATASETS, SANE_LEARNING_RATES, BlobsData, BuiltinData, RegressionData,
-                                  SpiralsData)
+                                  ShapesData, SpiralsData)
 from compiler.ir.values import RELU_FAMILY, SATURATING, VarianceScaling
 from compiler.passes.initializers import following_activation
 from compiler.semantics.losses import PROBABILITY_ACTIVATIONS, output_activation
@@ -158,7 +158,7 @@ def data_against_model(spec: Spec) -> Found:
     data = spec.training.data if spec.training is not None else None
     if isinstance(data, BuiltinData):
         features, classes = BUILTIN_DATASETS[data.name]
-    elif isinstance(data, (SpiralsData, BlobsData)):
+    elif isinstance(data, (SpiralsData, BlobsData, ShapesData)):
         features, classes = data.features, data.classes
     elif isinstance(data, RegressionData):
         features, classes = data.features, None
@@ -169,9 +169,12 @@ def data_against_model(spec: Spec) -> Found:
     for d in spec.input_shape or ():
         n_in *= d
     if n_in != features:
-        yield _warn("data-shape", f"data set {name} has {features} features per sample but the "
+        shape = list(getattr(data, "sample_shape", (features,)))
+        what = f"images of {'×'.join(map(str, shape))} ({features} values)" if len(shape) > 1 else \
+            f"{features} features"
+        yield _warn("data-shape", f"data set {name} has {what} per sample but the "
                     f"model input {list(spec.input_shape)} holds {n_in}", spec.layers[0].span,
-                    f"use an input of {features} values, e.g. Input([{features}])")
+                    f"use an input of {features} values, e.g. Input({shape})")
     units = (spec.output_shape or (0,))[-1]
     loss = spec.training.loss.kind
     if classes is None and units != 1:

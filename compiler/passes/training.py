@@ -32,7 +32,8 @@ def to_optimizer(val: Val, what: str):
 
 
 def to_data(val: Val, what: str):
-    """``digits`` (a bundled data set), ``"file.npz"`` / ``file("f.csv", label="y")``, or ``spirals(...)``."""
+    """``digits`` (a bundled data set), ``"file.npz"`` / ``file("f.csv", label="y")``, or a generated set:
+    ``spirals(...)``, ``blobs(...)``, ``regression(...)``, ``shapes(...)``."""
     if isinstance(val.value, str):
         return tr.FileData(path=val.value)
     name, name_span, args, kwargs = call_parts(val)

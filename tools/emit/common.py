@@ -3,12 +3,15 @@
 Data loading is written out exactly as ``runtime.data.load_dataset`` does it (same draws, same
 order, same label formats, same shuffle-then-split), so an emitted program trains on the very
 arrays ``nnspec train`` would; the generators' formulas are those of ``runtime.data.generate``.
+The shapes set's drawing function is copied into the program from its one definition
+(``runtime.shape_images.draw_shapes``, written to fit the program's line length).
 The schedule is ``compiler.semantics.schedules``' own formula traced into source (tools/emit/formula.py),
 operation for operation, so the learning rate of every step is the same float.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from dataclasses import dataclass
@@ -20,7 +23,8 @@ from compiler.ir.spec import Spec
 from compiler.semantics import metrics
 from compiler.semantics.schedules import factor
 from compiler.ir.training import (BUILTIN_DATASETS, BlobsData, BuiltinData, FileData, RegressionData,
-                                  SpiralsData)
+                                  ShapesData, SpiralsData)
+from runtime.shape_images import draw_shapes
 
 class EmitError(Exception):
     """A spec that cannot be written as a program (``str(error)`` is the message for the user)."""
@@ -225,6 +229,8 @@ def _read_csv(code: Code) -> None:
 
 def _generator(code: Code, data) -> None:
     """``runtime.data.generate``, specialised to one generated data set."""
+    if isinstance(data, ShapesData):
+        code(inspect.getsource(draw_shapes).rstrip("\n"), "")
     code("rng = np.random.default_rng(SEED)")
     if isinstance(data, SpiralsData):
         code(f"n, classes, noise = {data.n_samples}, {data.classes}, {literal(float(data.noise))}",
@@ -254,6 +260,10 @@ def _generator(code: Code, data) -> None:
              "x = rng.standard_normal((n, features))",
              "eps = rng.standard_normal(n)",
              "y = (x @ w + noise * eps).reshape(-1, 1)")
+    elif isinstance(data, ShapesData):
+        code(f"n, size, channels = {data.n_samples}, {data.size}, {data.channels}",
+             f"classes, noise = {data.classes}, {literal(float(data.noise))}",
+             "x, y = draw_shapes(rng, n, size, channels, classes, noise)")
     else:  # pragma: no cover - the IR has no other kind
         raise EmitError(f"no generator for data {data.kind!r}")
 
