@@ -30,17 +30,26 @@ def sparse_labels(out: np.ndarray, y: np.ndarray) -> bool:
     return y.ndim == 1 or y.shape[-1] == 1 and out.shape[-1] > 1
 
 
-def metric_sums(name: str, loss: Loss, out: np.ndarray, y: np.ndarray, logits: bool) -> float:
-    """The metric summed over the samples of ``out`` (divide by the count for the mean; rmse: sqrt after)."""
+def metric_terms(name: str, loss: Loss, out, y, logits: bool):
+    """The metric summed over the samples of ``out``, as a 0-d array of ``out``'s library (NumPy, or torch on
+    the device, with no host synchronisation); divide by the count for the mean (rmse: sqrt after).
+
+    Written with the operations NumPy arrays and torch tensors share (``argmax``/``sum``/``mean`` with
+    ``axis``, ``reshape``, comparisons): the same formula on both."""
     if name == "accuracy":
         kind = accuracy_kind(loss.kind, out.shape[-1], sparse_labels(out, y))
         if kind == "binary":
             predicted = out > binary_threshold(logits)
-            return float((predicted == (y > 0.5)).mean(axis=-1).sum())
+            return ((predicted == (y > 0.5)).sum(axis=-1) / out.shape[-1]).sum()
         if kind == "sparse":
-            return float((out.argmax(axis=-1) == y.reshape(-1)).sum())
-        return float((out.argmax(axis=-1) == y.argmax(axis=-1)).sum())
+            return (out.argmax(axis=-1) == y.reshape(-1)).sum()
+        return (out.argmax(axis=-1) == y.argmax(axis=-1)).sum()
     diff = out - y
     if name == "mae":
-        return float(np.abs(diff).mean(axis=-1).sum())
-    return float((diff * diff).mean(axis=-1).sum())  # mse and rmse (sqrt of the mean, taken by the caller)
+        return abs(diff).mean(axis=-1).sum()
+    return (diff * diff).mean(axis=-1).sum()  # mse and rmse (sqrt of the mean, taken by the caller)
+
+
+def metric_sums(name: str, loss: Loss, out: np.ndarray, y: np.ndarray, logits: bool) -> float:
+    """:func:`metric_terms` as a Python float."""
+    return float(metric_terms(name, loss, out, y, logits))
