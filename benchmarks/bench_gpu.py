@@ -317,18 +317,21 @@ def usable_device(requested: str) -> str:
     """``requested`` in its normal form (``cuda`` → ``cuda:0``); exit 2 with one line when torch cannot use it."""
     import torch
 
+    def refuse(message: str):
+        print(f"bench_gpu: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
     device = "cuda:0" if requested == "cuda" else requested
-    if device.startswith("cuda"):
+    if re.fullmatch(r"cuda:\d+", device):
         if not torch.cuda.is_available():
-            raise SystemExit(f"bench_gpu: error: PyTorch sees no CUDA device here (torch {torch.__version__}); "
-                             "use --device cpu for a smoke run")
-        index = torch.device(device).index or 0
-        if index >= torch.cuda.device_count():
-            raise SystemExit(f"bench_gpu: error: there is no {device} ({torch.cuda.device_count()} CUDA devices)")
-    elif device == "mps" and not torch.backends.mps.is_available():
-        raise SystemExit("bench_gpu: error: PyTorch sees no MPS device here")
-    elif device not in ("cpu", "mps"):
-        raise SystemExit(f"bench_gpu: error: unknown device {requested!r}: cuda, cuda:N, mps or cpu")
+            refuse(f"PyTorch sees no CUDA device here (torch {torch.__version__}); use --device cpu for a smoke run")
+        if int(device.split(":")[1]) >= torch.cuda.device_count():
+            refuse(f"there is no {device}: PyTorch sees {torch.cuda.device_count()} CUDA device(s)")
+    elif device == "mps":
+        if not torch.backends.mps.is_available():
+            refuse("PyTorch sees no MPS device here")
+    elif device != "cpu":
+        refuse(f"unknown device {requested!r}: cuda, cuda:N, mps or cpu")
     return device
 
 
