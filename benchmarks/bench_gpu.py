@@ -158,12 +158,14 @@ CASES = {c.name: c for c in (
 
 @dataclass
 class Side:
-    """One side's figures: samples/s over the epochs after the first, GPU utilisation, last epoch's loss."""
+    """One side's figures: samples/s over the epochs after the first, GPU utilisation, last epoch's loss
+    (and, for nnspec, the header line ``nnspec train`` printed: where and how it trained)."""
 
     rate: float | None = None
     utilisation: float | None = None
     loss: float | None = None
     error: str | None = None
+    header: str | None = None
 
 
 @contextlib.contextmanager
@@ -267,11 +269,15 @@ def epoch_clock(device: str):
             record["marks"].append(time.perf_counter())
             record["utilisation"] = sampler.stop()
 
-    loop.fit = fit
+    # cli.train may hold its own reference to fit (a module-level import): wrap that one too
+    holders = [m for m in (loop, sys.modules.get("cli.train")) if m is not None and getattr(m, "fit", None) is original]
+    for module in holders:
+        module.fit = fit
     try:
         yield record
     finally:
-        loop.fit = original
+        for module in holders:
+            module.fit = original
 
 
 def nnspec_side(case: Case, data_path: Path, spec_path: Path, device: str, dtype: str, epochs: int, threads: int,
@@ -297,8 +303,9 @@ def nnspec_side(case: Case, data_path: Path, spec_path: Path, device: str, dtype
         return Side(error=f"expected {epochs} epochs timed through runtime.loop.fit, saw {len(marks) - 1}")
     history = json.loads((out / "history.json").read_text())
     n = json.loads((out / "run.json").read_text())["train_samples"]
+    header = next((line for line in result.output.splitlines() if line.startswith("training ")), None)
     return Side(rate=n * (epochs - 1) / (marks[-1] - marks[1]), utilisation=clock["utilisation"],
-                loss=float(history[-1]["loss"]))
+                loss=float(history[-1]["loss"]), header=header)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"loss {hand.loss:.4f}); nnspec "
                       + (f"{ours.rate:.0f} samples/s (GPU {format_utilisation(ours.utilisation)}, last loss "
                          f"{ours.loss:.4f})" if ours.error is None else f"FAILED: {ours.error}"))
+                if ours.header:
+                    print(f"    nnspec said: {ours.header}")
                 if ratio is not None:
                     report.verdict(f"{name} {dtype}: nnspec / hand-written", ratio, TARGET)
                 failed |= ours.error is not None
