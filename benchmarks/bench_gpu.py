@@ -387,8 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     cuda = torch.version.cuda or "none"
     print(f"  device {device}: {gpu}; torch {torch.__version__} (CUDA {cuda}); {threads} host threads; "
           f"{epochs} epochs per side, the first one warm-up")
+    sampling = GpuUtilisation(device).describe()
+    print(f"  GPU utilisation: {sampling}")
     for key, value in (("device", device), ("device_name", gpu), ("cuda", cuda), ("threads", threads),
-                       ("epochs", epochs)):
+                       ("epochs", epochs), ("utilisation_sampling", sampling)):
         report.note(key, value)
     rows, failed = [], False
     with tempfile.TemporaryDirectory(prefix="bench_gpu-") as tmp:

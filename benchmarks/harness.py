@@ -50,6 +50,7 @@ verdicts.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -522,9 +523,10 @@ class GpuUtilisation:
     kernel ran on the GPU (not the share of its cores that were busy).
 
     Sampled every ``period_ms`` by ``nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits
-    -lms period_ms`` in the background (the device chosen by its UUID, so ``CUDA_VISIBLE_DEVICES``
-    cannot mix them up); where ``nvidia-smi`` cannot run, ``torch.cuda.utilization(device)`` (NVML, through
-    the ``nvidia-ml-py`` package) is polled by a thread at the same period."""
+    -lms period_ms`` in the background (the device named by its UUID, so that ``CUDA_VISIBLE_DEVICES``
+    cannot mix them up, else by its index: found once, when the sampler is made, never while a side is
+    timed); where ``nvidia-smi`` cannot run, ``torch.cuda.utilization(device)`` (NVML, through the
+    ``nvidia-ml-py`` package) is polled by a thread at the same period."""
 
     def __init__(self, device: str, period_ms: int = 200):
         self.device, self.period_ms = device, period_ms
@@ -532,6 +534,16 @@ class GpuUtilisation:
         self._process = self._thread = None
         self._stop = None
         self.source = None  # "nvidia-smi" | "torch.cuda.utilization" | None
+        # which GPU nvidia-smi calls this one, found now (a one-shot query), not while a side is timed
+        self._target = _smi_target(device) if device.startswith("cuda") else None
+
+    def describe(self) -> str:
+        """How the samples are taken here, for a report's header."""
+        if not self.device.startswith("cuda"):
+            return "n/a (not a CUDA device)"
+        if self._target is not None:
+            return f"nvidia-smi -i {self._target}, every {self.period_ms} ms"
+        return f"torch.cuda.utilization (NVML), every {self.period_ms} ms, if NVML answers"
 
     def start(self) -> "GpuUtilisation":
         import subprocess
@@ -543,14 +555,14 @@ class GpuUtilisation:
         import torch
 
         index = torch.device(self.device).index or 0
-        uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
-        target = f"GPU-{uuid}" if uuid is not None else str(index)
-        try:
-            self._process = subprocess.Popen(
-                ["nvidia-smi", "-i", target, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
-                 "-lms", str(self.period_ms)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        except OSError:
-            self._process = None
+        self._process = None
+        if self._target is not None:
+            try:
+                self._process = subprocess.Popen(
+                    ["nvidia-smi", "-i", self._target, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                     "-lms", str(self.period_ms)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            except OSError:
+                self._process = None
         self._stop = threading.Event()
         if self._process is not None:
             self.source = "nvidia-smi"
@@ -595,6 +607,27 @@ class GpuUtilisation:
             self._thread.join(timeout=5)
         self._process = self._thread = None
         return statistics.fmean(self.samples) if self.samples else None
+
+
+@functools.cache
+def _smi_target(device: str) -> str | None:
+    """The ``nvidia-smi -i`` argument for CUDA device ``device``: its UUID (``GPU-…``, as PyTorch reports it),
+    else its index, whichever a one-shot query answers with a number; None when neither does (no nvidia-smi)."""
+    import subprocess
+
+    import torch
+
+    index = torch.device(device).index or 0
+    uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+    for target in ([f"GPU-{uuid}"] if uuid is not None else []) + [str(index)]:
+        try:
+            answer = subprocess.run(["nvidia-smi", "-i", target, "--query-gpu=utilization.gpu",
+                                     "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if answer.returncode == 0 and answer.stdout.strip().replace(".", "", 1).isdigit():
+            return target
+    return None
 
 
 def format_utilisation(percent: float | None) -> str:
