@@ -7,7 +7,9 @@
 - ``trainer``: ``KerasTrainer``, this backend's ``backends.contract.Trainer``: one traced step per
   batch (in native mode Keras' own: compiled loss, initializers, ``SeedGenerator`` dropout), driven by
   the shared loop like every backend;
-- ``guard``: the divergence check inside the traced step.
+- ``guard``: the divergence check inside the traced step (and the skipped step of loss scaling);
+- ``placement``: the device a trainer runs on (``tf.device``) and TensorFlow's TF32 and op-determinism
+  switches.
 
 Importing this package does not import TensorFlow (its modules do); it silences TensorFlow's start-up
 logging first (``startup``).
