@@ -56,16 +56,24 @@ def resolve_device(backend: str, requested: str) -> str:
     ``"cpu"``, ``"cuda:N"`` or ``"mps"``. ``DeviceError`` when the backend cannot use it here;
     ``backends.BackendUnavailable`` when the framework needed to decide is not installed."""
     device = parse_device(requested)
-    if device == "cpu" or (backend == "numpy" and device == "auto"):
+    framework = _framework(backend)
+    if device == "cpu" or (framework == "numpy" and device == "auto"):
         return "cpu"
-    if backend == "numpy":
-        raise DeviceError(f"the numpy backend runs on the CPU only, not on {device}: use --device cpu (or auto), "
-                          "or --backend torch for a GPU")
-    if backend == "torch":
+    if framework == "torch":
         return _torch_device(device)
-    if backend == "keras":
+    if framework == "keras":
         return _keras_device(device)
-    raise DeviceError(f"unknown backend {backend!r}")
+    raise DeviceError(f"the {backend} backend runs on the CPU only, not on {device}: use --device cpu (or auto), "
+                      "or --backend torch for a GPU")
+
+
+def _framework(backend: str) -> str:
+    """The package a backend runs on (``backends.BACKENDS``: numpy, torch or keras), which decides its devices."""
+    from backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise DeviceError(f"unknown backend {backend!r}: one of {', '.join(BACKENDS)}")
+    return BACKENDS[backend][2]
 
 
 def _torch_device(device: str) -> str:
@@ -155,8 +163,8 @@ def check_precision(backend: str, dtype, device: str = "cpu") -> str:
         policy = precision_of(dtype)
     except ValueError:
         raise DeviceError(f"unknown precision {dtype!r}: use {', '.join(PRECISIONS)}") from None
-    if backend == "numpy" and policy.mixed:
-        raise DeviceError(f"the numpy backend computes in float32 or float64 only, not {policy.name}: use --dtype "
+    if _framework(backend) == "numpy" and policy.mixed:
+        raise DeviceError(f"the {backend} backend computes in float32 or float64 only, not {policy.name}: use --dtype "
                           "float32 (or float64), or --backend torch or keras for a mixed precision")
     if device == "mps" and "float64" in (policy.variables, policy.compute):
         raise DeviceError("MPS has no float64: use --dtype float32 or a mixed precision on --device mps")

@@ -243,7 +243,7 @@ def test_cli_diagnose_with_torch_and_compare_init(tmp_path):
         assert result.exit_code == 0, result.output
         assert plot.exists() and plot.stat().st_size > 0
         results[backend] = result.output
-    assert "(torch):" in results["torch"]
+    assert "(torch on " in results["torch"]  # the header names the backend and its device
     assert "kernel gradient norm per layer under each initializer" in results["torch"]
     assert flag_lines(results["torch"]) == flag_lines(results["numpy"])
     assert flag_lines(results["torch"])
