@@ -252,6 +252,16 @@ def test_a_resume_with_another_precision_is_refused_and_nothing_changes(spec, tm
     assert snapshot(run) == before
 
 
+def test_a_resume_on_a_device_the_backend_cannot_use_is_refused_and_nothing_changes(spec, tmp_path):
+    run = tmp_path / "run"
+    interrupted_run(spec, run, at_step=10)
+    before = snapshot(run)
+    result = invoke("train", spec, "--resume", run, "--device", "cuda")
+    assert result.exit_code == 2
+    assert "numpy backend runs on the CPU only" in one_error_line(result.output)
+    assert snapshot(run) == before
+
+
 def test_a_checkpoint_without_the_device_keys_resumes_as_before(spec, tmp_path):
     """A checkpoint written before --device existed records none of device, tf32, deterministic: it resumes
     with their defaults (auto: the CPU for numpy) and ends as a run that was never interrupted."""
