@@ -2,7 +2,7 @@
 
 spec.nns (the source as trained), ir.json (the compiled IR), weights.npz (no pickle;
 keys "layer/weight"), history.json and history.csv (one row per epoch), curves.png (loss
-and metrics per epoch), run.json (backend, dtype, seed, data, timing, outcome), and while
+and metrics per epoch), run.json (backend, dtype, device, seed, data, timing, outcome), and while
 training checkpoint.npz (``runtime.checkpoint``) and the lock file ``.nnspec.lock``
 (``runtime.run_lock``: one writer per directory).
 
