@@ -27,7 +27,7 @@ def draw_shapes(rng, n_samples, size, channels, classes, noise):
     min(|p − q|, |p + q|) ≤ 0.42; 9 frame 0.55 ≤ max(|p|, |q|) ≤ 1.
 
     Labels: class k has ⌊N/K⌋ samples, the first N mod K classes one more. Then,
-    in this order from ``rng``: the centre (a, b) ~ U[−0.15, 0.15)² and the
+    in this order from ``rng``: the centre (a, b) ~ U[−0.05, 0.05)² and the
     half-extent s ~ U[0.2, 0.32), in units of the image side (the shape lies
     inside the image); per channel u ~ U[0, 1) and d ~ the integers 96..160.
     Pixel (row i, column j) has t = ((j + ½)/size − ½, (i + ½)/size − ½),
@@ -44,7 +44,7 @@ def draw_shapes(rng, n_samples, size, channels, classes, noise):
     bands = -(-k_all // 10)
     sizes = [n // k_all + (1 if k < n % k_all else 0) for k in range(k_all)]
     y = np.repeat(np.arange(k_all, dtype=np.int64), sizes)
-    centre = rng.uniform(-0.15, 0.15, size=(n, 2)).astype(np.float32)
+    centre = rng.uniform(-0.05, 0.05, size=(n, 2)).astype(np.float32)
     half = rng.uniform(0.2, 0.32, size=n).astype(np.float32)
     u = rng.random((n, channels))
     d = rng.integers(96, 161, size=(n, channels))
