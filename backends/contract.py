@@ -61,6 +61,42 @@ class Trainer(Protocol):
     def outputs_are_logits(self) -> bool:
         """The outputs ``train_batch`` returns are logits (the spec's ``from_logits``), for the metrics."""
 
+    # Optional (the loop falls back to ``runtime.loop.HostSteps`` over ``train_batch``/``evaluate_batch``):
+    #   def steps(self, x, y) -> Steps: the trainer's own steps over a data set (the torch backend's
+    #       keep data, losses and metrics on its device: ``backends.torch.steps``);
+    #   skipped_steps: int | None — the steps dynamic loss scaling skipped so far (``compiler.semantics.precision``),
+    #       kept by ``state()``; None (or absent) for a precision without loss scaling: the history then has no
+    #       ``skipped_steps`` column.
+
+
+class Steps(Protocol):
+    """Training and evaluation steps over one data set ``(x, y)``, as the shared loop drives them.
+
+    A ``Steps`` may *defer* its results: a step queues work (on an accelerator) and returns at once;
+    ``read()`` waits for everything queued and returns the running sums. Steps that defer keep the
+    contract of ``Trainer.train_batch`` at every read: a step that diverged (``compiler.semantics.divergence``)
+    is found there, the trainer and the sums are put back to just after the last good step (for example
+    from a copy taken at the previous read, then replaying the good steps), and ``Diverged`` is raised with
+    ``step_index``: the 0-based global step that diverged. Steps that do not defer raise it from ``train``.
+    """
+
+    def set_order(self, order: list[np.ndarray]) -> None:
+        """The epoch's batches (``compiler.semantics.batch_order.batches``): ``train(b, ...)`` trains on
+        ``order[b]``."""
+
+    def reset(self, sums: dict) -> None:
+        """Start the running sums from ``sums`` (a ``read()``'s value, or ``{}`` for zero)."""
+
+    def train(self, b: int, step: int, lr: float) -> None:
+        """One optimizer step at ``lr`` on batch ``b`` of the order; ``step``: the 0-based global step."""
+
+    def evaluate(self, batch_size: int) -> None:
+        """Add the inference-mode loss and metrics of the whole data set, in order, to the sums."""
+
+    def read(self) -> dict[str, float]:
+        """The running sums after every step so far: ``count`` (samples), ``loss_sum`` (Σ batch loss ×
+        batch size, penalties included) and ``sum/<metric>`` for each of the spec's metrics."""
+
 
 @dataclass
 class History:
@@ -74,10 +110,12 @@ class History:
 
 @dataclass
 class LoopEvents:
-    """Callbacks for progress display; all optional."""
+    """Callbacks for progress display; all optional. ``batch_end(batch, loss)``: ``loss`` is the epoch's running
+    mean loss when the loop read it after this batch (at most every ``runtime.loop.READ_EVERY`` seconds), else
+    None — reading it waits for an accelerator."""
 
     epoch_start: Callable[[int, int], None] = lambda epoch, steps: None
-    batch_end: Callable[[int, float], None] = lambda batch, loss: None
+    batch_end: Callable[[int, float | None], None] = lambda batch, loss: None
     epoch_end: Callable[[int, dict], None] = lambda epoch, logs: None
 
 

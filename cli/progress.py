@@ -51,7 +51,10 @@ class TrainingProgress:
 
         def batch_end(batch, loss):
             if self._progress is not None:
-                self._progress.update(self._task, advance=1, loss=loss)
+                if loss is None:
+                    self._progress.update(self._task, advance=1)
+                else:
+                    self._progress.update(self._task, advance=1, loss=loss)
 
         def epoch_end(epoch, logs):
             self.completed.append(logs)

@@ -24,6 +24,9 @@ from compiler.semantics.schedules import learning_rate
 from compiler.ir.spec import Spec
 
 
+READ_EVERY = 0.25  # seconds: how often the progress display reads the running loss (a device sync)
+
+
 class MetricSums:
     """Running sums of the loss and metrics over the samples seen so far in an epoch.
 
@@ -46,24 +49,69 @@ class MetricSums:
             self.sums[name] += metric_sums(name, self.loss, outputs, y, self.logits)
 
     def values(self) -> dict[str, float]:
-        out = {"loss": self.loss_sum / self.count}
-        for name in self.names:
-            mean = self.sums[name] / self.count
-            out[name] = math.sqrt(mean) if name == "rmse" else mean
-        return out
+        return sums_values(self.state(), self.names)
 
     def state(self) -> dict[str, float]:
         return {"count": self.count, "loss_sum": self.loss_sum, **{f"sum/{n}": v for n, v in self.sums.items()}}
 
 
-def evaluate(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
-    """Loss and metrics over ``x`` in inference mode, batch by batch (loss weighted by batch size)."""
-    t = spec.training
-    sums = MetricSums(t.metrics, t.loss, trainer.outputs_are_logits)
-    for i in range(0, len(x), batch_size):
-        loss, out = trainer.evaluate_batch(x[i:i + batch_size], y[i:i + batch_size])
-        sums.add(loss, out, y[i:i + batch_size])
-    return sums.values()
+def sums_values(sums: dict, names) -> dict[str, float]:
+    """Means from running sums (``Steps.read``): ``loss`` = loss_sum/count, each metric sum/count (rmse: its sqrt)."""
+    count = sums["count"]
+    out = {"loss": sums["loss_sum"] / count}
+    for name in names:
+        mean = sums[f"sum/{name}"] / count
+        out[name] = math.sqrt(mean) if name == "rmse" else mean
+    return out
+
+
+class HostSteps:
+    """``backends.contract.Steps`` over a trainer's ``train_batch`` / ``evaluate_batch`` (NumPy arrays in and
+    out, nothing deferred): what the loop uses for a trainer without its own ``steps``."""
+
+    def __init__(self, trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray):
+        self.trainer, self.x, self.y = trainer, x, y
+        t = spec.training
+        self.metrics, self.loss = list(t.metrics), t.loss
+        self.order: list[np.ndarray] = []
+        self.reset({})
+
+    def set_order(self, order):
+        self.order = order
+
+    def reset(self, sums: dict) -> None:
+        self.sums = MetricSums(self.metrics, self.loss, self.trainer.outputs_are_logits, sums)
+
+    def train(self, b: int, step: int, lr: float) -> None:
+        idx = self.order[b]
+        xb, yb = self.x[idx], self.y[idx]
+        loss, out = self.trainer.train_batch(xb, yb, step, lr)
+        self.sums.add(loss, out, yb)
+
+    def evaluate(self, batch_size: int) -> None:
+        for i in range(0, len(self.x), batch_size):
+            xb, yb = self.x[i:i + batch_size], self.y[i:i + batch_size]
+            loss, out = self.trainer.evaluate_batch(xb, yb)
+            self.sums.add(loss, out, yb)
+
+    def read(self) -> dict[str, float]:
+        return self.sums.state()
+
+
+def steps_for(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray):
+    """The trainer's own ``Steps`` over ``(x, y)`` (``trainer.steps``), or ``HostSteps``."""
+    own = getattr(trainer, "steps", None)
+    return own(x, y) if own is not None else HostSteps(trainer, spec, x, y)
+
+
+def evaluate(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, batch_size: int, *,
+             steps=None) -> dict[str, float]:
+    """Loss and metrics over ``x`` in inference mode, batch by batch (loss weighted by batch size);
+    ``steps``: the ``Steps`` over ``(x, y)`` to use (kept by ``fit`` across epochs)."""
+    steps = steps if steps is not None else steps_for(trainer, spec, x, y)
+    steps.reset({})
+    steps.evaluate(batch_size)
+    return sums_values(steps.read(), spec.training.metrics)
 
 
 def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
@@ -76,6 +124,10 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
     ``resume`` continues from a saved ``LoopState``; ``on_checkpoint`` is called at the end of every
     epoch, every ``checkpoint_every`` steps and when a step diverges; when ``should_stop()`` becomes
     true the loop stops at the next step boundary, calls ``on_checkpoint`` and raises ``Interrupted``.
+
+    The steps (``backends.contract.Steps``) are read — on an accelerator, the one wait for the device —
+    only where a value is needed: at the end of an epoch, at a checkpoint, when stopping, and for the
+    progress display at most every ``READ_EVERY`` seconds.
     """
     t = spec.training
     events = events or LoopEvents()
@@ -84,6 +136,9 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
     stopper = EarlyStopper(t.early_stopping) if t.early_stopping else None
     if stopper is not None and state.stopper is not None:
         stopper.load(state.stopper, state.best_weights)
+    train_steps = steps_for(trainer, spec, x, y)
+    val_steps = steps_for(trainer, spec, x_val, y_val) if len(x_val) else None
+    skipped_before = getattr(trainer, "skipped_steps", None)
 
     def snapshot() -> LoopState:
         state.stopper = stopper.state() if stopper is not None else None
@@ -95,37 +150,51 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
         start = time.perf_counter() - state.epoch_seconds
         order = batches(len(x), t.batch_size, seed, epoch)
         events.epoch_start(epoch, len(order))
-        sums = MetricSums(t.metrics, t.loss, trainer.outputs_are_logits, state.sums)
+        train_steps.set_order(order)
+        train_steps.reset(state.sums)
         lr = learning_rate(t.optimizer, t.schedule, max(state.step - 1, 0))
-        for b in range(state.batch, len(order)):
-            if should_stop is not None and should_stop():
-                state.sums, state.epoch_seconds = sums.state(), time.perf_counter() - start
-                if on_checkpoint is not None:
-                    on_checkpoint(snapshot())
-                raise Interrupted(state)
-            idx = order[b]
-            lr = learning_rate(t.optimizer, t.schedule, state.step)
-            xb, yb = x[idx], y[idx]
-            try:
-                loss, out = trainer.train_batch(xb, yb, state.step, lr)
-            except Diverged as exc:  # the step was undone: the state is that after the last good step
-                exc.epoch, exc.step, exc.weights_step = epoch + 1, state.step + 1, state.step  # from 1 in messages
-                state.sums, state.epoch_seconds = sums.state() if state.batch else {}, time.perf_counter() - start
-                if on_checkpoint is not None:  # the final checkpoint holds the weights saved with the run
-                    on_checkpoint(snapshot())
-                raise
-            sums.add(loss, out, yb)
-            state.step += 1
-            state.batch = b + 1
-            events.batch_end(b, loss)
-            if checkpoint_every and on_checkpoint is not None and state.step % checkpoint_every == 0 \
-                    and state.batch < len(order):
-                state.sums, state.epoch_seconds = sums.state(), time.perf_counter() - start
+        last_read = time.perf_counter()
+
+        def save(sums: dict) -> None:
+            state.sums, state.epoch_seconds = sums, time.perf_counter() - start
+            if on_checkpoint is not None:
                 on_checkpoint(snapshot())
-        logs = {"epoch": epoch + 1, **sums.values()}
-        if len(x_val):
-            logs.update({f"val_{k}": v for k, v in evaluate(trainer, spec, x_val, y_val, t.batch_size).items()})
+
+        try:
+            for b in range(state.batch, len(order)):
+                if should_stop is not None and should_stop():
+                    save(train_steps.read())
+                    raise Interrupted(state)
+                lr = learning_rate(t.optimizer, t.schedule, state.step)
+                train_steps.train(b, state.step, lr)
+                state.step += 1
+                state.batch = b + 1
+                loss = None
+                now = time.perf_counter()
+                if now - last_read >= READ_EVERY:
+                    sums = train_steps.read()
+                    loss, last_read = sums["loss_sum"] / sums["count"], now
+                events.batch_end(b, loss)
+                if checkpoint_every and on_checkpoint is not None and state.step % checkpoint_every == 0 \
+                        and state.batch < len(order):
+                    save(train_steps.read())
+            sums = train_steps.read()
+        except Diverged as exc:  # the steps were undone: the state is that after the last good step
+            bad = getattr(exc, "step_index", None)
+            bad = state.step if bad is None else bad
+            state.batch -= state.step - bad
+            state.step = bad
+            exc.epoch, exc.step, exc.weights_step = epoch + 1, bad + 1, bad  # from 1 in messages
+            save(train_steps.read() if state.batch else {})  # the final checkpoint holds the weights saved
+            raise
+        logs = {"epoch": epoch + 1, **sums_values(sums, t.metrics)}
+        if val_steps is not None:
+            logs.update({f"val_{k}": v for k, v in evaluate(trainer, spec, x_val, y_val, t.batch_size,
+                                                             steps=val_steps).items()})
         logs["learning_rate"] = lr
+        if skipped_before is not None:  # dynamic loss scaling (mixed_float16): the steps it skipped this epoch
+            skipped = int(trainer.skipped_steps)
+            logs["skipped_steps"], skipped_before = skipped - skipped_before, skipped
         logs["seconds"] = time.perf_counter() - start
         history.epochs.append(logs)
         events.epoch_end(epoch, logs)

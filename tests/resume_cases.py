@@ -4,6 +4,9 @@ schedule, early stopping that restores the best weights), and history comparison
 
 from __future__ import annotations
 
+import contextlib
+import signal
+
 
 def iris_resume_spec(epochs: int) -> str:
     """An MLP on iris: 120 training samples in batches of 16, so 8 steps per epoch."""
@@ -32,3 +35,32 @@ train {{
 def without_time(epochs: list[dict]) -> list[dict]:
     """History entries without their wall-clock seconds, which no two runs share."""
     return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
+
+
+@contextlib.contextmanager
+def sigint_during_step(n: int):
+    """SIGINT raised from inside the ``n``-th training step the loop runs (through its ``Steps``, whichever
+    the trainer uses); the handler only sets a flag, so the step finishes."""
+    calls = {"n": 0}
+    from runtime import loop
+
+    original = loop.steps_for
+
+    def steps_for(*args, **kwargs):
+        steps = original(*args, **kwargs)
+        train = steps.train
+
+        def interrupting(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == n:
+                signal.raise_signal(signal.SIGINT)
+            return train(*a, **k)
+
+        steps.train = interrupting
+        return steps
+
+    loop.steps_for = steps_for
+    try:
+        yield
+    finally:
+        loop.steps_for = original

@@ -281,7 +281,8 @@ def test_native_mode_stops_before_a_non_finite_update():
         assert all(np.isfinite(v).all() for v in trainer.get_weights().values())
         assert info.value.layer is not None and info.value.epoch is not None
         results.setdefault(mode, []).append((info.value.epoch, info.value.step))
-    assert all(math.isfinite(v) for v in losses) and len(losses) == results["native"][1][1] - 1
+    # every good step ends its batch, and every loss the loop read for the progress display is finite
+    assert all(v is None or math.isfinite(v) for v in losses) and len(losses) == results["native"][1][1] - 1
     assert results["native"][0] == results["native"][1]
 
 

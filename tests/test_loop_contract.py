@@ -22,7 +22,6 @@ statistics, dropout masks, Adam's slots, a cosine schedule, early stopping with 
 
 from __future__ import annotations
 
-import importlib
 import json
 import signal
 
@@ -40,7 +39,7 @@ from compiler.semantics.divergence import Diverged
 from compiler.semantics.metrics import metric_sums
 from compiler.semantics.schedules import learning_rate
 from frameworks import FRAMEWORKS, need
-from resume_cases import iris_resume_spec, without_time
+from resume_cases import iris_resume_spec, sigint_during_step, without_time
 from runtime.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from runtime.data import load_dataset
 from runtime.loop import evaluate, fit
@@ -72,7 +71,11 @@ def trainer_for(backend: str, mode: str, spec=SPEC, weights=None, dtype=np.float
 
 
 class Recording:
-    """A trainer that records what the loop hands to ``train_batch`` and what it returns."""
+    """A trainer that records what the loop hands to ``train_batch`` and what it returns (through
+    ``runtime.loop.HostSteps``: its own ``steps``, where it has them, are hidden; see
+    ``test_own_steps_train_as_the_checked_steps_do``)."""
+
+    steps = None
 
     def __init__(self, trainer):
         self.trainer, self.calls = trainer, []
@@ -191,33 +194,35 @@ def test_interrupted_and_resumed_equals_uninterrupted_bit_for_bit(backend, mode,
 
 
 @pytest.mark.parametrize("backend,mode", CASES)
+def test_own_steps_train_as_the_checked_steps_do(backend, mode, data):
+    """A trainer's own ``Steps`` (the torch backend's keep everything on the device) train to the bits of
+    its checked ``train_batch`` driven by ``runtime.loop.HostSteps``, with the same history."""
+    weights, history, _, val = run_through(backend, mode, data)
+    trainer = trainer_for(backend, mode)
+    own = fit(trainer, SPEC, data.x_train, data.y_train, data.x_val, data.y_val, epochs=EPOCHS, seed=5)
+    for k, v in weights.items():
+        np.testing.assert_array_equal(trainer.get_weights()[k], v, err_msg=k)
+    mine, theirs = without_time(own.epochs), without_time(history.epochs)
+    assert [e.keys() for e in mine] == [e.keys() for e in theirs]
+    for a, b in zip(mine, theirs):
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-7), key
+
+
+@pytest.mark.parametrize("backend,mode", CASES)
 def test_ctrl_c_stops_at_a_step_boundary_and_the_resumed_run_ends_as_one_that_ran_through(backend, mode, tmp_path):
     """``nnspec train``: SIGINT during a step (its handler only sets a flag) stops after that step with
     a checkpoint and exit 130; ``--resume`` ends with the weights and history of an uninterrupted run."""
     framework(backend)
-    module, name = BACKENDS[backend][:2]
-    cls = getattr(importlib.import_module(module), name)
     spec = tmp_path / "m.nns"
     spec.write_text(iris_resume_spec(2))
     options = ["--backend", backend, "--mode", mode, "-q"]
     full = tmp_path / "full"
     result = runner.invoke(app, ["train", str(spec), "--out", str(full), *options])
     assert result.exit_code == 0, result.output
-    calls = {"n": 0}
-    original = cls.train_batch
-
-    def train_batch(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 11:
-            signal.raise_signal(signal.SIGINT)
-        return original(self, *args, **kwargs)
-
     out = tmp_path / "run"
-    cls.train_batch = train_batch
-    try:
+    with sigint_during_step(11):
         result = runner.invoke(app, ["train", str(spec), "--out", str(out), *options])
-    finally:
-        cls.train_batch = original
     assert result.exit_code == 130, result.output
     assert "--resume" in result.output
     state, _, _, _ = load_checkpoint(out)

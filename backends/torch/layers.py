@@ -373,7 +373,8 @@ class KerasDropout(nn.Module):
         image = x.dim() == 4
         if ctx.native:
             shape = (x.shape[0], x.shape[1], 1, 1) if self.spatial else x.shape
-            keep = torch.empty(shape, dtype=x.dtype).bernoulli_(1.0 - self.rate, generator=ctx.generator)
+            keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.rate,
+                                                                                 generator=ctx.generator)
             return x * keep.div_(1.0 - self.rate)
         if image:  # the mask is drawn in NHWC, as every backend draws it
             n, c, h, w = x.shape
@@ -382,6 +383,7 @@ class KerasDropout(nn.Module):
             shape = tuple(x.shape)
         keep = keep_mask(ctx.seed, ctx.step, self.name, shape, self.rate)
         scale = torch.from_numpy((keep / (1.0 - self.rate)).astype(_numpy_dtype(x.dtype)))
+        scale = scale.to(device=x.device, dtype=x.dtype)
         if image:
             scale = scale.permute(0, 3, 1, 2)
         return x * scale
@@ -391,7 +393,8 @@ class KerasDropout(nn.Module):
 
 
 def _numpy_dtype(dtype: torch.dtype):
-    return {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+    """The NumPy dtype a canonical mask is scaled in: the activations' (float32 under a mixed precision)."""
+    return np.float64 if dtype == torch.float64 else np.float32
 
 
 @register("Dropout")

@@ -18,8 +18,13 @@ Everything else — SGD with momentum (the rate inside the velocity), RMSprop an
 the square root) — is ``RuleOptimizer``: the shared rule functions applied to the tensors in place.
 
 Clipping (:func:`clip_gradients_`): ``clip_norm`` scales every gradient by the shared
-``clip_scale`` of the global norm (torch's ``clip_grad_norm_`` adds 1e-6, so it is not used);
-``clip_value`` clamps each element.
+``clip_scale`` of the global norm (torch's ``clip_grad_norm_`` adds 1e-6, so it is not used), computed on
+the device (no host read); ``clip_value`` clamps each element.
+
+``step(lr, skip=None)``: ``skip`` is a one-element tensor on the device (dynamic loss scaling's overflow
+flag); where it is non-zero the update does not happen, decided on the device: ``torch.optim``'s fused
+kernels take it as their ``found_inf``; the rule optimizers keep copies and put them back with
+``torch.where``.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import torch
 
 from compiler.ir.training import SGD, Adam, AdamW
 from compiler.semantics import optimizers as rules
-from compiler.semantics.optimizers import check_clipping, clip_scale
+from compiler.semantics.optimizers import check_clipping
 
 
 # ---- clipping -------------------------------------------------------------------------------------
@@ -39,11 +44,19 @@ def clip_gradients_(grads: list[torch.Tensor], clip_norm: float | None, clip_val
     """Clip ``grads`` in place, as ``backends.numpy.optimizers.clip_gradients`` (Keras) does."""
     check_clipping(clip_norm, clip_value)
     if clip_norm is not None:
-        norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
-        torch._foreach_mul_(grads, clip_scale(norm, clip_norm))
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        torch._foreach_mul_(grads, clip_scale_tensor(norm, clip_norm).to(grads[0].dtype))
     elif clip_value is not None:
         torch._foreach_clamp_min_(grads, -clip_value)
         torch._foreach_clamp_max_(grads, clip_value)
+
+
+def clip_scale_tensor(norm: torch.Tensor, clip_norm: float) -> torch.Tensor:
+    """``compiler.semantics.optimizers.clip_scale`` on a device tensor (in float64 where the device has it,
+    as the host formula computes): clip_norm·min(1/‖g‖, 1/clip_norm), NaN for a norm that is not finite."""
+    wide = norm.to(torch.float32 if norm.device.type == "mps" else torch.float64)
+    scale = clip_norm * torch.minimum(wide.reciprocal(), wide.new_tensor(1.0 / clip_norm))
+    return torch.where(torch.isfinite(wide), scale, wide.new_tensor(math.nan))
 
 
 @torch.no_grad()
@@ -70,8 +83,22 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    def step(self, lr: float) -> None:
+    def step(self, lr: float, skip: torch.Tensor | None = None) -> None:
         raise NotImplementedError
+
+    @torch.no_grad()
+    def _unless(self, skip: torch.Tensor | None, update) -> None:
+        """Run ``update()``; where ``skip`` is set, put every parameter and slot back as they were (on the
+        device, no host read)."""
+        if skip is None:
+            update()
+            return
+        tensors = [p.detach() for p in self.params] + [t for ts in self.slots().values() for t in ts]
+        saved = [t.clone() for t in tensors]
+        update()
+        keep = skip.bool()
+        for t, old in zip(tensors, saved):
+            t.copy_(torch.where(keep, old, t))
 
     def slots(self) -> dict[str, list[torch.Tensor]]:
         return {}
@@ -125,7 +152,9 @@ class TorchOptim(Optimizer):
             if not names or self.iterations == 0:
                 self.optim.state.pop(p, None)
                 continue
-            state = {"step": torch.tensor(float(self.iterations), dtype=torch.float32)}
+            fused = bool(self.group.get("fused"))  # a fused kernel reads the count on the parameter's device
+            state = {"step": torch.tensor(float(self.iterations), dtype=torch.float32,
+                                          device=p.device if fused else None)}
             # laid out as the parameter: torch 2.13's fused Adam walks state and parameter as flat memory, so a
             # slot restored in Keras' (transposed) layout is updated against the wrong elements; without this
             # copy tests/test_torch_tools.py::test_state_round_trip_carries_the_dropout_generator_and_optimizer
@@ -134,14 +163,23 @@ class TorchOptim(Optimizer):
                 state[n] = torch.empty_like(p).copy_(slots[self.TORCH_SLOTS[n]][i])
             self.optim.state[p] = state
 
-    def step(self, lr: float) -> None:
+    def step(self, lr: float, skip: torch.Tensor | None = None) -> None:
         group = self.group
         group["lr"] = float(lr)
         if self.adam_epsilon is not None:  # Keras' ε on √v, as torch's ε on √v̂
             group["eps"] = self.adam_epsilon / math.sqrt(1.0 - self.beta_2 ** (self.iterations + 1))
-        if self.decoupled_decay:
-            decay_(self.params, self.decoupled_decay, lr)
-        self.optim.step()
+        if skip is not None and group.get("fused") and not self.decoupled_decay:
+            self.optim.found_inf = skip  # the fused kernel skips the update (and its step count) on the device
+            try:
+                self.optim.step()
+            finally:
+                self.optim.found_inf = None
+        else:
+            def update():
+                if self.decoupled_decay:
+                    decay_(self.params, self.decoupled_decay, lr)
+                self.optim.step()
+            self._unless(skip, update)
         self.iterations += 1
 
 
@@ -171,13 +209,16 @@ class RuleOptimizer(Optimizer):
         return self._slots
 
     @torch.no_grad()
-    def step(self, lr: float) -> None:
+    def step(self, lr: float, skip: torch.Tensor | None = None) -> None:
         lr, hp, wd, update = float(lr), self.ir, self.weight_decay, self.rule.update
         rate = self.rule.rate(hp, lr, self.iterations)
-        for w, slots, (t1, t2) in zip(self.params, self._per_param, self._scratch):
-            if wd:
-                rules.decay(torch, w, wd, lr, t1)
-            update(torch, w, w.grad, slots, hp, rate, t1, t2)
+
+        def apply():
+            for w, slots, (t1, t2) in zip(self.params, self._per_param, self._scratch):
+                if wd:
+                    rules.decay(torch, w, wd, lr, t1)
+                update(torch, w, w.grad, slots, hp, rate, t1, t2)
+        self._unless(skip, apply)
         self.iterations += 1
 
 
@@ -220,5 +261,5 @@ def make_optimizer(ir, params: list[torch.Tensor]) -> Optimizer:
 
 
 class NoWeights(Optimizer):
-    def step(self, lr: float) -> None:
+    def step(self, lr: float, skip: torch.Tensor | None = None) -> None:
         self.iterations += 1

@@ -13,8 +13,20 @@ moving statistic or optimizer state) is undone (``UpdateUndo``) and reported as 
 layer by ``compiler.semantics.divergence.locate``. The check adds no host synchronisation: one fused finiteness
 kernel over the gradients, weights and optimizer state writes one flag, read with the loss.
 
-Every parameter, buffer and input is in ``dtype`` (float32 or float64); outputs and weights come
-back as NumPy arrays of that dtype, weights in Keras layouts.
+Precision (``compiler.semantics.precision``): every parameter, buffer and optimizer slot is in the
+policy's variable dtype (float32 or float64); under ``mixed_bfloat16`` / ``mixed_float16`` the forward pass
+runs under ``torch.autocast`` in the compute dtype and the loss is taken in float32; ``mixed_float16`` scales
+the loss dynamically (Keras' ``LossScaleOptimizer`` rule, on the device: ``torch._amp_update_scale_``), and
+a step whose scaled gradients overflow is skipped and counted (``skipped_steps``), not divergence.
+Outputs and weights come back as NumPy arrays of the variable dtype, weights in Keras layouts, whatever the
+device (``device``: "cpu", "cuda:N", "mps"; see ``backends.torch.device`` for TF32 and determinism).
+
+Two ways to step: ``train_batch`` (the protocol's checked step: the host reads the loss and a flag, an
+undone step raises at once) and ``steps(x, y)`` (``backends.torch.steps.DeviceSteps``: data, losses and
+metrics stay on the device, read a few times a second; what the shared loop uses). Both run ``_update``.
+
+Native dropout draws from a generator on the device reseeded every step from (seed, step): the masks of a
+step depend only on them, so a checkpoint needs no generator state and moves between devices.
 """
 
 from __future__ import annotations
@@ -23,19 +35,23 @@ import numpy as np
 import torch
 
 from backends import MODES
-from compiler.semantics.divergence import Diverged, locate, loss_diverged
-from compiler.semantics.initializers import initial_weights
+from backends.torch.device import autocast, configure
 from backends.torch.initializers import native_initial_weights, stream_seed
 from backends.torch.layers import RunContext
 from backends.torch.losses import LOSSES
 from backends.torch.model import TorchModel, numpy_dtype, torch_dtype
 from backends.torch.optimizers import clip_gradients_, make_optimizer
+from backends.torch.undo import UpdateUndo
 from compiler.ir.spec import Spec
+from compiler.semantics import precision as policies
+from compiler.semantics.divergence import Diverged, locate, loss_diverged
+from compiler.semantics.initializers import initial_weights
 
 
 class TorchTrainer:
     def __init__(self, spec: Spec, weights: dict[str, np.ndarray] | None = None, *, dtype=np.float32,
-                 seed: int | None = None, mode: str = "canonical"):
+                 seed: int | None = None, mode: str = "canonical", device: str = "cpu", tf32: bool = False,
+                 deterministic: bool = False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if spec.training is None:
@@ -44,13 +60,18 @@ class TorchTrainer:
         self.spec = spec
         self.mode = mode
         self.seed = t.seed if seed is None else seed
-        self.np_dtype = numpy_dtype(dtype)
-        self.dtype = torch_dtype(dtype)
+        self.precision = policies.precision(dtype)
+        self.np_dtype = numpy_dtype(self.precision.variables)
+        self.dtype = torch_dtype(self.np_dtype)
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        configure(self.device, tf32=tf32, deterministic=deterministic)
         native = mode == "native"
+        self._dropout_seed = stream_seed(self.seed, "dropout")
         self.ctx = RunContext(seed=self.seed, native=native,
-                              generator=torch.Generator().manual_seed(stream_seed(self.seed, "dropout"))
-                              if native else None)
-        self.model = TorchModel(spec, self.ctx).to(self.dtype)
+                              generator=torch.Generator(device=self.device) if native else None)
+        self.model = TorchModel(spec, self.ctx).to(device=self.device, dtype=self.dtype)
         self.entries = {e.name: e for e in self.model.entries}
         if weights is None:
             weights = (native_initial_weights(spec, self.seed, self.dtype) if native
@@ -67,9 +88,16 @@ class TorchTrainer:
         self.logits = self.model.fused or t.loss.from_logits
         self.clip = (t.clip_norm, t.clip_value) if (t.clip_norm is not None or t.clip_value is not None) else None
         self.regularized = any(e.regularizer is not None for e in self.model.entries)
-        self._found_inf = torch.zeros(1)
-        self._one = torch.ones(1)
-        self._before = UpdateUndo([e.tensor for e in self.model.entries], self.optimizer)
+        on = dict(device=self.device)
+        self._found_inf = torch.zeros(1, **on)
+        self._one = torch.ones(1, **on)
+        self.scaling = self.precision.loss_scaling
+        self.loss_scale = torch.full((1,), policies.INITIAL_SCALE, **on)  # mixed_float16 only
+        self._inv_scale = torch.ones(1, **on)
+        self._growth_tracker = torch.zeros(1, dtype=torch.int32, **on)
+        self.skipped_steps = 0 if self.scaling else None  # counted under dynamic loss scaling only
+        self._before = UpdateUndo([e.tensor for e in self.model.entries], self.optimizer,
+                                  [self.loss_scale, self._growth_tracker] if self.scaling else [])
         self._draws_masks = self.ctx.generator is not None and any(
             layer.draws_masks for layer in spec.layers)
 
@@ -79,12 +107,15 @@ class TorchTrainer:
 
     # ---- conversions ------------------------------------------------------------------------
     def _input(self, x) -> torch.Tensor:
+        if isinstance(x, torch.Tensor):
+            return x.to(device=self.device, dtype=self.dtype)
         x = np.asarray(x)
         if x.dtype != self.np_dtype or not x.flags.writeable or not x.flags.c_contiguous:
             x = np.array(x, dtype=self.np_dtype, order="C")
-        return torch.from_numpy(x)
+        return torch.from_numpy(x).to(self.device)
 
-    def _target(self, y) -> torch.Tensor:
+    def target_array(self, y) -> np.ndarray:
+        """Labels as the loss reads them: int64 class indices (sparse) or the variable dtype, C-contiguous."""
         y = np.asarray(y)
         if self.sparse:
             y = y.reshape(-1)
@@ -94,11 +125,29 @@ class TorchTrainer:
             y = y.astype(self.np_dtype)
         if not y.flags.writeable or not y.flags.c_contiguous:
             y = np.array(y, order="C")
-        return torch.from_numpy(y)
+        return y
+
+    def _target(self, y) -> torch.Tensor:
+        if isinstance(y, torch.Tensor):
+            return y.to(self.device)
+        return torch.from_numpy(self.target_array(y)).to(self.device)
+
+    @staticmethod
+    def host(t: torch.Tensor) -> np.ndarray:
+        """A tensor as a NumPy array on the host (float32 for a bfloat16/float16 output)."""
+        t = t.detach()
+        if t.dtype in (torch.bfloat16, torch.float16):
+            t = t.float()
+        return t.cpu().numpy()
 
     def _total_loss(self, xt, yt):
-        """(output, total loss tensor) of one forward pass in the context's mode."""
-        out, loss_input, penalty = self.model(xt)
+        """(output, total loss tensor) of one forward pass in the context's mode; under a mixed precision
+        the forward pass runs in the compute dtype and the loss (with the penalties) in float32."""
+        with autocast(self.device, self.precision.compute):
+            out, loss_input, penalty = self.model(xt)
+        if self.precision.mixed:
+            loss_input = loss_input.float()
+            penalty = None if penalty is None else penalty.float()
         loss = self.loss_fn(loss_input, yt, self.logits)
         if self.regularized:
             loss = loss + self.model.weight_penalty()
@@ -106,43 +155,88 @@ class TorchTrainer:
             loss = loss + penalty
         return out, loss
 
-    # ---- the protocol ---------------------------------------------------------------------------
-    def train_batch(self, x, y, step, lr):
+    def _seed_dropout(self, step: int) -> None:
+        """Native dropout: the generator starts every step from (seed, step) (see the module docstring)."""
+        if self._draws_masks:
+            self.ctx.generator.manual_seed((self._dropout_seed + 1_000_003 * int(step)) % (1 << 63))
+
+    def _update(self, xt, yt, step: int, lr: float, found: torch.Tensor):
+        """One step with no host synchronisation: forward, backward, (mixed_float16: unscale, overflow flag
+        ``found``, the update skipped on the device when it is set, the scale updated), clipping, update,
+        moving statistics. Returns (output, loss tensor)."""
         ctx = self.ctx
         ctx.training, ctx.step = True, step
         ctx.pending.clear()
-        rng = ctx.generator.get_state() if self._draws_masks else None  # native dropout: undone with the step
-        xt, yt = self._input(x), self._target(y)
+        self._seed_dropout(step)
         out, loss = self._total_loss(xt, yt)
         self.optimizer.zero_grad()
-        loss.backward()
+        if self.scaling:
+            (loss * self.loss_scale).backward()
+        else:
+            loss.backward()
         grads = self._grads()
-        found = self._found_inf.zero_()
-        self._flag_non_finite(grads, found)
+        if self.scaling:
+            torch.reciprocal(self.loss_scale, out=self._inv_scale)
+            self._unscale(grads, found)
         if self.clip is not None:
             clip_gradients_(grads, *self.clip)
-        self._before.take()
-        self.optimizer.step(lr)
+        self.optimizer.step(lr, skip=found if self.scaling else None)
         for bn in ctx.pending:
             bn.commit()
         ctx.pending.clear()
-        self._flag_non_finite(self._before.state_tensors(), found)  # the updated weights and optimizer state
+        if self.scaling:
+            torch._amp_update_scale_(self.loss_scale, self._growth_tracker, found, policies.GROWTH,
+                                     policies.BACKOFF, policies.GROWTH_INTERVAL)
+        return out, loss
+
+    def _unscale(self, grads: list[torch.Tensor], found: torch.Tensor) -> None:
+        """grads ← grads / scale, and ``found`` ← 1 where an element is NaN or ±inf (AMP's fused kernel)."""
+        groups: dict[torch.dtype, list[torch.Tensor]] = {}
+        for g in grads:
+            groups.setdefault(g.dtype, []).append(g)
+        for group in groups.values():
+            torch._amp_foreach_non_finite_check_and_unscale_(group, found, self._inv_scale)
+
+    def _skipped(self, count: int) -> None:
+        """``count`` steps that loss scaling skipped: they are not optimizer iterations."""
+        self.skipped_steps += count
+        self.optimizer.iterations -= count
+
+    # ---- the protocol ---------------------------------------------------------------------------
+    def train_batch(self, x, y, step, lr):
+        xt, yt = self._input(x), self._target(y)
+        self._before.take()
+        found = self._found_inf.zero_()
+        out, loss = self._update(xt, yt, step, lr, found)
+        overflow = bool(found.item()) if self.scaling else False  # a skipped step, not divergence
+        bad_grads = torch.zeros(1, device=self.device)
+        if not overflow:
+            self._flag_non_finite(self._grads(), bad_grads)
+        self._flag_non_finite(self._before.state_tensors(), bad_grads)  # the updated weights and optimizer state
         value = loss.item()
-        if loss_diverged(value) or bool(found.item()):
+        if loss_diverged(value) or bool(bad_grads.item()):
             bad = self._non_finite_weights()
             self._before.restore()
-            raise self._locate(x, y, step, value, bad, rng)
-        return value, out.detach().numpy()
+            raise self._locate(x, y, step, value, bad)
+        if overflow:
+            self._skipped(1)
+        return value, self.host(out)
 
     def evaluate_batch(self, x, y):
         self.ctx.training = False
         with torch.no_grad():
             out, loss = self._total_loss(self._input(x), self._target(y))
-        return loss.item(), out.numpy()
+        return loss.item(), self.host(out)
+
+    def steps(self, x, y):
+        """The shared loop's ``Steps`` over ``(x, y)``: ``backends.torch.steps.DeviceSteps``."""
+        from backends.torch.steps import DeviceSteps
+
+        return DeviceSteps(self, x, y)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Copies of every weight, by name, in Keras layouts and the trainer's dtype."""
-        return {name: np.array(e.to_keras(e.tensor.detach().numpy()), order="C", copy=True)
+        return {name: np.array(e.to_keras(self.host(e.tensor)), order="C", copy=True)
                 for name, e in self.entries.items()}
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
@@ -161,15 +255,19 @@ class TorchTrainer:
     # ---- checkpoints ------------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
         """What a checkpoint needs besides the weights: ``optimizer/iterations``, the optimizer's
-        slots as ``optimizer/<slot>/<weight>`` (Keras' slot names and layouts, as NumPy's), and in
-        native mode the dropout generator's state (``rng/dropout``)."""
+        slots as ``optimizer/<slot>/<weight>`` (Keras' slot names and layouts, as NumPy's), and under
+        ``mixed_float16`` the loss scale (``loss_scale/scale``, ``loss_scale/good_steps``) and
+        ``loss_scale/skipped_steps`` (the names Keras' trainer uses). Plain host arrays: nothing in them
+        depends on the device."""
         out = {"optimizer/iterations": np.array(self.optimizer.iterations, dtype=np.int64)}
         for slot, tensors in self.optimizer.slots().items():
             for name, t in zip(self.trainable_names, tensors):
-                out[f"optimizer/{slot}/{name}"] = np.array(self.entries[name].to_keras(t.detach().numpy()),
+                out[f"optimizer/{slot}/{name}"] = np.array(self.entries[name].to_keras(self.host(t)),
                                                            order="C", copy=True)
-        if self.ctx.generator is not None:
-            out["rng/dropout"] = self.ctx.generator.get_state().numpy().copy()
+        if self.scaling:
+            out["loss_scale/scale"] = self.host(self.loss_scale).astype(np.float32).reshape(())
+            out["loss_scale/good_steps"] = np.array(int(self._growth_tracker.item()), dtype=np.int64)
+            out["loss_scale/skipped_steps"] = np.array(self.skipped_steps, dtype=np.int64)
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -181,8 +279,10 @@ class TorchTrainer:
             slots[slot] = [self.entries[name].to_torch(torch.from_numpy(np.array(state[f"optimizer/{slot}/{name}"])))
                            for name in self.trainable_names]
         self.optimizer.load_slots(slots, int(state["optimizer/iterations"]))
-        if "rng/dropout" in state and self.ctx.generator is not None:
-            self.ctx.generator.set_state(torch.from_numpy(np.array(state["rng/dropout"], dtype=np.uint8)))
+        if self.scaling and "loss_scale/scale" in state:
+            self.loss_scale.fill_(float(state["loss_scale/scale"]))
+            self._growth_tracker.fill_(int(state["loss_scale/good_steps"]))
+            self.skipped_steps = int(state["loss_scale/skipped_steps"])
 
     # ---- gradients without an update ---------------------------------------------------------------
     def probe(self, x, y) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -190,12 +290,13 @@ class TorchTrainer:
         (NHWC) and each trainable weight's gradient (Keras layout, penalties included, unclipped)."""
         ctx = self.ctx
         ctx.training, ctx.step = True, 0
+        self._seed_dropout(0)
         outputs: dict[str, torch.Tensor] = {}
         with torch.no_grad():
             self.model.trace(self._input(x), record=outputs)
         ctx.pending.clear()
         grads = self.gradients(x, y, 0)
-        return {k: v.numpy().copy() for k, v in outputs.items()}, grads
+        return {k: self.host(v).copy() for k, v in outputs.items()}, grads
 
     def gradients(self, x, y, step: int = 0) -> dict[str, np.ndarray]:
         """d(total loss)/d(weight) of one training step (``step``'s dropout masks), Keras layouts,
@@ -203,13 +304,14 @@ class TorchTrainer:
         ctx = self.ctx
         ctx.training, ctx.step = True, step
         ctx.pending.clear()
+        self._seed_dropout(step)
         _, loss = self._total_loss(self._input(x), self._target(y))
         self.optimizer.zero_grad()
         loss.backward()
         ctx.pending.clear()
         out = {}
         for name, g in zip(self.trainable_names, self._grads()):
-            out[name] = np.array(self.entries[name].to_keras(g.numpy()), order="C", copy=True)
+            out[name] = np.array(self.entries[name].to_keras(self.host(g)), order="C", copy=True)
         self.optimizer.zero_grad()
         return out
 
@@ -243,60 +345,16 @@ class TorchTrainer:
             bad.extend(name for name, t in zip(self.trainable_names, tensors) if not bool(torch.isfinite(t).all()))
         return bad
 
-    def _locate(self, x, y, step: int, loss: float, bad_weights: list[str], rng) -> Diverged:
-        """The step's ``Diverged`` (``compiler.semantics.divergence.locate``), from passes with its masks (native
-        dropout: the generator state ``rng`` it started from, left so) over the weights it started from
-        (restored already): each layer's output and each gradient, unclipped."""
-        generator = self.ctx.generator
+    def _locate(self, x, y, step: int, loss: float, bad_weights: list[str]) -> Diverged:
+        """The step's ``Diverged`` (``compiler.semantics.divergence.locate``), from passes with its masks over
+        the weights it started from (restored already): each layer's output and each gradient, unclipped."""
         outputs: dict[str, torch.Tensor] = {}
         self.ctx.training, self.ctx.step = True, step
         try:
-            if rng is not None:
-                generator.set_state(rng)
+            self._seed_dropout(step)
             with torch.no_grad():
                 self.model.trace(self._input(x), record=outputs)
-            if rng is not None:
-                generator.set_state(rng)
             grads = self.gradients(x, y, step)
         finally:
             self.ctx.pending.clear()
-            if rng is not None:
-                generator.set_state(rng)
-        return locate(self.spec, loss, {k: v.numpy() for k, v in outputs.items()}, grads, bad_weights)
-
-
-class UpdateUndo:
-    """Copies of every weight (moving statistics included) and of the optimizer's state (slots,
-    ``iterations``), taken before an update (``take``: fused copies into buffers allocated once, no host
-    synchronisation) and put back (``restore``) when the update diverged."""
-
-    def __init__(self, weights: list[torch.Tensor], optimizer):
-        self.weights = weights
-        self.optimizer = optimizer
-        self.copies: list[torch.Tensor] | None = None
-        self.slots: dict[str, list[torch.Tensor]] = {}
-        self.iterations = optimizer.iterations
-
-    def state_tensors(self) -> list[torch.Tensor]:
-        """Every weight and optimizer slot as they are now (what an update changes)."""
-        return [w.detach() for w in self.weights] + [t for ts in self.optimizer.slots().values() for t in ts]
-
-    @torch.no_grad()
-    def take(self) -> None:
-        slots = self.optimizer.slots()
-        tensors = [w.detach() for w in self.weights] + [t for ts in slots.values() for t in ts]
-        if self.copies is None or len(self.copies) != len(tensors):
-            self.copies = [torch.empty_like(t) for t in tensors]
-        if tensors:
-            torch._foreach_copy_(self.copies, tensors)
-        self.slots, i = {}, len(self.weights)
-        for name, ts in slots.items():
-            self.slots[name] = self.copies[i:i + len(ts)]
-            i += len(ts)
-        self.iterations = self.optimizer.iterations
-
-    @torch.no_grad()
-    def restore(self) -> None:
-        if self.weights:
-            torch._foreach_copy_([w.detach() for w in self.weights], self.copies[:len(self.weights)])
-        self.optimizer.load_slots(self.slots, self.iterations)
+        return locate(self.spec, loss, {k: self.host(v) for k, v in outputs.items()}, grads, bad_weights)

@@ -60,9 +60,14 @@ def precision(name) -> Precision:
     """The policy called ``name`` (a ``Precision``, a name, or a NumPy float32/float64 dtype)."""
     if isinstance(name, Precision):
         return name
-    key = getattr(name, "name", None) if not isinstance(name, str) else name
-    if key is None:
-        key = str(name)
+    key = name
+    if not isinstance(name, str):
+        import numpy as np
+
+        try:
+            key = np.dtype(name).name
+        except TypeError:
+            key = str(name)
     try:
         return PRECISIONS[key]
     except KeyError:

@@ -1,0 +1,46 @@
+"""Where and how the torch backend computes: the device, TF32, determinism, autocast.
+
+- ``configure(device, tf32, deterministic)``: TF32 for float32 matmuls and cuDNN convolutions is set
+  explicitly both ways (PyTorch's own defaults differ: off for matmuls, on for cuDNN), never left to the
+  framework. ``deterministic``: ``torch.use_deterministic_algorithms(True)``, cuDNN deterministic and not
+  benchmarking, and cuBLAS' fixed workspace (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, set before CUDA starts);
+  without it, on CUDA, cuDNN picks (benchmarks) its convolution algorithms and some backward kernels add
+  with atomics, so two runs differ in the last bits. On the CPU the backend is deterministic either way.
+- ``autocast(device, compute)``: the forward pass in the precision's compute dtype (``torch.autocast``),
+  or nothing in float32/float64.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+COMPUTE = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def configure(device: torch.device, *, tf32: bool, deterministic: bool) -> None:
+    """Apply the process-wide settings the run asked for (see the module docstring)."""
+    if device.type == "cuda":
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
+        torch.backends.cudnn.allow_tf32 = bool(tf32)
+        torch.backends.cudnn.deterministic = bool(deterministic)
+        torch.backends.cudnn.benchmark = not deterministic
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+
+
+def autocast(device: torch.device, compute: str):
+    """``torch.autocast`` to the compute dtype of a mixed precision; a null context otherwise."""
+    dtype = COMPUTE.get(compute)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def float_buffer_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of on-device running sums: float64, except on MPS (which has none)."""
+    return torch.float32 if device.type == "mps" else torch.float64
