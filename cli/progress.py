@@ -7,7 +7,7 @@ from backends.contract import LoopEvents
 
 
 def format_logs(logs: dict) -> str:
-    parts = [f"{k} {v:.4f}" for k, v in logs.items()
+    parts = [f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}" for k, v in logs.items()  # counts as counts
              if k not in ("epoch", "seconds", "learning_rate") and "/" not in k]  # not the --track statistics
     return "  ".join(parts) + f"  ({logs['seconds']:.1f}s)"
 

@@ -92,8 +92,8 @@ class DeviceSteps:
         self.sparse_y = yt.dim() == 1
         width = 1 + len(self.metrics)  # loss, then each metric's sum
         self.rows = torch.zeros((MAX_PENDING, width), dtype=float_buffer_dtype(self.device), device=self.device)
-        self.flags = torch.zeros((MAX_PENDING, 1), device=self.device)  # loss scaling's overflow flags
-        self.state_flag = torch.zeros(1, device=self.device)
+        self.flags = torch.zeros(MAX_PENDING, device=self.device)  # loss scaling's overflow flags
+        self.state_flag = torch.zeros((), device=self.device)
         self.undo = UpdateUndo([e.tensor for e in trainer.model.entries], trainer.optimizer,
                                [trainer.loss_scale, trainer._growth_tracker] if trainer.scaling else [])
         self.pending: list[tuple[int, int, float, int]] = []  # (batch, step, lr, size) since the last read

@@ -89,12 +89,12 @@ class TorchTrainer:
         self.clip = (t.clip_norm, t.clip_value) if (t.clip_norm is not None or t.clip_value is not None) else None
         self.regularized = any(e.regularizer is not None for e in self.model.entries)
         on = dict(device=self.device)
-        self._found_inf = torch.zeros(1, **on)
-        self._one = torch.ones(1, **on)
+        self._found_inf = torch.zeros((), **on)  # 0-d, as torch.amp's found_inf
+        self._one = torch.ones((), **on)
         self.scaling = self.precision.loss_scaling
-        self.loss_scale = torch.full((1,), policies.INITIAL_SCALE, **on)  # mixed_float16 only
-        self._inv_scale = torch.ones(1, **on)
-        self._growth_tracker = torch.zeros(1, dtype=torch.int32, **on)
+        self.loss_scale = torch.full((), policies.INITIAL_SCALE, **on)  # mixed_float16 only
+        self._inv_scale = torch.ones((), **on)
+        self._growth_tracker = torch.zeros((), dtype=torch.int32, **on)
         self.skipped_steps = 0 if self.scaling else None  # counted under dynamic loss scaling only
         self._before = UpdateUndo([e.tensor for e in self.model.entries], self.optimizer,
                                   [self.loss_scale, self._growth_tracker] if self.scaling else [])
@@ -209,7 +209,7 @@ class TorchTrainer:
         found = self._found_inf.zero_()
         out, loss = self._update(xt, yt, step, lr, found)
         overflow = bool(found.item()) if self.scaling else False  # a skipped step, not divergence
-        bad_grads = torch.zeros(1, device=self.device)
+        bad_grads = torch.zeros((), device=self.device)
         if not overflow:
             self._flag_non_finite(self._grads(), bad_grads)
         self._flag_non_finite(self._before.state_tensors(), bad_grads)  # the updated weights and optimizer state
