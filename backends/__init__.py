@@ -1,7 +1,7 @@
 """Backends: NumPy (the reference, hand-written backprop), PyTorch and Keras; each lowers the IR.
 
 Every backend provides a ``Trainer`` (see ``runtime.loop``) built as
-``Trainer(spec, weights, *, dtype, seed, mode)``:
+``Trainer(spec, weights, *, dtype, seed, mode, device, tf32, deterministic)`` (``backends.contract``):
 
 - ``mode="canonical"`` (equivalence): initial weights are ``weights`` or else the NumPy
   initializers' (``compiler.semantics.initializers.initial_weights``), dropout masks come from

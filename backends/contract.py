@@ -18,8 +18,10 @@ import numpy as np
 
 
 class Trainer(Protocol):
-    """What a backend's trainer provides; built as ``cls(spec, weights=None, *, dtype, seed, mode)``
-    (``runtime.trainers.make_trainer``), ``mode`` one of ``backends.MODES``.
+    """What a backend's trainer provides; built as ``cls(spec, weights=None, *, dtype, seed, mode, device="cpu",
+    tf32=False, deterministic=False)`` (``runtime.trainers.make_trainer``): ``dtype`` a precision policy
+    (``compiler.semantics.precision``; weights, outputs and state cross in its variable dtype), ``mode`` one of
+    ``backends.MODES``, ``device`` resolved by ``backends.devices`` (a trainer refuses one it cannot use).
 
     Obligations the contract test checks:
     - determinism: the same spec, seed, weights and calls give the same bits (weights, losses, outputs);

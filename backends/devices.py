@@ -26,9 +26,7 @@ from __future__ import annotations
 import re
 import sys
 
-import numpy as np
-
-from compiler.semantics.precision import PRECISIONS, Precision, precision
+from compiler.semantics.precision import PRECISIONS, precision
 
 DEVICE_FORMS = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _FORM = re.compile(r"auto|cpu|mps|cuda(?::(\d{1,4}))?")
@@ -144,23 +142,12 @@ def describe_device(device: str) -> str:
     return f"CUDA device {index}"
 
 
-def precision_of(dtype) -> Precision:
-    """The policy ``dtype`` names: a ``Precision``, a policy name, or a NumPy float32/float64 dtype or scalar
-    type (``np.float32``, which ``precision()`` alone does not take); ``ValueError`` for anything else."""
-    if isinstance(dtype, (str, Precision)):
-        return precision(dtype)
-    try:
-        return precision(np.dtype(dtype).name)
-    except TypeError:
-        raise ValueError(f"unknown precision {dtype!r}: one of {', '.join(PRECISIONS)}") from None
-
-
 def check_precision(backend: str, dtype, device: str = "cpu") -> str:
     """The name of precision policy ``dtype`` (a name or a NumPy float32/float64 dtype) when ``backend``
     can train in it on ``device``; ``DeviceError`` otherwise: an unknown name, a mixed policy on the
     NumPy backend (it computes in float32 or float64 only), float64 on MPS (which has none)."""
     try:
-        policy = precision_of(dtype)
+        policy = precision(dtype)
     except ValueError:
         raise DeviceError(f"unknown precision {dtype!r}: use {', '.join(PRECISIONS)}") from None
     if _framework(backend) == "numpy" and policy.mixed:
@@ -171,5 +158,5 @@ def check_precision(backend: str, dtype, device: str = "cpu") -> str:
     return policy.name
 
 
-__all__ = ["DEVICE_FORMS", "DeviceError", "check_precision", "describe_device", "parse_device", "precision_of",
+__all__ = ["DEVICE_FORMS", "DeviceError", "check_precision", "describe_device", "parse_device", 
            "resolve_device"]

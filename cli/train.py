@@ -235,7 +235,7 @@ def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock
     import numpy as np
 
     from backends import BackendUnavailable
-    from backends.devices import precision_of
+    from compiler.semantics.precision import precision
     from runtime.trainers import make_trainer
     from runtime.checkpoint import FILENAME, CheckpointError, fingerprint, load_checkpoint
     from runtime.checkpoint_check import ResumeTarget, check_run_meta, check_weights, validate_checkpoint
@@ -276,7 +276,7 @@ def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock
     updates = {k: v for k, v in (("epochs", recorded.get("epochs")), ("seed", options.get("seed"))) if v is not None}
     if updates:
         spec = spec.model_copy(update={"training": spec.training.model_copy(update=updates)})
-    dtype = np.dtype(precision_of(options["dtype"].value).variables)  # of the data, weights and optimizer state
+    dtype = np.dtype(precision(options["dtype"].value).variables)  # of the data, weights and optimizer state
     try:  # the device and precision first: nothing is loaded or written for one the backend cannot use
         options["device"], options["device_name"] = settle_device(options["backend"].value, options.get("device"),
                                                                   options["dtype"].value)

@@ -12,12 +12,8 @@ import importlib
 import numpy as np
 
 from backends import BACKENDS, require
-from backends.devices import precision_of
+from compiler.semantics.precision import precision
 from runtime import adapt
-
-
-# the run-time choices every trainer accepts, with their defaults (``backends.devices`` resolves the device)
-RUN_TIME_DEFAULTS = {"device": "cpu", "tf32": False, "deterministic": False}
 
 
 def make_trainer(name: str, spec, *, weights=None, dtype="float32", seed: int | None = None,
@@ -29,17 +25,14 @@ def make_trainer(name: str, spec, *, weights=None, dtype="float32", seed: int | 
 
     ``dtype``: a precision name (``compiler.semantics.precision``) or a NumPy float32/float64 dtype;
     float32 and float64 reach the trainer as NumPy dtypes, a mixed policy by its name. ``device`` (a
-    resolved device string, ``backends.devices.resolve_device``), ``tf32`` and ``deterministic`` are
-    passed on only where they differ from ``RUN_TIME_DEFAULTS``, so a trainer class that does not take
-    them yet still builds for the defaults."""
+    resolved device string, ``backends.devices.resolve_device``), ``tf32`` and ``deterministic`` are passed on
+    (``backends.contract.Trainer``)."""
     module_name, cls_name, _, _ = BACKENDS[name]
     require(name)
     cls = getattr(importlib.import_module(module_name), cls_name)
-    policy = precision_of(dtype)
-    given = {"device": device, "tf32": tf32, "deterministic": deterministic}
-    run_time = {k: v for k, v in given.items() if v != RUN_TIME_DEFAULTS[k]}
+    policy = precision(dtype)
     trainer = cls(spec, weights, dtype=policy.name if policy.mixed else np.dtype(policy.name), seed=seed, mode=mode,
-                  **run_time)
+                  device=device, tf32=tf32, deterministic=deterministic)
     if adapt_on is not None:
         adapt.adapt_trainer(trainer, spec, adapt_on)
     return trainer

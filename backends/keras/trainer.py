@@ -61,18 +61,13 @@ from backends.keras.layers import LowerContext
 from backends.keras.model import build_network
 from backends.keras.optimizers import PinnedLoss, floatx, make_optimizer
 from backends.keras.placement import set_numeric_switches, tf_device
-from compiler.semantics.precision import Precision, precision
+from compiler.semantics.precision import precision
 from compiler.semantics.masks import keep_mask
 from compiler.semantics.initializers import initial_weights
 from compiler.ir.spec import Spec
 from compiler.weights import weight_specs
 
 STATE = ("moving_mean", "moving_variance")
-
-
-def trainer_precision(dtype) -> Precision:
-    """The precision policy ``dtype`` names: a policy name, a ``Precision``, or a NumPy float dtype."""
-    return precision(dtype if isinstance(dtype, (str, Precision)) else np.dtype(dtype).name)
 
 
 class KerasTrainer:
@@ -83,7 +78,7 @@ class KerasTrainer:
             raise ValueError(f"mode must be 'canonical' or 'native', got {mode!r}")
         if spec.training is None:
             raise ValueError(f"spec '{spec.name}' has no train section: the Keras backend needs a loss and an optimizer")
-        self.precision = trainer_precision(dtype)
+        self.precision = precision(dtype)
         self.dtype = self.precision.variables  # weights, optimizer state, data, loss and outputs
         self.loss_scaling = self.precision.loss_scaling
         self.device = device

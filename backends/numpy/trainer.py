@@ -11,7 +11,7 @@ import numpy as np
 
 from compiler.semantics.divergence import Diverged, locate, loss_diverged
 from compiler.semantics.initializers import initial_weights
-from backends.devices import precision_of
+from compiler.semantics.precision import precision
 from backends.numpy.layers import Context
 from backends.numpy.losses import loss_and_grad
 from backends.numpy.model import NumpyModel
@@ -30,7 +30,7 @@ class NumpyTrainer:
         Another device or a mixed precision is a ``ValueError``."""
         if device != "cpu":
             raise ValueError(f"the numpy backend runs on the CPU only, not on {device}")
-        policy = precision_of(dtype)
+        policy = precision(dtype)
         if policy.mixed:
             raise ValueError(f"the numpy backend computes in float32 or float64 only, not {policy.name}")
         dtype = np.dtype(policy.variables)
