@@ -2,10 +2,14 @@
 
 - ``configure(device, tf32, deterministic)``: TF32 for float32 matmuls and cuDNN convolutions is set
   explicitly both ways (PyTorch's own defaults differ: off for matmuls, on for cuDNN), never left to the
-  framework. ``deterministic``: ``torch.use_deterministic_algorithms(True)``, cuDNN deterministic and not
+  framework. ``deterministic``: ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an operation
+  without a deterministic kernel warns instead of stopping the run), cuDNN deterministic and not
   benchmarking, and cuBLAS' fixed workspace (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, set before CUDA starts);
   without it, on CUDA, cuDNN picks (benchmarks) its convolution algorithms and some backward kernels add
   with atomics, so two runs differ in the last bits. On the CPU the backend is deterministic either way.
+- ``memory_format(device, model)``: on CUDA a network with convolutions keeps its 4-d weights in
+  ``channels_last`` (NHWC) memory, as its activations already are (the input is NHWC viewed as NCHW), so
+  cuDNN runs its NHWC kernels without converting; on the CPU, as before, the default.
 - ``autocast(device, compute)``: the forward pass in the precision's compute dtype (``torch.autocast``),
   or nothing in float32/float64.
 """
@@ -30,7 +34,13 @@ def configure(device: torch.device, *, tf32: bool, deterministic: bool) -> None:
         torch.backends.cudnn.deterministic = bool(deterministic)
         torch.backends.cudnn.benchmark = not deterministic
     if deterministic:
-        torch.use_deterministic_algorithms(True)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def memory_format(device: torch.device, model: torch.nn.Module) -> None:
+    """Channels-last 4-d weights on CUDA (see the module docstring)."""
+    if device.type == "cuda" and any(p.dim() == 4 for p in model.parameters()):
+        model.to(memory_format=torch.channels_last)
 
 
 def autocast(device: torch.device, compute: str):

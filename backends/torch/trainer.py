@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from backends import MODES
-from backends.torch.device import autocast, configure
+from backends.torch.device import autocast, configure, memory_format
 from backends.torch.initializers import native_initial_weights, stream_seed
 from backends.torch.layers import RunContext
 from backends.torch.losses import LOSSES
@@ -72,6 +72,7 @@ class TorchTrainer:
         self.ctx = RunContext(seed=self.seed, native=native,
                               generator=torch.Generator(device=self.device) if native else None)
         self.model = TorchModel(spec, self.ctx).to(device=self.device, dtype=self.dtype)
+        memory_format(self.device, self.model)
         self.entries = {e.name: e for e in self.model.entries}
         if weights is None:
             weights = (native_initial_weights(spec, self.seed, self.dtype) if native
