@@ -18,6 +18,7 @@ from compiler.ir.training import ShapesData
 from compiler.pipeline import compile_file, compile_text
 from runtime.data import generate, load_dataset
 from runtime.shape_images import SHAPE_NAMES
+from spec_lang.diagnostics import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_CNN = ROOT / "specs" / "seed_cnn.nns"
@@ -266,3 +267,11 @@ def test_a_shapes_set_beyond_the_data_budget_is_refused_before_it_is_made(comman
     assert "data: shapes(n_samples=1000000000, size=1024" in result.output, result.output
     assert "more than the data budget" in result.output, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("arguments, words", [("size=4", "size"), ("noise=2", "noise"), ("classes=1", "classes"),
+                                              ("channels=0", "channels"), ("colour=3", "colour")])
+def test_shapes_settings_out_of_range_are_compile_errors(arguments, words):
+    with pytest.raises(SpecError) as info:
+        compile_text(SMALL.format(epochs=1, data=f"shapes({arguments})"))
+    assert words in str(info.value) and "data = shapes(" in str(info.value), str(info.value)
