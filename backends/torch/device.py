@@ -2,7 +2,8 @@
 
 - ``configure(device, tf32, deterministic)``: TF32 for float32 matmuls and cuDNN convolutions is set
   explicitly both ways (PyTorch's own defaults differ: off for matmuls, on for cuDNN), never left to the
-  framework. ``deterministic``: ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an operation
+  framework. ``deterministic`` (set both ways too: a trainer built without it switches off what an earlier one
+  switched on): ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an operation
   without a deterministic kernel warns instead of stopping the run), cuDNN deterministic and not
   benchmarking, and cuBLAS' fixed workspace (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, set before CUDA starts);
   without it, on CUDA, cuDNN picks (benchmarks) its convolution algorithms and some backward kernels add
@@ -33,8 +34,7 @@ def configure(device: torch.device, *, tf32: bool, deterministic: bool) -> None:
         torch.backends.cudnn.allow_tf32 = bool(tf32)
         torch.backends.cudnn.deterministic = bool(deterministic)
         torch.backends.cudnn.benchmark = not deterministic
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)  # both ways, as TF32
 
 
 def memory_format(device: torch.device, model: torch.nn.Module) -> None:
