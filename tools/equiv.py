@@ -69,11 +69,21 @@ def run_canonical(backend: str, spec: Spec, x: np.ndarray, y: np.ndarray, *, ste
     return trace
 
 
-def relative_error(a: np.ndarray | float, b: np.ndarray | float) -> float:
-    """max |a − b| / max(|b|) over the array (an absolute floor of 1e-12 for all-zero arrays)."""
+def relative_error(a: np.ndarray | float, b: np.ndarray | float, floor: float = 0.0) -> float:
+    """max |a − b| / max(max |b|, ``floor``, 1e-12) over the array."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(float(np.abs(b).max()) if b.size else 0.0, 1e-12)
+    scale = max(float(np.abs(b).max()) if b.size else 0.0, floor, 1e-12)
     return float(np.abs(a - b).max() / scale) if a.size else 0.0
+
+
+def layer_scales(weights: dict[str, np.ndarray]) -> dict[str, float]:
+    """The largest magnitude among each layer's weights (``"layer/weight"`` names)."""
+    scales: dict[str, float] = {}
+    for name, w in weights.items():
+        layer = name.split("/")[0]
+        w = np.asarray(w, dtype=np.float64)
+        scales[layer] = max(scales.get(layer, 0.0), float(np.abs(w).max()) if w.size else 0.0)
+    return scales
 
 
 @dataclass
@@ -91,7 +101,11 @@ def compare(trace: Trace, reference: Trace, tolerance: float) -> Divergence:
     whose training diverged at different steps, or blamed different layers, part at the earlier step."""
     loss_errors = [relative_error(a, b) for a, b in zip(trace.losses, reference.losses)]
     first_bad = next((i for i, e in enumerate(loss_errors) if not e <= tolerance), None)
-    weight_errors = {k: relative_error(trace.weights[k], reference.weights[k]) for k in reference.weights}
+    # a weight relative to its own largest magnitude, or its layer's when that is larger: a bias that holds only
+    # round-off (one that a BatchNormalization after it cancels has a zero gradient) is judged against its kernel
+    scales = layer_scales(reference.weights)
+    weight_errors = {k: relative_error(trace.weights[k], reference.weights[k], scales[k.split("/")[0]])
+                     for k in reference.weights}
     bad_layer = next((k.split("/")[0] for k, e in weight_errors.items() if not e <= tolerance), None)
     stops = [(t.stopped.step, t.stopped.layer) if t.stopped is not None else None for t in (trace, reference)]
     if stops[0] != stops[1]:
