@@ -150,8 +150,8 @@ def test_mixed_precision_trains_on_cuda_and_run_json_records_it(tmp_path, policy
     assert all(w.dtype == np.float32 and np.isfinite(w).all() for w in weights.values())  # float32 master weights
     if policy == "mixed_float16":  # loss scaling: skipped steps are counted, not divergence
         assert isinstance(info["skipped_steps"], int) and info["skipped_steps"] >= 0
-        assert all(isinstance(e["skipped_steps"], int) for e in history)
-        assert info["skipped_steps"] >= max(e["skipped_steps"] for e in history)
+        assert all(isinstance(e["skipped_steps"], int) for e in history)  # each epoch's own
+        assert info["skipped_steps"] == sum(e["skipped_steps"] for e in history)  # the run's total
         assert info["skipped_steps"] < 3 * 45  # most of the 3 x 45 steps were applied
 
 
