@@ -16,7 +16,7 @@ from frameworks import need
 
 torch = need("torch")
 
-from backends.contract import Interrupted, LoopEvents, LoopState
+from backends.contract import Interrupted, LoopEvents
 from backends.torch import steps as device_steps
 from backends.torch.device import configure
 from backends.torch.trainer import TorchTrainer
@@ -334,7 +334,7 @@ def stop_after(steps: int):
         calls["n"] += 1
         return calls["n"] > steps
 
-    return lambda: should_stop()
+    return should_stop
 
 
 def fit_until_stopped(trainer, spec, x, y, steps, **kwargs):
