@@ -34,13 +34,15 @@ LOSS_CLASSES = {
 @contextmanager
 def float64():
     """Keras' default float type float64 inside the block (losses, metrics and totals follow it), restored
-    after, so that no other test sees it."""
-    old = keras.config.floatx()
+    after, so that no other test sees it — the global dtype policy too, which Keras derives from floatx and
+    caches the first time it is asked for (asked for here first, so that it is not cached as float64)."""
+    old, policy = keras.config.floatx(), keras.config.dtype_policy().name
     keras.config.set_floatx("float64")
     try:
         yield
     finally:
         keras.config.set_floatx(old)
+        keras.config.set_dtype_policy(policy)
 
 
 def keras_activation(fn):
