@@ -138,7 +138,7 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
         stopper.load(state.stopper, state.best_weights)
     train_steps = steps_for(trainer, spec, x, y)
     val_steps = steps_for(trainer, spec, x_val, y_val) if len(x_val) else None
-    skipped_before = getattr(trainer, "skipped_steps", None)
+    counts_skips = getattr(trainer, "skipped_steps", None) is not None
 
     def snapshot() -> LoopState:
         state.stopper = stopper.state() if stopper is not None else None
@@ -192,9 +192,10 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
             logs.update({f"val_{k}": v for k, v in evaluate(trainer, spec, x_val, y_val, t.batch_size,
                                                              steps=val_steps).items()})
         logs["learning_rate"] = lr
-        if skipped_before is not None:  # dynamic loss scaling (mixed_float16): the steps it skipped this epoch
-            skipped = int(trainer.skipped_steps)
-            logs["skipped_steps"], skipped_before = skipped - skipped_before, skipped
+        if counts_skips:  # dynamic loss scaling (mixed_float16): the steps it skipped this epoch (the trainer
+            # counts the run's; the earlier epochs' are in the history, a resumed one's included)
+            earlier = sum(int(e.get("skipped_steps", 0)) for e in history.epochs)
+            logs["skipped_steps"] = int(trainer.skipped_steps) - earlier
         logs["seconds"] = time.perf_counter() - start
         history.epochs.append(logs)
         events.epoch_end(epoch, logs)

@@ -117,13 +117,8 @@ def test_native_dropout_needs_no_generator_state_to_continue(policy):
 def test_a_torch_run_stopped_on_cpu_resumes_with_device_auto_bit_for_bit(monkeypatch, tmp_path, policy):
     """``--device cpu`` stopped at step 10, resumed with ``--device auto`` (the CPU here; a GPU where PyTorch
     sees one): accepted, the same weights.npz and history as a run that went through, and run.json says
-    where each session ran. (The loop reads at epoch ends and the stop only: under mixed_float16 this Adam
-    run skips a step, and where a read falls still changes its bits — the known bug strict-xfailed in
-    tests/test_torch_precision.py.)"""
+    where each session ran."""
     torch = need("torch")
-    from runtime import loop
-
-    monkeypatch.setattr(loop, "READ_EVERY", float("inf"))
     spec = write_spec(tmp_path)
     run, full = tmp_path / "run", tmp_path / "full"
     args = ("--backend", "torch", "--dtype", policy)

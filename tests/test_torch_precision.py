@@ -87,10 +87,6 @@ def cnn():
 
 
 MOMENTUM = "sgd(learning_rate=0.05, momentum=0.9)"  # an update that does not read the iteration count
-ADAM_READS_STALE_ITERATIONS = pytest.mark.xfail(strict=True, reason=(
-    "known bug, reported: between two reads DeviceSteps leaves optimizer.iterations counting the steps loss "
-    "scaling skipped (corrected only at the read), and TorchOptim.step computes Adam's epsilon correction "
-    "from it, so under mixed_float16 an Adam run's bits depend on when the loop reads"))
 
 
 def with_optimizer(text: str, optimizer: str):
@@ -266,8 +262,7 @@ def test_step_by_step_the_scale_follows_the_reference_rule_through_overflows_and
 
 
 @pytest.mark.parametrize("optimizer, mode", [(MOMENTUM, "canonical"), (MOMENTUM, "native"),
-                                             pytest.param("adam(learning_rate=0.01)", "canonical",
-                                                          marks=ADAM_READS_STALE_ITERATIONS)])
+                                             pytest.param("adam(learning_rate=0.01)", "canonical")])
 def test_fit_and_train_batch_skip_the_same_steps_and_end_with_the_same_bits(monkeypatch, optimizer, mode):
     """The shared loop through ``DeviceSteps`` (overflow flags read at the epoch end) and through the checked
     ``train_batch``: the same skipped steps per epoch, the same losses, weights and state bit for bit."""
@@ -345,8 +340,7 @@ def fit_until_stopped(trainer, spec, x, y, steps, **kwargs):
 
 # ---- 4. resume ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("optimizer, mode", [(MOMENTUM, "canonical"), (MOMENTUM, "native"),
-                                             pytest.param("adam(learning_rate=0.01)", "native",
-                                                          marks=ADAM_READS_STALE_ITERATIONS)])
+                                             pytest.param("adam(learning_rate=0.01)", "native")])
 def test_an_interrupted_mixed_float16_run_resumes_bit_for_bit_through_skipped_steps(monkeypatch, optimizer, mode):
     """Stopped mid-epoch, a new trainer built from the weights and ``state()`` (loss_scale/scale,
     loss_scale/good_steps, loss_scale/skipped_steps among it) and the loop state ends as the run that went
@@ -374,9 +368,6 @@ def test_an_interrupted_mixed_float16_run_resumes_bit_for_bit_through_skipped_st
     assert history.column("loss") == full.column("loss")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug in runtime/loop.py, reported: fit counts an epoch's skipped steps from the trainer's count when "
-    "fit started, so the epoch a run resumes in reports only the skips after the resume"))
 def test_a_resumed_run_reports_each_epochs_skipped_steps_as_the_run_that_went_through(monkeypatch):
     monkeypatch.setattr(precision, "GROWTH_INTERVAL", 4)
     monkeypatch.setattr(loop, "READ_EVERY", float("inf"))
@@ -479,8 +470,7 @@ def test_the_progress_display_gets_the_running_loss_only_when_the_loop_reads(mon
     assert seen[0.0] == expected
 
 
-@pytest.mark.parametrize("optimizer", [MOMENTUM, pytest.param("adam(learning_rate=0.01)",
-                                                               marks=ADAM_READS_STALE_ITERATIONS)])
+@pytest.mark.parametrize("optimizer", [MOMENTUM, pytest.param("adam(learning_rate=0.01)")])
 def test_when_the_loop_reads_changes_no_bit_of_a_mixed_float16_run_with_skipped_steps(monkeypatch, optimizer):
     """A read after every step (READ_EVERY 0) or only at the epoch ends: the same weights, state and losses,
     through steps that loss scaling skipped."""

@@ -78,6 +78,9 @@ class Optimizer:
         self.ir = ir
         self.params = params
         self.iterations = 0
+        # steps asked for, skipped ones included: what anything computed on the host during a step reads (Adam's ε
+        # correction), since whether a step was skipped (mixed_float16) is known on the device only
+        self.attempts = 0
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -111,7 +114,7 @@ class Optimizer:
         for name, tensors in mine.items():
             for t, value in zip(tensors, slots[name]):
                 t.copy_(value)
-        self.iterations = int(iterations)
+        self.iterations = self.attempts = int(iterations)
 
 
 class TorchOptim(Optimizer):
@@ -147,7 +150,7 @@ class TorchOptim(Optimizer):
         if set(slots) != {self.TORCH_SLOTS[n] for n in names}:
             raise ValueError(f"optimizer state has slots {sorted(slots)}, expected "
                              f"{sorted(self.TORCH_SLOTS[n] for n in names)}")
-        self.iterations = int(iterations)
+        self.iterations = self.attempts = int(iterations)
         for i, p in enumerate(self.params):
             if not names or self.iterations == 0:
                 self.optim.state.pop(p, None)
@@ -167,7 +170,7 @@ class TorchOptim(Optimizer):
         group = self.group
         group["lr"] = float(lr)
         if self.adam_epsilon is not None:  # Keras' ε on √v, as torch's ε on √v̂
-            group["eps"] = self.adam_epsilon / math.sqrt(1.0 - self.beta_2 ** (self.iterations + 1))
+            group["eps"] = self.adam_epsilon / math.sqrt(1.0 - self.beta_2 ** (self.attempts + 1))
         if skip is not None and group.get("fused") and not self.decoupled_decay:
             self.optim.found_inf = skip  # the fused kernel skips the update (and its step count) on the device
             try:
@@ -181,6 +184,7 @@ class TorchOptim(Optimizer):
                 self.optim.step()
             self._unless(skip, update)
         self.iterations += 1
+        self.attempts += 1
 
 
 def _adam(cls, params, ir, **kwargs) -> torch.optim.Optimizer:
@@ -211,7 +215,7 @@ class RuleOptimizer(Optimizer):
     @torch.no_grad()
     def step(self, lr: float, skip: torch.Tensor | None = None) -> None:
         lr, hp, wd, update = float(lr), self.ir, self.weight_decay, self.rule.update
-        rate = self.rule.rate(hp, lr, self.iterations)
+        rate = self.rule.rate(hp, lr, self.attempts)
 
         def apply():
             for w, slots, (t1, t2) in zip(self.params, self._per_param, self._scratch):
@@ -220,6 +224,7 @@ class RuleOptimizer(Optimizer):
                 update(torch, w, w.grad, slots, hp, rate, t1, t2)
         self._unless(skip, apply)
         self.iterations += 1
+        self.attempts += 1
 
 
 def _sgd(ir: SGD, params):
@@ -263,3 +268,4 @@ def make_optimizer(ir, params: list[torch.Tensor]) -> Optimizer:
 class NoWeights(Optimizer):
     def step(self, lr: float, skip: torch.Tensor | None = None) -> None:
         self.iterations += 1
+        self.attempts += 1

@@ -284,6 +284,7 @@ class TorchTrainer:
             self.loss_scale.fill_(float(state["loss_scale/scale"]))
             self._growth_tracker.fill_(int(state["loss_scale/good_steps"]))
             self.skipped_steps = int(state["loss_scale/skipped_steps"])
+            self.optimizer.attempts = self.optimizer.iterations + self.skipped_steps
 
     # ---- gradients without an update ---------------------------------------------------------------
     def probe(self, x, y) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -16,7 +16,7 @@ class UpdateUndo:
         self.optimizer = optimizer
         self.copies: list[torch.Tensor] | None = None
         self.slots: dict[str, list[torch.Tensor]] = {}
-        self.iterations = optimizer.iterations
+        self.iterations, self.attempts = optimizer.iterations, optimizer.attempts
 
     def state_tensors(self) -> list[torch.Tensor]:
         """Every weight and optimizer slot as they are now (what an update changes)."""
@@ -37,7 +37,7 @@ class UpdateUndo:
         for name, ts in slots.items():
             self.slots[name] = self.copies[i:i + len(ts)]
             i += len(ts)
-        self.iterations = self.optimizer.iterations
+        self.iterations, self.attempts = self.optimizer.iterations, self.optimizer.attempts
 
     @torch.no_grad()
     def restore(self) -> None:
@@ -45,3 +45,4 @@ class UpdateUndo:
         if own:
             torch._foreach_copy_(own, self.copies[:len(own)])
         self.optimizer.load_slots(self.slots, self.iterations)
+        self.optimizer.attempts = self.attempts

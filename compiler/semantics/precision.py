@@ -24,6 +24,13 @@ S ← S·``GROWTH``. A skipped step is an overflow of float16, not divergence: i
 reported (``skipped_steps`` in the history and ``run.json``). Divergence under ``mixed_float16`` is a
 non-finite (or beyond ``divergence.LOSS_LIMIT``) *loss*, or non-finite weights or optimizer state after
 an update (``compiler.semantics.divergence`` rules 1 and 3).
+
+A skipped step is not an optimizer iteration (Adam's bias corrections count the updates made), but the
+learning-rate schedule follows the loop's step, skipped ones included. One difference is pinned: the torch
+backend, which decides a skip on the device without the host waiting for it, takes Adam's ε correction
+(``compiler.semantics.optimizers``: ε/√(1 − β₂ᵗ) as torch's ε) with t counting the steps *attempted*, so
+that its bits do not depend on when the host reads the device; Keras counts the updates made. The two
+differ only after a skipped step, in ε's scale.
 """
 
 from __future__ import annotations
