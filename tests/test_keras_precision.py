@@ -24,54 +24,16 @@ from backends.keras.trainer import KerasTrainer
 from compiler.pipeline import compile_text
 from compiler.semantics import precision
 from compiler.semantics.divergence import Diverged
+from precision_cases import MIXED, MODES, cnn_text, data, mlp_text
 
-MIXED = ("mixed_bfloat16", "mixed_float16")
-MODES = ("canonical", "native")
 ROOT = Path(__file__).resolve().parents[1]
-
-MLP = """model m {
-    Input([6])
-    Dense(16, activation=relu)
-    Dropout(0.2)
-    Dense(3, activation=softmax)
-}
-train {
-    loss = sparse_categorical_crossentropy
-    optimizer = adam(learning_rate=0.01)
-    batch_size = 32
-    epochs = 1
-    seed = 3
-}
-"""
-
-CNN = """model c {
-    Input([8, 8, 3])
-    Conv2D(4, 3, padding=same)
-    BatchNormalization()
-    Activation(relu)
-    MaxPooling2D(2)
-    SpatialDropout2D(0.1)
-    Flatten()
-    Dropout(0.2)
-    Dense(3, activation=softmax, kernel_regularizer=l2(1e-4), activity_regularizer=l1(1e-5))
-}
-train {
-    loss = sparse_categorical_crossentropy
-    optimizer = adam(learning_rate=0.01)
-    batch_size = 32
-    epochs = 1
-    seed = 3
-}
-"""
+MLP = mlp_text(batch_size=32, epochs=1)
+CNN = cnn_text(batch_size=32, epochs=1)
 
 
 def batch(shape):
     """32 samples of ``shape`` and labels 0..2 that the inputs' first two channels decide."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, *shape)).astype(np.float32)
-    axes = tuple(range(1, x.ndim - 1))
-    first, second = (x[..., 0].mean(axis=axes) if axes else x[:, 0]), (x[..., 1].mean(axis=axes) if axes else x[:, 1])
-    return x, ((first > 0).astype(np.int64) + (second > 0))
+    return data(shape, n=32)
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +171,10 @@ def test_building_a_mixed_trainer_leaves_keras_global_policy_and_floatx(mlp):
         trainer.predict(x)
     assert (keras.config.dtype_policy().name, keras.config.floatx()) == (policy, floatx)  # whatever they were
     later = KerasTrainer(mlp, dtype="float32")
-    assert {layer.compute_dtype for layer in later.model.layers} == {"float32"}
+    # every layer that computes (an InputLayer's own policy follows the global one, but not its tensor's dtype)
+    assert {layer.compute_dtype for layer in later.model.layers
+            if not isinstance(layer, keras.layers.InputLayer)} == {"float32"}
+    assert later.model.inputs[0].dtype == "float32"
 
 
 def test_float32_is_named_by_policy_or_numpy_dtype_alike(mlp):
