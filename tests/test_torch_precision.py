@@ -392,6 +392,31 @@ def test_a_full_buffer_forces_a_read_without_changing_the_result(monkeypatch):
     assert_same(small.state(), big.state())
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_data_kept_in_host_memory_train_to_the_bits_of_data_on_the_device(monkeypatch, policy):
+    """Data too big for the device stay in (pinned, on CUDA) host memory, each batch gathered there and copied
+    one batch ahead: the same batches, so the same bits and history, as with the data on the device."""
+    cnn = with_optimizer(CNN, MOMENTUM)
+    x, y = data([8, 8, 3], n=88)  # 6 batches of 16 an epoch, the last one short; validation 24
+    runs = []
+    starts = []
+    start = device_steps.HostBatches._start
+    monkeypatch.setattr(device_steps.HostBatches, "_start", lambda self, rows: starts.append(len(rows)) or
+                        start(self, rows))
+    for on_device in (True, False):
+        monkeypatch.setattr(device_steps, "fits_on_device", lambda device, nbytes, fits=on_device: fits)
+        trainer = TorchTrainer(cnn, dtype=policy)
+        history = loop.fit(trainer, cnn, x[:64], y[:64], x[64:], y[64:], epochs=2, seed=3)
+        runs.append((trainer, history, list(starts)))
+        starts.clear()
+    (device, device_history, none), (host, host_history, starts) = runs
+    assert none == [] and sum(starts) == 2 * 64 + 2 * 24  # every training and validation sample, gathered once
+    assert [{k: v for k, v in e.items() if k != "seconds"} for e in host_history.epochs] == \
+        [{k: v for k, v in e.items() if k != "seconds"} for e in device_history.epochs]
+    assert_same(host.get_weights(), device.get_weights())
+    assert_same(host.state(), device.state())
+
+
 def test_a_divergence_with_reads_forced_every_two_steps_is_still_at_its_step(monkeypatch, cnn):
     monkeypatch.setattr(device_steps, "MAX_PENDING", 2)
     monkeypatch.setattr(loop, "READ_EVERY", float("inf"))

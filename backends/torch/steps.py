@@ -57,12 +57,15 @@ class HostBatches:
     the next one is started before the current one is used (``batch(rows, key, following)``)."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, device: torch.device):
-        self.x, self.y, self.device = x.pin_memory(), y.pin_memory(), device
+        self.pin = device.type == "cuda"  # pinned memory is CUDA's (elsewhere the same path runs unpinned)
+        self.x = x.pin_memory() if self.pin else x
+        self.y = y.pin_memory() if self.pin else y
+        self.device = device
         self.ahead: tuple = (None, None)
 
     def _start(self, rows_host: torch.Tensor):
-        xb = torch.empty((len(rows_host), *self.x.shape[1:]), dtype=self.x.dtype, pin_memory=True)
-        yb = torch.empty((len(rows_host), *self.y.shape[1:]), dtype=self.y.dtype, pin_memory=True)
+        xb = torch.empty((len(rows_host), *self.x.shape[1:]), dtype=self.x.dtype, pin_memory=self.pin)
+        yb = torch.empty((len(rows_host), *self.y.shape[1:]), dtype=self.y.dtype, pin_memory=self.pin)
         torch.index_select(self.x, 0, rows_host, out=xb)
         torch.index_select(self.y, 0, rows_host, out=yb)
         return xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
