@@ -56,3 +56,17 @@ def data(shape, n=96, seed=0):
     first = x[..., 0].mean(axis=axes) if axes else x[:, 0]
     second = x[..., 1].mean(axis=axes) if axes else x[:, 1]
     return x, (first > 0).astype(np.int64) + (second > 0)
+
+
+def assert_one_overflow_skipped(trainer, before: dict, after: dict, scale: float, iterations_key: str) -> None:
+    """``trainer`` took one step from state ``before`` (loss scale ``scale``, which overflows) to ``after``: the
+    scale halved and its growth count restarted as ``compiler.semantics.precision.LossScale`` says, the step
+    counted as skipped, the optimizer's iteration count unchanged."""
+    from compiler.semantics import precision
+
+    rule = precision.LossScale(scale, int(before["loss_scale/good_steps"]))
+    rule.update(finite=False)
+    assert (after["loss_scale/scale"], after["loss_scale/good_steps"]) == (rule.scale, rule.good_steps) \
+        == (scale / 2, 0)
+    assert trainer.skipped_steps == after["loss_scale/skipped_steps"] == 1
+    assert after[iterations_key] == before[iterations_key]
