@@ -164,3 +164,17 @@ def test_differs_global_norm_clipping_epsilon():
     assert torch_norm == pytest.approx(0.5 * norm / (norm + 1e-6), rel=1e-12)
     assert abs(torch_norm - 0.5) > 1e-8
     np.testing.assert_allclose(ours["kernel"], tensors[0].grad.numpy(), rtol=1e-5)  # close, not equal
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_device_side_clip_factor_is_the_shared_formula(dtype):
+    """``clip_norm``'s factor computed on the device (no host read) equals ``compiler.semantics.optimizers.
+    clip_scale`` for every kind of norm: zero, below, at and above the threshold, tiny, huge, ∞ and NaN."""
+    from backends.torch.optimizers import clip_scale_tensor
+    from compiler.semantics.optimizers import clip_scale
+
+    for clip_norm in (0.5, 1.0, 3.0):
+        for norm in (0.0, 1e-30, 0.25, clip_norm, 2.0, 1e30, math.inf, math.nan):
+            t = torch.tensor(norm, dtype=getattr(torch, dtype))
+            got, want = float(clip_scale_tensor(t, clip_norm)), clip_scale(float(t), clip_norm)
+            assert got == want or (math.isnan(got) and math.isnan(want)), (norm, clip_norm, got, want)

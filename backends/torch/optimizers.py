@@ -55,8 +55,8 @@ def clip_scale_tensor(norm: torch.Tensor, clip_norm: float) -> torch.Tensor:
     """``compiler.semantics.optimizers.clip_scale`` on a device tensor (in float64 where the device has it,
     as the host formula computes): clip_norm·min(1/‖g‖, 1/clip_norm), NaN for a norm that is not finite."""
     wide = norm.to(torch.float32 if norm.device.type == "mps" else torch.float64)
-    scale = clip_norm * torch.minimum(wide.reciprocal(), wide.new_tensor(1.0 / clip_norm))
-    return torch.where(torch.isfinite(wide), scale, wide.new_tensor(math.nan))
+    scale = clip_norm * wide.reciprocal().clamp(max=1.0 / clip_norm)  # Python scalars: no copy to the device
+    return torch.where(torch.isfinite(wide), scale, torch.full_like(scale, math.nan))
 
 
 @torch.no_grad()
