@@ -84,16 +84,26 @@ def build_training(train: ast.TrainDef, evaluator: Evaluator, sink: DiagnosticSi
     if training is not None:
         for setting, message, hint in training_problems(training):
             value = next((s.value for s in train.settings if s.name == setting), None)
-            sink.error(message, value.span if setting == "early_stopping" and value else train.span, hint)
+            sink.error(message, value.span if setting in ("early_stopping", "metrics") and value else train.span, hint)
     return training  # type: ignore[return-value]
+
+
+VALUE_METRICS = ("mse", "mae", "rmse")  # mean (squared/absolute) differences of outputs and targets, element-wise
 
 
 def training_problems(training: tr.Training) -> list[tuple[str, str, str | None]]:
     """What is wrong with a bound train section as a whole, as (setting, message, hint): the rules that
-    span settings, shared by the compiler and the IR check (``compiler.passes.verify``)."""
+    span settings, shared by the compiler and the IR check (``compiler.passes.verify``): clip_norm with
+    clip_value; a value metric (``VALUE_METRICS``) on class-index targets; early stopping on what is not recorded."""
     problems: list[tuple[str, str, str | None]] = []
     if training.clip_norm is not None and training.clip_value is not None:
         problems.append(("clip_norm", "train section: give clip_norm or clip_value, not both", None))
+    if training.loss.kind == "sparse_categorical_crossentropy":
+        for metric in training.metrics:
+            if metric in VALUE_METRICS:
+                problems.append(("metrics", f"metric {metric} compares the outputs with targets of their shape, but "
+                                 "sparse_categorical_crossentropy's targets are class indices (one per sample)",
+                                 "use accuracy, or categorical_crossentropy with one-hot targets"))
     if training.early_stopping is not None:
         monitor, choices = training.early_stopping.monitor, monitorable(training)
         if monitor not in choices:

@@ -1,7 +1,8 @@
 """Metrics (Keras' meaning for the loss in use); each is a mean over samples.
 
 accuracy: sparse labels → argmax(out) = y; one-hot → argmax(out) = argmax(y); binary → [p > 0.5] = y
-(with logits, p > 0.5 is z > 0); mse, mae, rmse on the raw outputs.
+(with logits, p > 0.5 is z > 0); mse, mae, rmse on the raw outputs, against targets of their shape (never class
+indices: compiler.passes.training refuses them with sparse_categorical_crossentropy).
 """
 
 from __future__ import annotations
