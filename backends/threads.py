@@ -29,6 +29,10 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                     "TF_NUM_INTEROP_THREADS")
 
+# The most threads a command may ask for: far above any machine's cores, and far below what the
+# process limits allow (OpenBLAS asked for 100,000 threads fails to start them and the process crashes).
+MAX_THREADS = 1024
+
 _USER_OMP_NUM_THREADS = os.environ.get("OMP_NUM_THREADS")  # as the user set it, before limit_threads changes it
 _limit: int | None = None  # what limit_threads() was last asked for, applied to frameworks loaded later
 
@@ -42,10 +46,10 @@ def available_cores() -> int:
 
 
 def default_threads() -> int:
-    """The thread count when ``--threads`` is not given: ``OMP_NUM_THREADS`` if the user set it to a
-    positive integer before nnspec started, else 1 (see the module's docstring)."""
+    """The thread count when ``--threads`` is not given: ``OMP_NUM_THREADS`` if the user set it to an
+    integer from 1 to ``MAX_THREADS`` before nnspec started, else 1 (see the module's docstring)."""
     given = (_USER_OMP_NUM_THREADS or "").strip()
-    return int(given) if given.isdigit() and int(given) > 0 else 1
+    return int(given) if given.isdigit() and 0 < int(given) <= MAX_THREADS else 1
 
 
 def use_threads(given: int | None) -> int:
@@ -61,8 +65,8 @@ def limit_threads(n: int) -> int:
     ``apply_to_frameworks()``, which ``backends.require`` calls after importing a framework.
     """
     global _limit
-    if n < 1:
-        raise ValueError(f"a thread count must be at least 1, received {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"a thread count must be from 1 to {MAX_THREADS}, received {n}")
     _limit = n
     for name in THREAD_VARIABLES:
         os.environ[name] = str(n)

@@ -40,7 +40,9 @@ def ignore_option():
 def threads_option():
     """``--threads N``: the thread count of NumPy's BLAS, PyTorch and TensorFlow; the command applies it
     with ``backends.threads.use_threads`` before it loads data or a framework."""
-    return typer.Option(None, "--threads", min=1, metavar="N",
+    from backends.threads import MAX_THREADS
+
+    return typer.Option(None, "--threads", min=1, max=MAX_THREADS, metavar="N",
                         help="Threads for NumPy, PyTorch and TensorFlow (recorded in run.json, equiv.json) [default: 1, or "
                         "OMP_NUM_THREADS if set: one thread gives the same bits on every machine and never "
                         "collapses when other work shares the cores].")

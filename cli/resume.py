@@ -27,6 +27,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from backends.threads import MAX_THREADS
 from compiler.semantics.precision import PRECISIONS
 
 MUST_MATCH = ("backend", "mode", "dtype", "seed", "data", "track")
@@ -49,7 +50,7 @@ class RecordedOverrides(BaseModel):
     track: Optional[bool] = None
     epochs: Optional[int] = Field(None, ge=1)
     checkpoint_every: Optional[int] = Field(None, ge=1)
-    threads: Optional[int] = Field(None, ge=1)
+    threads: Optional[int] = Field(None, ge=1, le=MAX_THREADS)
     device: Optional[str] = None
     tf32: Optional[bool] = None
     deterministic: Optional[bool] = None

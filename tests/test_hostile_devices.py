@@ -51,3 +51,58 @@ def test_train_refuses_a_value_metric_on_class_indices_and_writes_nothing(backen
     assert result.exit_code == EXIT_ERRORS, result.output
     assert "class indices" in result.output
     assert listing(tmp_path) == before
+
+
+DIGITS = """model m {
+    Input([64])
+    Dense(10, activation=softmax)
+}
+train {
+    loss = sparse_categorical_crossentropy
+    optimizer = sgd(learning_rate=0.01)
+    batch_size = 64
+    epochs = 1
+    data = digits
+}
+"""
+
+
+@pytest.mark.parametrize("command", ["train", "equiv", "diagnose", "lr-find"])
+def test_a_thread_count_beyond_the_limit_is_a_usage_error(command, tmp_path, monkeypatch):
+    """``--threads 100000`` made OpenBLAS fail to start its threads and the process crash (SIGSEGV): a
+    count above ``backends.threads.MAX_THREADS`` is refused before anything runs."""
+    from backends.threads import MAX_THREADS
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.nns").write_text(DIGITS)
+    before = listing(tmp_path)
+    result = runner.invoke(app, [command, "m.nns", "--threads", str(MAX_THREADS + 1)])
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert "--threads" in result.output and str(MAX_THREADS) in result.output
+    assert listing(tmp_path) == before
+
+
+def test_a_checkpoint_recording_too_many_threads_is_refused_as_a_checkpoint_error(tmp_path, monkeypatch):
+    """A checkpoint edited to record ``threads`` beyond the limit is one line naming it (it crashed the
+    resumed process), the run directory unchanged."""
+    import json
+
+    import numpy as np
+
+    from backends.threads import MAX_THREADS
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.nns").write_text(DIGITS)
+    assert runner.invoke(app, ["train", "m.nns", "-q", "--out", "run"]).exit_code == 0
+    path = tmp_path / "run" / "checkpoint.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["overrides"]["threads"] = MAX_THREADS * 100
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    before = listing(tmp_path)
+    result = runner.invoke(app, ["train", "m.nns", "--resume", "run", "--epochs", "2", "-q"])
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert "overrides.threads" in result.output
+    assert listing(tmp_path) == before
