@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backends import BACKENDS, MODES
 from runtime.checkpoint import CheckpointError, describe_validation_error
 from backends.contract import LoopState
-from compiler.semantics.precision import PRECISIONS
+from compiler.semantics.precision import PRECISIONS, loss_scale_problem
 from compiler.weights import weight_specs
 
 
@@ -170,13 +170,20 @@ def validate_checkpoint(path: Path, state: LoopState, weights: dict[str, np.ndar
                         trainer_state: dict[str, np.ndarray], *, target: ResumeTarget,
                         template: dict[str, np.ndarray] | None) -> None:
     """Everything above: weights and best weights, position, sums, history, early stopping, and (when
-    ``template`` — a fresh trainer's ``state()`` — is given) the trainer state. Reads only."""
+    ``template`` — a fresh trainer's ``state()`` — is given) the trainer state, a loss scale's included
+    (``compiler.semantics.precision.loss_scale_problem``). Reads only."""
     check_weights(path, "weight", weights, target.spec, target.dtype)
     if state.best_weights is not None:
         check_weights(path, "best weight", state.best_weights, target.spec, target.dtype)
     check_position(path, state, target)
     if template is not None:
         check_trainer_state(path, trainer_state, template)
+        if "loss_scale/scale" in template:
+            problem = loss_scale_problem(float(trainer_state["loss_scale/scale"]),
+                                         int(trainer_state["loss_scale/good_steps"]),
+                                         int(trainer_state["loss_scale/skipped_steps"]), state.step)
+            if problem is not None:
+                raise CheckpointError(f"{path}: trainer state '{problem[0]}' {problem[1]}")
 
 
 def _names(names: list[str]) -> str:

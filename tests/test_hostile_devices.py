@@ -106,3 +106,52 @@ def test_a_checkpoint_recording_too_many_threads_is_refused_as_a_checkpoint_erro
     assert result.exit_code == EXIT_ERRORS, result.output
     assert "overrides.threads" in result.output
     assert listing(tmp_path) == before
+
+
+def edit_checkpoint(path, **arrays_changed) -> None:
+    """Replace arrays of a checkpoint file (the same dtype), as a hostile or careless hand would."""
+    import numpy as np
+
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    for key, value in arrays_changed.items():
+        arrays[key] = np.array(value, dtype=arrays[key].dtype)
+    np.savez(path, **arrays)
+
+
+SCALE, GOOD, SKIPPED = "trainer/loss_scale/scale", "trainer/loss_scale/good_steps", "trainer/loss_scale/skipped_steps"
+
+
+@pytest.fixture(scope="module", params=["torch", "keras"])
+def mixed_float16_run(request, tmp_path_factory):
+    """A finished two-epoch mixed_float16 run of the backend (a checkpoint to edit), and its spec."""
+    from frameworks import need
+
+    need(request.param)
+    root = tmp_path_factory.mktemp(f"mixed-{request.param}")
+    (root / "m.nns").write_text(DIGITS)
+    result = runner.invoke(app, ["train", str(root / "m.nns"), "-b", request.param, "--dtype", "mixed_float16",
+                                 "--epochs", "2", "-q", "--out", str(root / "run")])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.mark.parametrize("key, value, named", [
+    (SCALE, 0.0, "positive power of two"), (SCALE, -32768.0, "positive power of two"),
+    (SCALE, 3.0, "positive power of two"), (GOOD, -1, "0 to 1999"), (GOOD, 10**12, "0 to 1999"),
+    (GOOD, 2000, "0 to 1999"), (SKIPPED, -5, "more than"), (SKIPPED, 10**15, "more than")])
+def test_a_loss_scale_state_no_run_can_reach_is_refused(mixed_float16_run, key, value, named, tmp_path):
+    """A checkpoint's loss scale edited by hand: a scale of 0 skipped every step and then blamed the update
+    for divergence, a negative one trained on, a huge growth count was an internal error (torch), negative or
+    impossible skipped_steps went into run.json. Each is one line naming the state, the run unchanged."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(mixed_float16_run / "run", run)
+    edit_checkpoint(run / "checkpoint.npz", **{key: value})
+    before = listing(tmp_path)
+    result = runner.invoke(app, ["train", str(mixed_float16_run / "m.nns"), "--resume", str(run), "--epochs", "3",
+                                 "-q"])
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert key.removeprefix("trainer/") in result.output and named in result.output, result.output
+    assert listing(tmp_path) == before

@@ -97,3 +97,22 @@ class LossScale:
                 self.scale, self.good_steps = self.scale * GROWTH, 0
         else:
             self.scale, self.good_steps = self.scale * BACKOFF, 0
+
+
+def loss_scale_problem(scale: float, good_steps: int, skipped_steps: int, steps: int) -> tuple[str, str] | None:
+    """Why a saved loss-scale state is one no run of ``steps`` steps can reach under ``LossScale``'s rule, as
+    (state key, reason), or None. Reachable: ``scale`` a positive power of two (``INITIAL_SCALE`` halved or
+    doubled, exact in float32), ``good_steps`` from 0 to ``GROWTH_INTERVAL`` − 1 (the count restarts at the
+    growth), ``skipped_steps`` from 0 to ``steps``."""
+    import math
+
+    mantissa, _ = math.frexp(scale) if math.isfinite(scale) else (0.0, 0)
+    if not (scale > 0 and mantissa == 0.5):
+        return "loss_scale/scale", f"is {scale!r}: a loss scale is a positive power of two (2**15 halved or doubled)"
+    if not 0 <= good_steps < GROWTH_INTERVAL:
+        return "loss_scale/good_steps", (f"is {good_steps}: the finite steps since the scale last changed are 0 to "
+                                         f"{GROWTH_INTERVAL - 1}")
+    if not 0 <= skipped_steps <= steps:
+        return "loss_scale/skipped_steps", (f"is {skipped_steps}: a run skips no fewer than 0 steps and no more than "
+                                            f"the {steps} it has taken")
+    return None
