@@ -166,18 +166,27 @@ def _check_stopper(path: Path, state: LoopState, training) -> None:
         raise CheckpointError(f"{path} holds best weights, but the spec does not restore them")
 
 
+# An optimizer's update count in a trainer's state: NumPy's and PyTorch's key, and Keras' (its variable's name).
+ITERATION_KEYS = {"optimizer/iterations", "optimizer/iteration"}
+
+
 def validate_checkpoint(path: Path, state: LoopState, weights: dict[str, np.ndarray],
                         trainer_state: dict[str, np.ndarray], *, target: ResumeTarget,
                         template: dict[str, np.ndarray] | None) -> None:
     """Everything above: weights and best weights, position, sums, history, early stopping, and (when
-    ``template`` — a fresh trainer's ``state()`` — is given) the trainer state, a loss scale's included
-    (``compiler.semantics.precision.loss_scale_problem``). Reads only."""
+    ``template`` — a fresh trainer's ``state()`` — is given) the trainer state: the optimizer's update count
+    from 0 to the steps taken, a loss scale reachable (``compiler.semantics.precision.loss_scale_problem``).
+    Reads only."""
     check_weights(path, "weight", weights, target.spec, target.dtype)
     if state.best_weights is not None:
         check_weights(path, "best weight", state.best_weights, target.spec, target.dtype)
     check_position(path, state, target)
     if template is not None:
         check_trainer_state(path, trainer_state, template)
+        for key in ITERATION_KEYS & template.keys():
+            if not 0 <= int(trainer_state[key]) <= state.step:
+                raise CheckpointError(f"{path}: trainer state '{key}' is {int(trainer_state[key])}: an optimizer "
+                                      f"makes no fewer than 0 updates and no more than the {state.step} steps taken")
         if "loss_scale/scale" in template:
             problem = loss_scale_problem(float(trainer_state["loss_scale/scale"]),
                                          int(trainer_state["loss_scale/good_steps"]),

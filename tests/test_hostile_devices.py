@@ -155,3 +155,29 @@ def test_a_loss_scale_state_no_run_can_reach_is_refused(mixed_float16_run, key, 
     assert result.exit_code == EXIT_ERRORS, result.output
     assert key.removeprefix("trainer/") in result.output and named in result.output, result.output
     assert listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "keras"])
+@pytest.mark.parametrize("iterations", [-5, 10**15])
+def test_an_optimizer_step_count_beyond_the_steps_taken_is_refused(backend, iterations, tmp_path):
+    """A checkpoint's optimizer iteration count edited to a negative number was an internal error (torch: a
+    math domain error in Adam's correction) or a false divergence (Keras); one beyond the steps taken trained
+    on with wrong bias corrections. Each is one line naming the state, the run unchanged."""
+    from frameworks import need
+
+    if backend != "numpy":
+        need(backend)
+    (tmp_path / "m.nns").write_text(DIGITS.replace("sgd(learning_rate=0.01)", "adam"))
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(tmp_path / "m.nns"), "-b", backend, "-q", "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    import numpy as np
+
+    with np.load(run / "checkpoint.npz") as z:
+        key = next(k for k in z.files if k.startswith("trainer/optimizer/iteration"))
+    edit_checkpoint(run / "checkpoint.npz", **{key: iterations})
+    before = listing(tmp_path)
+    result = runner.invoke(app, ["train", str(tmp_path / "m.nns"), "--resume", str(run), "--epochs", "2", "-q"])
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert key.removeprefix("trainer/") in result.output and "steps taken" in result.output, result.output
+    assert listing(tmp_path) == before
