@@ -181,3 +181,99 @@ def test_an_optimizer_step_count_beyond_the_steps_taken_is_refused(backend, iter
     assert result.exit_code == EXIT_ERRORS, result.output
     assert key.removeprefix("trainer/") in result.output and "steps taken" in result.output, result.output
     assert listing(tmp_path) == before
+
+
+# ---- the torch backend's device steps against the checked host steps, in every corner -----------------
+
+LOSS_CASES = [  # (loss, output units, output activation, targets)
+    ("binary_crossentropy", 1, "sigmoid", "binary"), ("binary_crossentropy(from_logits=true)", 1, "linear", "binary"),
+    ("categorical_crossentropy", 3, "softmax", "onehot"),
+    ("categorical_crossentropy(from_logits=true)", 3, "linear", "onehot"),
+    ("sparse_categorical_crossentropy", 3, "softmax", "sparse"),
+    ("sparse_categorical_crossentropy(from_logits=true)", 3, "linear", "sparse"),
+    ("mse", 1, "linear", "values"), ("mae", 1, "linear", "values")]
+OPTIMIZERS = ["sgd(learning_rate=0.05)", "sgd(learning_rate=0.05, momentum=0.9, nesterov=true)",
+              "adam(learning_rate=0.01)", "adam(learning_rate=0.01, amsgrad=true)", "adamw(learning_rate=0.01)",
+              "rmsprop(learning_rate=0.01, centered=true, momentum=0.5)", "adagrad(learning_rate=0.1)"]
+CLIPS = ["", "clip_norm = 0.1", "clip_value = 0.01"]
+SIZES = [(1, 1, 0), (7, 32, 0), (9, 4, 0), (20, 3, 0.25), (2, 64, 0.5)]  # samples, batch size, validation_split
+# every loss, optimizer, clipping and size at least once per precision and mode, without the whole product
+CORNERS = [(LOSS_CASES[i % 8], OPTIMIZERS[i % 7], CLIPS[i % 3], SIZES[i % 5]) for i in range(8 * 7)]
+
+
+def corner_spec(loss, units, activation, optimizer, clip, batch_size, validation_split, metrics):
+    return compile_text(f"""model m {{
+    Input([5])
+    Dense(7, activation=relu)
+    Dropout(0.2)
+    Dense({units}, activation={activation})
+}}
+train {{
+    loss = {loss}
+    optimizer = {optimizer}
+    batch_size = {batch_size}
+    epochs = 2
+    seed = 3
+    metrics = [{", ".join(metrics)}]
+    validation_split = {validation_split}
+    {clip}
+}}
+""", "m.nns").spec
+
+
+def corner_data(targets: str, n: int):
+    import numpy as np
+
+    x = np.random.default_rng(n).normal(size=(n, 5)).astype(np.float32)
+    classes = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
+    y = {"binary": (x[:, :1] > 0).astype(np.float32), "sparse": classes,
+         "onehot": np.eye(3, dtype=np.float32)[classes], "values": x[:, :2].sum(1, keepdims=True)}[targets]
+    return x, y
+
+
+class CheckedSteps:
+    """The trainer with its own steps hidden, so that the loop drives it through ``runtime.loop.HostSteps``."""
+
+    steps = None
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def __getattr__(self, name):
+        return getattr(self.trainer, name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("mode", ["canonical", "native"])
+def test_device_steps_train_to_the_bits_and_history_of_the_checked_steps_in_every_corner(dtype, mode):
+    """Through ``loop.fit``, the torch backend's ``DeviceSteps`` and the checked ``HostSteps`` over
+    ``train_batch`` end with the same weights bit for bit and the same history (1e-6 relative) for every loss
+    (with and without logits), every metric its targets allow (accuracy on binary, one-hot and class-index
+    targets; mse, mae, rmse), every optimizer, clip_norm and clip_value, one sample, a batch larger than the
+    data, an epoch of one step, with and without validation data."""
+    import numpy as np
+
+    from frameworks import need
+    from runtime.data import split
+    from runtime.loop import fit
+    from runtime.trainers import make_trainer
+
+    need("torch")
+    for (loss, units, activation, targets), optimizer, clip, (n, batch_size, validation_split) in CORNERS:
+        metrics = ["accuracy"] + ([] if targets == "sparse" else ["mse", "mae", "rmse"])
+        spec = corner_spec(loss, units, activation, optimizer, clip, batch_size, validation_split, metrics)
+        x_train, y_train, x_val, y_val = split(*corner_data(targets, n), validation_split, 3)
+        ends = []
+        for wrap in (CheckedSteps, lambda trainer: trainer):
+            trainer = wrap(make_trainer("torch", spec, weights=None, dtype=dtype, seed=3, mode=mode,
+                                        adapt_on=x_train))
+            history = fit(trainer, spec, x_train, y_train, x_val, y_val, epochs=2, seed=3)
+            ends.append(({k: np.array(v) for k, v in trainer.get_weights().items()}, history.epochs))
+        (checked_weights, checked), (own_weights, own) = ends
+        case = f"{loss}, {optimizer}, {clip or 'no clipping'}, {n} samples in batches of {batch_size}"
+        for k, v in checked_weights.items():
+            np.testing.assert_array_equal(own_weights[k], v, err_msg=f"{k}: {case}")
+        assert [e.keys() for e in own] == [e.keys() for e in checked], case
+        for a, b in zip(own, checked):
+            for key in set(a) - {"seconds"}:
+                assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-7, nan_ok=True), f"{key}: {case}"
