@@ -105,7 +105,8 @@ class Dataset:
 # ---- naming the data ---------------------------------------------------------------------------
 def resolve_data(data) -> BuiltinData | FileData | SpiralsData | BlobsData | RegressionData | ShapesData:
     """A data IR node from an IR node, a path, or the CLI's ``--data`` text: a bundled name, a generated
-    name (its defaults), or a path (anything with a suffix or a directory part)."""
+    name (its defaults), or a path (anything with a suffix or a directory part); a generated name with
+    arguments (``shapes(size=8)``) is refused with where arguments go."""
     if isinstance(data, (BuiltinData, FileData, *SYNTHETIC_CLASSES.values())):
         return data
     if isinstance(data, Path):
@@ -119,6 +120,10 @@ def resolve_data(data) -> BuiltinData | FileData | SpiralsData | BlobsData | Reg
         return SYNTHETIC_CLASSES[text]()
     if not text:
         raise DataError("data: the data set name is empty")
+    called = text.split("(", 1)[0].strip()
+    if "(" in text and called in (*SYNTHETIC_CLASSES, "file") and Path(text).suffix.lower() not in (".npz", ".csv"):
+        raise DataError(f"data '{text}': a data set's arguments go in the spec's train section (data = "
+                        f"{called}(...)); --data takes a name ({called} with its defaults) or a .npz/.csv file")
     path = Path(text)
     if path.suffix or len(path.parts) > 1 or text.startswith("."):
         return FileData(path=text)

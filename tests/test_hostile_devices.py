@@ -277,3 +277,30 @@ def test_device_steps_train_to_the_bits_and_history_of_the_checked_steps_in_ever
         for a, b in zip(own, checked):
             for key in set(a) - {"seconds"}:
                 assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-7, nan_ok=True), f"{key}: {case}"
+
+
+@pytest.mark.parametrize("text", ["shapes(size=8, channels=1)", "shapes(n_samples=10.0)", "spirals(classes=2)",
+                                  "shapes(size=0)", "shapes("])
+def test_data_with_arguments_on_the_command_line_says_where_arguments_go(text, tmp_path, monkeypatch):
+    """``--data`` takes a name (a generated set with its defaults) or a file; ``shapes(size=8)`` was called
+    "neither a bundled nor a generated data set", or a missing file when it held a dot. The message says
+    that arguments belong in the spec's train section; nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.nns").write_text(DIGITS)
+    before = listing(tmp_path)
+    result = runner.invoke(app, ["train", "m.nns", "--data", text, "-q", "--out", "run"])
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert "train section" in result.output and "does not exist" not in result.output, result.output
+    assert listing(tmp_path) == before
+
+
+def test_a_data_file_named_like_a_call_is_still_a_file(tmp_path, monkeypatch):
+    """``shapes (1).npz`` (a browser's second download) is a file, not a data set with arguments."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.nns").write_text(DIGITS)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "shapes (1).npz", x=rng.normal(size=(40, 64)), y=np.arange(40) % 10)
+    result = runner.invoke(app, ["train", "m.nns", "--data", "shapes (1).npz", "-q", "--out", "run"])
+    assert result.exit_code == 0, result.output
