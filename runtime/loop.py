@@ -10,7 +10,6 @@ validation data in inference mode, ``learning_rate`` of the epoch's last step, `
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable
 
@@ -20,49 +19,12 @@ from backends.contract import History, Interrupted, LoopEvents, LoopState, Train
 from compiler.semantics.batch_order import batches
 from compiler.semantics.divergence import Diverged
 from compiler.semantics.early_stopping import EarlyStopper
+from compiler.semantics.metrics import MetricSums, sums_values
 from compiler.semantics.schedules import learning_rate
 from compiler.ir.spec import Spec
 
 
 READ_EVERY = 0.25  # seconds: how often the progress display reads the running loss (a device sync)
-
-
-class MetricSums:
-    """Running sums of the loss and metrics over the samples seen so far in an epoch.
-
-    Kept as plain sums so that an interrupted epoch resumes with exactly the same totals.
-    """
-
-    def __init__(self, names, loss, logits: bool, state: dict | None = None):
-        self.names, self.loss, self.logits = list(names), loss, logits
-        state = state or {}
-        self.count = int(state.get("count", 0))
-        self.loss_sum = float(state.get("loss_sum", 0.0))
-        self.sums = {n: float(state.get(f"sum/{n}", 0.0)) for n in self.names}
-
-    def add(self, loss: float, outputs: np.ndarray, y: np.ndarray) -> None:
-        from compiler.semantics.metrics import metric_sums
-
-        self.count += len(outputs)
-        self.loss_sum += loss * len(outputs)
-        for name in self.names:
-            self.sums[name] += metric_sums(name, self.loss, outputs, y, self.logits)
-
-    def values(self) -> dict[str, float]:
-        return sums_values(self.state(), self.names)
-
-    def state(self) -> dict[str, float]:
-        return {"count": self.count, "loss_sum": self.loss_sum, **{f"sum/{n}": v for n, v in self.sums.items()}}
-
-
-def sums_values(sums: dict, names) -> dict[str, float]:
-    """Means from running sums (``Steps.read``): ``loss`` = loss_sum/count, each metric sum/count (rmse: its sqrt)."""
-    count = sums["count"]
-    out = {"loss": sums["loss_sum"] / count}
-    for name in names:
-        mean = sums[f"sum/{name}"] / count
-        out[name] = math.sqrt(mean) if name == "rmse" else mean
-    return out
 
 
 class HostSteps:

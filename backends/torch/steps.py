@@ -8,7 +8,7 @@ host synchronisation per step.
   epoch's order, uploaded once per epoch.
 - Results: each step writes its loss and its metrics' sums (``compiler.semantics.metrics.metric_terms``) into
   a row of a buffer on the device; ``read()`` copies the rows to the host in one transfer and folds them into
-  the running sums in step order (Σ loss × batch size, as ``runtime.loop.MetricSums`` does).
+  the running sums in step order (``compiler.semantics.metrics.MetricSums``, as the host steps keep them).
 - Divergence (``compiler.semantics.divergence``): found at ``read()``, from the steps' losses and one fused
   finiteness check of every weight and optimizer slot (a non-finite gradient leaves a non-finite weight or
   slot behind it). When a read finds one, the trainer goes back to the copy taken at the previous read
@@ -26,7 +26,7 @@ import torch
 from backends.torch.device import float_buffer_dtype
 from backends.torch.undo import UpdateUndo
 from compiler.semantics.divergence import Diverged, loss_diverged
-from compiler.semantics.metrics import metric_sums, metric_terms
+from compiler.semantics.metrics import MetricSums, metric_terms
 
 DEVICE_DATA_FRACTION = 0.25
 MAX_PENDING = 512  # steps between two reads at most (a read is forced when the buffer is full)
@@ -92,7 +92,6 @@ class DeviceSteps:
         yt = torch.from_numpy(trainer.target_array(y))
         self.on_device = fits_on_device(self.device, xt.nbytes + yt.nbytes)
         self.data = (DeviceBatches if self.on_device else HostBatches)(xt, yt, self.device)
-        self.sparse_y = yt.dim() == 1
         width = 1 + len(self.metrics)  # loss, then each metric's sum
         self.rows = torch.zeros((MAX_PENDING, width), dtype=float_buffer_dtype(self.device), device=self.device)
         self.flags = torch.zeros(MAX_PENDING, device=self.device)  # loss scaling's overflow flags
@@ -108,20 +107,15 @@ class DeviceSteps:
     # ---- the running sums ----------------------------------------------------------------------------
     def reset(self, sums: dict) -> None:
         self.pending.clear()
-        self.count = int(sums.get("count", 0))
-        self.loss_sum = float(sums.get("loss_sum", 0.0))
-        self.sums = {n: float(sums.get(f"sum/{n}", 0.0)) for n in self.metrics}
+        self.sums = MetricSums(self.metrics, self.loss_ir, self.trainer.outputs_are_logits, sums)
 
     def _state(self) -> dict[str, float]:
-        return {"count": self.count, "loss_sum": self.loss_sum, **{f"sum/{n}": v for n, v in self.sums.items()}}
+        return self.sums.state()
 
     def _fold(self, rows: np.ndarray, sizes: list[int]) -> None:
         """Add steps' rows (loss, metric sums) to the running sums, in order."""
         for row, n in zip(rows, sizes):
-            self.count += n
-            self.loss_sum += float(row[0]) * n
-            for j, name in enumerate(self.metrics, start=1):
-                self.sums[name] += float(row[j])
+            self.sums.add_terms(float(row[0]), n, row[1:])
 
     def _record(self, k: int, out: torch.Tensor, loss: torch.Tensor, yb: torch.Tensor) -> None:
         """Row ``k``: the step's loss and metric sums, on the device."""
@@ -230,7 +224,4 @@ class DeviceSteps:
                 exc.step_index = step
                 self._take_snapshot()
                 raise
-            self.count += len(idx)
-            self.loss_sum += loss * len(idx)
-            for name in self.metrics:
-                self.sums[name] += metric_sums(name, self.loss_ir, out, y, tr.outputs_are_logits)
+            self.sums.add(loss, out, y)

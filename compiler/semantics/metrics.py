@@ -7,6 +7,8 @@ indices: compiler.passes.training refuses them with sparse_categorical_crossentr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from compiler.ir.training import Loss
@@ -54,3 +56,44 @@ def metric_terms(name: str, loss: Loss, out, y, logits: bool):
 def metric_sums(name: str, loss: Loss, out: np.ndarray, y: np.ndarray, logits: bool) -> float:
     """:func:`metric_terms` as a Python float."""
     return float(metric_terms(name, loss, out, y, logits))
+
+
+class MetricSums:
+    """Running sums of the loss and metrics over the samples seen so far in an epoch.
+
+    Kept as plain sums so that an interrupted epoch resumes with exactly the same totals.
+    """
+
+    def __init__(self, names, loss, logits: bool, state: dict | None = None):
+        self.names, self.loss, self.logits = list(names), loss, logits
+        state = state or {}
+        self.count = int(state.get("count", 0))
+        self.loss_sum = float(state.get("loss_sum", 0.0))
+        self.sums = {n: float(state.get(f"sum/{n}", 0.0)) for n in self.names}
+
+    def add(self, loss: float, outputs: np.ndarray, y: np.ndarray) -> None:
+        """One batch: its loss and the metrics of its outputs against ``y``."""
+        self.add_terms(loss, len(outputs), [metric_sums(n, self.loss, outputs, y, self.logits) for n in self.names])
+
+    def add_terms(self, loss: float, count: int, terms) -> None:
+        """One batch of ``count`` samples whose metric sums (``metric_terms``, in ``names``' order) are known."""
+        self.count += count
+        self.loss_sum += loss * count
+        for name, term in zip(self.names, terms):
+            self.sums[name] += float(term)
+
+    def values(self) -> dict[str, float]:
+        return sums_values(self.state(), self.names)
+
+    def state(self) -> dict[str, float]:
+        return {"count": self.count, "loss_sum": self.loss_sum, **{f"sum/{n}": v for n, v in self.sums.items()}}
+
+
+def sums_values(sums: dict, names) -> dict[str, float]:
+    """Means from running sums (``Steps.read``): ``loss`` = loss_sum/count, each metric sum/count (rmse: its sqrt)."""
+    count = sums["count"]
+    out = {"loss": sums["loss_sum"] / count}
+    for name in names:
+        mean = sums[f"sum/{name}"] / count
+        out[name] = math.sqrt(mean) if name == "rmse" else mean
+    return out
