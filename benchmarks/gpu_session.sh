@@ -49,17 +49,17 @@ EOF
 } 2>&1 | tee "$OUT/environment.txt"
 
 echo "== tests/test_cuda.py"
-timeout "${TEST_SECONDS:-330}" "$PY" -m pytest -p no:cacheprovider -v -rs tests/test_cuda.py \
+timeout "${TEST_SECONDS:-420}" "$PY" -m pytest -p no:cacheprovider -v -rs tests/test_cuda.py \
     --junitxml="$OUT/test_cuda.xml" 2>&1 | tee "$OUT/test_cuda.log"
 tests=${PIPESTATUS[0]}
-[ "$tests" = 124 ] && echo "gpu_session: tests/test_cuda.py ran past ${TEST_SECONDS:-330} s and was stopped" \
+[ "$tests" = 124 ] && echo "gpu_session: tests/test_cuda.py ran past ${TEST_SECONDS:-420} s and was stopped" \
     | tee -a "$OUT/test_cuda.log"
 
 echo "== benchmarks/bench_gpu.py"
-timeout "${BENCH_SECONDS:-210}" "$PY" benchmarks/bench_gpu.py --device cuda --json "$OUT/bench_gpu.json" 2>&1 \
+timeout "${BENCH_SECONDS:-130}" "$PY" benchmarks/bench_gpu.py --device cuda --json "$OUT/bench_gpu.json" 2>&1 \
     | tee "$OUT/bench_gpu.log"
 bench=${PIPESTATUS[0]}
-[ "$bench" = 124 ] && echo "gpu_session: bench_gpu.py ran past ${BENCH_SECONDS:-210} s and was stopped" \
+[ "$bench" = 124 ] && echo "gpu_session: bench_gpu.py ran past ${BENCH_SECONDS:-130} s and was stopped" \
     | tee -a "$OUT/bench_gpu.log"
 
 echo "gpu_session: tests exit $tests, benchmark exit $bench; results in $OUT"

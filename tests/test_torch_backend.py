@@ -253,6 +253,21 @@ def test_padding_and_pooling_geometry(kind):
     assert checked > 20
 
 
+
+def test_same_max_pooling_pads_without_copying_the_input_where_torch_can():
+    """The seed CNN's MaxPooling2D(3, padding=same) (128 → 43: TensorFlow pads 1 pixel at the bottom and
+    right) runs as torch's implicit padding with ceil_mode, not as an −∞-padded copy of each image
+    batch (a copy as large as the activation, ~10% of a GPU step); the geometry sweep above proves the
+    windows are TensorFlow's."""
+    from backends.torch.layers import MaxPool2d
+
+    spec = compile_file(ROOT / "specs" / "seed_cnn.nns").spec
+    pools = [m for m in TorchTrainer(spec, dtype=np.float32).model.modules() if isinstance(m, MaxPool2d)]
+    assert len(pools) == 2
+    assert all(p.pre_pad is None for p in pools)
+    assert pools[0].ceil_mode and pools[0].padding == (0, 0)  # 128: 1 pixel bottom/right, the last window clipped
+    assert pools[1].padding == (1, 1)  # 43: 1 pixel each side, torch's padding= as before
+
 IMAGE_TENSORS = [
     # softmax over the channels of a 4-D tensor; an image-shaped model output (NHWC)
     "Conv2D(2, 3, padding=same, activation=softmax) Dropout(0.5)",

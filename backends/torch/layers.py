@@ -285,20 +285,38 @@ def _pool_geometry(layer):
     return window, strides, padding, pre_pad
 
 
+def _ceil_mode_out(size: int, window: int, stride: int, pad: int) -> int:
+    """torch's pooled size with ``ceil_mode=True``: ⌈(size + 2·pad − window) / stride⌉ + 1, less one when
+    the last window would start in the right padding."""
+    out = -(-(size + 2 * pad - window) // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + pad else out
+
+
 class MaxPool2d(nn.Module):
-    """y = max over each window; ``same`` pads with −∞ (torch's implicit padding when symmetric)."""
+    """y = max over each window; ``same`` pads with −∞. TensorFlow's windows start at i·stride − top; when
+    torch's implicit padding of ``top`` on both sides with ``ceil_mode`` gives the same number of windows,
+    they are the same windows (a window running past the bottom/right edge is clipped, as −∞ padding would
+    leave it), so no padded copy of the input is made; otherwise the input is ``F.pad``-ed with −∞ first."""
 
     def __init__(self, layer):
         super().__init__()
         self.window, self.strides, self.padding, self.pre_pad = _pool_geometry(layer)
+        self.ceil_mode = False
+        if self.pre_pad is not None:
+            left, _, top, _ = self.pre_pad
+            begin = (top, left)
+            if all(_ceil_mode_out(n, k, s, p) == out and 2 * p <= k for n, k, s, p, out in
+                   zip(layer.input_shape[:2], self.window, self.strides, begin, layer.output_shape[:2])):
+                self.padding, self.pre_pad, self.ceil_mode = begin, None, True
 
     def forward(self, x):
         if self.pre_pad is not None:
             x = F.pad(x, self.pre_pad, value=-math.inf)
-        return F.max_pool2d(x, self.window, self.strides, self.padding)
+        return F.max_pool2d(x, self.window, self.strides, self.padding, ceil_mode=self.ceil_mode)
 
     def extra_repr(self):
-        return f"window={self.window}, strides={self.strides}, padding={self.padding}, pre_pad={self.pre_pad}"
+        return (f"window={self.window}, strides={self.strides}, padding={self.padding}, pre_pad={self.pre_pad}, "
+                f"ceil_mode={self.ceil_mode}")
 
 
 @register("MaxPooling2D")
