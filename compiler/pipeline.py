@@ -55,6 +55,18 @@ def compile_source(source: Source, ignore: Iterable[str] = ()) -> CompileResult:
     try:
         with paused_gc():  # many acyclic objects: without this the collector makes big specs superlinear
             module = parse(source)
+    except RecursionError:
+        raise SpecError([Diagnostic("error", "the spec nests constants or blocks too deeply to compile", None)],
+                        source) from None
+    return compile_parsed(module, source, ignore)
+
+
+def compile_parsed(module: ast.Module, source: Source, ignore: Iterable[str] = ()) -> CompileResult:
+    """Compile an already parsed ``module`` of ``source`` (as ``compile_source`` does after parsing);
+    raise ``SpecError`` carrying every error. Diagnostics point at ``module``'s spans, so a module built
+    from ``source`` by substituting nodes (a point of a search space) is reported in ``source``."""
+    try:
+        with paused_gc():
             sink = DiagnosticSink()
             spec = compile_module(module, sink)
     except RecursionError:  # e.g. hundreds of constants or blocks, each defined by the next
@@ -143,4 +155,5 @@ def _define(table: dict, name: str, node, what: str, span, sink: DiagnosticSink)
         table[name] = node
 
 
-__all__ = ["CompileResult", "SpecError", "compile_file", "compile_module", "compile_source", "compile_text"]
+__all__ = ["CompileResult", "SpecError", "compile_file", "compile_module", "compile_parsed", "compile_source",
+           "compile_text"]
