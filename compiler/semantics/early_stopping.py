@@ -11,12 +11,18 @@ from typing import Callable
 import numpy as np
 
 
+def auto_mode(monitor: str) -> str:
+    """``"max"`` when the metric named ``monitor`` is better larger (its name contains ``acc``), else
+    ``"min"``: the direction of ``mode="auto"`` (and of ``nnspec search``'s default ``--direction``)."""
+    return "max" if "acc" in monitor else "min"
+
+
 class EarlyStopper:
     """Keras' EarlyStopping: stop after ``patience`` epochs without an improvement > min_delta."""
 
     def __init__(self, rule):
         self.rule = rule
-        mode = rule.mode if rule.mode != "auto" else ("max" if "acc" in rule.monitor else "min")
+        mode = rule.mode if rule.mode != "auto" else auto_mode(rule.monitor)
         self.sign = 1.0 if mode == "min" else -1.0
         self.best = math.inf
         self.best_epoch: int | None = None

@@ -1,0 +1,159 @@
+"""One trial of a search: a point of the space, trained as ``nnspec train`` trains it.
+
+``Objective(trial)``: the space suggests a point through ``trial`` (define-by-run: only the active
+dimensions are asked for, in source order); the point's concrete spec (``SearchSpace.concrete_text``,
+with ``--epochs`` written in) is trained by ``tools.search.trial_run.run_trial`` into
+``<out>/trials/NNNN``; after every epoch the monitored metric is reported to Optuna (step = the epoch)
+and the pruner may stop the trial there. The trial's value is the metric at the epoch whose weights
+the run keeps (the restored best epoch under ``restore_best_weights``, else the last), so that
+``best.nns`` retrained gives that value again.
+
+A run that fails (diverges, does not fit, does not compile) raises ``TrialFailed`` after recording its
+one-line ``error`` in the trial's user attrs: the study marks the trial failed and goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from tools.search.results import taken
+from tools.search.study_dir import trial_dir
+
+
+class TrialFailed(Exception):
+    """The trial's run failed; the study records it (state FAIL, user attr ``error``) and continues."""
+
+
+class Surplus(Exception):
+    """The study already had its trials when this one was opened (another worker took the last place)."""
+
+
+class MetricMissing(Exception):
+    """The runs do not record the metric the search optimizes: the search cannot go on (one line)."""
+
+
+@dataclass
+class TrialSettings:
+    """How every trial of a study runs (the options of ``nnspec search`` that reach ``run_trial``)."""
+
+    out: Path
+    spec_path: Path
+    study_name: str
+    metric: str
+    asked: int
+    backend: str = "numpy"
+    device: str | None = None
+    data: str | None = None
+    threads: int | None = None
+    dtype: str | None = None
+    epochs: int | None = None
+
+
+def with_epochs(text: str, epochs: int | None) -> str:
+    """``text`` (a concrete spec) with its train section's ``epochs`` set to ``epochs`` (added when the
+    spec has none), formatted; unchanged when ``epochs`` is None."""
+    if epochs is None:
+        return text
+    from spec_lang import ast, parse
+    from spec_lang.formatter import format_module
+
+    module = parse(text)
+    statements = []
+    for statement in module.statements:
+        if isinstance(statement, ast.TrainDef):
+            settings = list(statement.settings)
+            for i, setting in enumerate(settings):
+                if setting.name == "epochs":
+                    number = ast.Number(text=str(epochs), value=epochs, span=setting.value.span)
+                    settings[i] = replace(setting, value=number)
+                    break
+            else:
+                anchor = settings[-1] if settings else None
+                span = anchor.span if anchor is not None else statement.span
+                settings.append(ast.Setting(name="epochs", value=ast.Number(text=str(epochs), value=epochs, span=span),
+                                            span=span, name_span=span))
+            statement = replace(statement, settings=tuple(settings))
+        statements.append(statement)
+    return format_module(replace(module, statements=tuple(statements)))
+
+
+def trial_comment(settings: TrialSettings, number: int) -> str:
+    return f"nnspec search: study {settings.study_name}, trial {number}, a point of {settings.spec_path}"
+
+
+def trial_text(space, point: dict, settings: TrialSettings, number: int, comment: str | None = None) -> str:
+    """The concrete spec trial ``number`` trains (and ``best.nns`` holds): the point, ``--epochs``, a comment."""
+    text = space.concrete_text(point, comment=comment or trial_comment(settings, number))
+    return with_epochs(text, settings.epochs)
+
+
+def kept_value(epochs: list[dict], kept_epoch: int | None, metric: str) -> float | None:
+    """The ``metric`` of the epoch whose weights the run keeps (1-based ``kept_epoch``, else the last)."""
+    if not epochs:
+        return None
+    logs = epochs[(kept_epoch or len(epochs)) - 1]
+    value = logs.get(metric)
+    return None if value is None else float(value)
+
+
+class Objective:
+    """Optuna's objective for one worker: ``__call__(trial) -> value`` (see the module docstring).
+    ``should_stop`` is polled by the training loop at every step; when it says stop, the run
+    checkpoints and ``Interrupted`` leaves the trial (Optuna marks it failed; user attr ``interrupted``)."""
+
+    def __init__(self, space, settings: TrialSettings, should_stop: Callable[[], bool] | None = None):
+        self.space = space
+        self.settings = settings
+        self.should_stop = should_stop
+
+    def __call__(self, trial) -> float:
+        import optuna
+
+        from backends.contract import Interrupted
+        from tools.search.trial_run import run_trial
+
+        s = self.settings
+        before = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number]
+        if sum(taken(t) for t in before) >= s.asked:
+            trial.set_user_attr("surplus", True)
+            raise Surplus(f"the study already has its {s.asked} trials")
+        point = self.space.suggest(trial)
+        run_dir = trial_dir(s.out, trial.number)
+        trial.set_user_attr("run_dir", run_dir.relative_to(s.out).as_posix())
+        text = trial_text(self.space, point, s, trial.number)
+
+        def report(epoch: int, logs: dict) -> bool:
+            value = logs.get(s.metric)
+            if value is None or not math.isfinite(float(value)):
+                return False
+            trial.report(float(value), epoch)
+            return trial.should_prune()
+
+        try:
+            outcome = run_trial(text, run_dir, source_name=str(s.spec_path), backend=s.backend, device=s.device,
+                                data=s.data, threads=s.threads, dtype=s.dtype, report=report,
+                                should_stop=self.should_stop)
+        except (Interrupted, KeyboardInterrupt):
+            trial.set_user_attr("interrupted", True)
+            raise
+        trial.set_user_attr("seconds", round(outcome.seconds, 3))
+        if outcome.status == "failed":
+            error = outcome.error or "the run failed"
+            trial.set_user_attr("error", error)
+            raise TrialFailed(error)
+        if outcome.epochs and s.metric not in outcome.epochs[0]:
+            known = ", ".join(k for k in outcome.epochs[0] if k not in ("epoch", "seconds", "learning_rate"))
+            message = f"--metric {s.metric}: the runs do not record it (they record: {known})"
+            trial.set_user_attr("error", message)
+            raise MetricMissing(message)
+        if outcome.status == "pruned":
+            raise optuna.TrialPruned(f"pruned after epoch {len(outcome.epochs)}")
+        value = kept_value(outcome.epochs, outcome.kept_epoch, s.metric)
+        if value is None or not math.isfinite(value):
+            error = f"{s.metric} is {value} at the epoch kept"
+            trial.set_user_attr("error", error)
+            raise TrialFailed(error)
+        return value

@@ -1,0 +1,111 @@
+"""The study directory (``nnspec search --out DIR``) and its ``study.json``.
+
+Layout::
+
+    DIR/study.json     what the study is: spec, study name, storage (password masked), sampler, pruner,
+                       metric, direction, backend, device, seed, trials asked, the space's fingerprint
+    DIR/space.nns      the search spec as given
+    DIR/study.db       the default storage (SQLite)
+    DIR/trials/NNNN/   one run directory per trial (``nnspec train --out`` layout, no PNG plots);
+                       NNNN is Optuna's trial number
+    DIR/results.csv, DIR/best.nns, DIR/history.png, DIR/importances.png, DIR/parallel.png|slice.png
+
+``read_study`` is how other commands (``nnspec fix --trial N --study DIR``, ``--show``) find a study.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from tools.search.storage import default_url, mask
+
+STUDY_JSON = "study.json"
+SPACE_NNS = "space.nns"
+TRIALS = "trials"
+
+
+class StudyDirError(Exception):
+    """A study directory that cannot be read (one line)."""
+
+
+@dataclass
+class StudyInfo:
+    """The contents of ``study.json``."""
+
+    spec: str  # the search spec's path, as given
+    study_name: str
+    storage: str  # the URL, password masked; "" for the default (DIR/study.db)
+    sampler: str
+    pruner: str
+    metric: str
+    direction: str  # "minimize" | "maximize"
+    backend: str
+    device: str | None
+    seed: int  # the sampler's seed (worker i uses seed + i)
+    trials: int  # asked, in total
+    fingerprint: dict
+    epochs: int | None = None  # --epochs, written into every trial's spec
+    data: str | None = None
+    threads: int | None = None
+    dtype: str | None = None
+    timeout: float | None = None
+    jobs: int = 1
+    previous_studies: list[str] = field(default_factory=list)  # earlier names (--new-study)
+
+    def storage_url(self, out: Path, given: str | None = None) -> str:
+        """The URL to open: ``given`` (``--storage``), else the default file in ``out``, else the URL
+        recorded — refused when its password was masked (the user must give it again)."""
+        if given:
+            return given
+        if not self.storage:
+            return default_url(out)
+        if mask(self.storage) != self.storage or "***" in self.storage:
+            raise StudyDirError(f"{out / STUDY_JSON}: the storage {self.storage} has a password, which is not "
+                                "recorded: give the URL again with --storage")
+        return self.storage
+
+
+def trial_dir(out: Path, number: int) -> Path:
+    """The run directory of trial ``number`` (Optuna's trial number): ``out/trials/0007``."""
+    return Path(out) / TRIALS / f"{number:04d}"
+
+
+def write_study_json(out: Path, info: StudyInfo) -> None:
+    from runtime.files import write_file
+
+    record = asdict(info)
+    record["storage"] = mask(info.storage)
+    write_file(Path(out) / STUDY_JSON, json.dumps(record, indent=2) + "\n")
+
+
+def read_study_json(out: Path) -> StudyInfo:
+    """``out/study.json`` as a ``StudyInfo``; ``StudyDirError`` when it is missing or malformed."""
+    path = Path(out) / STUDY_JSON
+    if not Path(out).is_dir():
+        raise StudyDirError(f"{out}: no such study directory")
+    if not path.is_file():
+        raise StudyDirError(f"{out}: not a study directory (no {STUDY_JSON}; `nnspec search --out DIR` writes one)")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(StudyInfo)}
+        return StudyInfo(**{k: v for k, v in record.items() if k in known})
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise StudyDirError(f"{path}: not a study.json nnspec wrote ({exc})") from None
+
+
+def open_study(out: Path, storage: str | None = None):
+    """The study of directory ``out`` as ``(StudyInfo, optuna.Study)``; ``storage`` overrides the URL
+    recorded. Raises ``StudyDirError`` or ``tools.search.storage.StorageError``."""
+    import optuna
+
+    from tools.search.storage import open_storage
+
+    info = read_study_json(out)
+    opened = open_storage(info.storage_url(Path(out), storage))
+    try:
+        study = optuna.load_study(study_name=info.study_name, storage=opened)
+    except KeyError:
+        raise StudyDirError(f"{out}: the storage holds no study named {info.study_name!r}") from None
+    return info, study
