@@ -158,5 +158,17 @@ def check_precision(backend: str, dtype, device: str = "cpu") -> str:
     return policy.name
 
 
-__all__ = ["DEVICE_FORMS", "DeviceError", "check_precision", "describe_device", "parse_device", 
-           "resolve_device"]
+def settle_device(backend: str, requested: str | None, dtype=None) -> tuple[str, str]:
+    """The device ``backend`` runs on for ``--device requested`` (``None``: auto) and its name for people,
+    after checking that the backend can train in ``dtype`` there. Raises ``DeviceError`` (one line, for the
+    user) or ``BackendUnavailable``."""
+    if dtype is not None:
+        check_precision(backend, dtype)
+    device = resolve_device(backend, requested or "auto")
+    if dtype is not None:
+        check_precision(backend, dtype, device)
+    return device, describe_device(device)
+
+
+__all__ = ["DEVICE_FORMS", "DeviceError", "check_precision", "describe_device", "parse_device",
+           "resolve_device", "settle_device"]

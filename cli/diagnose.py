@@ -36,8 +36,8 @@ def diagnose(
     import numpy as np
 
     from backends import BackendUnavailable
-    from backends.devices import DeviceError
-    from cli.options import describe_placement, settle_device
+    from backends.devices import DeviceError, settle_device
+    from cli.options import describe_placement
     from runtime.trainers import make_trainer
     from runtime.data import DataError, load_dataset
     from tools.diagnose import ALTERNATIVES, diagnose as measure, with_initializer

@@ -59,8 +59,8 @@ def equiv(
     import numpy as np
 
     from backends import BACKENDS, BackendUnavailable, require
-    from backends.devices import DeviceError
-    from cli.options import describe_placement, settle_device
+    from backends.devices import DeviceError, settle_device
+    from cli.options import describe_placement
     from runtime.data import DataError, load_dataset
     from tools.equiv import compare, run_canonical, tolerance_for
     from tools.equiv_report import loss_table, plot_losses, weight_table

@@ -37,8 +37,8 @@ def lr_find(
     import numpy as np
 
     from backends import BackendUnavailable
-    from backends.devices import DeviceError
-    from cli.options import describe_placement, settle_device
+    from backends.devices import DeviceError, settle_device
+    from cli.options import describe_placement
     from runtime.trainers import make_trainer
     from runtime.data import DataError, load_dataset
     from tools.lr_find import plot_range_test, range_test, report_lines

@@ -2,7 +2,7 @@
 and ``--device`` (every command that runs a model), ``--dtype`` and ``--tf32/--no-tf32`` and
 ``--deterministic`` (``train``). Their form is validated here, before the command runs (a bad value is a
 usage error, exit 2); the command then applies them — a device or precision the backend cannot use
-here is refused by ``settle_device`` before data is loaded or anything written."""
+here is refused by ``backends.devices.settle_device`` before data is loaded or anything written."""
 
 from __future__ import annotations
 
@@ -83,20 +83,6 @@ def deterministic_option():
                         help="On a GPU, use deterministic algorithms only, so two runs with the same seed give "
                         "the same weights bit for bit (slower; CPU runs are deterministic anyway; recorded in "
                         "run.json) [default: --no-deterministic].")
-
-
-def settle_device(backend: str, requested: str | None, dtype=None) -> tuple[str, str]:
-    """The device ``backend`` runs on for ``--device requested`` (``None``: auto) and its name for people,
-    after checking that the backend can train in ``dtype`` there (``backends.devices``). Raises
-    ``DeviceError`` (one line, for the user) or ``BackendUnavailable``."""
-    from backends.devices import check_precision, describe_device, resolve_device
-
-    if dtype is not None:
-        check_precision(backend, dtype)
-    device = resolve_device(backend, requested or "auto")
-    if dtype is not None:
-        check_precision(backend, dtype, device)
-    return device, describe_device(device)
 
 
 def describe_placement(device: str, name: str, *, tf32: Optional[bool] = None) -> str:

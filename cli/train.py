@@ -4,11 +4,9 @@ from __future__ import annotations
 
 
 import sys
-import time
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 import typer
 
@@ -152,10 +150,13 @@ def train(
 
       nnspec train specs/vgg_cnn.nns --resume runs/vgg_cnn-20261125-101500
     """
+    from backends import BackendUnavailable
     from backends.devices import DeviceError
     from runtime.checkpoint import CheckpointError
+    from runtime.data import DataError
     from runtime.files import WriteError
     from runtime.run_lock import RunDirInUse
+    from runtime.session import prepare_run
     from cli.output import report_write_error
     from cli.stop_signals import deferred_stop_signals, interrupting_stop_signals
 
@@ -167,7 +168,7 @@ def train(
     try:
         with interrupting_stop_signals() as early_stop:
             run = prepare_run(spec, spec_path, overrides, out=out, resume=resume)
-    except (CheckpointError, DeviceError, RunDirInUse, FileExistsError) as exc:
+    except (CheckpointError, DeviceError, DataError, BackendUnavailable, RunDirInUse, FileExistsError) as exc:
         fail(spec_path, str(exc))
     except WriteError as exc:
         raise typer.Exit(report_write_error(exc)) from None
@@ -183,138 +184,15 @@ def train(
     raise typer.Exit(code)
 
 
-@dataclass
-class Run:
-    """One training session: the spec as trained, its data, trainer, directory and what happened."""
-
-    spec: Any
-    spec_path: Path
-    options: dict
-    dataset: Any
-    trainer: Any
-    run_dir: Path
-    state: Any  # the LoopState to resume from, or None
-    meta: dict  # what every checkpoint records about the run
-    previous_seconds: float = 0.0  # training time before a resume
-    lock: Any = None  # the run directory's RunDirLock, held until the command ends
-    outcome: str = "completed"
-    write_failed: bool = False  # a checkpoint could not be written: training stopped, nothing more is written
-    history: Any = None
-    epochs_done: list = field(default_factory=list)
-    seconds: float = 0.0
-    weights_step: int | None = None  # when training diverged: the steps the weights saved have had
-
-
-def prepare_run(spec, spec_path: Path, overrides: dict, *, out, resume) -> Run:
-    """Settle the options (those recorded in the checkpoint when resuming), load the data, build the
-    trainer, and create and lock the run directory (or lock the one resumed).
-
-    A resumed checkpoint is validated whole — metadata, weights, position, running sums, history,
-    early stopping and trainer state, against the spec, the data and a fresh trainer — before the
-    trainer takes any of it; nothing in the run directory changes when it is refused. Raises
-    ``CheckpointError``, ``RunDirInUse``, ``FileExistsError`` (``--out`` not empty) or ``WriteError``
-    with the lock (if any) given back."""
-    from runtime.run_lock import lock_run_dir
-
-    lock = None
-    try:
-        if resume is not None:
-            from runtime.checkpoint import require_checkpoint
-
-            require_checkpoint(resume)
-            lock = lock_run_dir(resume)
-        run = _prepare_locked(spec, spec_path, overrides, out=out, resume=resume, lock=lock)
-    except BaseException:
-        if lock is not None:
-            lock.release(remove=True)
-        raise
-    return run
-
-
-def _prepare_locked(spec, spec_path: Path, overrides: dict, *, out, resume, lock) -> Run:
-    import numpy as np
-
-    from backends import BackendUnavailable
-    from compiler.semantics.precision import precision
-    from runtime.trainers import make_trainer
-    from runtime.checkpoint import FILENAME, CheckpointError, fingerprint, load_checkpoint
-    from runtime.checkpoint_check import ResumeTarget, check_run_meta, check_weights, validate_checkpoint
-    from runtime.data import DataError, describe_data, load_dataset
-    from runtime.run_dir import create_run_dir
-    from backends.threads import use_threads
-    from cli.options import settle_device
-    from cli.resume import plain, read_recorded, settle
-
-    defaults = {"backend": Backend.numpy, "mode": Mode.native, "dtype": Dtype.float32}
-    state = weights = trainer_state = None
-    previous_seconds = 0.0
-    recorded = plain(overrides)
-    settings = dict(recorded)
-    if resume is not None:
-        path = resume / FILENAME
-        state, weights, trainer_state, meta = load_checkpoint(resume)
-        saved = check_run_meta(path, meta)
-        previously = read_recorded(path, meta)
-        # the fingerprint was taken with the run's --seed, if it had one
-        as_run = spec.model_copy(update={"training": spec.training.model_copy(
-            update={"seed": previously.get("seed", spec.training.seed)})})
-        if saved.fingerprint != fingerprint(as_run):
-            raise CheckpointError(f"{resume} was trained from another spec ({saved.model}); nothing was changed")
-        settings = {"backend": saved.backend, "mode": saved.mode, "dtype": saved.dtype, "seed": saved.seed,
-                    "data": saved.data_option, "track": previously.get("track", False)}
-        recorded = settle(overrides, previously, settings, path=path,
-                          started_epochs=state.epoch + (state.batch > 0))
-        settings.update({k: v for k, v in recorded.items() if k not in settings})
-        previous_seconds = saved.seconds
-    options = {**{k: None for k in overrides}, **settings}
-    options.update(backend=Backend(options.get("backend") or defaults["backend"]),
-                   mode=Mode(options.get("mode") or defaults["mode"]),
-                   dtype=Dtype(options.get("dtype") or defaults["dtype"]), track=bool(options.get("track")),
-                   tf32=bool(options.get("tf32")), deterministic=bool(options.get("deterministic")))
-    # the thread count changes the bits, so a resumed run keeps its own unless --threads is given anew
-    recorded["threads"] = options["threads"] = use_threads(recorded.get("threads"))
-    updates = {k: v for k, v in (("epochs", recorded.get("epochs")), ("seed", options.get("seed"))) if v is not None}
-    if updates:
-        spec = spec.model_copy(update={"training": spec.training.model_copy(update=updates)})
-    dtype = np.dtype(precision(options["dtype"].value).variables)  # of the data, weights and optimizer state
-    try:  # the device and precision first: nothing is loaded or written for one the backend cannot use
-        options["device"], options["device_name"] = settle_device(options["backend"].value, options.get("device"),
-                                                                  options["dtype"].value)
-        dataset = load_dataset(spec, data=options["data"], base_dir=spec_path.parent, dtype=dtype)
-        if weights is not None:  # the spec's weights, shapes, dtype, finite: before a trainer takes them
-            check_weights(resume / FILENAME, "weight", weights, spec, dtype)
-        trainer = make_trainer(options["backend"].value, spec, weights=weights, dtype=options["dtype"].value,
-                               mode=options["mode"].value, adapt_on=dataset.x_train, device=options["device"],
-                               tf32=options["tf32"], deterministic=options["deterministic"])
-    except (DataError, BackendUnavailable) as exc:
-        fail(spec_path, str(exc))
-    if state is not None:
-        template = trainer.state()
-        target = ResumeTarget(spec=spec, dtype=dtype, epochs=spec.training.epochs, n_train=dataset.n_train)
-        validate_checkpoint(resume / FILENAME, state, weights, trainer_state, target=target, template=template)
-        if template is not None:
-            trainer.load_state(trainer_state)
-    data_text = describe_data(options["data"] or spec.training.data)
-    run_dir = resume
-    if resume is None:
-        run_dir, lock = create_run_dir(out, spec.name)
-    meta = {"fingerprint": fingerprint(spec), "model": spec.name, "backend": options["backend"].value,
-            "mode": options["mode"].value, "dtype": options["dtype"].value, "seed": spec.training.seed,
-            "data": data_text, "data_option": options["data"], "overrides": recorded}
-    return Run(spec=spec, spec_path=spec_path, options=options, dataset=dataset, trainer=trainer, run_dir=run_dir,
-               state=state, meta=meta, previous_seconds=previous_seconds, lock=lock)
-
-
-def run_training(run: Run, *, quiet: bool, stop_requested: list) -> int:
-    """Train (or continue), checkpointing every epoch; returns the exit code. ``stop_requested`` is
-    polled at every step boundary (``cli.stop_signals``). A checkpoint that cannot be written
-    stops training with its ``WriteError`` reported (exit 74 when the disk failed) and the previous
+def run_training(run, *, quiet: bool, stop_requested: list) -> int:
+    """Train (or continue) with ``runtime.session.train_run``, showing progress; returns the exit code.
+    ``stop_requested`` is polled at every step boundary (``cli.stop_signals``). A checkpoint that cannot be
+    written stops training with its ``WriteError`` reported (exit 74 when the disk failed) and the previous
     checkpoint intact."""
-    from runtime.checkpoint import FILENAME, save_checkpoint
-    from runtime.files import WriteError
-    from backends.contract import Interrupted, LoopState
+    from backends.contract import Interrupted
     from compiler.semantics.divergence import Diverged
-    from runtime.loop import fit
+    from runtime.checkpoint import FILENAME
+    from runtime.session import train_run
     from cli.options import describe_placement
     from cli.output import report_write_error
     from cli.progress import TrainingProgress
@@ -326,95 +204,52 @@ def run_training(run: Run, *, quiet: bool, stop_requested: list) -> int:
     if not quiet:
         placement = describe_placement(o["device"], o["device_name"], tf32=o["tf32"])
         typer.echo(f"training {spec.name} on {run.meta['data']}: {d.n_train} samples"
-                   f"{f', {d.n_val} for validation' if d.n_val else ''}; backend {o['backend'].value} on {placement}, "
-                   f"{o['dtype'].value}{', deterministic' if o['deterministic'] else ''}, seed {t.seed}, {t.epochs} epochs of batch {t.batch_size}{resumed}, "
+                   f"{f', {d.n_val} for validation' if d.n_val else ''}; backend {o['backend']} on {placement}, "
+                   f"{o['dtype']}{', deterministic' if o['deterministic'] else ''}, seed {t.seed}, {t.epochs} epochs of batch {t.batch_size}{resumed}, "
                    f"{o['threads']} thread{'s' if o['threads'] != 1 else ''}")
-    state = run.state or LoopState()
-    track, checkpoint_every = run.options["track"], run.options.get("checkpoint_every")
     resume_hint = resume_command(run.spec_path, run.run_dir, run.meta["overrides"])
-
-    def on_checkpoint(state):
-        trainer_state = run.trainer.state()
-        save_checkpoint(run.run_dir, state, weights=run.trainer.get_weights(), trainer_state=trainer_state,
-                        meta={**run.meta, "seconds": run.previous_seconds + time.perf_counter() - start})
-
     progress = TrainingProgress(t.epochs, quiet=quiet)
     events = progress.events()
-    if track:
+    if o["track"]:
         events = tracking_events(events, run.trainer, spec, d)
-    start = time.perf_counter()
-    code = EXIT_OK
-    try:
-        with progress:
-            run.history = fit(run.trainer, spec, d.x_train, d.y_train, d.x_val, d.y_val, epochs=t.epochs, seed=t.seed,
-                              events=events, resume=state, on_checkpoint=on_checkpoint,
-                              checkpoint_every=checkpoint_every, should_stop=lambda: bool(stop_requested))
-        run.epochs_done = run.history.epochs
-        if run.history.stopped_early:
-            run.outcome = f"stopped early after epoch {len(run.epochs_done)} (best: epoch {run.history.best_epoch})"
-    except Interrupted as exc:
-        run.epochs_done = exc.state.history.epochs
-        run.outcome, code = f"interrupted: {exc}", EXIT_INTERRUPTED
-        print(f"{run.spec_path}: {exc}; checkpoint written. Continue with: {resume_hint}", file=sys.stderr)
-    except Diverged as exc:  # the weights and the final checkpoint are those after the last good step
-        run.epochs_done, run.weights_step = state.history.epochs, exc.weights_step
-        run.outcome, code = f"diverged: {exc}", EXIT_DIVERGED
-        print(f"{run.spec_path}: error: training stopped at {exc}; {exc.saved} are saved", file=sys.stderr)
-    except WriteError as exc:
-        run.epochs_done = state.history.epochs
-        run.outcome, run.write_failed = f"write failed: {exc}", True
-        code = report_write_error(exc)
+    with progress:
+        stopped = train_run(run, events=events, should_stop=lambda: bool(stop_requested))
+    if isinstance(stopped, Interrupted):
+        print(f"{run.spec_path}: {stopped}; checkpoint written. Continue with: {resume_hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if isinstance(stopped, Diverged):
+        print(f"{run.spec_path}: error: training stopped at {stopped}; {stopped.saved} are saved", file=sys.stderr)
+        return EXIT_DIVERGED
+    if stopped is not None:  # a WriteError
+        code = report_write_error(stopped)
         if (run.run_dir / FILENAME).exists():
             print(f"{run.spec_path}: the previous checkpoint is intact; once the file can be written, continue "
                   f"with: {resume_hint}", file=sys.stderr)
-    run.seconds = run.previous_seconds + time.perf_counter() - start
-    return code
+        return code
+    return EXIT_OK
 
 
-def write_outputs(run: Run, source_text: str | None, code: int, stop_requested: list) -> int:
-    """The run directory's final files, all or none (``runtime.run_dir.write_run``; ``run.json``, with
-    the true outcome, last), and a last line on how the run ended; returns the exit code: ``code``
-    (that of the outcome recorded) or, when the write fails, that of the ``WriteError``. A stop
-    asked for after the last step changes nothing: the run completed, and says so."""
+def write_outputs(run, source_text: str | None, code: int, stop_requested: list) -> int:
+    """The run directory's final files, all or none (``runtime.session.finish_run``; ``run.json``, with
+    the true outcome, last; ``tracking.png`` under ``--track``), and a last line on how the run ended;
+    returns the exit code: ``code`` (that of the outcome recorded) or, when the write fails, that of the
+    ``WriteError``. A stop asked for after the last step changes nothing: the run completed, and says so."""
     from runtime.checkpoint import FILENAME
     from runtime.files import WriteError
-    from runtime.run_dir import write_run
+    from runtime.session import finish_run
     from cli.output import report_write_error
     from cli.resume import resume_command
     from cli.stop_signals import signal_name
 
     if run.write_failed:
         return code
-    track = run.options["track"]
-
-    spec, t, epochs_done = run.spec, run.spec.training, run.epochs_done
-    info = {"spec": str(run.spec_path), "model": spec.name, "backend": run.meta["backend"], "mode": run.meta["mode"],
-            "dtype": run.meta["dtype"], "seed": t.seed, "data": run.meta["data"],
-            "train_samples": run.dataset.n_train, "validation_samples": run.dataset.n_val, "outcome": run.outcome,
-            "seconds": run.seconds, "threads": run.options["threads"], "device": run.options["device"],
-            "device_name": run.options["device_name"], "tf32": run.options["tf32"],
-            "deterministic": run.options["deterministic"]}
-    skipped = getattr(run.trainer, "skipped_steps", None)
-    if skipped is not None:  # mixed_float16: the steps dynamic loss scaling skipped (overflow), in all
-        info["skipped_steps"] = int(skipped)
-    final = None
-    if epochs_done:
-        restored = t.early_stopping is not None and t.early_stopping.restore_best_weights and run.history is not None
-        best = run.history.best_epoch if run.history is not None else None
-        final = epochs_done[(best or len(epochs_done)) - 1] if restored else epochs_done[-1]
-        info["weights_epoch"] = final["epoch"]
-    if run.weights_step is not None:  # diverged: the weights are those of a step, not of an epoch's end
-        info["weights_step"] = run.weights_step
-        info.pop("weights_epoch", None)
-        final = None
     try:
-        if track and epochs_done:
+        if run.options["track"] and run.epochs_done:
             from tools.diagnose_report import plot_tracking
 
-            plot_tracking(run.run_dir / "tracking.png", epochs_done, f"{spec.name}: per-layer statistics by epoch")
-        write_run(run.run_dir, source_text=source_text or "", ir_json=spec.model_dump_json(indent=2),
-                  weights=run.trainer.get_weights(), epochs=epochs_done, info=info,
-                  title=f"{spec.name} ({run.meta['backend']})")
+            plot_tracking(run.run_dir / "tracking.png", run.epochs_done,
+                          f"{run.spec.name}: per-layer statistics by epoch")
+        final = finish_run(run, source_text)
     except WriteError as exc:
         code = report_write_error(exc)
         if (run.run_dir / FILENAME).exists():

@@ -137,10 +137,11 @@ def curves_png(epochs: list[dict[str, float]], title: str) -> bytes:
 
 
 def write_run(run_dir: Path, *, source_text: str, ir_json: str, weights: dict[str, np.ndarray],
-              epochs: list[dict[str, float]], info: dict, title: str) -> None:
+              epochs: list[dict[str, float]], info: dict, title: str, plots: bool = True) -> None:
     """The run directory's final files, as one group (``files.write_files``): every file is rendered
     and staged before any is renamed, ``run.json`` last. Either all of them are replaced or (on a
-    ``WriteError``) none, and no temporary file is left."""
+    ``WriteError``) none, and no temporary file is left. ``plots=False`` leaves out ``curves.png`` (a
+    search's trials: ``nnspec report RUN --plot FILE`` draws a run's curves from its history later)."""
     group: dict[Path, bytes | str] = {
         run_dir / "spec.nns": source_text,
         run_dir / "ir.json": ir_json,
@@ -148,7 +149,7 @@ def write_run(run_dir: Path, *, source_text: str, ir_json: str, weights: dict[st
         run_dir / "history.json": json.dumps(epochs, indent=2),
         run_dir / "history.csv": history_csv(epochs),
     }
-    if epochs:
+    if epochs and plots:
         group[run_dir / "curves.png"] = curves_png(epochs, title)
     group[run_dir / "run.json"] = json.dumps(info, indent=2)
     files.write_files(group)
