@@ -39,6 +39,8 @@ COMMANDS = {
     "lr-find": "cli.lr_find:lr_find",
     "diagnose": "cli.diagnose:diagnose",
     "emit": "cli.emit:emit",
+    "search": "cli.search:search",
+    "fix": "cli.fix:fix",
 }
 
 # Typer settings shared by the app and by each command built on demand.

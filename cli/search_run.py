@@ -1,0 +1,256 @@
+"""The work of ``nnspec search SPEC`` (``cli/search.py`` holds its options): settle the options (from
+``study.json`` under ``--resume``), open or create the study, run the trials in this process or in
+``--jobs`` worker processes, show progress, and write the results whatever the ending (done, timeout,
+Ctrl-C). Errors a user can cause are one line (or the spec's diagnostics) and exit 2."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from cli.exit_codes import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK
+
+DEFAULT_TRIALS = 20
+POLL_S = 0.5
+
+
+@dataclass
+class SearchOptions:
+    spec_path: Path | None
+    trials: int | None = None
+    timeout: float | None = None
+    metric: str | None = None
+    direction: str | None = None
+    sampler: str | None = None
+    pruner: str | None = None
+    seed: int | None = None
+    backend: str | None = None
+    device: str | None = None
+    data: str | None = None
+    threads: int | None = None
+    dtype: str | None = None
+    epochs: int | None = None
+    out: Path | None = None
+    storage: str | None = None
+    study_name: str | None = None
+    jobs: int = 1
+    resume: bool = False
+    new_study: bool = False
+    quiet: bool = False
+
+
+def fail(message: str, code: int = EXIT_ERRORS) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _load_space(spec_path: Path):
+    """The spec's space and the base point's compiled spec; errors printed, exit 2."""
+    from cli.common import print_diagnostics
+    from compiler.space import load_space
+    from spec_lang.diagnostics import SpecError
+    from tools.search.study import base_spec
+
+    try:
+        space = load_space(spec_path)
+    except SpecError as err:
+        print_diagnostics(err.diagnostics, err.source)
+        fail(f"{spec_path}: {len(err.diagnostics)} error{'s' if len(err.diagnostics) != 1 else ''}")
+    except OSError as exc:
+        fail(f"{spec_path}: {exc.strerror or exc}")
+    if not space:
+        fail(f"{spec_path}: the spec has no search dimensions (nnspec train trains it; write choice(...), "
+             "int_range(...), float_range(...), log_range(...) or optional(...) where a value may vary)")
+    try:
+        base = base_spec(space, spec_path)
+    except SpecError as err:
+        print_diagnostics(err.diagnostics, err.source)
+        fail(f"{spec_path}: the space's base point (every dimension at its low or first option) does not "
+             f"compile; nnspec check {spec_path} says where")
+    if base.training is None:
+        fail(f"{spec_path}: the spec has no train section: add train {{ loss = ... optimizer = ... }}")
+    return space, base
+
+
+def run_search(o: SearchOptions) -> int:
+    """Run the search of ``o``; returns the exit code."""
+    from backends import BackendUnavailable
+    from backends.devices import DeviceError, settle_device
+    from runtime.files import write_file
+    from tools.search.objective import TrialSettings
+    from tools.search.pruners import make_pruner
+    from tools.search.samplers import SamplerError, make_sampler
+    from tools.search.storage import StorageError, default_url, mask
+    from tools.search.study import (SearchError, SpaceChanged, open_or_create, resolve_direction,
+                                    resolve_metric)
+    from tools.search.study_dir import STUDY_JSON, StudyDirError, StudyInfo, read_study_json, write_study_json
+
+    prior = None
+    if o.resume:
+        if o.out is None:
+            fail("--resume needs --out DIR, the study directory to continue")
+        try:
+            prior = read_study_json(o.out)
+        except StudyDirError as exc:
+            fail(str(exc))
+    elif o.spec_path is None:
+        fail("give a SPEC to search (or --show STUDY_DIR, or --out DIR --resume)")
+    spec_path = o.spec_path or Path(prior.spec)
+    space, base = _load_space(spec_path)
+
+    def pick(name: str, default):
+        given = getattr(o, name)
+        if given is not None:
+            return given
+        return getattr(prior, name) if prior is not None else default
+
+    metric = resolve_metric(o.metric or (prior.metric if prior else None), base.training)
+    direction = resolve_direction(o.direction, metric) if (o.direction or prior is None) else prior.direction
+    backend, device, dtype = pick("backend", "numpy"), pick("device", None), pick("dtype", None)
+    sampler_name, pruner_name = pick("sampler", "tpe"), pick("pruner", "median")
+    seed = pick("seed", base.training.seed)
+    epochs = pick("epochs", None)
+    try:  # a device or precision the backend cannot use: refused before anything is written
+        settle_device(backend, device, dtype or "float32")
+    except (DeviceError, BackendUnavailable) as exc:
+        fail(str(exc))
+    out = o.out or Path("runs") / f"search-{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if prior is None and (out / STUDY_JSON).exists() and o.study_name is None:
+        fail(f"{out} already holds a study: --resume continues it (or choose another --out)")
+    if out.exists() and not out.is_dir():
+        fail(f"{out}: --out is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{out}: cannot create the study directory ({exc.strerror or exc})")
+    try:
+        chosen = make_sampler(sampler_name, space, seed)
+    except SamplerError as exc:
+        fail(str(exc))
+    trials = pick("trials", chosen.size if chosen.size is not None else DEFAULT_TRIALS)
+    if chosen.size is not None:
+        trials = min(trials, chosen.size)
+    try:
+        storage_url = o.storage or (prior.storage_url(out) if prior else default_url(out))
+    except StudyDirError as exc:
+        fail(str(exc))
+    info = StudyInfo(spec=str(spec_path), study_name=o.study_name or (prior.study_name if prior else out.resolve().name),
+                     storage="" if storage_url == default_url(out) else storage_url, sampler=sampler_name,
+                     pruner=pruner_name, metric=metric, direction=direction, backend=backend, device=device,
+                     seed=seed, trials=trials, fingerprint={}, epochs=epochs, data=pick("data", None),
+                     threads=pick("threads", None), dtype=dtype, timeout=o.timeout, jobs=o.jobs,
+                     previous_studies=list(prior.previous_studies) if prior else [])
+    pruner = make_pruner(pruner_name, epochs)
+    previous_name = info.study_name
+    try:
+        study, info = open_or_create(info, storage_url, space, new_study=o.new_study, sampler=chosen.sampler,
+                                     pruner=pruner)
+    except SpaceChanged as exc:
+        print(f"error: {spec_path}: {exc}; what changed:", file=sys.stderr)
+        for line in exc.lines:
+            print(f"  {line}", file=sys.stderr)
+        fail("nothing was run; --new-study continues as a new study in the same storage, or choose another --out")
+    except (StorageError, SearchError) as exc:
+        fail(str(exc))
+    write_study_json(out, info)
+    write_file(out / "space.nns", Path(spec_path).read_text(encoding="utf-8"))
+    settings = TrialSettings(out=out, spec_path=Path(spec_path), study_name=info.study_name, metric=metric,
+                             asked=trials, backend=backend, device=device, data=info.data, threads=info.threads,
+                             dtype=dtype, epochs=epochs)
+    if not o.quiet:
+        if info.study_name != previous_name:
+            print(f"the space changed: continuing as the new study {info.study_name} in the same storage")
+        for note in chosen.notes:
+            print(f"note: {note}")
+        size = space.size()
+        print(f"searching {spec_path}: {len(space.dimensions)} dimensions, "
+              f"{f'{size:,} points' if size is not None else 'continuous'}; {trials} trials, {sampler_name} sampler, "
+              f"{pruner_name} pruner, {direction} {metric}; backend {backend}"
+              f"{f' on {device}' if device else ''}; {o.jobs} worker{'s' if o.jobs != 1 else ''}; study "
+              f"{info.study_name} in {mask(storage_url)}")
+    return _run(study, space, settings, info, storage_url, o, out)
+
+
+def _run(study, space, settings, info, storage_url: str, o: SearchOptions, out: Path) -> int:
+    from cli.search_progress import SearchProgress
+    from cli.stop_signals import deferred_stop_signals
+    from tools.search.outputs import write_outputs
+
+    maximize = info.direction == "maximize"
+    progress = SearchProgress(info.trials, info.metric, maximize, quiet=o.quiet)
+    start = time.perf_counter()
+    problems: list[str] = []
+    with deferred_stop_signals() as stops:
+        with progress:
+            progress.skip(study.get_trials(deepcopy=False))
+            if o.jobs == 1:
+                ended = _in_process(study, space, settings, info, progress, stops, problems)
+            else:
+                ended = _in_workers(study, info, storage_url, o.jobs, out, progress, stops, problems)
+            progress.update(study.get_trials(deepcopy=False))
+        written = write_outputs(study, space, settings, out)
+    _summary(study, info, out, written, ended, time.perf_counter() - start)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if ended == "stopped":
+        print(f"stopped; continue with: nnspec search {settings.spec_path} --out {out} --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_ERRORS if problems else EXIT_OK
+
+
+def _in_process(study, space, settings, info, progress, stops, problems) -> str:
+    from backends.contract import Interrupted
+    from tools.search.objective import MetricMissing, Objective
+    from tools.search.study import run_worker
+
+    objective = Objective(space, settings, should_stop=lambda: bool(stops))
+    try:
+        return run_worker(study, space, objective, asked=info.trials, timeout=info.timeout,
+                          should_stop=lambda: bool(stops),
+                          on_trial=lambda s: progress.update(s.get_trials(deepcopy=False)))
+    except (Interrupted, KeyboardInterrupt):
+        return "stopped"
+    except MetricMissing as exc:
+        problems.append(str(exc))
+        return "failed"
+
+
+def _in_workers(study, info, storage_url, jobs, out, progress, stops, problems) -> str:
+    from tools.search.workers import failure_of, start_workers, stop_workers
+
+    processes = start_workers(out, jobs, storage_url)
+    ended = "done"
+    try:
+        while any(p.poll() is None for p in processes):
+            if stops:
+                ended = "stopped"
+                break
+            progress.update(study.get_trials(deepcopy=False))
+            time.sleep(POLL_S)
+    finally:
+        stop_workers(processes)
+    if any(p.returncode in (130, -2) for p in processes) and ended == "done":
+        ended = "stopped"
+    problems.extend(f for i, p in enumerate(processes) if (f := failure_of(out, i, p)) is not None)
+    return ended
+
+
+def _summary(study, info, out: Path, written, ended: str, seconds: float) -> None:
+    from tools.search.results import tally
+
+    t = tally(study.get_trials(deepcopy=False), info.direction == "maximize")
+    how = {"done": "", "timeout": " (timeout)", "stopped": " (stopped)", "failed": " (failed)"}.get(ended, "")
+    print(f"search ended{how}: {t.done}/{info.trials} trials ({t.complete} complete, {t.pruned} pruned, "
+          f"{t.failed} failed) in {seconds:.1f}s; results in {out / 'results.csv'}")
+    best = written.best
+    if best is None:
+        print("no trial completed: no best.nns")
+    else:
+        params = ", ".join(f"{k}={v}" for k, v in best.params.items())
+        print(f"best {info.metric} {best.value:.6g} at trial {best.number} ({params}): {written.best_path}")
+    for note in written.notes:
+        print(f"note: {note}")
