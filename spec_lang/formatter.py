@@ -87,7 +87,7 @@ from spec_lang.directives import is_directive
 from spec_lang.parser import parse, paused_gc
 from spec_lang.span import Span
 
-__all__ = ["LINE_LIMIT", "INDENT", "format_module", "format_source"]
+__all__ = ["LINE_LIMIT", "INDENT", "format_expr", "format_module", "format_source"]
 
 LINE_LIMIT = 88
 INDENT = "    "
@@ -113,6 +113,11 @@ def format_source(text: str, path: str = "<string>") -> str:
 def format_module(module: ast.Module) -> str:
     """Return the canonical text of a parsed spec, comments included."""
     return _Formatter(module).format()
+
+
+def format_expr(expr: ast.Expr) -> str:
+    """An expression's canonical text on one line, as ``fmt`` writes it when it fits (comments aside)."""
+    return _flat(expr)
 
 
 # ---- flat (single-line) rendering ------------------------------------------
