@@ -57,7 +57,12 @@ def try_compile(path: Path, ignore: Iterable[str] = ()) -> CompileResult | None:
     try:
         return compile_file(path, ignore)
     except SpecError as err:
-        print_diagnostics(err.diagnostics, err.source)
-        n = len(err.diagnostics)
-        print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
+        report_spec_error(err, path)
         return None
+
+
+def report_spec_error(err: SpecError, path: Path | str) -> None:
+    """Print a spec's errors (``print_diagnostics``) and the line ``path: N errors``."""
+    print_diagnostics(err.diagnostics, err.source)
+    n = sum(d.severity == "error" for d in err.diagnostics)
+    print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)

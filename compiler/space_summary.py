@@ -1,0 +1,52 @@
+"""A search space as ``nnspec check`` prints it: its size and one row per dimension (name, kind, its values
+as ``Dimension.describe`` says them, the condition under which it exists). Plain text, deterministic;
+``space_document`` is the same as JSON-able data (``nnspec check --json``)."""
+
+from __future__ import annotations
+
+from compiler.space import SearchSpace
+from compiler.space.dimensions import show_label
+
+
+def describe_condition(dim) -> str:
+    """``train.optimizer = sgd``, or alternatives joined by "or" (the dimension exists when any holds);
+    '' for a dimension that always exists."""
+    return " or ".join(f"{parent} = {show_label(value)}" for parent, value in dim.conditions)
+
+
+def describe_size(space: SearchSpace) -> str:
+    """``2,880 points``, ``1 point`` or ``continuous``."""
+    size = space.size()
+    if size is None:
+        return "continuous"
+    return f"{size:,} point{'s' if size != 1 else ''}"
+
+
+HEADERS = ("Dimension", "Kind", "Values", "Only when")
+
+
+def render_space(space: SearchSpace) -> str:
+    """The space: a head line (dimensions, size) and the table of its dimensions, in source order."""
+    n = len(space.dimensions)
+    rows = [(dim.name, dim.kind, dim.describe(), describe_condition(dim)) for dim in space.dimensions]
+    widths = [max(len(row[i]) for row in [HEADERS, *rows]) for i in range(len(HEADERS))]
+    lines = [f"search space: {n} dimension{'s' if n != 1 else ''}, {describe_size(space)}"]
+    for row in [HEADERS, *rows]:
+        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def space_document(space: SearchSpace) -> dict:
+    """The space as JSON-able data: its size (None: continuous) and every dimension's description."""
+    return {
+        "size": space.size(),
+        "dimensions": [{"name": dim.name, "kind": dim.kind, "values": dim.describe(),
+                        **({"options": list(dim.options)} if dim.kind == "choice" else {}),
+                        **({"low": dim.low, "high": dim.high, "step": dim.step, "log": dim.log}
+                           if dim.kind in ("int", "float") else {}),
+                        "only_when": describe_condition(dim) or None}
+                       for dim in space.dimensions],
+    }
+
+
+__all__ = ["describe_condition", "describe_size", "render_space", "space_document"]
