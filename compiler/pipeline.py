@@ -20,6 +20,7 @@ from compiler.passes.suppressions import Suppressions, read_suppressions
 from compiler.passes.structure import layout_problems
 from compiler.passes.training import build_training
 from compiler.semantics.losses import loss_problems
+from compiler.space.refusal import search_space_refusal
 from compiler.passes.value_kinds import KNOWN_CONSTANTS
 from spec_lang import ast, parse, read_source
 from spec_lang.parser import paused_gc
@@ -64,7 +65,11 @@ def compile_source(source: Source, ignore: Iterable[str] = ()) -> CompileResult:
 def compile_parsed(module: ast.Module, source: Source, ignore: Iterable[str] = ()) -> CompileResult:
     """Compile an already parsed ``module`` of ``source`` (as ``compile_source`` does after parsing);
     raise ``SpecError`` carrying every error. Diagnostics point at ``module``'s spans, so a module built
-    from ``source`` by substituting nodes (a point of a search space) is reported in ``source``."""
+    from ``source`` by substituting nodes (a point of a search space) is reported in ``source``. A module that
+    still holds a search dimension is refused with one error there (``compiler.space.refusal``)."""
+    refusal = search_space_refusal(module, source.text)
+    if refusal is not None:
+        raise SpecError([refusal], source)
     try:
         with paused_gc():
             sink = DiagnosticSink()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from compiler.passes.evaluate import Evaluator
 from compiler.space.arguments import RangeArgs, check_options, option_labels
 from compiler.space.dimensions import DIMENSION_FUNCTIONS, OPTIONAL_VALUES, Condition, Dimension
-from compiler.space.walk import Place, Walker, mentions
+from compiler.space.walk import Place, Walker, dimension_calls, mentions
 from spec_lang import ast
 from spec_lang.diagnostics import DiagnosticSink, SpecError
 from spec_lang.span import Source
@@ -113,6 +113,7 @@ class Extraction:
         if has_dimension:
             return "this is a dimension"
         held = sorted(names & self.walker.holding_constants)
+        self.walker.refused_constants.update(held)
         return f"'{held[0]}' holds a search dimension" if held else None
 
     def _constant(self, name: str, place: Place, span) -> None:
@@ -146,32 +147,9 @@ class Extraction:
             else:
                 why = "nothing uses it"
                 roots = [stmt.body] if isinstance(stmt, ast.ModelDef) else [s.value for s in stmt.settings]
-            for call in _outer_dimensions(roots):
+            for call in dimension_calls(roots):
                 if id(call) not in self.walker.reached:
                     self.sink.error("this search dimension is never used", call.span, why)
-
-
-def _outer_dimensions(roots: list) -> list[ast.Call]:
-    """The dimension calls in ``roots`` that are not inside another dimension call, in source order."""
-    out, stack = [], list(reversed(roots))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Call):
-            if node.func in DIMENSION_FUNCTIONS:
-                out.append(node)
-                continue
-            stack.extend(reversed([a.value for a in node.args]))
-        elif isinstance(node, (ast.ListExpr, ast.TupleExpr)):
-            stack.extend(reversed(node.items))
-        elif isinstance(node, ast.BinOp):
-            stack.extend((node.right, node.left))
-        elif isinstance(node, ast.Unary):
-            stack.append(node.operand)
-        elif isinstance(node, ast.Repeat):
-            stack.extend((node.body, node.count))
-        elif isinstance(node, ast.Body):
-            stack.extend(reversed(node.items))
-    return out
 
 
 def _ordered(dimensions: list[Dimension]) -> tuple[Dimension, ...]:

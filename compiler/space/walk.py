@@ -102,6 +102,29 @@ def mentions(expr: ast.Expr | ast.LayerStmt | ast.Body | None) -> tuple[bool, se
     return has_dimension, names
 
 
+def dimension_calls(roots: list) -> list[ast.Call]:
+    """The dimension calls in ``roots`` (AST nodes) that are not inside another dimension call, in source order."""
+    out, stack = [], list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Call):
+            if node.func in DIMENSION_FUNCTIONS:
+                out.append(node)
+                continue
+            stack.extend(reversed([a.value for a in node.args]))
+        elif isinstance(node, (ast.ListExpr, ast.TupleExpr)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, ast.BinOp):
+            stack.extend((node.right, node.left))
+        elif isinstance(node, ast.Unary):
+            stack.append(node.operand)
+        elif isinstance(node, ast.Repeat):
+            stack.extend((node.body, node.count))
+        elif isinstance(node, ast.Body):
+            stack.extend(reversed(node.items))
+    return out
+
+
 def holding_dimensions(module: ast.Module) -> tuple[set[str], set[str]]:
     """The constants and the blocks whose text holds a dimension, directly or through another one."""
     direct: dict[str, tuple[bool, set[str]]] = {}
@@ -405,5 +428,5 @@ def numbered_kind(counts: dict[str, int], kind: str) -> str:
     return f"{kind}[{n}]"
 
 
-__all__ = ["DEFAULT_SEED", "FIXED_SETTINGS", "OPTIONAL_VALUES", "Place", "Walker", "holding_dimensions",
+__all__ = ["DEFAULT_SEED", "dimension_calls", "FIXED_SETTINGS", "OPTIONAL_VALUES", "Place", "Walker", "holding_dimensions",
            "mentions", "number_node"]
