@@ -26,7 +26,16 @@ def _png(axes) -> bytes:
 
 
 def write_plots(study, out: Path) -> list[str]:
-    """Write the plots of ``study`` into ``out``; returns a note for each plot skipped and why."""
+    """Write the plots of ``study`` into ``out``; returns a note for each plot skipped and why. Warnings of
+    the plotting (an axis with one value, Optuna's experimental API) are not shown."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _write_plots(study, out)
+
+
+def _write_plots(study, out: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")

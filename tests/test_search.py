@@ -1,0 +1,213 @@
+"""``nnspec search``: a study over a spec's space on Optuna — reproducible, every trial a run directory,
+failures recorded, grid enumeration, worker processes, results.csv and best.nns, and its errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from search_cases import DIGITS_SPACE, DIVERGING_SPACE, GRID_SPACE, write_spec
+
+runner = CliRunner()
+
+
+def search(*args: str):
+    return runner.invoke(app, ["search", *map(str, args)])
+
+
+def results(out: Path) -> list[dict]:
+    with open(out / "results.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def by_trial(rows: list[dict], drop=("duration_s",)) -> list[dict]:
+    return sorted(({k: v for k, v in r.items() if k not in drop} for r in rows), key=lambda r: int(r["trial"]))
+
+
+@pytest.fixture(scope="module")
+def digits_study(tmp_path_factory):
+    """One 3-trial search of the digits space (2 epochs), shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("digits")
+    spec = write_spec(root, DIGITS_SPACE)
+    out = root / "study"
+    result = search(spec, "--trials", 3, "--seed", 0, "--pruner", "none", "--out", out)
+    assert result.exit_code == 0, result.output
+    return spec, out, result.output
+
+
+def test_a_seeded_search_repeats_its_trials_params_and_values(digits_study, tmp_path):
+    spec, out, _ = digits_study
+    again = tmp_path / "again"
+    result = search(spec, "--trials", 3, "--seed", 0, "--pruner", "none", "--out", again)
+    assert result.exit_code == 0, result.output
+    first, second = by_trial(results(out), drop=("duration_s", "run_dir")), by_trial(results(again), drop=("duration_s", "run_dir"))
+    assert first == second
+    assert len({json.dumps({k: v for k, v in r.items() if k not in ("trial", "value")}) for r in first}) > 1, \
+        "the trials should be different points"
+
+
+def test_every_trial_is_a_run_directory_and_results_csv_lists_them(digits_study):
+    spec, out, output = digits_study
+    rows = results(out)
+    assert [r["trial"] for r in by_trial(rows)] == ["0", "1", "2"]
+    assert {"trial", "state", "value", "duration_s", "run_dir", "error", "units", "model.repeat[0].count",
+            "train.optimizer"} <= set(rows[0])
+    values = [float(r["value"]) for r in rows if r["state"] == "complete"]
+    assert values == sorted(values), "results.csv lists the best (smallest val_loss) first"
+    for r in rows:
+        run = out / r["run_dir"]
+        assert r["run_dir"] == f"trials/{int(r['trial']):04d}"
+        assert {"spec.nns", "run.json", "weights.npz", "history.json"} <= {p.name for p in run.iterdir()}
+        assert not list(run.glob("*.png")), "trials' run directories have no per-run plots"
+        history = json.loads((run / "history.json").read_text())
+        if r["state"] == "complete":  # the value is val_loss (the default metric) at the epoch kept: the last
+            assert float(r["value"]) == pytest.approx(history[-1]["val_loss"], rel=1e-12)
+        spec_text = (run / "spec.nns").read_text()
+        assert "choice(" not in spec_text and "_range(" not in spec_text and "epochs = 2" in spec_text
+    info = json.loads((out / "study.json").read_text())
+    assert info["metric"] == "val_loss" and info["direction"] == "minimize" and info["trials"] == 3
+    assert info["sampler"] == "tpe" and info["pruner"] == "none" and info["seed"] == 0
+    assert info["fingerprint"] and (out / "space.nns").read_text() == DIGITS_SPACE
+    assert (out / "history.png").exists() and ((out / "parallel.png").exists() or (out / "slice.png").exists())
+    assert "best val_loss" in output and "best.nns" in output
+
+
+def test_best_nns_is_the_best_trials_spec_and_retrains_to_its_weights_and_value(digits_study, tmp_path):
+    from compiler.pipeline import compile_text
+    from compiler.space import space_of
+
+    spec, out, _ = digits_study
+    best = min((r for r in results(out) if r["state"] == "complete"), key=lambda r: float(r["value"]))
+    text = (out / "best.nns").read_text()
+    assert f"trial {best['trial']}" in text and "study" in text.splitlines()[0]
+    assert not space_of(text), "best.nns has no dimension left"
+    compile_text(text)
+    trial_spec = (out / best["run_dir"] / "spec.nns").read_text()
+    strip = lambda t: [line for line in t.splitlines() if not line.startswith("#")]  # noqa: E731
+    assert strip(text) == strip(trial_spec)
+    retrained = tmp_path / "retrained"
+    result = runner.invoke(app, ["train", str(out / "best.nns"), "--out", str(retrained), "-q"])
+    assert result.exit_code == 0, result.output
+    with np.load(retrained / "weights.npz") as a, np.load(out / best["run_dir"] / "weights.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    history = json.loads((retrained / "history.json").read_text())
+    assert history[-1]["val_loss"] == float(best["value"])
+
+
+def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path):
+    spec = write_spec(tmp_path, DIVERGING_SPACE)
+    out = tmp_path / "study"
+    result = search(spec, "--sampler", "grid", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    rows = {r["train.optimizer.sgd.learning_rate"] if "train.optimizer.sgd.learning_rate" in r else
+            r[next(k for k in r if "learning_rate" in k)]: r for r in results(out)}
+    assert len(rows) == 2
+    failed = [r for r in rows.values() if r["state"] == "failed"]
+    complete = [r for r in rows.values() if r["state"] == "complete"]
+    assert len(failed) == 1 and len(complete) == 1
+    assert "diverge" in failed[0]["error"] and failed[0]["value"] == ""
+    assert (out / failed[0]["run_dir"] / "run.json").exists()
+    assert "1 failed" in result.output and (out / "best.nns").exists()
+
+
+def test_grid_enumerates_a_finite_space(tmp_path):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    out = tmp_path / "grid"
+    result = search(spec, "--sampler", "grid", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    rows = results(out)
+    points = {(r["model.dense.units"], r["model.dense.activation"]) for r in rows}
+    assert points == {("8", "relu"), ("8", "tanh"), ("16", "relu"), ("16", "tanh")}
+    assert json.loads((out / "study.json").read_text())["trials"] == 4
+
+
+def test_grid_is_refused_for_a_continuous_space(tmp_path):
+    spec = write_spec(tmp_path, DIGITS_SPACE)
+    result = search(spec, "--sampler", "grid", "--out", tmp_path / "g")
+    assert result.exit_code == 2
+    assert "--sampler grid" in result.output and "continuous" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "g" / "study.json").exists()
+
+
+def test_cmaes_says_once_that_it_samples_categorical_dimensions_independently(tmp_path):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    result = search(spec, "--sampler", "cmaes", "--trials", 2, "--out", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("sampled independently") == 1
+    assert "model.dense.units" in result.output
+
+
+def test_two_worker_processes_share_the_default_sqlite_study(tmp_path):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    out = tmp_path / "jobs"
+    result = search(spec, "--jobs", 2, "--trials", 4, "--sampler", "random", "--pruner", "none", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = results(out)
+    assert sorted(int(r["trial"]) for r in rows) == [0, 1, 2, 3]
+    assert all(r["state"] == "complete" for r in rows)
+    assert all((out / r["run_dir"] / "run.json").exists() for r in rows)
+    assert "4/4 trials" in result.output
+
+
+def test_a_pruned_trial_stops_after_the_epoch_the_pruner_says(tmp_path):
+    """The objective reports the metric after every epoch; a pruner that prunes at once stops each trial
+    after its first epoch, recorded as pruned, its run directory complete."""
+    import optuna
+
+    from compiler.space import space_of
+    from tools.search.objective import Objective, TrialSettings
+    from tools.search.study import run_worker
+
+    class PruneAtOnce(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    space = space_of(GRID_SPACE.replace("epochs = 1", "epochs = 3"), str(tmp_path / "space.nns"))
+    study = optuna.create_study(pruner=PruneAtOnce(), sampler=optuna.samplers.RandomSampler(seed=0))
+    settings = TrialSettings(out=tmp_path, spec_path=tmp_path / "space.nns", study_name="s", metric="val_loss",
+                             asked=2)
+    assert run_worker(study, space, Objective(space, settings), asked=2) == "done"
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["PRUNED", "PRUNED"]
+    for t in trials:
+        assert list(t.intermediate_values) == [1]
+        run = json.loads((tmp_path / t.user_attrs["run_dir"] / "run.json").read_text())
+        assert "pruned" in run["outcome"]
+        assert len(json.loads((tmp_path / t.user_attrs["run_dir"] / "history.json").read_text())) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--storage", "postgresql://me:s3cret@127.0.0.1:1/db"], "cannot open storage postgresql://me:***@127.0.0.1:1/db"),
+    (["--storage", "nonsense"], "not a database URL"),
+    (["--storage", "journal:/no/such/dir/study.log"], "does not exist"),
+    (["--device", "cuda"], "cuda"),
+    (["--metric", "val_nonsense", "--trials", "1"], "--metric val_nonsense"),
+])
+def test_bad_options_are_one_line_and_exit_2(tmp_path, args, message):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    result = search(spec, "--out", tmp_path / "s", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert "s3cret" not in result.output
+
+
+def test_a_spec_without_dimensions_is_refused(tmp_path):
+    result = search("specs/digits_mlp.nns", "--out", tmp_path / "s")
+    assert result.exit_code == 2
+    assert "no search dimensions" in result.output
+
+
+def test_an_existing_study_directory_needs_resume(tmp_path):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    out = tmp_path / "s"
+    assert search(spec, "--trials", 1, "--out", out, "-q").exit_code == 0
+    result = search(spec, "--trials", 1, "--out", out)
+    assert result.exit_code == 2 and "--resume" in result.output
