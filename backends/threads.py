@@ -35,6 +35,7 @@ MAX_THREADS = 1024
 
 _USER_OMP_NUM_THREADS = os.environ.get("OMP_NUM_THREADS")  # as the user set it, before limit_threads changes it
 _limit: int | None = None  # what limit_threads() was last asked for, applied to frameworks loaded later
+_pools_limit: int | None = None  # the count threadpoolctl last set the loaded BLAS/OpenMP pools to
 
 
 def available_cores() -> int:
@@ -62,20 +63,24 @@ def limit_threads(n: int) -> int:
     of its children) use ``n`` threads; returns ``n``.
 
     Libraries already loaded are set now; PyTorch and TensorFlow loaded later are set by
-    ``apply_to_frameworks()``, which ``backends.require`` calls after importing a framework.
+    ``apply_to_frameworks()``, which ``backends.require`` calls after importing a framework. Asked again
+    for the count already set (each trial of a search), the BLAS/OpenMP libraries are not scanned again
+    (threadpoolctl's scan takes about 80 ms): those loaded since then read the variables at their start.
     """
-    global _limit
+    global _limit, _pools_limit
     if not 1 <= n <= MAX_THREADS:
         raise ValueError(f"a thread count must be from 1 to {MAX_THREADS}, received {n}")
     _limit = n
     for name in THREAD_VARIABLES:
         os.environ[name] = str(n)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # a BLAS loaded later reads the variables above
-        pass
-    else:
-        threadpool_limits(n)
+    if _pools_limit != n:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # a BLAS loaded later reads the variables above
+            pass
+        else:
+            threadpool_limits(n)
+            _pools_limit = n
     apply_to_frameworks()
     return n
 
