@@ -5,8 +5,9 @@ generator and its arguments, or a user's file), the train section's seed and val
 input and output shapes, the loss and the dtype. ``cached_dataset`` returns the ``Dataset`` an earlier call
 with the same key loaded — the same array objects, so no trainer may write into them (none does: the
 backends read batches and copy them) — and loads it otherwise. A user's file enters the key by its resolved
-path, size and modification time, so a file changed between two runs is read anew. At most ``MAX_KEPT``
-datasets are kept, the most recently used.
+path, size, modification time and inode, so a file changed between two runs is read anew; the data
+budget as set (``NNSPEC_DATA_BUDGET``) is part of the key too, since it decides whether a load is refused.
+At most ``MAX_KEPT`` datasets are kept, the most recently used.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from compiler.ir.training import FileData
 from runtime.data import DataError, Dataset, load_dataset, resolve_data
+from runtime.input_files import BUDGET_VARIABLE
 
 MAX_KEPT = 2
 _kept: OrderedDict[tuple, Dataset] = OrderedDict()
@@ -67,5 +69,5 @@ def _key(spec, data, base_dir: Path, dtype) -> tuple | None:
         except OSError:
             return None
         file_state = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-    return (described, file_state, training.seed, training.validation_split, tuple(spec.input_shape),
+    return (described, file_state, os.environ.get(BUDGET_VARIABLE), training.seed, training.validation_split, tuple(spec.input_shape),
             tuple(spec.output_shape), training.loss.kind, np.dtype(dtype).str)

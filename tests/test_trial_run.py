@@ -209,3 +209,24 @@ def test_a_keyboard_interrupt_inside_a_trial_raises_interrupted_and_keeps_the_la
     state, _, _, _ = load_checkpoint(run_dir)
     assert (state.epoch, state.batch) == (1, 0)  # epoch 1's checkpoint: epoch 2's was never written
     lock_run_dir(run_dir).release()
+
+
+def test_trials_share_a_loaded_dataset_until_its_file_or_the_budget_changes(tmp_path, monkeypatch):
+    """``runtime.dataset_cache``: a search's trials load the data once; a changed file is read anew, and a
+    data budget set since is obeyed."""
+    from runtime.data import DataError
+    from runtime.dataset_cache import cached_dataset
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(40, 2)), y=rng.integers(0, 3, 40))
+    spec = compile_text('model m { Input([2]) Dense(3) }\n'
+                        'train { loss = sparse_categorical_crossentropy(from_logits=true) optimizer = adam '
+                        'seed = 1 data = "d.npz" }').spec
+    first = cached_dataset(spec, base_dir=tmp_path)
+    assert cached_dataset(spec, base_dir=tmp_path) is first
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(50, 2)), y=rng.integers(0, 3, 50))
+    second = cached_dataset(spec, base_dir=tmp_path)
+    assert second is not first and second.n_train == 50
+    monkeypatch.setenv("NNSPEC_DATA_BUDGET", "100")
+    with pytest.raises(DataError, match="data budget"):
+        cached_dataset(spec, base_dir=tmp_path)
