@@ -62,11 +62,12 @@ def fix(
         fail(out, "the file exists; give --force to overwrite it")
     check_output(out)
     space = _load_space(spec)
+    epochs = None
     if params is not None:
         point, where = _read_params(params), params
         comment = f"nnspec fix: the point {params} of the search space {spec}"
     else:
-        point, comment = _trial_point(spec, space, study, trial, storage)
+        point, comment, epochs = _trial_point(spec, space, study, trial, storage)
         where = study
     from compiler.space import ParamsError
 
@@ -75,6 +76,10 @@ def fix(
     except ParamsError as exc:
         fail(where, str(exc))
     text = space.concrete_text(point, comment=comment)
+    if epochs is not None:  # the study's --epochs: the spec the trial trained, which retrains to its results
+        from tools.search.objective import with_epochs
+
+        text = with_epochs(text, epochs)
     if out is None:
         write_stdout_utf8(text)
     else:
@@ -148,10 +153,12 @@ def _json_kind(value) -> str:
         type(value), "a number")
 
 
-def _trial_point(spec: Path, space, study_dir: Path, number: int, storage: str | None) -> tuple[dict, str]:
-    """Trial ``number``'s point in the study of ``study_dir`` and the comment naming it. A trial that does
-    not exist or has not finished is an error; a pruned or failed one is fixed, with a note saying so. The
-    study's space must be the spec's (its fingerprint), else the differences are printed, exit 2."""
+def _trial_point(spec: Path, space, study_dir: Path, number: int,
+                 storage: str | None) -> tuple[dict, str, int | None]:
+    """Trial ``number``'s point in the study of ``study_dir``, the comment naming it, and the study's
+    ``--epochs`` (None when it had none: the trial trained the spec's own). A trial that does not exist or
+    has not finished is an error; a pruned or failed one is fixed, with a note saying so. The study's space
+    must be the spec's (its fingerprint), else the differences are printed, exit 2."""
     from tools.search.storage import StorageError
     from tools.search.study_dir import StudyDirError, open_study
 
@@ -190,4 +197,6 @@ def _trial_point(spec: Path, space, study_dir: Path, number: int, storage: str |
               "all the same", file=sys.stderr)
     comment = (f"nnspec fix: trial {number} ({outcome}) of the study {info.study_name!r} in {study_dir}, "
                f"a point of the search space {spec}")
-    return dict(chosen.params), comment
+    if info.epochs is not None:
+        comment += f"\nepochs = {info.epochs}: the study's --epochs, which every trial trained"
+    return dict(chosen.params), comment, info.epochs

@@ -82,8 +82,14 @@ class _Compiler:
         return self._outcomes[key]
 
     def shows(self, point: Point, identity: tuple) -> bool:
-        """Whether compiling ``point`` gives a diagnostic the same as ``identity``."""
-        return any(_identity(d) == identity for d in self.compile(point)[1])
+        """Whether compiling ``point`` gives a diagnostic the same as ``identity`` (False when ``point``, a
+        point made to attribute a diagnostic, is not a point of the space)."""
+        from compiler.space import ParamsError
+
+        try:
+            return any(_identity(d) == identity for d in self.compile(point)[1])
+        except ParamsError:
+            return False
 
 
 def points_to_check(space: SearchSpace, samples: int = SAMPLES, seed: int = SAMPLE_SEED) -> list[Point]:
