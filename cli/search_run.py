@@ -5,6 +5,7 @@ Ctrl-C). Errors a user can cause are one line (or the spec's diagnostics) and ex
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -220,9 +221,9 @@ def _in_process(study, space, settings, info, progress, stops, problems) -> str:
 
 
 def _in_workers(study, info, storage_url, jobs, out, progress, stops, problems) -> str:
-    from tools.search.workers import failure_of, start_workers, stop_workers
+    from tools.search.workers import last_words, start_workers, stop_workers
 
-    processes = start_workers(out, jobs, storage_url)
+    processes = start_workers(out, jobs, storage_url, module="cli.search_worker")
     ended = "done"
     try:
         while any(p.poll() is None for p in processes):
@@ -233,9 +234,11 @@ def _in_workers(study, info, storage_url, jobs, out, progress, stops, problems) 
             time.sleep(POLL_S)
     finally:
         stop_workers(processes)
-    if any(p.returncode in (130, -2) for p in processes) and ended == "done":
+    stopped = (EXIT_INTERRUPTED, -signal.SIGINT, -signal.SIGTERM)
+    if any(p.returncode in stopped for p in processes) and ended == "done":
         ended = "stopped"
-    problems.extend(f for i, p in enumerate(processes) if (f := failure_of(out, i, p)) is not None)
+    problems.extend(f"worker {i} exited with {p.returncode}: {last_words(out, i)}" for i, p in enumerate(processes)
+                    if p.returncode not in (EXIT_OK, *stopped))
     return ended
 
 

@@ -1,10 +1,11 @@
 """``--jobs N``: N worker processes on this machine sharing one study.
 
 The parent (``nnspec search``) creates the study and ``study.json``, then ``start_workers`` starts N
-processes of ``python -m tools.search.workers OUT INDEX``; each opens the same storage (its URL
-passes in the environment variable ``STORAGE_ENV``, so that a password is never on a command line)
-and runs trials (``tools.search.study.run_worker``) until the study has its trials; worker ``i``
-samples with seed ``seed + i``. The parent only watches: it polls the storage for progress and ends
+processes of ``python -m MODULE OUT INDEX`` (the command line's worker entry point,
+``cli/search_worker.py``, which calls ``run_one_worker``); each opens the same storage (its URL passes
+in the environment variable ``STORAGE_ENV``, so that a password is never on a command line) and runs
+trials (``tools.search.study.run_worker``) until the study has its trials; worker ``i`` samples with
+seed ``seed + i``. The parent only watches: it polls the storage for progress and ends
 when every worker has ended. Ctrl-C (SIGINT) or SIGTERM reaches each worker, which stops its trial
 at the next step boundary (the trial recorded as interrupted, a checkpoint in its run directory) and
 exits 130; ``stop_workers`` sends it to those that did not get it, and kills any still running after
@@ -22,25 +23,25 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 STORAGE_ENV = "NNSPEC_SEARCH_STORAGE"
 STOP_WAIT_S = 60.0
-EXIT_STOPPED = 130
-EXIT_FAILED = 2
 
 
 def worker_log(out: Path, index: int) -> Path:
     return Path(out) / "workers" / f"{index}.log"
 
 
-def start_workers(out: Path, jobs: int, storage_url: str) -> list[subprocess.Popen]:
-    """Start ``jobs`` worker processes on the study of directory ``out`` (its study.json written)."""
+def start_workers(out: Path, jobs: int, storage_url: str, module: str) -> list[subprocess.Popen]:
+    """Start ``jobs`` processes of ``python -m module OUT INDEX`` on the study of directory ``out``
+    (its study.json written)."""
     (Path(out) / "workers").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, STORAGE_ENV: storage_url}
     processes = []
     for index in range(jobs):
         with open(worker_log(out, index), "wb") as log:
-            processes.append(subprocess.Popen([sys.executable, "-m", "tools.search.workers", str(out), str(index)],
+            processes.append(subprocess.Popen([sys.executable, "-m", module, str(out), str(index)],
                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                                               env=env))
     return processes
@@ -63,54 +64,36 @@ def stop_workers(processes: list[subprocess.Popen], wait_s: float = STOP_WAIT_S)
             p.wait()
 
 
-def failure_of(out: Path, index: int, process: subprocess.Popen) -> str | None:
-    """None when worker ``index`` ended well (0) or was stopped (130); else its log's last line."""
-    if process.returncode in (0, EXIT_STOPPED, -signal.SIGINT):
-        return None
-    lines = [line for line in worker_log(out, index).read_text(errors="replace").splitlines() if line.strip()]
-    return f"worker {index} exited with {process.returncode}: {lines[-1] if lines else '(no message)'}"
+def last_words(out: Path, index: int) -> str:
+    """The last line worker ``index`` wrote to its log (its error), or "(no message)"."""
+    path = worker_log(out, index)
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()] if path.exists() else []
+    return lines[-1] if lines else "(no message)"
 
 
-def worker_main(argv: list[str]) -> int:
-    """A worker process: ``OUT INDEX`` (see the module docstring); exit 0 done, 130 stopped, 2 failed."""
-    from compiler.space import load_space
-    from spec_lang.diagnostics import SpecError
-    from backends.contract import Interrupted
-    from tools.search.objective import MetricMissing, Objective, TrialSettings
-    from tools.search.samplers import make_sampler
-    from tools.search.pruners import make_pruner
-    from tools.search.study_dir import read_study_json
-    from tools.search.storage import open_storage
-
+def run_one_worker(out: Path, index: int, should_stop: Callable[[], bool]) -> str:
+    """Worker ``index`` of the study in ``out``: its share of the trials (``run_worker``); returns how it
+    ended. Raises ``Interrupted`` (stopped during a trial), ``SpecError``, ``StorageError``,
+    ``StudyDirError``, ``MetricMissing``."""
     import optuna
 
-    out, index = Path(argv[0]), int(argv[1])
-    stops: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: stops.append(signum))
-    try:
-        info = read_study_json(out)
-        space = load_space(info.spec)
-        storage = open_storage(os.environ.get(STORAGE_ENV) or info.storage_url(out))
-        sampler = make_sampler(info.sampler, space, info.seed + index).sampler
-        study = optuna.load_study(study_name=info.study_name, storage=storage, sampler=sampler,
-                                  pruner=make_pruner(info.pruner, info.epochs))
-        settings = TrialSettings(out=out, spec_path=Path(info.spec), study_name=info.study_name, metric=info.metric,
-                                 asked=info.trials, backend=info.backend, device=info.device, data=info.data,
-                                 threads=info.threads, dtype=info.dtype, epochs=info.epochs)
-        objective = Objective(space, settings, should_stop=lambda: bool(stops))
-        from tools.search.study import run_worker
+    from compiler.space import load_space
+    from tools.search.objective import Objective, TrialSettings
+    from tools.search.pruners import make_pruner
+    from tools.search.samplers import make_sampler
+    from tools.search.storage import open_storage
+    from tools.search.study import run_worker
+    from tools.search.study_dir import read_study_json
 
-        run_worker(study, space, objective, asked=info.trials, timeout=info.timeout, should_stop=lambda: bool(stops))
-    except (Interrupted, KeyboardInterrupt):
-        return EXIT_STOPPED
-    except (SpecError, MetricMissing, Exception) as exc:  # noqa: BLE001 - one line in the worker's log
-        print(f"worker {index}: error: {exc}", file=sys.stderr)
-        if os.environ.get("NNSPEC_DEBUG"):
-            raise
-        return EXIT_FAILED
-    return EXIT_STOPPED if stops else 0
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main(sys.argv[1:]))
+    out = Path(out)
+    info = read_study_json(out)
+    space = load_space(info.spec)
+    storage = open_storage(os.environ.get(STORAGE_ENV) or info.storage_url(out))
+    sampler = make_sampler(info.sampler, space, info.seed + index).sampler
+    study = optuna.load_study(study_name=info.study_name, storage=storage, sampler=sampler,
+                              pruner=make_pruner(info.pruner, info.epochs))
+    settings = TrialSettings(out=out, spec_path=Path(info.spec), study_name=info.study_name, metric=info.metric,
+                             asked=info.trials, backend=info.backend, device=info.device, data=info.data,
+                             threads=info.threads, dtype=info.dtype, epochs=info.epochs)
+    objective = Objective(space, settings, should_stop=should_stop)
+    return run_worker(study, space, objective, asked=info.trials, timeout=info.timeout, should_stop=should_stop)
