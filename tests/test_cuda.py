@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from example_specs import CONCRETE
 from frameworks import need
 
 torch = need("torch")
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
 ROOT = Path(__file__).resolve().parent.parent
 # every example spec; the seed CNN (128x128 convolutions, slow in NumPy float64) last, so that a session
 # with little GPU time left (benchmarks/gpu_session.sh bounds the run) loses the fewest cases
-SPECS = sorted((p.stem for p in (ROOT / "specs").glob("*.nns")), key=lambda name: (name == "seed_cnn", name))
+SPECS = sorted((p.stem for p in CONCRETE), key=lambda name: (name == "seed_cnn", name))
 CUDA = "cuda"  # as a user types it
 GPU = "cuda:0"  # as nnspec resolves and records it
 runner = CliRunner()

@@ -46,13 +46,14 @@ from compiler.ir.layers import LAYER_CLASSES
 from compiler.pipeline import compile_file, compile_text
 from compiler.weights import weight_specs
 from equivalence_cases import CASES, case_data  # tests/ is on sys.path under pytest
+from example_specs import CONCRETE
 from frameworks import need
 
 pytestmark = pytest.mark.filterwarnings(  # Keras' convert_to_numpy under NumPy 2, not ours
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC_FILES = sorted(p.stem for p in (ROOT / "specs").glob("*.nns"))
+SPEC_FILES = sorted(p.stem for p in CONCRETE)
 NNSPEC_PACKAGES = {"compiler", "backends", "spec_lang", "nnspec"}
 ALLOWED_IMPORTS = {"argparse", "csv", "math", "os", "numpy", "torch", "keras", "sklearn"}
 TOLERANCE = 1e-9

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from example_specs import CONCRETE
 from frameworks import need
 
 keras = need("keras")
@@ -70,7 +71,7 @@ EXTRA = {
 ALL_CASES = {**CASES, **EXTRA}
 # Every example spec but seed_cnn: its 128x128 images with 128-filter convolutions make 50 float64 steps take
 # many minutes here (tests/test_torch_backend.py checks its first step against NumPy on its own images).
-SPEC_PATHS = sorted(p for p in (ROOT / "specs").glob("*.nns")
+SPEC_PATHS = sorted(p for p in CONCRETE
                     if compile_file(p).spec.training.data is not None and p.stem != "seed_cnn")
 
 

@@ -25,6 +25,7 @@ from compiler.ir.training import OPTIMIZER_CLASSES, SCHEDULE_CLASSES
 from compiler.ir.values import INITIALIZER_KINDS, REGULARIZER_KINDS, ActivationKind
 from compiler.ir.layers import LAYER_CLASSES
 from compiler.pipeline import CompileResult, compile_file
+from example_specs import CONCRETE, SEARCH
 from compiler.summary import render_summary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ SPECS_DIR = REPO_ROOT / "specs"
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("NNSPEC_UPDATE_GOLDEN", "") not in ("", "0")
 
-SPEC_NAMES = sorted(p.stem for p in SPECS_DIR.glob("*.nns"))
+SPEC_NAMES = sorted(p.stem for p in CONCRETE)
 
 # The lint warnings each spec is meant to show (by code); every other spec must compile clean.
 EXPECTED_WARNINGS = {
@@ -215,3 +216,23 @@ def test_seed_cnn_keras_param_counts():
     assert spec.trainable_params + spec.non_trainable_params == 440_202
     assert spec.trainable_params == 439_690
     assert spec.non_trainable_params == 512
+
+
+# ---- the example search spaces (specs/*_search.nns) ------------------------------------
+@pytest.mark.parametrize("path", SEARCH, ids=lambda p: p.stem)
+def test_example_search_space_checks_clean_and_is_formatted(path):
+    """Every point nnspec check tries (base, extremes, samples) compiles without an error or a warning,
+    and the file is in fmt's canonical form: an example space a user can search as it is."""
+    from compiler.space import load_space
+    from compiler.space_check import check_space
+    from spec_lang.formatter import format_source
+
+    text = path.read_text(encoding="utf-8")
+    assert format_source(text, str(path)) == text
+    found = check_space(load_space(path))
+    assert found.space and found.base is not None
+    assert [d.message for d in found.errors + found.warnings] == []
+
+
+def test_there_are_example_search_spaces_for_an_mlp_and_a_cnn():
+    assert {p.stem for p in SEARCH} >= {"digits_mlp_search", "digits_cnn_search"}

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from example_specs import CONCRETE
 from frameworks import need
 
 torch = need("torch")
@@ -47,7 +48,7 @@ from compiler.pipeline import compile_file, compile_text  # noqa: E402
 from spec_lang.diagnostics import SpecError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted((ROOT / "specs").glob("*.nns"))
+SPECS = list(CONCRETE)
 STEPS = 50
 SUBSET = 256
 TOL64 = tolerance_for(np.float64)
