@@ -504,3 +504,19 @@ def test_differences_say_what_changed(change, expected):
     old = space_of(CONDITIONAL).fingerprint()
     new = space_of(CONDITIONAL.replace(*change)).fingerprint()
     assert SearchSpace.differences(old, new) == expected
+
+
+def test_the_readmes_search_space_is_canonical_and_its_paths_are_the_ones_it_lists():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Search spaces"):]
+    text = section.split("```\n", 2)[1]
+    from spec_lang.formatter import format_source
+    assert format_source(text) == text
+    space = space_of(text, "README.md")
+    names = [d.name for d in space.dimensions]
+    listed = section[section.index("The space above has"):section.index("Two dimensions that would")]
+    assert [n for n in names if f"`{n}`" in listed] == names
+    for point in space.extremes():
+        compile_text(space.concrete_text(point))
