@@ -164,10 +164,11 @@ def _trial_point(spec: Path, space, study_dir: Path, number: int,
 
     try:
         info, study = open_study(study_dir, storage)
-    except (StudyDirError, StorageError) as exc:
-        print(f"{study_dir}: error: {exc}" if not str(exc).startswith(str(study_dir)) else f"error: {exc}",
-              file=sys.stderr)
-        raise typer.Exit(EXIT_ERRORS) from None
+    except (StudyDirError, StorageError) as exc:  # "DIR...: reason" or a reason: "path: error: reason"
+        where, _, reason = str(exc).partition(": ")
+        if not (reason and where.startswith(str(study_dir))):
+            where, reason = str(study_dir), str(exc)
+        fail(where, reason)
     if info.fingerprint and info.fingerprint != space.fingerprint():
         changes = type(space).differences(info.fingerprint, space.fingerprint())
         print(f"{spec}: error: this is not the search space of the study in {study_dir}:", file=sys.stderr)

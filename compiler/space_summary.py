@@ -9,9 +9,12 @@ from compiler.space.dimensions import show_label
 
 
 def describe_condition(dim) -> str:
-    """``train.optimizer = sgd``, or alternatives joined by "or" (the dimension exists when any holds);
-    '' for a dimension that always exists."""
-    return " or ".join(f"{parent} = {show_label(value)}" for parent, value in dim.conditions)
+    """``train.optimizer = sgd``; alternatives (the dimension exists when any holds) joined by "or", the
+    values of one parent together (``block = a or b``); '' for a dimension that always exists."""
+    values: dict[str, list[str]] = {}
+    for parent, value in dim.conditions:
+        values.setdefault(parent, []).append(show_label(value))
+    return "; or ".join(f"{parent} = {' or '.join(labels)}" for parent, labels in values.items())
 
 
 def describe_size(space: SearchSpace) -> str:

@@ -228,7 +228,9 @@ def test_a_study_of_another_space_is_refused_with_what_changed(searched, tmp_pat
 def test_a_directory_that_is_not_a_study_is_one_line(space_file, tmp_path):
     result = fix(space_file, "--trial", 0, "--study", tmp_path)
     assert result.exit_code == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "not a study directory" in result.stderr
+    assert result.stderr.strip().startswith(f"{tmp_path}: error: not a study directory (no study.json"), \
+        result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def hand_made_study(space_file: Path, out: Path):
@@ -282,3 +284,17 @@ def test_pruned_and_failed_trials_are_written_with_a_note_and_a_running_one_is_r
     assert running.exit_code == 2
     assert running.stderr.strip().startswith(f"{study}: error: trial 3 has not finished (running)")
     assert running.stdout == ""
+
+
+def test_storage_names_the_studys_database_and_a_bad_one_is_one_line(space_file, tmp_path):
+    from tools.search.storage import default_url
+
+    space, points = hand_made_study(space_file, tmp_path / "hand")
+    study = tmp_path / "hand"
+    given = fix(space_file, "--trial", 0, "--study", study, "--storage", default_url(study))
+    assert given.exit_code == 0, given.output
+    assert layers(given.stdout) == layers(space.concrete_text(points[0]))
+    bad = fix(space_file, "--trial", 0, "--study", study, "--storage", "postgresql://me:secret@127.0.0.1:1/db")
+    assert bad.exit_code == 2
+    assert len(bad.stderr.strip().splitlines()) == 1 and "secret" not in bad.stderr, bad.stderr
+    assert "cannot open storage postgresql://me:***@127.0.0.1:1/db" in bad.stderr
