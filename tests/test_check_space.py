@@ -237,3 +237,21 @@ def test_json_gives_the_space_and_the_base_points_ir(tmp_path):
     assert document["space"]["points_checked"] >= 2
     kinds = [layer["kind"] for layer in document["base"]["layers"]]
     assert kinds.count("Conv2D") == 1  # the base point: depth 1
+
+
+def test_a_malformed_dimension_is_an_error_with_a_caret_before_any_point_is_compiled(tmp_path):
+    text = spec("""
+        model mlp {
+            Input(shape=[4])
+            Dense(int_range(8, 4), activation=relu)
+            Dense(3, activation=softmax)
+        }
+        """) + TRAIN
+    path = write(tmp_path, text)
+    result = check(str(path))
+    assert result.exit_code == 2, result.output
+    line, col = line_col(text, "8, 4)")
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{path}:{line}:{col}: error: int_range: low 8 is greater than high 4"), result.stderr
+    assert result.stderr.strip().endswith(f"{path}: 1 error")
+    assert "search space:" not in result.stdout
