@@ -250,7 +250,7 @@ def test_a_malformed_dimension_is_an_error_with_a_caret_before_any_point_is_comp
     path = write(tmp_path, text)
     result = check(str(path))
     assert result.exit_code == 2, result.output
-    line, col = line_col(text, "8, 4)")
+    line, col = line_col(text, "4), activation")  # the bound that is wrong
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"{path}:{line}:{col}: error: int_range: low 8 is greater than high 4"), result.stderr
     assert result.stderr.strip().endswith(f"{path}: 1 error")
