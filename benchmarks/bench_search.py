@@ -1,0 +1,200 @@
+"""What does ``nnspec search`` cost beyond the training of its trials, and how much does ``--jobs 2`` gain?
+A standalone benchmark that prints figures and ratios, and tests nothing.
+
+    python benchmarks/bench_search.py                  # about 2-3 minutes on 2 idle cores
+    python benchmarks/bench_search.py --quick          # a smoke run: fewer trials and epochs, one round
+    python benchmarks/bench_search.py --trials 20 --rounds 3 --json search.json
+
+It runs the installed ``nnspec`` as a user does (``subprocess``, output discarded) and reads what the
+search wrote: the study (Optuna's own ``load_study`` on the study's ``study.db``: each trial's start and
+completion time) and each trial's ``run.json`` (``seconds``: the training time the run records, i.e.
+``runtime.loop.fit`` with its per-epoch checkpoints). Times are ``time.time`` / ``time.perf_counter``;
+load and environment come from ``harness.py``.
+
+The workload is a digits-MLP search space whose every point costs the same training (so that one study's
+trials, and two studies, do the same work): the ``digits_mlp.nns`` network with the dropout rate and the
+learning rate searched (``float_range``, ``log_range``), ``--epochs`` epochs (default 30, about as long
+as a trial of ``specs/digits_mlp.nns``, which early stopping ends near epoch 27) and no early stopping;
+random sampler, no pruner, seed 0, one BLAS thread per process (nnspec's default).
+
+What it measures
+----------------
+1. The overhead of a trial beyond its own training, one worker (``--jobs 1``), ``--trials`` trials:
+
+   * per trial, *in the trial*: the trial's duration in the study (``datetime_complete -
+     datetime_start``: sampling, the concrete spec, compiling, the data, the trainer, the run directory
+     and its files, reporting to the pruner) minus the training time of its ``run.json``;
+   * per trial, *per cycle*: the time from the previous trial's completion (the first trial: its start)
+     to this one's, minus its training: the above plus what the study does between trials (telling
+     the storage, asking for the next trial);
+   * each as a fraction of the trial's training time: median and mean over the trials.
+     **Target: the per-cycle overhead under 5% of the training of a digits-MLP trial** (the median);
+   * once per search: the process start and study setup (from launching ``nnspec search`` to the
+     first trial's start: interpreter, imports, the space, the storage, the study) and the end (from
+     the last trial's completion to the process's exit: results.csv, best.nns, the plots).
+
+2. ``--jobs 1`` against ``--jobs 2`` on the same study settings (``--trials`` 20, a fresh ``--out``
+   each), whole-process wall time, in ``--rounds`` rounds, the order of the two reversed every other
+   round; the ratio is the median over rounds of jobs-2 time / jobs-1 time.
+   **Target: ≤ 0.6 on 2 cores** (perfect scaling is 0.5; the fixed start and end are not parallel).
+
+How to read it: both figures are wall times on a machine other processes may share. The load average
+before and after and the CPU share other processes used just before starting are printed; a WARNING
+there means the ``--jobs 2`` ratio in particular is not to be trusted (two workers need two free cores).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import ROOT, Report, arguments, cores
+
+SPACE = """\
+# The benchmark's search space: digits_mlp.nns with the dropout rate and the learning rate searched.
+# Every point trains the same network for the same epochs (no early stopping): the same work per trial.
+
+num_classes = 10
+
+model digits_mlp {{
+    Input([64])
+    Rescaling(1 / 16)
+    Dense(128, activation=relu)
+    Dropout(float_range(0.0, 0.5))
+    Dense(64, activation=relu)
+    Dense(num_classes)
+}}
+
+train {{
+    loss = sparse_categorical_crossentropy(from_logits=true)
+    optimizer = adam(learning_rate=log_range(1e-4, 1e-2))
+    batch_size = 32
+    epochs = {epochs}
+    seed = 42
+    metrics = [accuracy]
+    validation_split = 0.2
+    data = digits
+}}
+"""
+
+
+def nnspec() -> list[str]:
+    """The command that runs this interpreter's nnspec (the ``nnspec`` script beside it, else ``-m cli``)."""
+    script = Path(sys.executable).with_name("nnspec")
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from cli import main; main()"]
+
+
+def search(spec: Path, out: Path, *, trials: int, jobs: int) -> tuple[float, float]:
+    """Run ``nnspec search`` to completion: (launch time as ``time.time()``, wall seconds). Raises
+    ``SystemExit`` with its output when it fails."""
+    argv = [*nnspec(), "search", str(spec), "--trials", str(trials), "--jobs", str(jobs), "--sampler", "random",
+            "--pruner", "none", "--seed", "0", "--out", str(out), "--quiet"]
+    launched, start = time.time(), time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"nnspec search failed (exit {done.returncode}): {' '.join(argv)}\n"
+                         f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return launched, wall
+
+
+def trials_of(out: Path) -> list[dict]:
+    """The study's complete trials in ``out``, by completion: start/complete (epoch seconds), training
+    seconds (their run.json), number."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{out / 'study.db'}"
+    (name,) = optuna.study.get_all_study_names(storage)
+    rows = []
+    for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False):
+        if t.state != optuna.trial.TrialState.COMPLETE:
+            raise SystemExit(f"trial {t.number} is {t.state.name}: {t.user_attrs.get('error', '')}")
+        run = json.loads((out / t.user_attrs["run_dir"] / "run.json").read_text())
+        rows.append({"number": t.number, "start": t.datetime_start.timestamp(),
+                     "complete": t.datetime_complete.timestamp(), "training": float(run["seconds"])})
+    return sorted(rows, key=lambda r: r["complete"])
+
+
+def overhead(report: Report, spec: Path, work: Path, trials: int) -> None:
+    report.section(f"1. Overhead of a trial beyond its training: {trials} trials, one worker (--jobs 1)")
+    out = work / "overhead"
+    launched, wall = search(spec, out, trials=trials, jobs=1)
+    rows = trials_of(out)
+    previous = rows[0]["start"]
+    for r in rows:
+        r["in_trial"] = r["complete"] - r["start"] - r["training"]
+        r["cycle"] = r["complete"] - previous - r["training"]
+        previous = r["complete"]
+    print(f"  {'trial':>5} {'training s':>10} {'in trial s':>10} {'cycle s':>9} {'in trial':>9} {'cycle':>7}")
+    for r in rows:
+        print(f"  {r['number']:>5} {r['training']:>10.3f} {r['in_trial']:>10.3f} {r['cycle']:>9.3f} "
+              f"{r['in_trial'] / r['training']:>9.1%} {r['cycle'] / r['training']:>7.1%}")
+    in_trial = [r["in_trial"] / r["training"] for r in rows]
+    cycle = [r["cycle"] / r["training"] for r in rows]
+    training = statistics.median(r["training"] for r in rows)
+    setup, end = rows[0]["start"] - launched, launched + wall - rows[-1]["complete"]
+    print(f"  training per trial: median {training:.3f} s")
+    print(f"  overhead in the trial: median {statistics.median(in_trial):.1%}, mean {statistics.mean(in_trial):.1%}"
+          f" ({statistics.median(r['in_trial'] for r in rows) * 1000:.0f} ms)")
+    print(f"  overhead per cycle:    median {statistics.median(cycle):.1%}, mean {statistics.mean(cycle):.1%}"
+          f" ({statistics.median(r['cycle'] for r in rows) * 1000:.0f} ms)")
+    print(f"  once per search: process start and study setup {setup:.2f} s; results, best.nns and plots "
+          f"{end:.2f} s; whole process {wall:.2f} s for {sum(r['training'] for r in rows):.2f} s of training")
+    report.results["overhead"] = {"trials": rows, "setup_s": setup, "end_s": end, "wall_s": wall,
+                                  "median_in_trial": statistics.median(in_trial),
+                                  "median_cycle": statistics.median(cycle)}
+    report.verdict("per-cycle overhead / training (median)", statistics.median(cycle), 0.05, at_least=False,
+                   unit="", against=f"{statistics.median(r['cycle'] for r in rows) * 1000:.0f} ms per trial")
+
+
+def jobs(report: Report, spec: Path, work: Path, trials: int, rounds: int) -> None:
+    report.section(f"2. A {trials}-trial study: --jobs 1 against --jobs 2, {rounds} round(s), {cores()} usable cores")
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for r in range(rounds):
+        for n in ((1, 2) if r % 2 == 0 else (2, 1)):
+            _, wall = search(spec, work / f"jobs{n}-{r}", trials=trials, jobs=n)
+            times[n].append(wall)
+            print(f"  round {r + 1}: --jobs {n}: {wall:.2f} s")
+    ratios = [b / a for a, b in zip(times[1], times[2])]
+    print(f"  --jobs 1: median {statistics.median(times[1]):.2f} s; --jobs 2: median {statistics.median(times[2]):.2f} s;"
+          f" per-round ratios {', '.join(f'{x:.2f}' for x in ratios)}")
+    report.results["jobs"] = {"trials": trials, "seconds": times, "ratios": ratios}
+    report.verdict("--jobs 2 time / --jobs 1 time", statistics.median(ratios), 0.6, at_least=False,
+                   against=f"{trials} trials")
+
+
+def main() -> int:
+    parser = arguments(__doc__)
+    parser.add_argument("--trials", type=int, default=None, help="trials of the overhead search (default 10, quick 3)")
+    parser.add_argument("--jobs-trials", type=int, default=None, help="trials of each --jobs study (default 20, quick 6)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of --jobs 1 / --jobs 2 (default 2, quick 1)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default 30, quick 5)")
+    parser.add_argument("--keep", metavar="DIR", type=Path, help="write the studies under DIR and keep them")
+    args = parser.parse_args()
+    q = args.quick
+    trials = args.trials or (3 if q else 10)
+    jobs_trials = args.jobs_trials or (6 if q else 20)
+    rounds = args.rounds or (1 if q else 2)
+    epochs = args.epochs or (5 if q else 30)
+    report = Report("bench_search", "nnspec search: overhead per trial, --jobs 2 against --jobs 1", quick=q,
+                    libraries=("numpy", "optuna", "sqlalchemy"))
+    print(f"  workload: the digits MLP, dropout and learning rate searched, {epochs} epochs per trial, "
+          "random sampler, no pruner")
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        spec = work / "digits_mlp_space.nns"
+        spec.write_text(SPACE.format(epochs=epochs))
+        overhead(report, spec, work, trials)
+        jobs(report, spec, work, jobs_trials, rounds)
+    return report.finish(args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
