@@ -73,8 +73,13 @@ def fix(
 
     try:
         space.validate(point)
-    except ParamsError as exc:
-        fail(where, str(exc))
+    except ParamsError as exc:  # every problem, one line each; the names when one is unknown with no guess
+        for problem in exc.problems:
+            print(f"{where}: error: {problem}", file=sys.stderr)
+        if any(p.startswith("unknown dimension") and "did you mean" not in p for p in exc.problems):
+            print(f"{where}: note: the space's dimensions: {', '.join(d.name for d in space.dimensions)}",
+                  file=sys.stderr)
+        raise typer.Exit(EXIT_ERRORS) from None
     text = space.concrete_text(point, comment=comment)
     if epochs is not None:  # the study's --epochs: the spec the trial trained, which retrains to its results
         from tools.search.objective import with_epochs

@@ -298,3 +298,16 @@ def test_storage_names_the_studys_database_and_a_bad_one_is_one_line(space_file,
     assert bad.exit_code == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "secret" not in bad.stderr, bad.stderr
     assert "cannot open storage postgresql://me:***@127.0.0.1:1/db" in bad.stderr
+
+
+def test_every_problem_of_a_point_is_a_line_and_an_unknown_name_lists_the_dimensions(tmp_path, space_file):
+    params = write_params(tmp_path, {"depth": 2, "train.optimizer": "adam", "train.optimizer.adam.learning_rate": 1.0})
+    result = fix(space_file, "--params", params)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == f"{params}: error: unknown dimension 'depth'"
+    assert f"{params}: error: missing dimension 'units' (one of 16, 32)" in lines
+    assert any(line.startswith(f"{params}: error: dimension 'train.optimizer.adam.learning_rate': expected a "
+                               "number in [0.001, 0.01]") for line in lines), lines
+    assert lines[-1] == (f"{params}: note: the space's dimensions: units, model.repeat[0].count, model.optional[0], "
+                         "train.optimizer, train.optimizer.adam.learning_rate, train.optimizer.sgd.momentum")
