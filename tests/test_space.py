@@ -520,3 +520,13 @@ def test_the_readmes_search_space_is_canonical_and_its_paths_are_the_ones_it_lis
     assert [n for n in names if f"`{n}`" in listed] == names
     for point in space.extremes():
         compile_text(space.concrete_text(point))
+
+
+def test_a_point_read_from_json_writes_integers_as_integers_and_floats_as_floats():
+    space = space_of(EVERY_KIND)
+    point = json.loads(json.dumps({**space.extremes()[0], "model.conv2d.filters": 16.0,
+                                   "train.optimizer.adam.learning_rate": 0.001}))
+    text = space.concrete_text({**point, "model.repeat[0].count": 2.0})
+    assert "Conv2D(16, 3," in text and "repeat 2 {" in text and "learning_rate=0.001" in text
+    assert "Dropout(0.0)" in text  # a float range's low bound 0 is written as a float
+    compile_text(text)

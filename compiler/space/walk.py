@@ -27,8 +27,8 @@ from compiler.ir.training import Training
 from compiler.passes.training import LOSS_ARGS, OPTIMIZER_ARGS, SYNTHETIC_ARGS
 from compiler.passes.value_kinds import (ACTIVATION_ARGS, INITIALIZER_ARGS, REGULARIZER_ARGS, SCHEDULE_ARGS)
 from compiler.space.arguments import option_labels
-from compiler.space.dimensions import (DIMENSION_FUNCTIONS, OPTIONAL_VALUES, VALUE_FUNCTIONS, Condition, Label,
-                                       same_label, show_label, snake_case)
+from compiler.space.dimensions import (DIMENSION_FUNCTIONS, VALUE_FUNCTIONS, Condition, Label, same_label, show_label,
+                                       snake_case)
 from spec_lang import ast
 from spec_lang.span import Span
 
@@ -68,11 +68,6 @@ class Place:
 
     def under(self, dimension: str, value: Label) -> "Place":
         return replace(self, condition=(dimension, value))
-
-
-def dimension_name(call: ast.Call, place: Place, named: str | None) -> str:
-    """A dimension's name: the constant that holds it, else its path."""
-    return named if named is not None else place.path
 
 
 def mentions(expr: ast.Expr | ast.LayerStmt | ast.Body | None) -> tuple[bool, set[str]]:
@@ -311,7 +306,7 @@ class Walker:
         """A block use: its arguments, then (into the block's body, with its parameters in scope) its layers.
         Substituting, the block's definition is specialised for this use's values (see ``specialise``)."""
         params = tuple(p.name for p in block.params)
-        new_call = self.call_args(call, replace(place, scope=place.scope), params, None)
+        new_call = self.call_args(call, place, params, None)
         if block.name in self._walking_blocks:  # recursive: the compiler reports it; do not loop here
             return new_call
         given = {p for p, _ in zip(params, call.positional)} | {a.name for a in call.keywords}
@@ -396,7 +391,7 @@ class Walker:
 
     def dimension(self, call: ast.Call, place: Place, named: str | None) -> ast.Expr:
         """A value dimension: reported (extraction) or replaced by its value (substitution)."""
-        name = dimension_name(call, place, named)
+        name = named if named is not None else place.path  # a named dimension is its constant's name
         self.reached.add(id(call))
         if place.fixed is not None:
             self.on_error(f"a search dimension cannot go here: {place.fixed}", call.span)
@@ -409,8 +404,8 @@ class Walker:
                         self.value(arg.value, place.under(name, label).at(show_label(label)))
             return call
         value = self.point[name]
-        if call.func != "choice":
-            return number_node(value, call.span)
+        if call.func != "choice":  # an int range's value given as 64.0 (JSON) is written 64
+            return number_node(int(value) if call.func == "int_range" else float(value), call.span)
         options = tuple(a.value for a in call.args)
         labels = option_labels(options)
         index = self.chosen(name, labels)
@@ -428,5 +423,5 @@ def numbered_kind(counts: dict[str, int], kind: str) -> str:
     return f"{kind}[{n}]"
 
 
-__all__ = ["DEFAULT_SEED", "dimension_calls", "FIXED_SETTINGS", "OPTIONAL_VALUES", "Place", "Walker", "holding_dimensions",
+__all__ = ["DEFAULT_SEED", "FIXED_SETTINGS", "Place", "dimension_calls", "Walker", "holding_dimensions",
            "mentions", "number_node"]
