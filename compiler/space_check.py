@@ -17,6 +17,7 @@ Attribution of a diagnostic found at a point P (the same rule for errors and lin
   depth 6", not at the depth a sample happened to draw);
 - the message becomes ``at NAME = VALUE: <the compiler's message>`` with the caret under the blamed
   dimension; a note points at where the compiler found it, and one names the other values of the point.
+  A warning moved there is also silenced by a suppression comment ending the dimension's line.
 A diagnostic is "the same" when its severity, lint code and location in the spec are; each is reported
 once, at the first point (in the order above) that shows it.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
+from compiler.passes.suppressions import read_suppressions
 from compiler.pipeline import CompileResult, compile_parsed
 from spec_lang.diagnostics import Diagnostic, SpecError
 from spec_lang.records import Record, record
@@ -118,7 +120,9 @@ def check_space(space: SearchSpace, samples: int = SAMPLES, seed: int = SAMPLE_S
                 continue
             known.add(identity)
             reported[("point", identity)] = _attribute(compiler, base, point, d)
-    found = list(reported.values())
+    # a warning moved onto a dimension is silenced by a suppression comment there too (`# nnspec: ignore[code]`
+    # ending the dimension's line), as it was where the compiler found it
+    found = read_suppressions(space.module.comments, space.source.path, ignore).keep(reported.values())
     order = lambda d: (d.span.line, d.span.column) if d.span else (0, 0)  # noqa: E731
     return SpaceCheck(space, base_result, len(points),
                       sorted((d for d in found if d.severity == "error"), key=order),

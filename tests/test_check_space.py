@@ -255,3 +255,27 @@ def test_a_malformed_dimension_is_an_error_with_a_caret_before_any_point_is_comp
     assert first.startswith(f"{path}:{line}:{col}: error: int_range: low 8 is greater than high 4"), result.stderr
     assert result.stderr.strip().endswith(f"{path}: 1 error")
     assert "search space:" not in result.stdout
+
+
+def test_a_warning_moved_onto_a_dimension_is_silenced_by_a_comment_on_the_dimensions_line(tmp_path):
+    text = spec("""
+        rate = log_range(1e-4, 10.0)
+        model mlp {
+            Input(shape=[4])
+            Dense(8, activation=relu)
+            Dense(3, activation=softmax)
+        }
+        train {
+            loss = categorical_crossentropy
+            optimizer = adam(learning_rate=rate)
+        }
+        """)
+    path = write(tmp_path, text)
+    warned = check("--strict", str(path))
+    assert warned.exit_code == 1
+    line, col = line_col(text, "log_range")
+    assert f"{path}:{line}:{col}: warning: at rate = 10.0: learning rate 10 is unusually large" in warned.stderr
+    path.write_text(text.replace("log_range(1e-4, 10.0)", "log_range(1e-4, 10.0)  # nnspec: ignore[learning-rate]"))
+    silenced = check("--strict", str(path))
+    assert silenced.exit_code == 0, silenced.output
+    assert "warning" not in silenced.stderr
