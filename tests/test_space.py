@@ -530,3 +530,34 @@ def test_a_point_read_from_json_writes_integers_as_integers_and_floats_as_floats
     assert "Conv2D(16, 3," in text and "repeat 2 {" in text and "learning_rate=0.001" in text
     assert "Dropout(0.0)" in text  # a float range's low bound 0 is written as a float
     compile_text(text)
+
+
+def test_suggest_drives_a_real_optuna_study_reproducibly():
+    """With Optuna's own trials (define-by-run, seeded random sampler) every point is valid, conditional
+    dimensions appear only under their option, and the same seed gives the same points."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = space_of(EVERY_KIND)
+
+    def points(seed: int) -> list[dict]:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        found = []
+
+        def objective(trial):
+            point = space.suggest(trial)
+            space.validate(point)
+            assert point == trial.params
+            found.append(point)
+            return 0.0
+
+        study.optimize(objective, n_trials=12)
+        return found
+
+    first = points(5)
+    assert first == points(5)
+    assert {p["train.optimizer"] for p in first} == {"adam", "sgd"}
+    for p in first:
+        assert ("train.optimizer.sgd.momentum" in p) == (p["train.optimizer"] == "sgd")
+        assert p["model.conv2d.filters"] in (8, 16, 24, 32)
+        assert round(p["model.repeat[0].dropout.rate"] * 10, 9).is_integer()
