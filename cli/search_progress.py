@@ -21,9 +21,17 @@ def trial_line(trial, metric: str) -> str:
     return f"trial {trial.number} {state}"
 
 
-def status_line(t: Tally, asked: int, metric: str) -> str:
+def status_line(t: Tally, asked: int, metric: str, running: str = "") -> str:
     best = f"best {metric} {t.best_value:.6g} (trial {t.best_trial})" if t.best_trial is not None else "no best yet"
-    return f"{t.done}/{asked} trials done, {t.running} running; {best}; {t.pruned} pruned, {t.failed} failed"
+    return (f"{t.done}/{asked} trials done, {t.running} running{running}; {best}; {t.pruned} pruned, "
+            f"{t.failed} failed")
+
+
+def running_text(trials) -> str:
+    """`` (trial 4 at epoch 3, trial 5 at epoch 1)``: the running trials and the last epoch each reported."""
+    parts = [f"trial {t.number} at epoch {max(t.intermediate_values)}" for t in trials
+             if state_of(t) == "running" and t.intermediate_values]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 class SearchProgress:
@@ -38,6 +46,7 @@ class SearchProgress:
         self.live = None
         self.shown: set[int] = set()
         self.tally = Tally()
+        self.running = ""
 
     def __enter__(self):
         if not self.quiet and self.console.is_terminal:
@@ -58,15 +67,26 @@ class SearchProgress:
         """Trials finished before this process started (``--resume``): counted, not printed again."""
         self.shown.update(t.number for t in trials if state_of(t) not in ("running", "waiting"))
 
+    def epoch(self, number: int, epoch: int, value: float | None) -> None:
+        """Trial ``number`` (in this process) ended ``epoch`` with the metric at ``value``."""
+        shown = f" {self.metric} {value:.4g}" if value is not None else ""
+        self.running = f" (trial {number} at epoch {epoch}{shown})"
+        self.tally.running = max(self.tally.running, 1)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            from rich.spinner import Spinner
+
+            self.live.update(Spinner("dots", text=status_line(self.tally, self.asked, self.metric, self.running)))
+
     def update(self, trials) -> None:
         self.tally = tally(trials, self.maximize)
+        self.running = running_text(trials)
         for trial in sorted(trials, key=lambda t: t.number):
             if trial.number in self.shown or state_of(trial) in ("running", "waiting", "surplus"):
                 continue
             self.shown.add(trial.number)
             if not self.quiet:
                 self.console.print(trial_line(trial, self.metric), highlight=False, soft_wrap=True)
-        if self.live is not None:
-            from rich.spinner import Spinner
-
-            self.live.update(Spinner("dots", text=status_line(self.tally, self.asked, self.metric)))
+        self._refresh()

@@ -208,7 +208,7 @@ def _in_process(study, space, settings, info, progress, stops, problems) -> str:
     from tools.search.objective import MetricMissing, Objective
     from tools.search.study import run_worker
 
-    objective = Objective(space, settings, should_stop=lambda: bool(stops))
+    objective = Objective(space, settings, should_stop=lambda: bool(stops), on_epoch=progress.epoch)
     try:
         return run_worker(study, space, objective, asked=info.trials, timeout=info.timeout,
                           should_stop=lambda: bool(stops),

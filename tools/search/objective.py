@@ -104,10 +104,12 @@ class Objective:
     ``should_stop`` is polled by the training loop at every step; when it says stop, the run
     checkpoints and ``Interrupted`` leaves the trial (Optuna marks it failed; user attr ``interrupted``)."""
 
-    def __init__(self, space, settings: TrialSettings, should_stop: Callable[[], bool] | None = None):
+    def __init__(self, space, settings: TrialSettings, should_stop: Callable[[], bool] | None = None,
+                 on_epoch: Callable[[int, int, float | None], None] | None = None):
         self.space = space
         self.settings = settings
         self.should_stop = should_stop
+        self.on_epoch = on_epoch  # (trial number, epoch, metric value or None): for a progress display
 
     def __call__(self, trial) -> float:
         import optuna
@@ -127,6 +129,8 @@ class Objective:
 
         def report(epoch: int, logs: dict) -> bool:
             value = logs.get(s.metric)
+            if self.on_epoch is not None:
+                self.on_epoch(trial.number, epoch, None if value is None else float(value))
             if value is None or not math.isfinite(float(value)):
                 return False
             trial.report(float(value), epoch)
