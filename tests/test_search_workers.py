@@ -5,10 +5,10 @@
   session: tests/postgres_server.py, skipped with the reason where PostgreSQL cannot run here).
 - Many cores: `--jobs 2` on the default SQLite storage and on `journal:` storage.
 
-In each case the study ends with the asked trials done between the workers (each worker stops once the study
-holds the asked number; two workers finishing at once may each start one more: at most asked + 1), every
-trial number once, each trial a complete run directory (run.json, weights, the trial's concrete spec), and
-both workers ran trials. The space is the digits MLP with the units, the dropout rate and the learning rate
+In each case the study ends with exactly the asked trials done between the workers (a trial a worker starts
+once the others hold the last asked ones is a failed "surplus" trial that trains nothing), every trial number
+once, each trial a complete run directory (run.json, weights, the trial's concrete spec), and both workers
+ran trials (by hand: each --out holds some; --jobs: two trials ran at the same time). The space is the digits MLP with the units, the dropout rate and the learning rate
 searched; 1 epoch per trial.
 """
 
@@ -24,7 +24,7 @@ import pytest
 from postgres_server import postgres_url  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parent.parent
-TRIALS = 6
+TRIALS = 4
 RUN_TIMEOUT_S = 240  # a hang guard only
 
 SPACE = """\
@@ -79,21 +79,32 @@ def trials_in(storage, name: str | None = None) -> list:
 
 
 def assert_study_done(trials: list, run_dirs: dict[int, Path]) -> None:
-    """The asked trials (at most one more) all complete, numbered 0..n-1 once each, each with its run dir."""
+    """Trial numbers 0..n-1 once each; exactly the asked trials taken, all complete, each with its run
+    directory holding its concrete point; any other trial is a surplus one (started by a worker while the
+    last asked ones ran, stopped before training: failed, marked ``surplus``, no run directory)."""
     import optuna
 
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials))), numbers
-    assert TRIALS <= len(trials) <= TRIALS + 1, numbers
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), [(t.number, t.state) for t in trials]
-    assert sorted(run_dirs) == sorted(numbers)
-    for number, run_dir in run_dirs.items():
-        trial = next(t for t in trials if t.number == number)
+    taken = [t for t in trials if not t.user_attrs.get("surplus")]
+    assert len(taken) == TRIALS, [(t.number, t.state.name, t.user_attrs) for t in trials]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in taken), [(t.number, t.state) for t in taken]
+    assert all(t.state == optuna.trial.TrialState.FAIL for t in trials if t not in taken)
+    assert sorted(run_dirs) == sorted(t.number for t in taken)
+    for trial in taken:
+        run_dir = run_dirs[trial.number]
+        assert trial.user_attrs["run_dir"] == f"trials/{run_dir.name}"
         info = json.loads((run_dir / "run.json").read_text())
         assert info["seed"] == 42 and (run_dir / "weights.npz").is_file()
         spec_text = (run_dir / "spec.nns").read_text()
         assert "range(" not in spec_text and "choice(" not in spec_text  # the trial's concrete point
         assert f"Dense({trial.params['model.dense.units']}" in spec_text
+
+
+def ran_at_once(trials: list) -> bool:
+    """Whether two trials of the study were running at the same time (two workers at work)."""
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials if t.datetime_complete is not None)
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
 
 
 def run_dirs_of(out: Path) -> dict[int, Path]:
@@ -122,6 +133,7 @@ def test_jobs_2_completes_the_study_on_the_default_sqlite_storage(spec, tmp_path
     finished(done)
     trials = trials_in(f"sqlite:///{out / 'study.db'}")
     assert_study_done(trials, run_dirs_of(out))
+    assert ran_at_once(trials), "the two workers never ran trials at the same time"
     assert (out / "best.nns").is_file() and (out / "results.csv").is_file()
 
 
@@ -135,3 +147,4 @@ def test_jobs_2_completes_the_study_on_journal_storage(spec, tmp_path):
     assert not (out / "study.db").exists()
     trials = trials_in(JournalStorage(JournalFileBackend(str(journal))))
     assert_study_done(trials, run_dirs_of(out))
+    assert ran_at_once(trials), "the two workers never ran trials at the same time"
