@@ -74,7 +74,7 @@ def open_or_create(info: StudyInfo, storage_url: str, space, *, new_study: bool 
     name = info.study_name
     existing = _load(storage, name, sampler, pruner)
     if existing is not None:
-        recorded = existing.user_attrs.get("fingerprint")
+        recorded = _recorded_fingerprint(existing)
         if recorded != fingerprint:
             if not new_study:
                 lines = SearchSpace.differences(recorded, fingerprint) if recorded else [
@@ -100,6 +100,17 @@ def open_or_create(info: StudyInfo, storage_url: str, space, *, new_study: bool 
     info.study_name = name
     info.fingerprint = fingerprint
     return study, info
+
+
+def _recorded_fingerprint(study, wait_s: float = 10.0) -> dict | None:
+    """The fingerprint ``study`` records; a study another process has just created records it a moment
+    after creating it, so an absent one is awaited up to ``wait_s`` seconds (None after that)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        recorded = study.user_attrs.get("fingerprint")
+        if recorded is not None or time.monotonic() >= deadline:
+            return recorded
+        time.sleep(0.2)
 
 
 def _load(storage, name: str, sampler=None, pruner=None):
