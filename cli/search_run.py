@@ -144,8 +144,9 @@ def run_search(o: SearchOptions) -> int:
                      pruner=pruner_name, metric=metric, direction=direction, backend=backend, device=device,
                      seed=seed, trials=trials, fingerprint={}, epochs=epochs, data=pick("data", None),
                      threads=pick("threads", None), dtype=dtype, timeout=o.timeout, jobs=o.jobs,
-                     previous_studies=list(prior.previous_studies) if prior else [])
-    pruner = make_pruner(pruner_name, epochs)
+                     previous_studies=list(prior.previous_studies) if prior else [],
+                     trial_epochs=epochs or base.training.epochs)
+    pruner = make_pruner(pruner_name, info.trial_epochs)
     previous_name = info.study_name
     try:
         study, info = open_or_create(info, storage_url, space, new_study=o.new_study, sampler=chosen.sampler,

@@ -211,3 +211,30 @@ def test_an_existing_study_directory_needs_resume(tmp_path):
     assert search(spec, "--trials", 1, "--out", out, "-q").exit_code == 0
     result = search(spec, "--trials", 1, "--out", out)
     assert result.exit_code == 2 and "--resume" in result.output
+
+
+def test_the_median_pruner_never_prunes_in_the_warmup_epochs_nor_the_first_trials():
+    """A trial far worse than every other is not pruned at epoch 1 (nor in the first tenth of its epochs),
+    nor while the study has fewer than 5 trials; after that it is."""
+    import optuna
+
+    from tools.search.pruners import STARTUP_TRIALS, make_pruner, warmup_epochs
+
+    epochs = 30
+    assert warmup_epochs(epochs) == 3 and warmup_epochs(5) == 1
+    study = optuna.create_study(pruner=make_pruner("median", epochs))
+    good = {step: 1.0 for step in range(1, epochs + 1)}
+
+    def bad_trial_prunes_at(step: int) -> bool:
+        trial = study.ask()
+        trial.report(100.0, step)
+        pruned = trial.should_prune()
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return pruned
+
+    for i in range(STARTUP_TRIALS):
+        assert not bad_trial_prunes_at(epochs), "pruned among the first trials"
+        study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values=good))
+    for step in range(1, warmup_epochs(epochs) + 1):
+        assert not bad_trial_prunes_at(step), f"pruned at epoch {step}"
+    assert bad_trial_prunes_at(warmup_epochs(epochs) + 1)

@@ -3,7 +3,9 @@ the epoch, 1-based) and the pruner decides whether the trial stops there (state 
 
 - ``median`` (default): ``MedianPruner`` — stop a trial whose best value so far is worse than the
   median of the other trials' values at the same epoch; never during the first ``STARTUP_TRIALS``
-  trials, never at epoch 1;
+  trials (Optuna's default: TPE's first trials are random, and judging them is judging the noise), and
+  never in a trial's first ``warmup_epochs(E)`` = max(1, E // 10) epochs of E (one epoch of 30 says
+  little about the thirtieth);
 - ``hyperband``: ``HyperbandPruner`` (successive halving brackets; min resource 1 epoch, max the
   trials' epochs);
 - ``none``: ``NopPruner`` (every trial runs all its epochs).
@@ -12,18 +14,25 @@ the epoch, 1-based) and the pruner decides whether the trial stops there (state 
 from __future__ import annotations
 
 PRUNERS = ("median", "hyperband", "none")
-STARTUP_TRIALS = 3
-WARMUP_EPOCHS = 1
+STARTUP_TRIALS = 5
 
 
-def make_pruner(name: str, max_epochs: int | None = None):
-    """The Optuna pruner ``name`` (``ValueError`` for another name)."""
+def warmup_epochs(epochs: int | None) -> int:
+    """The epochs at the start of a trial of ``epochs`` epochs that the median pruner never prunes in."""
+    return max(1, (epochs or 0) // 10)
+
+
+def make_pruner(name: str, epochs: int | None = None):
+    """The Optuna pruner ``name`` for trials of ``epochs`` epochs (None: unknown); ``ValueError`` for
+    another name."""
     import optuna
 
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EPOCHS)
+        # MedianPruner prunes at steps >= n_warmup_steps; steps are 1-based epochs
+        return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS,
+                                           n_warmup_steps=warmup_epochs(epochs) + 1)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs or "auto")
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs or "auto")
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(f"--pruner {name}: expected one of {', '.join(PRUNERS)}")

@@ -53,6 +53,8 @@ class StudyInfo:
     timeout: float | None = None
     jobs: int = 1
     previous_studies: list[str] = field(default_factory=list)  # earlier names (--new-study)
+    trial_epochs: int | None = None  # the epochs a trial trains (--epochs, else the base point's): the pruners'
+
 
     def storage_url(self, out: Path, given: str | None = None) -> str:
         """The URL to open: ``given`` (``--storage``), else the default file in ``out``, else the URL

@@ -91,7 +91,7 @@ def run_one_worker(out: Path, index: int, should_stop: Callable[[], bool]) -> st
     storage = open_storage(os.environ.get(STORAGE_ENV) or info.storage_url(out))
     sampler = make_sampler(info.sampler, space, info.seed + index).sampler
     study = optuna.load_study(study_name=info.study_name, storage=storage, sampler=sampler,
-                              pruner=make_pruner(info.pruner, info.epochs))
+                              pruner=make_pruner(info.pruner, info.trial_epochs or info.epochs))
     settings = TrialSettings(out=out, spec_path=Path(info.spec), study_name=info.study_name, metric=info.metric,
                              asked=info.trials, backend=info.backend, device=info.device, data=info.data,
                              threads=info.threads, dtype=info.dtype, epochs=info.epochs)
