@@ -15,6 +15,7 @@ from compiler.space.dimensions import Condition, Dimension
 from compiler.space.extract import extract
 from compiler.space.point import active, concrete_module, holds, validate
 from spec_lang import ast
+from spec_lang.diagnostics import Diagnostic, SpecError
 from spec_lang.formatter import format_module
 from spec_lang.parser import parse
 from spec_lang.reading import read_source
@@ -27,7 +28,11 @@ class SearchSpace:
     def __init__(self, module: ast.Module, source: Source):
         self.module = module
         self.source = source
-        dimensions, constant_conditions, calls = extract(module, source)
+        try:
+            dimensions, constant_conditions, calls = extract(module, source)
+        except RecursionError:  # thousands of constants, each defined by the next, around a dimension
+            raise SpecError([Diagnostic("error", "the spec nests constants or blocks too deeply to search", None)],
+                            source) from None
         self.dimensions: tuple[Dimension, ...] = dimensions
         self._constant_conditions: dict[str, tuple[Condition, ...]] = constant_conditions
         self._calls: dict[str, ast.Call] = calls
