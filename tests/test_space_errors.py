@@ -198,3 +198,11 @@ def test_fmt_accepts_a_space(tmp_path):
     result = CliRunner().invoke(app, ["fmt", str(path)])
     assert result.exit_code == 0, result.output
     assert path.read_text() == SPACE
+
+
+def test_constants_nested_thousands_deep_around_a_dimension_are_an_error_not_a_crash():
+    n = 3000
+    text = "c0 = choice(1, 2)\n" + "".join(f"c{i} = c{i - 1} + 1\n" for i in range(1, n)) + \
+        f"model m {{\n    Input([4])\n    Dense(c{n - 1})\n}}\n"
+    with pytest.raises(SpecError, match="nests constants or blocks too deeply"):
+        space_of(text, PATH)
