@@ -561,3 +561,48 @@ def test_suggest_drives_a_real_optuna_study_reproducibly():
         assert ("train.optimizer.sgd.momentum" in p) == (p["train.optimizer"] == "sgd")
         assert p["model.conv2d.filters"] in (8, 16, 24, 32)
         assert round(p["model.repeat[0].dropout.rate"] * 10, 9).is_integer()
+
+
+def test_a_dimension_in_a_block_parameters_default_belongs_to_each_use_that_takes_the_default():
+    space = space_of(spec("""
+        block hidden(units=choice(32, 64)) {
+            Dense(units, activation=relu)
+        }
+
+        model m {
+            Input([64])
+            hidden()
+            hidden(16)
+            Dense(10)
+        }
+    """) + TRAIN)
+    assert [d.name for d in space.dimensions] == ["model.hidden.units"]  # hidden(16) passes its own value
+    text = space.concrete_text({"model.hidden.units": 64})
+    assert [layer.units for layer in compiled_layers(text) if layer.kind == "Dense"] == [64, 16, 10]
+
+
+def test_blocks_inside_blocks_are_specialised_all_the_way_down():
+    space = space_of(spec("""
+        block inner(f) {
+            Dense(f, activation=choice(relu, tanh))
+        }
+
+        block outer(f) {
+            inner(f)
+            inner(f * 2)
+        }
+
+        model m {
+            Input([64])
+            outer(8)
+            outer(16)
+            Dense(10)
+        }
+    """) + TRAIN)
+    names = [d.name for d in space.dimensions]
+    assert names == ["model.outer.inner.dense.activation", "model.outer.inner_1.dense.activation",
+                     "model.outer_1.inner.dense.activation", "model.outer_1.inner_1.dense.activation"]
+    point = dict(zip(names, ["relu", "tanh", "tanh", "relu"]))
+    dense = [layer for layer in compiled_layers(space.concrete_text(point)) if layer.kind == "Dense"]
+    assert [(layer.units, layer.activation.kind) for layer in dense[:4]] == [
+        (8, "relu"), (16, "tanh"), (16, "tanh"), (32, "relu")]

@@ -244,6 +244,8 @@ class Walker:
         return cls.snake_name if cls is not None else snake_case(call.func)
 
     def repeat(self, item: ast.Repeat, place: Place) -> list[ast.LayerStmt]:
+        """``repeat N { ... }``: its count at ``<place>.count`` (a dimension there is a variable depth; only
+        the chosen depth is built, since the count becomes a number), its body at ``place``."""
         count = item.count
         if isinstance(count, ast.Call) and count.func in VALUE_FUNCTIONS:
             count = self.dimension(count, place.at("count"), named=None)
@@ -316,11 +318,11 @@ class Walker:
             new_params = []
             for p in block.params:
                 default = p.default
-                if default is not None and mentions(default)[0]:
-                    if p.name in given:
-                        default = None if not self.extracting else default
-                    else:
+                if default is not None and mentions(default)[0]:  # a default holding a dimension
+                    if p.name not in given:  # used here: its dimensions are this use's (walked in no scope)
                         default = self.value(default, replace(place, scope=frozenset()).at(p.name))
+                    elif not self.extracting:  # not used here: this use's definition has no default
+                        default = None
                 new_params.append(replace(p, default=default))
             body = self.body(block.body, inner)
         finally:
