@@ -75,8 +75,8 @@ def search(
     study_name: Optional[str] = typer.Option(None, "--study-name", metavar="NAME", help="The study's name in the "
                                              "storage; processes with the same storage and name share the study "
                                              "[default: the --out directory's name]."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=256, metavar="N", help="Worker processes on this "
-                             "machine, sharing the study."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=256, metavar="N", help="Workers on this machine "
+                             "sharing the study (this process and N-1 more)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the study in --out DIR (with its settings; "
                                 "--trials may extend it)."),
     new_study: bool = typer.Option(False, "--new-study", help="When the space changed since the study began, "
@@ -104,7 +104,7 @@ def search(
 
       nnspec search specs/digits_mlp_search.nns --out runs/digits-search --resume
 
-      nnspec search specs/cnn_search.nns --backend torch --device cuda --sampler random --pruner hyperband
+      nnspec search specs/digits_cnn_search.nns --backend torch --device cuda --sampler random --pruner hyperband
 
       nnspec search specs/digits_mlp_search.nns --storage postgresql://me:pw@db/studies --study-name digits
 

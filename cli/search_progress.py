@@ -47,6 +47,7 @@ class SearchProgress:
         self.shown: set[int] = set()
         self.tally = Tally()
         self.running = ""
+        self.others = False  # other worker processes share the study (--jobs): show their running trials
 
     def __enter__(self):
         if not self.quiet and self.console.is_terminal:
@@ -80,9 +81,12 @@ class SearchProgress:
 
             self.live.update(Spinner("dots", text=status_line(self.tally, self.asked, self.metric, self.running)))
 
-    def update(self, trials) -> None:
+    def update(self, trials, running_here: int | None = None) -> None:
+        """Print the trials finished since the last update, refresh the status (``running_here``: the
+        trial this process is training, whose epoch ``epoch`` shows, is not listed twice)."""
         self.tally = tally(trials, self.maximize)
-        self.running = running_text(trials)
+        if running_here is None:
+            self.running = running_text(trials)
         for trial in sorted(trials, key=lambda t: t.number):
             if trial.number in self.shown or state_of(trial) in ("running", "waiting", "surplus"):
                 continue

@@ -192,7 +192,8 @@ def _run(study, space, settings, info, storage_url: str, o: SearchOptions, out: 
             if o.jobs == 1:
                 ended = _in_process(study, space, settings, info, progress, stops, problems)
             else:
-                ended = _in_workers(study, info, storage_url, o.jobs, out, progress, stops, problems)
+                ended = _with_workers(study, space, settings, info, storage_url, o.jobs, out, progress, stops,
+                                      problems)
             progress.update(study.get_trials(deepcopy=False))
         written = write_outputs(study, space, settings, out)
     _summary(study, info, out, written, ended, time.perf_counter() - start)
@@ -205,11 +206,20 @@ def _run(study, space, settings, info, storage_url: str, o: SearchOptions, out: 
 
 
 def _in_process(study, space, settings, info, progress, stops, problems) -> str:
+    """This process's trials (worker 0); how it ended."""
     from backends.contract import Interrupted
     from tools.search.objective import MetricMissing, Objective
     from tools.search.study import run_worker
 
-    objective = Objective(space, settings, should_stop=lambda: bool(stops), on_epoch=progress.epoch)
+    last_poll = [0.0]
+
+    def on_epoch(number: int, epoch: int, value) -> None:
+        progress.epoch(number, epoch, value)
+        if progress.others and time.monotonic() - last_poll[0] >= POLL_S:  # the other workers' trials too
+            last_poll[0] = time.monotonic()
+            progress.update(study.get_trials(deepcopy=False), number)
+
+    objective = Objective(space, settings, should_stop=lambda: bool(stops), on_epoch=on_epoch)
     try:
         return run_worker(study, space, objective, asked=info.trials, timeout=info.timeout,
                           should_stop=lambda: bool(stops),
@@ -221,13 +231,18 @@ def _in_process(study, space, settings, info, progress, stops, problems) -> str:
         return "failed"
 
 
-def _in_workers(study, info, storage_url, jobs, out, progress, stops, problems) -> str:
+def _with_workers(study, space, settings, info, storage_url, jobs, out, progress, stops, problems) -> str:
+    """``--jobs N``: this process is worker 0 (its modules already loaded) and N - 1 worker processes
+    (``cli/search_worker.py``, workers 1..N-1) share the study; when this one's trials end it waits for
+    theirs, showing progress; a stop reaches them all."""
     from tools.search.workers import last_words, start_workers, stop_workers
 
-    processes = start_workers(out, jobs, storage_url, module="cli.search_worker")
+    processes = start_workers(out, range(1, jobs), storage_url, module="cli.search_worker")
+    progress.others = True
     ended = "done"
     try:
-        while any(p.poll() is None for p in processes):
+        ended = _in_process(study, space, settings, info, progress, stops, problems)
+        while ended == "done" and any(p.poll() is None for p in processes):
             if stops:
                 ended = "stopped"
                 break
@@ -238,8 +253,8 @@ def _in_workers(study, info, storage_url, jobs, out, progress, stops, problems) 
     stopped = (EXIT_INTERRUPTED, -signal.SIGINT, -signal.SIGTERM)
     if any(p.returncode in stopped for p in processes) and ended == "done":
         ended = "stopped"
-    problems.extend(f"worker {i} exited with {p.returncode}: {last_words(out, i)}" for i, p in enumerate(processes)
-                    if p.returncode not in (EXIT_OK, *stopped))
+    problems.extend(f"worker {i} exited with {p.returncode}: {last_words(out, i)}"
+                    for i, p in zip(range(1, jobs), processes) if p.returncode not in (EXIT_OK, *stopped))
     return ended
 
 

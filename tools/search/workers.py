@@ -1,15 +1,15 @@
-"""``--jobs N``: N worker processes on this machine sharing one study.
+"""``--jobs N``: N workers on this machine sharing one study.
 
-The parent (``nnspec search``) creates the study and ``study.json``, then ``start_workers`` starts N
-processes of ``python -m MODULE OUT INDEX`` (the command line's worker entry point,
+The parent (``nnspec search``) creates the study and ``study.json``, then ``start_workers`` starts
+workers 1..N-1 as processes ``python -m MODULE OUT INDEX`` (the command line's worker entry point,
 ``cli/search_worker.py``, which calls ``run_one_worker``); each opens the same storage (its URL passes
 in the environment variable ``STORAGE_ENV``, so that a password is never on a command line) and runs
 trials (``tools.search.study.run_worker``) until the study has its trials; worker ``i`` samples with
-seed ``seed + i``. The parent only watches: it polls the storage for progress and ends
-when every worker has ended. Ctrl-C (SIGINT) or SIGTERM reaches each worker, which stops its trial
-at the next step boundary (the trial recorded as interrupted, a checkpoint in its run directory) and
-exits 130; ``stop_workers`` sends it to those that did not get it, and kills any still running after
-``STOP_WAIT_S``. A worker's stderr goes to ``OUT/workers/INDEX.log``.
+seed ``seed + i``. The parent is worker 0 (its modules are loaded already: one process start fewer);
+it shows the progress of all (polling the storage) and ends when every worker has ended. Ctrl-C
+(SIGINT) or SIGTERM reaches each worker, which stops its trial at the next step boundary (the trial
+recorded as interrupted, a checkpoint in its run directory) and exits 130; ``stop_workers`` sends it
+to those that did not get it, and kills any still running after ``STOP_WAIT_S``. A worker's stderr goes to ``OUT/workers/INDEX.log``.
 
 Several ``nnspec search`` processes started by hand with the same ``--storage`` and ``--study-name``
 (on several machines) cooperate in the same way.
@@ -33,13 +33,13 @@ def worker_log(out: Path, index: int) -> Path:
     return Path(out) / "workers" / f"{index}.log"
 
 
-def start_workers(out: Path, jobs: int, storage_url: str, module: str) -> list[subprocess.Popen]:
-    """Start ``jobs`` processes of ``python -m module OUT INDEX`` on the study of directory ``out``
-    (its study.json written)."""
+def start_workers(out: Path, indices, storage_url: str, module: str) -> list[subprocess.Popen]:
+    """Start a process ``python -m module OUT INDEX`` for each worker index of ``indices`` on the study of
+    directory ``out`` (its study.json written)."""
     (Path(out) / "workers").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, STORAGE_ENV: storage_url}
     processes = []
-    for index in range(jobs):
+    for index in indices:
         with open(worker_log(out, index), "wb") as log:
             processes.append(subprocess.Popen([sys.executable, "-m", module, str(out), str(index)],
                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
