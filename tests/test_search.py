@@ -238,3 +238,22 @@ def test_the_median_pruner_never_prunes_in_the_warmup_epochs_nor_the_first_trial
     for step in range(1, warmup_epochs(epochs) + 1):
         assert not bad_trial_prunes_at(step), f"pruned at epoch {step}"
     assert bad_trial_prunes_at(warmup_epochs(epochs) + 1)
+
+
+def test_timeout_starts_no_trial_after_it(tmp_path):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    out = tmp_path / "t"
+    result = search(spec, "--timeout", 0, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "search ended (timeout): 0/" in result.output and "no trial completed" in result.output
+    assert not (out / "best.nns").exists() and results(out) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give a SPEC"),
+    (["--resume"], "--resume needs --out DIR"),
+    (["--dashboard"], "--dashboard goes with --show"),
+])
+def test_a_search_without_what_it_needs_is_one_line(args, message):
+    result = search(*args)
+    assert result.exit_code == 2 and message in result.output, result.output
