@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import expand_paths, print_diagnostics, report_spec_error, try_compile
+from cli.common import expand_paths, print_diagnostics, report_spec_error
 from cli.exit_codes import EXIT_ERRORS, EXIT_FINDINGS, EXIT_OK
 from cli.options import ignore_option
 from compiler.space_check import SAMPLES
@@ -52,7 +52,8 @@ def check(
     code = EXIT_OK
     documents = []
     for path in expand_paths(files):
-        space = _space_of(path)
+        source = _read(path)
+        space = _space_of(path, source) if source is not None else None
         if space is None:
             code = EXIT_ERRORS
             continue
@@ -65,7 +66,7 @@ def check(
             if as_json:
                 documents.append(_space_json(found))
             continue
-        result = try_compile(path, ignore)
+        result = _compile(path, source, ignore)
         if result is None:
             code = EXIT_ERRORS
             continue
@@ -83,17 +84,37 @@ def check(
     raise typer.Exit(code)
 
 
-def _space_of(path: Path):
-    """The search space of the spec at ``path``: an empty (false) one for a spec without dimensions, which
-    then takes the plain path unchanged; None after printing its errors. A text that names no dimension
-    function is not parsed here at all."""
+def _read(path: Path):
+    """The spec's text, read once (a file, or ``-``: standard input, under the same limit and decoding as
+    every command reads a spec); None after printing why it cannot be read."""
     from spec_lang.diagnostics import SpecError
     from spec_lang.reading import read_source
 
     try:
-        source = read_source(path)
-    except SpecError:
-        return False  # the plain path reads it again and reports the error as it always has
+        return read_source(path)
+    except SpecError as err:
+        report_spec_error(err, path)
+        return None
+
+
+def _compile(path: Path, source, ignore: list[str]):
+    """The plain spec's compile result; None after printing its errors (as ``try_compile`` does)."""
+    from compiler.pipeline import compile_source
+    from spec_lang.diagnostics import SpecError
+
+    try:
+        return compile_source(source, ignore)
+    except SpecError as err:
+        report_spec_error(err, path)
+        return None
+
+
+def _space_of(path: Path, source):
+    """The search space of ``source`` (the spec at ``path``): an empty (false) one for a spec without
+    dimensions, which then takes the plain path unchanged; None after printing its errors. A text that
+    names no dimension function is not parsed here at all."""
+    from spec_lang.diagnostics import SpecError
+
     from compiler.space import DIMENSION_FUNCTIONS, space_of
 
     if not any(name in source.text for name in DIMENSION_FUNCTIONS):
