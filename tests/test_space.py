@@ -606,3 +606,60 @@ def test_blocks_inside_blocks_are_specialised_all_the_way_down():
     dense = [layer for layer in compiled_layers(space.concrete_text(point)) if layer.kind == "Dense"]
     assert [(layer.units, layer.activation.kind) for layer in dense[:4]] == [
         (8, "relu"), (16, "tanh"), (16, "tanh"), (32, "relu")]
+
+
+# ---- conditions that always hold ---------------------------------------------------------------------------------
+ALWAYS = spec("""
+f = float_range(1e-5, 1e-3, step=1e-5)
+reg = choice(l1(f), l2(f))
+
+model m {
+    Input([4])
+    Dense(8, kernel_regularizer=choice(reg, l1l2(l1=f, l2=f)))
+    Dense(2, kernel_regularizer=choice(none, reg))
+}
+""") + TRAIN
+
+
+def test_a_dimension_under_every_option_of_an_existing_choice_is_unconditional():
+    cnn = dims(load_space("specs/digits_cnn_search.nns"))
+    # filters is used by both blocks of the layer choice, which always exists: it always exists
+    assert cnn["filters"].conditions == ()
+    d = dims(space_of(ALWAYS))
+    # f: under both options of reg (so wherever reg exists) and under l1l2; reg exists under option reg of
+    # the first kernel_regularizer: so f is under every option of that choice, which always exists
+    assert d["f"].conditions == ()
+    assert set(d["reg"].conditions) == {("model.dense.kernel_regularizer", "reg"),
+                                        ("model.dense_1.kernel_regularizer", "reg")}
+    # when the outer choice is not covered, f takes reg's conditions (the parent's, recursively)
+    partial = dims(space_of(ALWAYS.replace("choice(reg, l1l2(l1=f, l2=f))", "choice(reg, none)")
+                            .replace("choice(none, reg)", "none")))
+    assert partial["f"].conditions == (("model.dense.kernel_regularizer", "reg"),)
+
+
+@pytest.mark.parametrize("source", ["specs/digits_cnn_search.nns", "ALWAYS"])
+def test_simplified_conditions_agree_with_size_active_fingerprint_and_suggest(source):
+    space = space_of(ALWAYS) if source == "ALWAYS" else load_space(source)
+    if source != "ALWAYS":  # make it finite: a step on the log range is not allowed, so fix the rate
+        text = space.source.text.replace("log_range(3e-4, 3e-3)", "choice(3e-4, 3e-3)")
+        space = space_of(text)
+    unconditional = [d.name for d in space.dimensions if not d.conditions]
+    assert space.size() == len(_enumerate(space))
+    for point in space.extremes() + space.sample(10, seed=3):
+        active = {d.name for d in space.active(point)}
+        assert set(unconditional) <= active  # an unconditional dimension exists at every point
+        space.validate(point)
+    entries = {e["name"]: e for e in space.fingerprint()["dimensions"]}
+    assert all(entries[name]["conditions"] == [] for name in unconditional)
+
+    class Trial:  # every dimension that always exists is asked for, whatever the first option chosen
+        def suggest_categorical(self, name, options):
+            return options[-1]
+
+        def suggest_int(self, name, low, high, step=1, log=False):
+            return high
+
+        def suggest_float(self, name, low, high, step=None, log=False):
+            return high
+
+    assert set(unconditional) <= set(space.suggest(Trial()))

@@ -9,11 +9,11 @@ dimensions its conditions name (a parent before its conditional children).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from compiler.passes.evaluate import Evaluator
 from compiler.space.arguments import RangeArgs, check_options, option_labels
-from compiler.space.dimensions import DIMENSION_FUNCTIONS, OPTIONAL_VALUES, Condition, Dimension
+from compiler.space.dimensions import DIMENSION_FUNCTIONS, OPTIONAL_VALUES, Condition, Dimension, same_label
 from compiler.space.walk import Place, Walker, dimension_calls, mentions
 from spec_lang import ast
 from spec_lang.diagnostics import DiagnosticSink, SpecError
@@ -64,8 +64,9 @@ class Extraction:
         if self.sink.errors:
             errors = sorted(dict.fromkeys(self.sink.errors), key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
             raise SpecError(errors, self.source)
-        dimensions = _ordered([f.dimension() for f in self.found.values()])
-        constants = {name: (() if None in uses else tuple(dict.fromkeys(uses)))
+        dimensions = _simplified(_ordered([f.dimension() for f in self.found.values()]))
+        by_name = {d.name: d for d in dimensions}
+        constants = {name: (() if None in uses else simplify(tuple(dict.fromkeys(uses)), by_name))
                      for name, uses in self.constant_uses.items()}
         return dimensions, constants, {name: f.node for name, f in self.found.items()}
 
@@ -150,6 +151,42 @@ class Extraction:
             for call in dimension_calls(roots):
                 if id(call) not in self.walker.reached:
                     self.sink.error("this search dimension is never used", call.span, why)
+
+
+def simplify(conditions: tuple[Condition, ...], parents: dict[str, Dimension]) -> tuple[Condition, ...]:
+    """``conditions`` (alternatives: any one holding makes the dimension exist) without those that always
+    hold together: when they name every option of a parent, "the parent has one of its options" is "the
+    parent exists", so they are replaced by the parent's own conditions (``parents`` holds each parent
+    already simplified); a parent that always exists makes the dimension exist always (``()``). Repeated
+    until nothing changes, so a dimension used under every option of a choice that is itself under every
+    option of another is unconditional too."""
+    conditions = tuple(dict.fromkeys(conditions))
+    changed = True
+    while changed and conditions:
+        changed = False
+        for parent in dict.fromkeys(p for p, _ in conditions):
+            d = parents.get(parent)
+            values = [v for p, v in conditions if p == parent]
+            if d is None or not all(any(same_label(v, o) for v in values) for o in d.options):
+                continue
+            if not d.conditions:
+                return ()
+            kept = [c for c in conditions if c[0] != parent]
+            conditions = tuple(dict.fromkeys([*kept, *d.conditions]))
+            changed = True
+            break
+    return conditions
+
+
+def _simplified(dimensions: tuple[Dimension, ...]) -> tuple[Dimension, ...]:
+    """Every dimension's conditions simplified (``simplify``; parents first, so each parent is simplified
+    before its children), then ordered again: a dimension that became unconditional takes its place in
+    source order."""
+    done: dict[str, Dimension] = {}
+    for d in dimensions:
+        conditions = simplify(d.conditions, done) if d.conditions else ()
+        done[d.name] = d if conditions == d.conditions else replace(d, conditions=conditions)
+    return _ordered(list(done.values()))
 
 
 def _ordered(dimensions: list[Dimension]) -> tuple[Dimension, ...]:
