@@ -35,7 +35,9 @@ What it measures
 
 2. ``--jobs 1`` against ``--jobs 2`` on the same study settings (``--trials`` 20, a fresh ``--out``
    each), whole-process wall time, in ``--rounds`` rounds, the order of the two reversed every other
-   round; the ratio is the median over rounds of jobs-2 time / jobs-1 time.
+   round; the ratio is the median over rounds of jobs-2 time / jobs-1 time. Each run is split into its
+   start (launch → first trial), its trials (first start → last completion; "workers busy": the trials'
+   durations over jobs × that span) and its end (last completion → exit).
    **Target: ≤ 0.6 on 2 cores** (perfect scaling is 0.5; the fixed start and end are not parallel).
 
 How to read it: both figures are wall times on a machine other processes may share. The load average
@@ -104,8 +106,8 @@ def search(spec: Path, out: Path, *, trials: int, jobs: int) -> tuple[float, flo
 
 
 def trials_of(out: Path) -> list[dict]:
-    """The study's complete trials in ``out``, by completion: start/complete (epoch seconds), training
-    seconds (their run.json), number."""
+    """The study's trials in ``out`` (surplus ones left out; any other that did not complete ends the
+    benchmark), by completion: start/complete (epoch seconds), training seconds (their run.json), number."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -113,6 +115,8 @@ def trials_of(out: Path) -> list[dict]:
     (name,) = optuna.study.get_all_study_names(storage)
     rows = []
     for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False):
+        if t.user_attrs.get("surplus"):  # started by a worker while the others ran the last ones: no training
+            continue
         if t.state != optuna.trial.TrialState.COMPLETE:
             raise SystemExit(f"trial {t.number} is {t.state.name}: {t.user_attrs.get('error', '')}")
         run = json.loads((out / t.user_attrs["run_dir"] / "run.json").read_text())
@@ -158,9 +162,15 @@ def jobs(report: Report, spec: Path, work: Path, trials: int, rounds: int) -> No
     times: dict[int, list[float]] = {1: [], 2: []}
     for r in range(rounds):
         for n in ((1, 2) if r % 2 == 0 else (2, 1)):
-            _, wall = search(spec, work / f"jobs{n}-{r}", trials=trials, jobs=n)
+            out = work / f"jobs{n}-{r}"
+            launched, wall = search(spec, out, trials=trials, jobs=n)
             times[n].append(wall)
-            print(f"  round {r + 1}: --jobs {n}: {wall:.2f} s")
+            rows = trials_of(out)
+            first, last = min(t["start"] for t in rows), max(t["complete"] for t in rows)
+            busy = sum(t["complete"] - t["start"] for t in rows) / (n * (last - first))
+            print(f"  round {r + 1}: --jobs {n}: {wall:.2f} s = start {first - launched:.2f} s + trials "
+                  f"{last - first:.2f} s (workers busy {busy:.0%}; training {sum(t['training'] for t in rows):.1f} s)"
+                  f" + end {launched + wall - last:.2f} s")
     ratios = [b / a for a, b in zip(times[1], times[2])]
     print(f"  --jobs 1: median {statistics.median(times[1]):.2f} s; --jobs 2: median {statistics.median(times[2]):.2f} s;"
           f" per-round ratios {', '.join(f'{x:.2f}' for x in ratios)}")
