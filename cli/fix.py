@@ -5,7 +5,9 @@ The point comes from a JSON object ``{dimension name: value}`` or from trial N o
 ``nnspec search`` wrote. It is validated whole against the space (``SearchSpace.validate``: unknown,
 missing, out-of-range and inactive dimensions are one message each, naming the dimension), then
 ``SearchSpace.concrete_text`` writes the spec with every dimension replaced by its value, formatted as
-``nnspec fmt`` would, under a comment naming where the point came from.
+``nnspec fmt`` would, under a comment naming where the point came from. A relative data file path is
+rewritten to name the same file from the folder of ``--out FILE`` (from the current folder when the spec
+goes to standard output).
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ def fix(
             print(f"{where}: note: the space's dimensions: {', '.join(d.name for d in space.dimensions)}",
                   file=sys.stderr)
         raise typer.Exit(EXIT_ERRORS) from None
-    text = space.concrete_text(point, comment=comment)
+    # a relative data file path names the same file from where the spec goes (stdout: the current folder)
+    text = space.concrete_text(point, comment=comment, written_to=out if out is not None else Path("-"))
     if epochs is not None:  # the study's --epochs: the spec the trial trained, which retrains to its results
         from tools.search.objective import with_epochs
 

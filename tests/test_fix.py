@@ -311,3 +311,60 @@ def test_every_problem_of_a_point_is_a_line_and_an_unknown_name_lists_the_dimens
                                "number in [0.001, 0.01]") for line in lines), lines
     assert lines[-1] == (f"{params}: note: the space's dimensions: units, model.repeat[0].count, model.optional[0], "
                          "train.optimizer, train.optimizer.adam.learning_rate, train.optimizer.sgd.momentum")
+
+
+# ---- a relative data file path names the same file from where the spec is written -----------------------------
+def _data_space(folder: Path, data_line: str) -> Path:
+    """A search spec in ``folder`` with a small data file beside it (data/small.npz) and ``data_line``."""
+    import numpy as np
+
+    (folder / "data").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.savez(folder / "data" / "small.npz", x=rng.normal(size=(40, 64)), y=rng.integers(0, 10, size=40))
+    spec_path = folder / "search.nns"
+    spec_path.write_text(SPACE.replace("data = digits", data_line).replace("epochs = 3", "epochs = 1"))
+    return spec_path
+
+
+def test_fix_out_elsewhere_rewrites_a_relative_data_path_and_the_spec_trains(tmp_path, monkeypatch):
+    spec_path = _data_space(tmp_path / "project", 'data = "data/small.npz"')
+    params = tmp_path / "p.json"
+    params.write_text(json.dumps({"units": 16, "model.repeat[0].count": 1, "model.optional[0]": False,
+                                  "train.optimizer": "adam", "train.optimizer.adam.learning_rate": 0.001}))
+    out = tmp_path / "elsewhere" / "deep" / "best.nns"
+    out.parent.mkdir(parents=True)
+    result = fix(spec_path, "--params", params, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert 'data = "../../project/data/small.npz"' in out.read_text()
+    compile_file(out)
+    # the written spec trains where it is, from any current folder
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    trained = runner.invoke(app, ["train", str(out), "--out", str(tmp_path / "run"), "-q"])
+    assert trained.exit_code == 0, trained.output
+    assert "small.npz" in json.loads((tmp_path / "run" / "run.json").read_text())["data"]
+    # to standard output: relative to the current folder
+    monkeypatch.chdir(tmp_path)
+    printed = fix(spec_path, "--params", params)
+    assert printed.exit_code == 0, printed.output
+    assert 'data = "project/data/small.npz"' in printed.stdout
+
+
+@pytest.mark.parametrize("data_line, written", [
+    ('data = file("data/small.npz")', 'data = file("../project/data/small.npz")'),
+    ('data = file(label="y", path="data/small.npz")', 'data = file(label="y", path="../project/data/small.npz")'),
+    ('data = train_file', 'data = "../project/data/small.npz"'),  # a constant's string is written in place
+    ("data = digits", "data = digits"),  # a bundled data set is not a path
+    ('data = "/abs/small.npz"', 'data = "/abs/small.npz"'),  # absolute paths stay as written
+    ('data = "~/small.npz"', 'data = "~/small.npz"'),
+])
+def test_only_relative_data_file_paths_are_rewritten(tmp_path, data_line, written):
+    spec_path = _data_space(tmp_path / "project", data_line)
+    if "train_file" in data_line:
+        spec_path.write_text('train_file = "data/small.npz"\n' + spec_path.read_text())
+    space = load_space(spec_path)
+    point = space.extremes()[0]
+    text = space.concrete_text(point, written_to=tmp_path / "other" / "x.nns")
+    assert written in text
+    # written beside the search spec, or with no place given, the path is as the search spec writes it
+    assert data_line.split(" = ")[1] in space.concrete_text(point, written_to=spec_path.parent / "best.nns")
+    assert data_line.split(" = ")[1] in space.concrete_text(point)

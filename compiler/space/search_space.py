@@ -7,10 +7,12 @@ conditions), ``suggest`` asks the trial for it by that name with Optuna's signat
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping
 
 from compiler.space import fingerprint as _fingerprint
 from compiler.space import sample as _sample
+from compiler.space.data_paths import relocate_data
 from compiler.space.dimensions import Condition, Dimension
 from compiler.space.extract import extract
 from compiler.space.point import active, concrete_module, holds, validate
@@ -25,9 +27,11 @@ from spec_lang.span import Source
 class SearchSpace:
     """The search dimensions of one spec (see the package docstring); falsy when it has none."""
 
-    def __init__(self, module: ast.Module, source: Source):
+    def __init__(self, module: ast.Module, source: Source, folder: Path | None = None):
         self.module = module
         self.source = source
+        # where a relative data file is found from: the spec's folder (the current one for a text)
+        self.folder = folder if folder is not None else _folder_of(source.path)
         try:
             dimensions, constant_conditions, calls = extract(module, source)
         except RecursionError:  # thousands of constants, each defined by the next, around a dimension
@@ -87,15 +91,24 @@ class SearchSpace:
         and nothing else."""
         validate(self.dimensions, point)
 
-    def concrete_module(self, point: Mapping[str, object]) -> ast.Module:
+    def concrete_module(self, point: Mapping[str, object], *, written_to: Path | str | None = None) -> ast.Module:
         """The spec at ``point`` as an AST: no dimension left; every node not replaced keeps its original span;
-        a replaced range has a number with the range call's span; comments as in the source."""
-        return concrete_module(self.module, self.dimensions, self._constant_conditions, point)
+        a replaced range has a number with the range call's span; comments as in the source. ``written_to``:
+        the file the concrete spec will be written to; a relative data file path is rewritten to name the
+        same file from that file's folder (``compiler.space.data_paths``)."""
+        module = concrete_module(self.module, self.dimensions, self._constant_conditions, point)
+        if written_to is None:
+            return module
+        return relocate_data(module, self.folder, Path(written_to).parent)
 
-    def concrete_text(self, point: Mapping[str, object], comment: str | None = None) -> str:
+    def concrete_text(self, point: Mapping[str, object], comment: str | None = None, *,
+                      written_to: Path | str | None = None) -> str:
         """The concrete spec at ``point``, formatted as ``nnspec fmt`` writes it; ``comment``'s lines (each made a
-        ``#`` comment) go at the top; a train section without ``seed`` gets the seed training uses."""
-        text = format_module(self.concrete_module(point))
+        ``#`` comment) go at the top; a train section without ``seed`` gets the seed training uses.
+        ``written_to``: the file it will be written to (standard output: a file name in the current folder,
+        e.g. ``"-"``): a relative data file path is rewritten to name the same file from there; None keeps
+        the paths as the search spec writes them (right only in the search spec's folder)."""
+        text = format_module(self.concrete_module(point, written_to=written_to))
         if not comment:
             return text
         lines = [line if line.startswith("#") else f"# {line}".rstrip() for line in comment.splitlines()]
@@ -130,6 +143,13 @@ class SearchSpace:
         return _fingerprint.differences(old, new)
 
 
+def _folder_of(path: str) -> Path:
+    """The folder of a spec named ``path``; the current one for ``<stdin>``, ``<string>`` and ``-``."""
+    if path == "-" or (path.startswith("<") and path.endswith(">")):
+        return Path(".")
+    return Path(path).parent
+
+
 def space_of(text: str, path: str = "<string>") -> SearchSpace:
     """The search space of spec ``text``; ``SpecError`` (diagnostics with carets) if it does not parse or a
     dimension is misplaced or malformed."""
@@ -140,4 +160,4 @@ def space_of(text: str, path: str = "<string>") -> SearchSpace:
 def load_space(path) -> SearchSpace:
     """The search space of the spec file ``path`` (read as every command reads a spec)."""
     source = read_source(path)
-    return SearchSpace(parse(source), source)
+    return SearchSpace(parse(source), source, _folder_of(str(path)) if str(path) == "-" else Path(path).parent)
