@@ -72,14 +72,56 @@ def open_storage(url: str):
     else:
         engine_kwargs = {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                          grace_period=GRACE_S)
+        storage = _rdb_storage(url, engine_kwargs)
+        if url.startswith("sqlite"):
+            _write_ahead(storage.engine)
+        return storage
     except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver, a server that does not answer
         reason = _one_line(exc, url)
         if "DB access module" in reason or isinstance(exc, ImportError):
             hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
             reason = f"the database driver for {url.split(':', 1)[0]} is not installed{hint}"
         raise StorageError(f"cannot open storage {mask(url)}: {reason}") from None
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5):
+    """Optuna's RDBStorage for ``url``. On a new database, processes that start together (the machines of
+    one study) all create Optuna's tables, and all but one may fail on the database's own catalog
+    (``duplicate key``, ``already exists``): such a failure is retried after a moment, when the tables
+    are there."""
+    import random
+    import time
+
+    import optuna
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                              grace_period=GRACE_S)
+        except (IntegrityError, ProgrammingError, OperationalError) as exc:
+            racing = any(word in str(exc) for word in ("duplicate key", "already exists", "UniqueViolation",
+                                                        "database is locked"))
+            if not racing or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 + random.random() * 0.5 * (attempt + 1))
+
+
+def _write_ahead(engine) -> None:
+    """SQLite in write-ahead-log mode with ``synchronous=NORMAL``: readers (the pruner, ``--show``, the
+    other workers) no longer block the writer, and a commit (a trial's value after every epoch) is an
+    append without an fsync — a crash of the machine may lose the last commits, never corrupt the file.
+    WAL needs a local file system (not NFS), as SQLite's locking does anyway."""
+    from sqlalchemy import event
+
+    def on_connect(connection, record):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # the connections Optuna opened before the listener: new ones get the pragmas
 
 
 def _one_line(exc: BaseException, url: str | None = None) -> str:
