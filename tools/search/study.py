@@ -152,7 +152,11 @@ def run_worker(study, space, objective, *, asked: int, timeout: float | None = N
     from tools.search.objective import Surplus, TrialFailed
     from tools.search.results import taken
 
+    import optuna
+
     start = time.monotonic()
+    # a trial whose process died (killed, machine lost) stops beating: failed now, its place free again
+    optuna.storages.fail_stale_trials(study)
     while True:
         if should_stop():
             return "stopped"
