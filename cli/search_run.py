@@ -139,7 +139,8 @@ def run_search(o: SearchOptions) -> int:
         storage_url = o.storage or (prior.storage_url(out) if prior else default_url(out))
     except StudyDirError as exc:
         fail(str(exc))
-    info = StudyInfo(spec=str(spec_path), study_name=o.study_name or (prior.study_name if prior else out.resolve().name),
+    name = o.study_name or (prior.study_name if prior else out.resolve().name)
+    info = StudyInfo(spec=str(spec_path), study_name=name,
                      storage="" if storage_url == default_url(out) else storage_url, sampler=sampler_name,
                      pruner=pruner_name, metric=metric, direction=direction, backend=backend, device=device,
                      seed=seed, trials=trials, fingerprint={}, epochs=epochs, data=pick("data", None),

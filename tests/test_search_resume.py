@@ -25,8 +25,6 @@ def search(*args):
 
 
 def trials_of(out: Path) -> list[dict]:
-    import optuna
-
     from tools.search.study_dir import open_study
 
     info, study = open_study(out)

@@ -9,7 +9,8 @@ seed ``seed + i``. The parent is worker 0 (its modules are loaded already: one p
 it shows the progress of all (polling the storage) and ends when every worker has ended. Ctrl-C
 (SIGINT) or SIGTERM reaches each worker, which stops its trial at the next step boundary (the trial
 recorded as interrupted, a checkpoint in its run directory) and exits 130; ``stop_workers`` sends it
-to those that did not get it, and kills any still running after ``STOP_WAIT_S``. A worker's stderr goes to ``OUT/workers/INDEX.log``.
+to those that did not get it, and kills any still running after ``STOP_WAIT_S``. A worker's stderr
+goes to ``OUT/workers/INDEX.log``.
 
 Several ``nnspec search`` processes started by hand with the same ``--storage`` and ``--study-name``
 (on several machines) cooperate in the same way.
