@@ -11,12 +11,7 @@ import typer
 
 from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from cli.options import Dtype, device_option, threads_option
-
-class Backend(str, Enum):
-    numpy = "numpy"
-    torch = "torch"
-    keras = "keras"
-
+from cli.train import Backend
 
 class Direction(str, Enum):
     min = "min"
