@@ -24,7 +24,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command
 
-from cli.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, help_text
+from cli.exit_codes import EXIT_ERRORS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, help_text
 from compiler import __version__
 
 # command name -> "module:function", in the order `nnspec --help` lists them.
@@ -94,6 +94,20 @@ class _LazyGroup(TyperGroup):
     def list_commands(self, ctx) -> list[str]:
         return list(self.commands)  # the names only: TyperGroup's version would build every command
 
+    def invoke(self, ctx):
+        """Run the command; memory running out (a model too large, a batch that does not fit: see
+        ``runtime.model_memory``) is the user's error in one line, exit 2 — for every command, here once."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if not _out_of_memory(exc) or os.environ.get("NNSPEC_DEBUG"):
+                raise
+            message = " ".join(str(exc).split()) or "no memory left"
+            if not str(exc).startswith("the model does not fit in memory"):
+                message = f"out of memory: {message}"
+            print(f"nnspec {ctx.invoked_subcommand or ''}: error: {message}".replace(" :", ":"), file=sys.stderr)
+            raise typer.Exit(EXIT_ERRORS) from None
+
 
 app = typer.Typer(
     name="nnspec",
@@ -116,6 +130,12 @@ def _version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.",
                                        callback=_version, is_eager=True)) -> None:
     """nnspec: compile neural-network specs to NumPy, PyTorch and Keras, and prove they agree."""
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    from runtime.model_memory import is_out_of_memory  # here: only a failing command pays for the import
+
+    return is_out_of_memory(exc)
 
 
 def main() -> None:

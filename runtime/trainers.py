@@ -2,7 +2,8 @@
 
 The one way every command builds a trainer: ``backends.require`` first (an install hint when the
 framework is missing, ``--threads`` applied), then the backend's trainer class from the registry
-(``backends.BACKENDS``), then adaptation on the training split (``runtime.adapt``).
+(``backends.BACKENDS``), then adaptation on the training split (``runtime.adapt``). Before any of it, a
+model whose weights cannot fit in memory is refused (``runtime.model_memory.ModelTooLarge``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from backends import BACKENDS, require
 from compiler.semantics.precision import precision
 from runtime import adapt
+from runtime.model_memory import check_model_fits
 
 
 def make_trainer(name: str, spec, *, weights=None, dtype="float32", seed: int | None = None,
@@ -28,9 +30,10 @@ def make_trainer(name: str, spec, *, weights=None, dtype="float32", seed: int | 
     resolved device string, ``backends.devices.resolve_device``), ``tf32`` and ``deterministic`` are passed on
     (``backends.contract.Trainer``)."""
     module_name, cls_name, _, _ = BACKENDS[name]
+    policy = precision(dtype)
+    check_model_fits(spec, policy.variables)  # before the framework is loaded or anything allocated
     require(name)
     cls = getattr(importlib.import_module(module_name), cls_name)
-    policy = precision(dtype)
     trainer = cls(spec, weights, dtype=policy.name if policy.mixed else np.dtype(policy.name), seed=seed, mode=mode,
                   device=device, tf32=tf32, deterministic=deterministic)
     if adapt_on is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime.model_memory import check_model_fits
 from runtime.trainers import make_trainer
 from compiler.semantics.divergence import Diverged
 from compiler.semantics.batch_order import batches
@@ -51,6 +52,7 @@ def run_canonical(backend: str, spec: Spec, x: np.ndarray, y: np.ndarray, *, ste
     uses deterministic algorithms only, so a comparison is the same on every run."""
     t = spec.training
     seed = t.seed if seed is None else seed
+    check_model_fits(spec, dtype)  # as make_trainer does, before the canonical weights are drawn
     weights = initial_weights(spec, seed, np.dtype(dtype))
     trainer = make_trainer(backend, spec, weights=weights, dtype=np.dtype(dtype), seed=seed, mode="canonical",
                            adapt_on=x, device=device, deterministic=device != "cpu")
