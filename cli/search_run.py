@@ -77,6 +77,19 @@ def _load_space(spec_path: Path):
     return space, base
 
 
+def _check_metric(metric: str, training) -> None:
+    """``--metric`` must be a column the runs record (what early stopping could monitor); exit 2 otherwise."""
+    from compiler.passes.training import monitorable
+    from spec_lang.diagnostics import did_you_mean
+
+    choices = monitorable(training)
+    if training.validation_split == 0:  # no validation data: no val_ column
+        choices = [c for c in choices if not c.startswith("val_")]
+    if metric not in choices:
+        hint = did_you_mean(metric, choices)
+        fail(f"--metric {metric}: the runs do not record it; {hint or 'they record ' + ', '.join(choices)}")
+
+
 def run_search(o: SearchOptions) -> int:
     """Run the search of ``o``; returns the exit code."""
     from backends import BackendUnavailable
@@ -110,6 +123,7 @@ def run_search(o: SearchOptions) -> int:
         return getattr(prior, name) if prior is not None else default
 
     metric = resolve_metric(o.metric or (prior.metric if prior else None), base.training)
+    _check_metric(metric, base.training)
     direction = resolve_direction(o.direction, metric) if (o.direction or prior is None) else prior.direction
     backend, device, dtype = pick("backend", "numpy"), pick("device", None), pick("dtype", None)
     sampler_name, pruner_name = pick("sampler", "tpe"), pick("pruner", "median")
