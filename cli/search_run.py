@@ -257,7 +257,7 @@ def _with_workers(study, space, settings, info, storage_url, jobs, out, progress
     ended = "done"
     try:
         ended = _in_process(study, space, settings, info, progress, stops, problems)
-        while ended == "done" and any(p.poll() is None for p in processes):
+        while ended in ("done", "timeout") and any(p.poll() is None for p in processes):  # they finish theirs
             if stops:
                 ended = "stopped"
                 break
