@@ -139,13 +139,14 @@ def run_search(o: SearchOptions) -> int:
     if out.exists() and not out.is_dir():
         fail(f"{out}: --out is a file, not a directory")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"{out}: cannot create the study directory ({exc.strerror or exc})")
-    try:
         chosen = make_sampler(sampler_name, space, seed)
     except SamplerError as exc:
         fail(str(exc))
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{out}: cannot create the study directory ({exc.strerror or exc})")
     trials = pick("trials", chosen.size if chosen.size is not None else DEFAULT_TRIALS)
     if chosen.size is not None:
         trials = min(trials, chosen.size)
@@ -172,6 +173,8 @@ def run_search(o: SearchOptions) -> int:
             print(f"  {line}", file=sys.stderr)
         fail("nothing was run; --new-study continues as a new study in the same storage, or choose another --out")
     except (StorageError, SearchError) as exc:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # nothing was written: no empty study directory either
         fail(str(exc))
     write_study_json(out, info)
     write_file(out / "space.nns", Path(spec_path).read_text(encoding="utf-8"))

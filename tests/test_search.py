@@ -195,6 +195,7 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert "s3cret" not in result.output
+    assert not (tmp_path / "s").exists(), "nothing is written"
 
 
 def test_a_spec_without_dimensions_is_refused(tmp_path):
