@@ -89,7 +89,7 @@ def search(
     The study lives in a storage (SQLite in --out by default) that survives Ctrl-C: --resume continues
     it, and refuses a changed space (saying what changed) unless --new-study. With one worker and a
     seed, the same spec gives the same trials in the same order and the same results; retraining
-    best.nns with the same backend, device and data reproduces the best trial exactly.
+    best.nns with the same backend, device, dtype, threads and data reproduces the best trial exactly.
 
     Examples:
 
