@@ -3,8 +3,8 @@ also after Ctrl-C, and again by each ``--resume``).
 
 ``best.nns`` is the concrete spec of the best complete trial — the very text that trial trained
 (``tools.search.objective.trial_text``: the point, ``--epochs``), with a comment naming the study, the
-trial and its value — so that ``nnspec train best.nns`` with the study's backend, device, dtype, threads and data
-reproduces the trial's weights and metrics exactly.
+trial and its value — so that ``nnspec train best.nns`` with the study's backend, device, dtype, threads
+and data reproduces the trial's weights and metrics exactly.
 """
 
 from __future__ import annotations
