@@ -256,3 +256,26 @@ def test_timeout_starts_no_trial_after_it(tmp_path):
 def test_a_search_without_what_it_needs_is_one_line(args, message):
     result = search(*args)
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_best_nns_and_trials_find_a_data_file_beside_the_search_spec_from_anywhere(tmp_path, monkeypatch):
+    """A search spec names ``data = "small.npz"`` beside it; the study goes elsewhere; every trial trains on
+    that file, and ``nnspec train OUT/best.nns`` run from another folder loads it and reproduces the trial."""
+    rng = np.random.default_rng(0)
+    specs, out, elsewhere = tmp_path / "specs", tmp_path / "runs" / "study", tmp_path / "elsewhere"
+    specs.mkdir()
+    elsewhere.mkdir()
+    np.savez(specs / "small.npz", x=rng.normal(size=(120, 4)), y=rng.integers(0, 3, size=120))
+    text = GRID_SPACE.replace("Input([64])\n    Rescaling(1 / 16)", "Input([4])").replace("Dense(10)", "Dense(3)")
+    spec = write_spec(specs, text.replace("data = digits", 'data = "small.npz"'))
+    result = search(spec, "--trials", 2, "--sampler", "random", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    best = min((r for r in results(out) if r["state"] == "complete"), key=lambda r: float(r["value"]))
+    assert json.loads((out / best["run_dir"] / "run.json").read_text())["train_samples"] == 96
+    monkeypatch.chdir(elsewhere)
+    retrained = elsewhere / "retrained"
+    result = runner.invoke(app, ["train", str(out / "best.nns"), "--out", str(retrained), "-q"])
+    assert result.exit_code == 0, result.output
+    with np.load(retrained / "weights.npz") as a, np.load(out / best["run_dir"] / "weights.npz") as b:
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])

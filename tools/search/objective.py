@@ -84,9 +84,11 @@ def trial_comment(settings: TrialSettings, number: int) -> str:
     return f"nnspec search: study {settings.study_name}, trial {number}, a point of {settings.spec_path}"
 
 
-def trial_text(space, point: dict, settings: TrialSettings, number: int, comment: str | None = None) -> str:
-    """The concrete spec trial ``number`` trains (and ``best.nns`` holds): the point, ``--epochs``, a comment."""
-    text = space.concrete_text(point, comment=comment or trial_comment(settings, number))
+def trial_text(space, point: dict, settings: TrialSettings, number: int, comment: str | None = None, *,
+               written_to: Path) -> str:
+    """The concrete spec trial ``number`` trains (and ``best.nns`` holds): the point, ``--epochs``, a comment,
+    a relative data file's path written for the folder of ``written_to`` (the file the text goes to)."""
+    text = space.concrete_text(point, comment=comment or trial_comment(settings, number), written_to=written_to)
     return with_epochs(text, settings.epochs)
 
 
@@ -125,7 +127,9 @@ class Objective:
         point = self.space.suggest(trial)
         run_dir = trial_dir(s.out, trial.number)
         trial.set_user_attr("run_dir", run_dir.relative_to(s.out).as_posix())
-        text = trial_text(self.space, point, s, trial.number)
+        spec_file = run_dir / "spec.nns"  # the trial trains the spec it writes there, as `nnspec train` would
+        run_dir.mkdir(parents=True, exist_ok=True)  # so that the data path relative to it resolves from the start
+        text = trial_text(self.space, point, s, trial.number, written_to=spec_file)
 
         def report(epoch: int, logs: dict) -> bool:
             value = logs.get(s.metric)
@@ -137,7 +141,7 @@ class Objective:
             return trial.should_prune()
 
         try:
-            outcome = run_trial(text, run_dir, source_name=str(s.spec_path), backend=s.backend, device=s.device,
+            outcome = run_trial(text, run_dir, source_name=str(spec_file), backend=s.backend, device=s.device,
                                 data=s.data, threads=s.threads, dtype=s.dtype, report=report,
                                 should_stop=self.should_stop)
         except (Interrupted, KeyboardInterrupt):

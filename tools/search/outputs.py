@@ -28,7 +28,8 @@ def best_text(space, trial, settings: TrialSettings, direction: str) -> str:
     """The text of ``best.nns`` for ``trial`` (see the module docstring)."""
     comment = (f"{trial_comment(settings, trial.number)}\n"
                f"{settings.metric} = {trial.value:.6g} (the best of the study; {direction})")
-    return trial_text(space, dict(trial.params), settings, trial.number, comment=comment)
+    return trial_text(space, dict(trial.params), settings, trial.number, comment=comment,
+                      written_to=Path(settings.out) / "best.nns")
 
 
 def write_outputs(study, space, settings: TrialSettings, out: Path) -> Written:

@@ -154,6 +154,9 @@ def run_worker(study, space, objective, *, asked: int, timeout: float | None = N
 
     import optuna
 
+    from tools.search.quiet import quiet_optuna
+
+    quiet_optuna()
     start = time.monotonic()
     # a trial whose process died (killed, machine lost) stops beating: failed now, its place free again
     optuna.storages.fail_stale_trials(study)
