@@ -9,8 +9,7 @@ from tools.search.results import Tally, state_of, tally
 
 def trial_line(trial, metric: str) -> str:
     state = state_of(trial)
-    seconds = trial.user_attrs.get("seconds")
-    took = f"  ({seconds:.1f}s)" if seconds is not None else ""
+    took = f"  ({trial.duration.total_seconds():.1f}s)" if trial.duration is not None else ""
     if state == "complete":
         return f"trial {trial.number} complete: {metric} {trial.value:.6g}{took}"
     if state == "pruned":

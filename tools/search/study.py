@@ -165,8 +165,11 @@ def run_worker(study, space, objective, *, asked: int, timeout: float | None = N
             return "stopped"
         if timeout is not None and time.monotonic() - start >= timeout:
             return "timeout"
-        if sum(taken(t) for t in study.get_trials(deepcopy=False)) >= asked:
+        trials = study.get_trials(deepcopy=False)
+        if sum(taken(t) for t in trials) >= asked:
             return "done"
+        if hasattr(objective, "expect"):
+            objective.expect(trials)
         study.optimize(objective, n_trials=1, catch=(TrialFailed, Surplus))
         if on_trial is not None:
             on_trial(study)
