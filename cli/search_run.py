@@ -180,7 +180,7 @@ def run_search(o: SearchOptions) -> int:
     write_file(out / "space.nns", Path(spec_path).read_text(encoding="utf-8"))
     settings = TrialSettings(out=out, spec_path=Path(spec_path), study_name=info.study_name, metric=metric,
                              asked=trials, backend=backend, device=device, data=info.data, threads=info.threads,
-                             dtype=dtype, epochs=epochs)
+                             dtype=dtype, epochs=epochs, pruner=pruner_name, trial_epochs=info.trial_epochs)
     if not o.quiet:
         if info.study_name != previous_name:
             print(f"the space changed: continuing as the new study {info.study_name} in the same storage")

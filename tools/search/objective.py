@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from tools.search.pruners import first_prunable_epoch
 from tools.search.results import taken
 from tools.search.study_dir import trial_dir
 
@@ -50,6 +51,8 @@ class TrialSettings:
     threads: int | None = None
     dtype: str | None = None
     epochs: int | None = None
+    pruner: str | None = None  # the study's pruner by name (``tools.search.pruners``); None: asked every epoch
+    trial_epochs: int | None = None  # the epochs a trial trains, for the pruner's warm-up
 
 
 def with_epochs(text: str, epochs: int | None) -> str:
@@ -113,12 +116,14 @@ class Objective:
         self.should_stop = should_stop
         self.on_epoch = on_epoch  # (trial number, epoch, metric value or None): for a progress display
         self.next_number: int | None = None  # the number the next trial gets if no other worker opens one first
+        self.complete = 0  # complete trials when the next trial opens
 
     def expect(self, trials: list) -> None:
         """``trials`` are all the study's trials, counted (fewer taken than asked) just before the next trial
         opens: if that trial's number is ``len(trials)``, no other worker opened one since, and the count
         need not be read again (one storage read less per trial)."""
         self.next_number = len(trials)
+        self.complete = sum(t.state.name == "COMPLETE" for t in trials)
 
     def __call__(self, trial) -> float:
         import optuna
@@ -140,6 +145,8 @@ class Objective:
         run_dir.mkdir(parents=True, exist_ok=True)  # so that the data path relative to it resolves from the start
         text = trial_text(self.space, point, s, trial.number, written_to=spec_file)
 
+        prune_from = first_prunable_epoch(s.pruner, s.trial_epochs, self.complete)
+
         def report(epoch: int, logs: dict) -> bool:
             value = logs.get(s.metric)
             if self.on_epoch is not None:
@@ -147,7 +154,7 @@ class Objective:
             if value is None or not math.isfinite(float(value)):
                 return False
             trial.report(float(value), epoch)
-            return trial.should_prune()
+            return prune_from is not None and epoch >= prune_from and trial.should_prune()
 
         try:
             outcome = run_trial(text, run_dir, source_name=str(spec_file), backend=s.backend, device=s.device,

@@ -2,8 +2,8 @@
 the epoch, 1-based) and the pruner decides whether the trial stops there (state PRUNED).
 
 - ``median`` (default): ``MedianPruner`` — stop a trial whose best value so far is worse than the
-  median of the other trials' values at the same epoch; never during the first ``STARTUP_TRIALS``
-  trials (Optuna's default: TPE's first trials are random, and judging them is judging the noise), and
+  median of the other trials' values at the same epoch; never a trial that starts before the study has
+  ``STARTUP_TRIALS`` complete trials (Optuna's default: TPE's first trials are random, and judging them is judging the noise), and
   never in a trial's first ``warmup_epochs(E)`` = max(1, E // 10) epochs of E (one epoch of 30 says
   little about the thirtieth);
 - ``hyperband``: ``HyperbandPruner`` (successive halving brackets; min resource 1 epoch, max the
@@ -20,6 +20,17 @@ STARTUP_TRIALS = 5
 def warmup_epochs(epochs: int | None) -> int:
     """The epochs at the start of a trial of ``epochs`` epochs that the median pruner never prunes in."""
     return max(1, (epochs or 0) // 10)
+
+
+def first_prunable_epoch(name: str | None, epochs: int | None, complete: int) -> int | None:
+    """The first epoch at which pruner ``name`` may stop a trial of ``epochs`` epochs that starts when the
+    study has ``complete`` complete trials; None: never. The trial asks the pruner (a storage read) only
+    from then on. A trial that starts among the median pruner's startup trials is never pruned."""
+    if name == "none" or (name == "median" and complete < STARTUP_TRIALS):
+        return None
+    if name == "median":
+        return warmup_epochs(epochs) + 1
+    return 1
 
 
 def make_pruner(name: str, epochs: int | None = None):

@@ -95,6 +95,7 @@ def run_one_worker(out: Path, index: int, should_stop: Callable[[], bool]) -> st
                               pruner=make_pruner(info.pruner, info.trial_epochs or info.epochs))
     settings = TrialSettings(out=out, spec_path=Path(info.spec), study_name=info.study_name, metric=info.metric,
                              asked=info.trials, backend=info.backend, device=info.device, data=info.data,
-                             threads=info.threads, dtype=info.dtype, epochs=info.epochs)
+                             threads=info.threads, dtype=info.dtype, epochs=info.epochs, pruner=info.pruner,
+                             trial_epochs=info.trial_epochs or info.epochs)
     objective = Objective(space, settings, should_stop=should_stop)
     return run_worker(study, space, objective, asked=info.trials, timeout=info.timeout, should_stop=should_stop)
