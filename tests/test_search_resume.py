@@ -96,3 +96,32 @@ def test_ctrl_c_leaves_a_study_that_resume_completes(tmp_path):
     counted = [t for t in trials if t["state"] in ("COMPLETE", "PRUNED") or "error" in t["attrs"]]
     assert len(counted) == 3, "the interrupted trial does not count: three trials ran after it"
     assert trials[0]["attrs"].get("interrupted") is True
+
+
+def test_ctrl_c_stops_every_worker_of_jobs_2(tmp_path):
+    """SIGINT to the search process alone (as `kill -INT` sends it) reaches its worker process too: both
+    running trials stop with a checkpoint, recorded interrupted, the search exits 130, no worker is left."""
+    spec = write_spec(tmp_path, DIGITS_SPACE)
+    out = tmp_path / "s"
+    command = [sys.executable, "-c", "from cli import main; main()", "search", str(spec), "--jobs", "2",
+               "--trials", "4", "--epochs", "400", "--pruner", "none", "--out", str(out), "-q"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # the signal goes to this process only, not its group
+    try:
+        for _ in range(2400):  # up to ~2 minutes, a hang guard
+            if len(list(out.glob("trials/*/checkpoint.npz"))) == 2:  # both workers are training
+                break
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=120)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, output
+    trials = trials_of(out)
+    assert len(trials) == 2 and all(t["state"] == "FAIL" and t["attrs"].get("interrupted") for t in trials), trials
+    for t in trials:
+        assert json.loads((out / t["attrs"]["run_dir"] / "run.json").read_text())["outcome"].startswith("interrupted")
+    log = (out / "workers" / "1.log").read_text()
+    assert "Traceback" not in log and "error" not in log, log
