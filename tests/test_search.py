@@ -279,3 +279,26 @@ def test_best_nns_and_trials_find_a_data_file_beside_the_search_spec_from_anywhe
     with np.load(retrained / "weights.npz") as a, np.load(out / best["run_dir"] / "weights.npz") as b:
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_a_finished_study_is_one_self_contained_sqlite_file(tmp_path):
+    """SQLite's write-ahead log is folded into study.db when the search process ends: no -wal/-shm file
+    stays beside it, so copying (or committing) study.db alone keeps every trial."""
+    import subprocess
+    import sys
+
+    spec = write_spec(tmp_path, GRID_SPACE)
+    out = tmp_path / "study"
+    done = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "search", str(spec), "--trials", "2", "--sampler", "random",
+                           "--pruner", "none", "--quiet", "--out", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (out / "study.db").exists()
+    assert not list(out.glob("study.db-*"))
+    import optuna
+
+    copy = tmp_path / "copy.db"
+    copy.write_bytes((out / "study.db").read_bytes())
+    study = optuna.load_study(study_name=json.loads((out / "study.json").read_text())["study_name"],
+                              storage=f"sqlite:///{copy}")
+    assert len(study.trials) == 2

@@ -111,7 +111,11 @@ def _write_ahead(engine) -> None:
     """SQLite in write-ahead-log mode with ``synchronous=NORMAL``: readers (the pruner, ``--show``, the
     other workers) no longer block the writer, and a commit (a trial's value after every epoch) is an
     append without an fsync — a crash of the machine may lose the last commits, never corrupt the file.
-    WAL needs a local file system (not NFS), as SQLite's locking does anyway."""
+    WAL needs a local file system (not NFS), as SQLite's locking does anyway. The engine's connections
+    are closed when the process ends: the last one to close checkpoints the log into the database file and
+    removes ``-wal``/``-shm``, so a finished study is one self-contained ``study.db`` (safe to copy)."""
+    import atexit
+
     from sqlalchemy import event
 
     def on_connect(connection, record):
@@ -122,6 +126,7 @@ def _write_ahead(engine) -> None:
 
     event.listen(engine, "connect", on_connect)
     engine.dispose()  # the connections Optuna opened before the listener: new ones get the pragmas
+    atexit.register(engine.dispose)
 
 
 def _one_line(exc: BaseException, url: str | None = None) -> str:
