@@ -4,6 +4,7 @@ nothing (the final summary says how the search ended)."""
 
 from __future__ import annotations
 
+from cli.search_show import printable
 from tools.search.results import Tally, state_of, tally
 
 
@@ -16,7 +17,7 @@ def trial_line(trial, metric: str) -> str:
         epochs = max(trial.intermediate_values, default=0)
         return f"trial {trial.number} pruned after epoch {epochs}{took}"
     if state == "failed":
-        return f"trial {trial.number} failed: {trial.user_attrs.get('error', '')}"
+        return f"trial {trial.number} failed: {printable(str(trial.user_attrs.get('error', '')))}"
     return f"trial {trial.number} {state}"
 
 
@@ -41,7 +42,7 @@ class SearchProgress:
         from rich.console import Console
 
         self.asked, self.metric, self.maximize, self.quiet = asked, metric, maximize, quiet
-        self.console = Console(stderr=False)
+        self.console = Console(stderr=False, markup=False, emoji=False)  # errors and labels print as they are
         self.live = None
         self.shown: set[int] = set()
         self.tally = Tally()

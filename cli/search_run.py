@@ -16,6 +16,7 @@ import typer
 from cli.exit_codes import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK
 
 DEFAULT_TRIALS = 20
+SEED_MAX = 2**32 - 1  # NumPy's (and so Optuna's samplers') largest seed
 POLL_S = 0.5
 
 
@@ -77,6 +78,37 @@ def _load_space(spec_path: Path):
     return space, base
 
 
+def _join_only_its_study(out: Path, study_name: str | None):
+    """``out`` holds a study: a new search may only join it by its own name (``--study-name``, as the
+    processes of one study started by hand do), in its own storage; another name would overwrite its
+    study.json and results. Returns the study's ``StudyInfo``."""
+    from tools.search.study_dir import StudyDirError, read_study_json
+
+    if study_name is not None:
+        try:
+            recorded = read_study_json(out)
+        except StudyDirError as exc:
+            fail(str(exc))
+        if recorded.study_name == study_name:
+            return recorded
+        fail(f"{out} holds the study {recorded.study_name!r}, not {study_name!r}: --resume continues it (or choose "
+             "another --out)")
+    fail(f"{out} already holds a study: --resume continues it (or choose another --out)")
+
+
+def _foreign_directory(out: Path) -> bool:
+    """Whether ``out`` is a directory that holds files but no study: neither ``study.json`` nor the
+    ``study.db`` of a study another process is creating there (``--jobs`` by hand, same ``--out``)."""
+    from tools.search.study_dir import STUDY_JSON
+
+    if not out.is_dir() or (out / STUDY_JSON).exists() or (out / "study.db").exists():
+        return False
+    try:
+        return any(out.iterdir())
+    except OSError:
+        return True
+
+
 def _check_metric(metric: str, training) -> None:
     """``--metric`` must be a column the runs record (what early stopping could monitor); exit 2 otherwise."""
     from compiler.passes.training import monitorable
@@ -103,6 +135,13 @@ def run_search(o: SearchOptions) -> int:
                                     resolve_metric)
     from tools.search.study_dir import STUDY_JSON, StudyDirError, StudyInfo, read_study_json, write_study_json
 
+    if o.study_name is not None:
+        from tools.search.study_dir import StudyDirError, check_study_name
+
+        try:
+            check_study_name(o.study_name)
+        except StudyDirError as exc:
+            fail(f"--study-name: {exc}")
     prior = None
     if o.resume:
         if o.out is None:
@@ -128,16 +167,20 @@ def run_search(o: SearchOptions) -> int:
     backend, device, dtype = pick("backend", "numpy"), pick("device", None), pick("dtype", None)
     sampler_name, pruner_name = pick("sampler", "tpe"), pick("pruner", "median")
     seed = pick("seed", base.training.seed)
+    if not 0 <= seed <= SEED_MAX - (o.jobs - 1):
+        fail(f"--seed {seed}: a sampler's seed is 0..{SEED_MAX:,} (worker i samples with seed + i)")
     epochs = pick("epochs", None)
     try:  # a device or precision the backend cannot use: refused before anything is written
         settle_device(backend, device, dtype or "float32")
     except (DeviceError, BackendUnavailable) as exc:
         fail(str(exc))
     out = o.out or Path("runs") / f"search-{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if prior is None and (out / STUDY_JSON).exists() and o.study_name is None:
-        fail(f"{out} already holds a study: --resume continues it (or choose another --out)")
+    joined = _join_only_its_study(out, o.study_name) if prior is None and (out / STUDY_JSON).exists() else None
     if out.exists() and not out.is_dir():
         fail(f"{out}: --out is a file, not a directory")
+    if prior is None and _foreign_directory(out):
+        fail(f"{out}: --out holds files and no study (no {STUDY_JSON}): nnspec search writes a study only into a "
+             "new or empty directory, never among other files; choose another --out")
     try:
         chosen = make_sampler(sampler_name, space, seed)
     except SamplerError as exc:
@@ -151,7 +194,8 @@ def run_search(o: SearchOptions) -> int:
     if chosen.size is not None:
         trials = min(trials, chosen.size)
     try:
-        storage_url = o.storage or (prior.storage_url(out) if prior else default_url(out))
+        recorded = prior or joined  # the storage of the study continued or joined, else the default
+        storage_url = o.storage or (recorded.storage_url(out) if recorded else default_url(out))
     except StudyDirError as exc:
         fail(str(exc))
     name = o.study_name or (prior.study_name if prior else out.resolve().name)

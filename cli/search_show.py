@@ -8,12 +8,19 @@ import math
 from tools.search.results import param_names, rows, tally
 
 
+def printable(text: str, width: int = 200) -> str:
+    """``text`` for the terminal: control characters (ANSI escapes, line breaks) escaped as ``\\x1b``,
+    at most ``width`` characters. The consoles print with markup off, so ``[red]`` stays literal."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)[: width + 1])
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _cell(value) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, float):
         return f"{value:.6g}" if math.isfinite(value) else str(value)
-    return str(value)
+    return printable(str(value))
 
 
 def show_study(info, study, out) -> None:
@@ -21,23 +28,24 @@ def show_study(info, study, out) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False, emoji=False, highlight=False)
     if not console.is_terminal:
-        console = Console(width=200)
+        console = Console(width=200, markup=False, emoji=False, highlight=False)
     maximize = study.direction.name == "MAXIMIZE"
     trials = study.get_trials(deepcopy=False)
     order = [d["name"] for d in (info.fingerprint or {}).get("dimensions", []) if isinstance(d, dict) and "name" in d]
     names = param_names(trials, order)
-    table = Table(title=f"study {info.study_name} ({out}): {info.metric}, {study.direction.name.lower()}",
+    table = Table(title=printable(f"study {info.study_name} ({out}): {info.metric}, {study.direction.name.lower()}",
+                                  400),
                   title_justify="left")
     for column in ("trial", "state", info.metric, "seconds", *names, "error"):
-        table.add_column(column, overflow="fold")
+        table.add_column(printable(column), overflow="fold")
     for row in rows(trials, maximize, order):
         table.add_row(str(row["trial"]), row["state"], _cell(row["value"]), _cell(row["duration_s"]),
-                      *(_cell(row[n]) for n in names), row["error"])
+                      *(_cell(row[n]) for n in names), _cell(row["error"]))
     console.print(table)
     t = tally(trials, maximize)
-    best = (f"best {info.metric} {t.best_value:.6g} (trial {t.best_trial})" if t.best_trial is not None
+    best = (f"best {printable(info.metric)} {t.best_value:.6g} (trial {t.best_trial})" if t.best_trial is not None
             else "no trial completed")
     console.print(f"{t.done}/{info.trials} trials done: {t.complete} complete, {t.pruned} pruned, {t.failed} failed"
                   f"{f', {t.running} running' if t.running else ''}"

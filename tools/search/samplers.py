@@ -8,6 +8,13 @@
   continuous dimension has no grid (``SamplerError``);
 - ``cmaes``: ``CmaEsSampler`` (the ``cmaes`` package); CMA-ES models numeric dimensions only, so the
   categorical ones (choices, optionals) are sampled independently, as Optuna does (``notes`` says so).
+  Optuna keeps the CMA-ES optimizer in the storage as a pickle and unpickles it at every sample: here it
+  is read with ``tools.search.safe_pickle.restricted_loads`` (the cmaes and NumPy classes of that state,
+  nothing else), so a crafted storage cannot run code; a state it refuses is ignored (CMA-ES starts
+  afresh from the trials' values) with a note on stderr.
+
+A grid of more than ``GRID_MAX`` points is refused: Optuna's ``GridSampler`` enumerates every point in
+memory when it is made.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
+GRID_MAX = 1_000_000  # points GridSampler may enumerate (a list of tuples: ~100 MB at this size)
 
 
 class SamplerError(Exception):
@@ -43,6 +51,10 @@ def make_sampler(name: str, space, seed: int) -> ChosenSampler:
     if name == "grid":
         from compiler.space import ParamsError
 
+        full = _grid_points(space)
+        if full is not None and full > GRID_MAX:
+            raise SamplerError(f"--sampler grid: the grid has {full:,} points, more than it enumerates "
+                               f"({GRID_MAX:,}): use --sampler tpe or random")
         try:
             grid = space.grid()
         except ParamsError as exc:
@@ -61,6 +73,59 @@ def make_sampler(name: str, space, seed: int) -> ChosenSampler:
                          f"{'is' if len(categorical) == 1 else 'are'} sampled independently (at random), "
                          "as Optuna's CmaEsSampler does")
         independent = optuna.samplers.RandomSampler(seed=seed)
-        return ChosenSampler(optuna.samplers.CmaEsSampler(seed=seed, independent_sampler=independent,
-                                                          warn_independent_sampling=False), notes)
+        return ChosenSampler(_safe_cmaes()(seed=seed, independent_sampler=independent,
+                                           warn_independent_sampling=False), notes)
     raise SamplerError(f"--sampler {name}: expected one of {', '.join(SAMPLERS)}")
+
+
+def _grid_points(space) -> int | None:
+    """The number of points Optuna's ``GridSampler`` enumerates for ``space``: the product of every
+    dimension's count of values (conditional ones included), computed from the bounds without listing
+    them; None when a dimension is continuous (no grid)."""
+    full = 1
+    for d in space.dimensions:
+        if d.kind in ("choice", "optional"):
+            count = len(d.options)
+        elif d.step is None and d.kind == "float":
+            return None
+        else:
+            count = int(round((d.high - d.low) / (d.step or 1))) + 1
+        full *= max(1, count)
+    return full
+
+
+_SAFE_CMAES = []
+
+
+def _safe_cmaes():
+    """Optuna's ``CmaEsSampler`` whose optimizer state is unpickled by ``restricted_loads`` (made on first
+    use: Optuna is imported only by the commands that search)."""
+    if _SAFE_CMAES:
+        return _SAFE_CMAES[0]
+    import sys
+
+    import optuna
+
+    from tools.search.safe_pickle import UnsafePickle, restricted_loads
+
+    class SafeCmaEsSampler(optuna.samplers.CmaEsSampler):
+        refused: set = set()
+
+        def _restore_optimizer(self, completed_trials):
+            for trial in reversed(completed_trials):
+                attrs = {key: value for key, value in trial.system_attrs.items()
+                         if key.startswith(self._attr_key_optimizer)}
+                if not attrs:
+                    continue
+                try:
+                    return restricted_loads(bytes.fromhex(self._concat_optimizer_attrs(attrs)))
+                except (UnsafePickle, KeyError, TypeError, ValueError) as exc:
+                    if trial.number not in self.refused:
+                        self.refused.add(trial.number)
+                        print(f"note: the CMA-ES state stored with trial {trial.number} is not one nnspec reads "
+                              f"({exc}): ignored, CMA-ES starts afresh", file=sys.stderr)
+                    return None
+            return None
+
+    _SAFE_CMAES.append(SafeCmaEsSampler)
+    return SafeCmaEsSampler

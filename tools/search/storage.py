@@ -8,6 +8,10 @@
 - ``journal:PATH``: Optuna's ``JournalStorage`` over a ``JournalFileBackend`` file (an append-only log,
   safe for several processes on one file system).
 
+A database that already holds tables, none of them Optuna's (someone's own SQLite file or PostgreSQL
+database given by mistake), is refused before Optuna could add its tables to it (``_refuse_foreign``).
+A PostgreSQL or MySQL server is given ``CONNECT_TIMEOUT_S`` to answer.
+
 Every failure to open one (a malformed URL, a missing driver, a server that does not answer) is a
 ``StorageError`` whose message is one line naming the URL with its password masked.
 """
@@ -21,6 +25,8 @@ JOURNAL_PREFIX = "journal:"
 SQLITE_BUSY_TIMEOUT_S = 60  # how long a writer waits for another process's lock before SQLite gives up
 HEARTBEAT_S = 30  # a RUNNING trial whose process stopped beating for GRACE_S is marked failed by the next worker
 GRACE_S = 120
+CONNECT_TIMEOUT_S = 10  # a database server that does not answer (a dropped packet, a wrong host)
+OPTUNA_TABLES = ("studies", "version_info")  # what every Optuna schema (RDBStorage) has
 
 
 class StorageError(Exception):
@@ -69,19 +75,42 @@ def open_storage(url: str):
     engine_kwargs = {}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    elif url.startswith(("postgres", "mysql")):
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
     try:
+        _refuse_foreign(url, engine_kwargs)
         storage = _rdb_storage(url, engine_kwargs)
         if url.startswith("sqlite"):
             _write_ahead(storage.engine)
         return storage
+    except StorageError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver, a server that does not answer
         reason = _one_line(exc, url)
         if "DB access module" in reason or isinstance(exc, ImportError):
             hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
             reason = f"the database driver for {url.split(':', 1)[0]} is not installed{hint}"
         raise StorageError(f"cannot open storage {mask(url)}: {reason}") from None
+
+
+def _refuse_foreign(url: str, engine_kwargs: dict) -> None:
+    """``StorageError`` when the database at ``url`` holds tables but not Optuna's (``OPTUNA_TABLES``):
+    nnspec never adds Optuna's tables to a database that holds something else. An empty or new database,
+    or one with Optuna's schema, passes."""
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(url, **engine_kwargs)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    if tables and not set(OPTUNA_TABLES) <= tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        raise StorageError(f"cannot open storage {mask(url)}: the database holds tables that are not Optuna's "
+                           f"({_one_line(Exception(shown))[:200]}); nnspec search does not add its tables to it: "
+                           "give a new file or an empty database")
 
 
 def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5):

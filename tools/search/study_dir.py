@@ -16,7 +16,7 @@ Layout::
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from tools.search.storage import default_url, mask
@@ -26,8 +26,62 @@ SPACE_NNS = "space.nns"
 TRIALS = "trials"
 
 
+STUDY_JSON_MAX_BYTES = 4 * 1024 * 1024  # a study.json nnspec writes is a few kB (the fingerprint included)
+STUDY_NAME_MAX = 512  # Optuna's column for a study's name
+
+
 class StudyDirError(Exception):
     """A study directory that cannot be read (one line)."""
+
+
+def check_study_name(name: str) -> None:
+    """A study's name is 1..512 printable characters (Optuna's column; it is shown in tables and
+    messages); ``StudyDirError`` otherwise."""
+    if not name:
+        raise StudyDirError("a study's name is not empty")
+    if len(name) > STUDY_NAME_MAX:
+        raise StudyDirError(f"a study's name is at most {STUDY_NAME_MAX} characters, not {len(name):,}")
+    if not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
+        raise StudyDirError(f"a study's name has no control characters or line breaks ({bad!r})")
+
+
+# study.json's fields: the types each may hold (a crafted file is refused, never used as given)
+_TYPES = {"spec": str, "study_name": str, "storage": str, "sampler": str, "pruner": str, "metric": str,
+          "direction": str, "backend": str, "device": (str, type(None)), "seed": int, "trials": int,
+          "fingerprint": dict, "epochs": (int, type(None)), "data": (str, type(None)),
+          "threads": (int, type(None)), "dtype": (str, type(None)), "timeout": (int, float, type(None)),
+          "jobs": int, "previous_studies": list, "trial_epochs": (int, type(None))}
+
+
+def _check_record(record: dict) -> None:
+    """``ValueError`` naming the first field of ``record`` (study.json) whose value nnspec never writes."""
+    from tools.search.pruners import PRUNERS
+    from tools.search.samplers import SAMPLERS
+
+    missing = [f.name for f in fields(StudyInfo) if f.default is MISSING and f.default_factory is MISSING
+               and f.name not in record]
+    if missing:
+        raise ValueError(f"no {missing[0]}")
+    for key, kinds in _TYPES.items():
+        value = record.get(key)
+        if key in record and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ValueError(f"{key} is {type(value).__name__}")
+    choices = {"sampler": SAMPLERS, "pruner": PRUNERS, "direction": ("minimize", "maximize")}
+    for key, allowed in choices.items():
+        if record[key] not in allowed:
+            raise ValueError(f"{key} {record[key][:40]!r} is not one of {', '.join(allowed)}")
+    check_study_name(record["study_name"])
+    if not 0 <= record["seed"] <= 2**32 - 1:
+        raise ValueError("seed is not in 0..2**32-1")
+    for key in ("trials", "jobs", "epochs", "threads", "trial_epochs"):
+        if record.get(key) is not None and not 1 <= record[key] <= 2**31:
+            raise ValueError(f"{key} {record[key]} is not a count")
+    timeout = record.get("timeout")
+    if timeout is not None and not (timeout >= 0 and timeout == timeout and timeout != float("inf")):
+        raise ValueError(f"timeout {timeout} is not a number of seconds")
+    if not all(isinstance(name, str) for name in record.get("previous_studies", [])):
+        raise ValueError("previous_studies holds something that is not a name")
 
 
 @dataclass
@@ -90,11 +144,20 @@ def read_study_json(out: Path) -> StudyInfo:
     if not path.is_file():
         raise StudyDirError(f"{out}: not a study directory (no {STUDY_JSON}; `nnspec search --out DIR` writes one)")
     try:
+        if path.stat().st_size > STUDY_JSON_MAX_BYTES:
+            raise ValueError(f"over {STUDY_JSON_MAX_BYTES // 1024 // 1024} MiB")
         record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError(f"a JSON {type(record).__name__}, not an object")
+        _check_record(record)
         known = {f.name for f in fields(StudyInfo)}
         return StudyInfo(**{k: v for k, v in record.items() if k in known})
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise StudyDirError(f"{path}: not a study.json nnspec wrote ({exc})") from None
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError, StudyDirError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise StudyDirError(f"{path}: not a study.json nnspec wrote ({reason.encode('unicode_escape').decode()})") \
+            from None
+    except OSError as exc:
+        raise StudyDirError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def open_study(out: Path, storage: str | None = None):

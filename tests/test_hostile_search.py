@@ -1,0 +1,220 @@
+"""Hostile input to ``nnspec search``, ``--show`` and ``nnspec fix --trial``: crafted storages and study
+directories, options out of range, places to write that hold other files. Each is one line (exit 2), never a
+traceback, never code run from the storage, never a file of the user's overwritten or a foreign database
+altered, never a hang."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from search_cases import GRID_SPACE, write_spec
+
+runner = CliRunner()
+
+
+def search(*args):
+    return runner.invoke(app, ["search", *map(str, args)])
+
+
+def one_line_error(result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output, result.output
+    for word in words:
+        assert word in result.output, result.output
+
+
+def snapshot(directory: Path) -> dict:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A one-trial grid study, with two crafted trials added to its storage: markup, ANSI escapes, line
+    breaks and a path-escaping run_dir in their attrs, and a parameter that is not in the space."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    root = tmp_path_factory.mktemp("hostile")
+    spec = write_spec(root, GRID_SPACE)
+    out = root / "study"
+    result = search(spec, "--sampler", "grid", "--trials", 1, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    stored = optuna.load_study(study_name="study", storage=f"sqlite:///{out / 'study.db'}")
+    hostile = "[link=http://evil]x[/link]\x1b[31m"
+    stored.add_trial(optuna.trial.create_trial(
+        params={"model.dense.units": 8, hostile: hostile},
+        distributions={"model.dense.units": CategoricalDistribution((8, 16)),
+                       hostile: CategoricalDistribution((hostile,))},
+        state=optuna.trial.TrialState.FAIL,
+        user_attrs={"error": "[/nope] [red]boom[/red]\x1b[2J\nsecond line", "run_dir": "../../etc"}))
+    stored.add_trial(optuna.trial.create_trial(
+        params={"model.dense.units": 8, "not.a.dimension": 1.5},
+        distributions={"model.dense.units": CategoricalDistribution((8, 16)),
+                       "not.a.dimension": FloatDistribution(0.0, 2.0)}, value=9.0))
+    return spec, out
+
+
+# --- code from the storage -------------------------------------------------------------------------------
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def test_cmaes_state_in_the_storage_is_never_unpickled_into_code(tmp_path, capsys):
+    """Optuna's CmaEsSampler unpickles its optimizer from the trials' system attrs: a crafted storage's
+    pickle is refused (nothing runs, CMA-ES starts afresh, a note says so); a genuine state still loads."""
+    import cmaes
+    import numpy as np
+    import optuna
+
+    from compiler.space import space_of
+    from tools.search.samplers import make_sampler
+
+    space = space_of(GRID_SPACE.replace("Dense(choice(8, 16), activation=choice(relu, tanh))",
+                                        "Dense(int_range(4, 32))"))
+    sampler = make_sampler("cmaes", space, 0).sampler
+    marker = tmp_path / "pwned"
+    key = sampler._attr_key_optimizer + ":0"
+
+    def trial_with(state_hex: str):
+        return optuna.trial.create_trial(params={}, distributions={}, value=1.0,
+                                         system_attrs={key: state_hex})
+
+    assert sampler._restore_optimizer([trial_with(pickle.dumps(_Payload(marker)).hex())]) is None
+    assert not marker.exists(), "the storage's pickle ran code"
+    assert "not one nnspec reads" in capsys.readouterr().err
+    assert sampler._restore_optimizer([trial_with("zz-not-hex")]) is None
+    genuine = cmaes.CMA(mean=np.zeros(2), sigma=1.0)
+    restored = sampler._restore_optimizer([trial_with(pickle.dumps(genuine).hex())])
+    assert isinstance(restored, cmaes.CMA) and restored.generation == genuine.generation
+
+
+# --- databases and directories that are not the study's -------------------------------------------------
+
+def test_a_database_holding_other_tables_is_refused_and_left_alone(tmp_path):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    db = tmp_path / "mine.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("create table precious (x)")
+    before = db.read_bytes()
+    result = search(spec, "--storage", f"sqlite:///{db}", "--out", tmp_path / "s", "-q")
+    one_line_error(result, "not Optuna's", "precious")
+    assert db.read_bytes() == before and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("content", [b"\x00garbage" * 500, b"SQLite format 3\x00" + b"\x07" * 100],
+                         ids=["random-bytes", "truncated"])
+def test_a_corrupt_study_db_is_one_line(tmp_path, content):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    db = tmp_path / "broken.db"
+    db.write_bytes(content)
+    one_line_error(search(spec, "--storage", f"sqlite:///{db}", "--out", tmp_path / "s", "-q"), "cannot open storage")
+    assert db.read_bytes() == content
+
+
+@pytest.mark.parametrize("where", ["other-files", "spec-folder"])
+def test_out_among_other_files_is_refused_and_nothing_is_written(tmp_path, where):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    out = tmp_path / "mine"
+    if where == "other-files":
+        out.mkdir()
+        (out / "results.csv").write_text("precious\n")
+    else:
+        out = tmp_path
+    before = snapshot(out)
+    one_line_error(search(spec, "--out", out, "-q"), "holds files and no study")
+    assert snapshot(out) == before
+
+
+def test_another_study_name_in_a_study_directory_is_refused(study, tmp_path):
+    spec, out = study
+    before = (out / "study.json").read_bytes()
+    one_line_error(search(spec, "--out", out, "--study-name", "another", "-q"), "holds the study 'study'")
+    assert (out / "study.json").read_bytes() == before
+
+
+# --- options out of range ------------------------------------------------------------------------------
+
+def test_a_grid_too_large_to_enumerate_is_refused_at_once(tmp_path):
+    huge = GRID_SPACE.replace("Dense(choice(8, 16), activation=choice(relu, tanh))",
+                              "Dense(int_range(1, 1000000000))\n    Dense(int_range(1, 1000000000))")
+    spec = write_spec(tmp_path, huge)
+    one_line_error(search(spec, "--sampler", "grid", "--out", tmp_path / "s", "-q"), "more than it enumerates")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--seed", 2**70], ["--seed", "0..4,294,967,295"]),
+    (["--seed", 2**32 - 1, "--jobs", 2], ["--seed"]),
+    (["--study-name", ""], ["--study-name", "not empty"]),
+    (["--study-name", "a\nb"], ["--study-name", "control characters"]),
+    (["--study-name", "x" * 1000], ["--study-name", "at most 512"]),
+])
+def test_out_of_range_options_are_one_line_and_write_nothing(tmp_path, args, words):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    one_line_error(search(spec, *args, "--out", tmp_path / "s", "-q"), *words)
+    assert not (tmp_path / "s").exists()
+
+
+# --- crafted study directories -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, words", [
+    ("[1, 2]", ["not an object"]),
+    ('{"spec": 1}', ["no study_name"]),
+    ("{" + '"a":{' * 50000, ["not a study.json"]),
+    (None, ["over 4 MiB"]),
+], ids=["list", "missing", "deep", "huge"])
+def test_a_garbage_study_json_is_one_line_for_resume_and_show(study, tmp_path, text, words):
+    spec, out = study
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    (crafted / "study.json").write_text(text if text is not None else " " * (5 * 1024 * 1024))
+    for args in (["--out", crafted, "--resume", "-q"], ["--show", crafted]):
+        one_line_error(search(*args), "study.json", *words)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("sampler", "__import__('os')", ["sampler"]), ("seed", 2**70, ["seed"]), ("trials", -5, ["trials"]),
+    ("study_name", "a\x1b[2Jb", ["control characters"]), ("direction", "sideways", ["direction"]),
+    ("timeout", "nan", ["timeout"]), ("fingerprint", [], ["fingerprint"]),
+])
+def test_hostile_values_in_study_json_are_refused_not_used(study, tmp_path, field, value, words):
+    spec, out = study
+    record = json.loads((out / "study.json").read_text())
+    record[field] = value
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    (crafted / "study.json").write_text(json.dumps(record))
+    one_line_error(search("--out", crafted, "--resume", "-q"), "not a study.json nnspec wrote", *words)
+    one_line_error(search("--show", crafted), "not a study.json nnspec wrote")
+
+
+# --- what the storage says, shown ---------------------------------------------------------------------
+
+def test_show_prints_markup_and_escapes_from_the_storage_literally(study):
+    spec, out = study
+    result = search("--show", out)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output, "an escape sequence from the storage reached the terminal"
+    assert "[/nope]" in result.output and "[red]boom[/red]" in result.output  # markup is text
+    assert "[link=http://evil]" in result.output.replace("\n", "").replace("│", "").replace(" ", "")
+    assert "\\x1b" in result.output and "\\n" in result.output  # escaped, visible
+
+
+@pytest.mark.parametrize("number, words", [(-1, ["--trial"]), (10**30, ["no trial"]), ("x", ["--trial"]),
+                                           (2, ["not.a.dimension"]), (1, [])])
+def test_fix_of_a_crafted_or_absent_trial_is_one_line(study, number, words):
+    spec, out = study
+    result = runner.invoke(app, ["fix", str(spec), "--trial", str(number), "--study", str(out)])
+    one_line_error(result, *words)
