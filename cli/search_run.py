@@ -126,7 +126,8 @@ def run_search(o: SearchOptions) -> int:
     """Run the search of ``o``; returns the exit code."""
     from backends import BackendUnavailable
     from backends.devices import DeviceError, settle_device
-    from runtime.files import write_file
+    from cli.output import report_write_error
+    from runtime.files import WriteError, write_file
     from tools.search.objective import TrialSettings
     from tools.search.pruners import make_pruner
     from tools.search.samplers import SamplerError, make_sampler
@@ -220,8 +221,11 @@ def run_search(o: SearchOptions) -> int:
         if created and not any(out.iterdir()):
             out.rmdir()  # nothing was written: no empty study directory either
         fail(str(exc))
-    write_study_json(out, info)
-    write_file(out / "space.nns", Path(spec_path).read_text(encoding="utf-8"))
+    try:
+        write_study_json(out, info)
+        write_file(out / "space.nns", Path(spec_path).read_text(encoding="utf-8"))
+    except WriteError as exc:
+        return report_write_error(exc)
     settings = TrialSettings(out=out, spec_path=Path(spec_path), study_name=info.study_name, metric=metric,
                              asked=trials, backend=backend, device=device, data=info.data, threads=info.threads,
                              dtype=dtype, epochs=epochs, pruner=pruner_name, trial_epochs=info.trial_epochs)
@@ -240,8 +244,10 @@ def run_search(o: SearchOptions) -> int:
 
 
 def _run(study, space, settings, info, storage_url: str, o: SearchOptions, out: Path) -> int:
+    from cli.output import report_write_error
     from cli.search_progress import SearchProgress
     from cli.stop_signals import deferred_stop_signals
+    from runtime.files import WriteError
     from tools.search.outputs import write_outputs
 
     maximize = info.direction == "maximize"
@@ -257,7 +263,13 @@ def _run(study, space, settings, info, storage_url: str, o: SearchOptions, out: 
                 ended = _with_workers(study, space, settings, info, storage_url, o.jobs, out, progress, stops,
                                       problems)
             progress.update(study.get_trials(deepcopy=False))
-        written = write_outputs(study, space, settings, out)
+        try:
+            written = write_outputs(study, space, settings, out)
+        except WriteError as exc:  # the trials are safe in the storage: --resume writes the files again
+            code = report_write_error(exc)
+            print(f"the trials are in the study's storage; nnspec search --out {out} --resume writes the "
+                  "results again", file=sys.stderr)
+            return code
     _summary(study, info, out, written, ended, time.perf_counter() - start)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

@@ -218,3 +218,44 @@ def test_fix_of_a_crafted_or_absent_trial_is_one_line(study, number, words):
     spec, out = study
     result = runner.invoke(app, ["fix", str(spec), "--trial", str(number), "--study", str(out)])
     one_line_error(result, *words)
+
+
+def _one_trial_study(tmp_path):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    out = tmp_path / "s"
+    result = search(spec, "--sampler", "random", "--trials", 1, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    return spec, out
+
+
+def test_a_crafted_best_trial_never_becomes_best_nns(tmp_path):
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    spec, out = _one_trial_study(tmp_path)
+    stored = optuna.load_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}")
+    stored.add_trial(optuna.trial.create_trial(
+        params={"model.dense.units": 8, "not.a.dimension": 1.5}, value=-5.0,
+        distributions={"model.dense.units": CategoricalDistribution((8, 16)),
+                       "not.a.dimension": FloatDistribution(0.0, 2.0)}))
+    result = search("--out", out, "--resume", "--trials", 2, "-q")
+    assert result.exit_code == 0, result.output
+    assert "trial 1's parameters are not a point of this space" in result.output
+    assert "trial 1 " not in (out / "best.nns").read_text() and "not.a.dimension" not in (out / "best.nns").read_text()
+
+
+def test_disk_full_while_writing_the_results_is_one_line_and_the_study_survives(tmp_path, monkeypatch):
+    import errno
+
+    from write_faults import failing_writes
+
+    spec, out = _one_trial_study(tmp_path)
+    before = (out / "results.csv").read_bytes()
+    failing_writes(monkeypatch, out, errno.ENOSPC, names=("results.csv",))
+    result = search("--out", out, "--resume", "--trials", 2, "-q")
+    assert result.exit_code == 74, result.output
+    assert "results.csv" in result.output and "--resume writes the results again" in result.output
+    assert "Traceback" not in result.output and (out / "results.csv").read_bytes() == before
+    monkeypatch.undo()
+    assert search("--out", out, "--resume", "-q").exit_code == 0
+    assert len((out / "results.csv").read_text().splitlines()) == 3  # header + both trials

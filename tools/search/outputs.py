@@ -33,16 +33,37 @@ def best_text(space, trial, settings: TrialSettings, direction: str) -> str:
 
 
 def write_outputs(study, space, settings: TrialSettings, out: Path) -> Written:
-    """Write ``results.csv``, ``best.nns`` (when a trial completed) and the plots into ``out``."""
+    """Write ``results.csv``, ``best.nns`` (when a trial completed) and the plots into ``out``. ``best.nns``
+    is the best complete trial whose parameters are a point of ``space`` (a trial added to the storage by
+    something else is noted, never written). Raises ``runtime.files.WriteError``."""
     from runtime.files import write_file
 
     maximize = study.direction.name == "MAXIMIZE"
     trials = study.get_trials(deepcopy=False)
     order = [d.name for d in space.dimensions]
     write_file(Path(out) / "results.csv", results_csv(trials, maximize, order))
-    written = Written(best=best_trial(trials, maximize))
+    strangers = _not_points(space, trials)
+    written = Written(best=best_trial([t for t in trials if t.number not in strangers], maximize))
+    written.notes.extend(f"trial {number}'s parameters are not a point of this space ({reason}): it is not a "
+                         "candidate for best.nns" for number, reason in sorted(strangers.items())[:5])
     if written.best is not None:
         written.best_path = Path(out) / "best.nns"
         write_file(written.best_path, best_text(space, written.best, settings, study.direction.name.lower()))
-    written.notes = write_plots(study, out)
+    written.notes.extend(write_plots(study, out))
     return written
+
+
+def _not_points(space, trials) -> dict[int, str]:
+    """The complete trials whose parameters are not a point of ``space`` (a storage written by something
+    else, or crafted), each with the reason (one line, at most 200 characters)."""
+    from compiler.space import ParamsError
+
+    strangers = {}
+    for trial in trials:
+        if trial.state.name != "COMPLETE":
+            continue
+        try:
+            space.validate(dict(trial.params))
+        except ParamsError as exc:
+            strangers[trial.number] = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc)[:200])
+    return strangers

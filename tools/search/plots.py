@@ -30,9 +30,16 @@ def write_plots(study, out: Path) -> list[str]:
     the plotting (an axis with one value, Optuna's experimental API) are not shown."""
     import warnings
 
+    from runtime.files import WriteError
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _write_plots(study, out)
+        try:
+            return _write_plots(study, out)
+        except WriteError:
+            raise
+        except (ValueError, RuntimeError, TypeError, KeyError, OverflowError) as exc:  # trials Optuna cannot plot
+            return [f"plots skipped: {(str(exc).splitlines() or [type(exc).__name__])[0][:200]}"]
 
 
 def _write_plots(study, out: Path) -> list[str]:
