@@ -259,3 +259,13 @@ def test_disk_full_while_writing_the_results_is_one_line_and_the_study_survives(
     monkeypatch.undo()
     assert search("--out", out, "--resume", "-q").exit_code == 0
     assert len((out / "results.csv").read_text().splitlines()) == 3  # header + both trials
+
+
+@pytest.mark.parametrize("url", ["postgresql://me:se@cr/et@127.0.0.1:1/db",
+                                 "postgresql://me@127.0.0.1:1/db?password=secret-et&sslmode=disable"])
+def test_a_storage_that_does_not_answer_is_one_line_with_its_password_masked(tmp_path, url):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    result = search(spec, "--storage", url, "--out", tmp_path / "s", "-q")
+    one_line_error(result, "cannot open storage", "***")
+    assert "cr/et" not in result.output and "secret-et" not in result.output and "se@" not in result.output
+    assert not (tmp_path / "s").exists()

@@ -38,16 +38,41 @@ def default_url(out: Path) -> str:
     return f"sqlite:///{(Path(out) / 'study.db').resolve()}"
 
 
-_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][\w+.-]*://[^:/@]*:)(?P<password>[^@]*)(?P<tail>@.*)$")
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|sslpassword)=)([^&]*)")
+
+
+def _secrets(url: str) -> list[str]:
+    """The password of ``url``'s ``user:password@`` part (everything between the first ``:`` and the last
+    ``@`` of the part before the path, so a password holding ``@`` or ``/`` is whole) and of any
+    ``password=`` query parameter, with their URL-decoded forms; [] when there is none."""
+    from urllib.parse import unquote
+
+    found = []
+    head, sep, rest = url.partition("://")
+    if sep:
+        authority = rest.split("?", 1)[0]
+        if "@" in authority:
+            userinfo = authority[: authority.rindex("@")]
+            if ":" in userinfo:
+                found.append(userinfo.split(":", 1)[1])
+    found.extend(m.group(2) for m in _QUERY_SECRET.finditer(url))
+    found = [f for f in found if f]
+    return sorted({*found, *(unquote(f) for f in found)}, key=len, reverse=True)
 
 
 def mask(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` part replaced by ``***`` (for messages and
-    study.json); any other URL unchanged."""
-    match = _PASSWORD.match(url)
-    if match is None:
-        return url
-    return f"{match['head']}***{match['tail']}"
+    """``url`` with its passwords (``_secrets``) replaced by ``***`` (for messages and study.json); a URL
+    without one unchanged."""
+    head, sep, rest = url.partition("://")
+    if sep:
+        authority, query = (rest.split("?", 1) + [""])[:2] if "?" in rest else (rest, None)
+        if "@" in authority.split("/")[0] or ("@" in authority and ":" in authority[: authority.rindex("@")]):
+            at = authority.rindex("@")
+            userinfo = authority[:at]
+            if ":" in userinfo:
+                authority = userinfo.split(":", 1)[0] + ":***" + authority[at:]
+        url = f"{head}://{authority}" + (f"?{query}" if query is not None else "")
+    return _QUERY_SECRET.sub(lambda m: m.group(1) + "***", url)
 
 
 def open_storage(url: str):
@@ -162,7 +187,6 @@ def _one_line(exc: BaseException, url: str | None = None) -> str:
     """The first line of ``exc``'s message (SQLAlchemy's run to many), the password masked."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if url is not None:
-        match = _PASSWORD.match(url)
-        if match and match["password"]:
-            text = text.replace(match["password"], "***")
+        for secret in _secrets(url):
+            text = text.replace(secret, "***")
     return text
