@@ -135,8 +135,14 @@ def _check_space(path: Path, space, samples: int, ignore: list[str], as_json: bo
     if not as_json:
         typer.echo(f"{path}")
         typer.echo(render_space(space))
-        typer.echo(f"checked {found.points:,} distinct point{'s' if found.points != 1 else ''}: the base point, "
-                   f"the extremes of every dimension, {samples:,} seeded sample{'s' if samples != 1 else ''}")
+        if found.skipped:
+            typer.echo(f"checked {found.points:,} of {found.points + found.skipped:,} distinct points: the base "
+                       "point and the first extremes; the others (the last dimensions' extremes, the samples) "
+                       "were left out: the space is too large to check whole in a few seconds")
+        else:
+            typer.echo(f"checked {found.points:,} distinct point{'s' if found.points != 1 else ''}: the base "
+                       f"point, the extremes of every dimension, {samples:,} seeded "
+                       f"sample{'s' if samples != 1 else ''}")
         if found.base is not None:
             typer.echo("")
             typer.echo("base point (every dimension at its low end or first option):")
@@ -154,5 +160,6 @@ def _space_json(found) -> dict:
     checked, and the base point's IR (None when it does not compile)."""
     from compiler.space_summary import space_document
 
-    return {"space": {**space_document(found.space), "points_checked": found.points},
+    return {"space": {**space_document(found.space), "points_checked": found.points,
+                      "points_skipped": found.skipped},
             "base": json.loads(found.base.spec.model_dump_json()) if found.base is not None else None}

@@ -115,6 +115,14 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a value a dimension takes")
 
 
+def _integer(text: str) -> int:
+    """A JSON integer; one of more than 20 digits (beyond any dimension's bounds, which stay within ±2**53)
+    is refused before Python converts it (thousands of digits would take long, or fail)."""
+    if len(text.lstrip("-")) > 20:
+        raise ValueError(f"a number of {len(text.lstrip('-')):,} digits is not a value a dimension takes")
+    return int(text)
+
+
 def _read_params(path: Path) -> dict:
     """The JSON object in ``path``; every way it can be wrong is one line naming the file, exit 2."""
     try:
@@ -140,11 +148,13 @@ def _read_params(path: Path) -> dict:
         return seen
 
     try:
-        value = json.loads(text, object_pairs_hook=pairs, parse_constant=_refuse_constant)
+        value = json.loads(text, object_pairs_hook=pairs, parse_constant=_refuse_constant, parse_int=_integer)
     except json.JSONDecodeError as exc:
         fail(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON: {exc.msg}")
     except ValueError as exc:
         fail(path, str(exc))
+    except RecursionError:  # [[[[...]]]] thousands deep: no point nests at all
+        fail(path, "nested too deeply: a point is one JSON object of names and plain values")
     if not isinstance(value, dict):
         fail(path, f"must hold a JSON object {{\"dimension name\": value, ...}}, not {_json_kind(value)}")
     for name, item in value.items():

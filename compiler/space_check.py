@@ -3,7 +3,7 @@ reported once, in the original spec, at the dimension that causes it.
 
 The points checked are the base point (each dimension at its low end or first option), every point
 of ``SearchSpace.extremes()`` and ``samples`` seeded points of ``SearchSpace.sample``, without
-duplicates. Each is compiled by the normal pipeline (``compiler.pipeline.compile_parsed``) on
+duplicates, as many as ``CHECK_BUDGET`` allows. Each is compiled by the normal pipeline (``compiler.pipeline.compile_parsed``) on
 ``SearchSpace.concrete_module(point)``: the spec with every dimension replaced by its value, whose other
 nodes keep their spans, so every diagnostic already points into the user's file.
 
@@ -35,6 +35,11 @@ if TYPE_CHECKING:  # loaded by whoever made the space: `nnspec check` on a plain
     from compiler.space import SearchSpace
 
 SAMPLES = 20  # seeded random points checked besides the base point and the extremes (nnspec check --samples)
+# How much one check compiles at most: points × (the base point's text length + the choices' options), in
+# characters (a few seconds: a 2 KB model's space gets 150 points). A space with more points to check
+# (hundreds of dimensions in a long spec, a choice of 100,000 options) is checked at its first points (the
+# base point, then the extremes in source order) and says how many it left out.
+CHECK_BUDGET = 300_000
 SAMPLE_SEED = 0
 
 Point = dict  # {dimension name: value}
@@ -51,6 +56,7 @@ class SpaceCheck(Record):
     points: int
     errors: list[Diagnostic]
     warnings: list[Diagnostic]
+    skipped: int = 0  # points to check left out to keep within CHECK_BUDGET (the last extremes, the samples)
 
 
 def _key(point: Point) -> tuple:
@@ -107,6 +113,9 @@ def check_space(space: SearchSpace, samples: int = SAMPLES, seed: int = SAMPLE_S
     """Compile the points of ``points_to_check`` and attribute every diagnostic (module docstring)."""
     compiler = _Compiler(space, ignore)
     points = points_to_check(space, samples, seed)
+    kept = max(1, CHECK_BUDGET // _cost(space, points[0]))
+    skipped = max(0, len(points) - kept)
+    points = points[:kept]
     base = points[0]
     base_result, base_diagnostics = compiler.compile(base)
     reported: dict[tuple, Diagnostic] = {}
@@ -126,7 +135,16 @@ def check_space(space: SearchSpace, samples: int = SAMPLES, seed: int = SAMPLE_S
     order = lambda d: (d.span.line, d.span.column) if d.span else (0, 0)  # noqa: E731
     return SpaceCheck(space, base_result, len(points),
                       sorted((d for d in found if d.severity == "error"), key=order),
-                      sorted((d for d in found if d.severity != "error"), key=order))
+                      sorted((d for d in found if d.severity != "error"), key=order), skipped)
+
+
+def _cost(space: SearchSpace, base: Point) -> int:
+    """What compiling one point costs, in ``CHECK_BUDGET``'s units: the length of the base point's concrete
+    text (what the compiler reads), plus every choice's options (each point's substitution labels them)."""
+    from spec_lang.formatter import format_module
+
+    return max(1, len(format_module(space.concrete_module(base)))
+               + sum(len(d.options) for d in space.dimensions if d.kind == "choice"))
 
 
 def _differing(space: SearchSpace, base: Point, point: Point) -> list:
@@ -203,4 +221,4 @@ def _first_failing(compiler: _Compiler, dim, base: Point, witness: Point, identi
     return best
 
 
-__all__ = ["SAMPLES", "SpaceCheck", "check_space", "format_value", "points_to_check"]
+__all__ = ["CHECK_BUDGET", "SAMPLES", "SpaceCheck", "check_space", "format_value", "points_to_check"]

@@ -4,6 +4,8 @@ as ``Dimension.describe`` says them, the condition under which it exists). Plain
 
 from __future__ import annotations
 
+import math
+
 from compiler.space import SearchSpace
 from compiler.space.dimensions import show_label
 
@@ -22,7 +24,12 @@ def describe_size(space: SearchSpace) -> str:
     size = space.size()
     if size is None:
         return "continuous"
+    if size > EXACT_SIZE:  # a number of thousands of digits is no use to a reader (nor printable by default)
+        return f"about 10^{int(math.log10(size))} points"
     return f"{size:,} point{'s' if size != 1 else ''}"
+
+
+EXACT_SIZE = 10**18  # a larger size is described by its power of ten
 
 
 HEADERS = ("Dimension", "Kind", "Values", "Only when")
@@ -40,9 +47,12 @@ def render_space(space: SearchSpace) -> str:
 
 
 def space_document(space: SearchSpace) -> dict:
-    """The space as JSON-able data: its size (None: continuous) and every dimension's description."""
+    """The space as JSON-able data: its size (None: continuous, or beyond 10**18), its size in words and every
+    dimension's description."""
+    size = space.size()
     return {
-        "size": space.size(),
+        "size": size if size is None or size <= EXACT_SIZE else None,  # None: continuous, or too large
+        "size_text": describe_size(space),
         "dimensions": [{"name": dim.name, "kind": dim.kind, "values": dim.describe(),
                         **({"options": list(dim.options)} if dim.kind == "choice" else {}),
                         **({"low": dim.low, "high": dim.high, "step": dim.step, "log": dim.log}

@@ -3,16 +3,18 @@
 Every rule of the shared design's "bad dimensions" lives here, each an error at the argument it is about:
 an empty choice, duplicate options, bounds that are not fixed numbers, non-integer bounds of an int_range,
 low > high, a log range with low <= 0, step <= 0, (high − low) not a multiple of step, step with log, an
-unknown or repeated keyword, too many arguments.
+unknown or repeated keyword, too many arguments; a bound or step that is not finite, an int_range bound or
+step beyond ±2**53, a stepped range of more than 2**53 values, a float range wider than the largest float.
 """
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Callable
 
 from compiler.passes.evaluate import EvalError, Evaluator, Sym
-from compiler.space.dimensions import Label, same_label, show_label
+from compiler.space.dimensions import Label, show_label
 from spec_lang import ast
 from spec_lang.diagnostics import DiagnosticSink, did_you_mean
 from spec_lang.formatter import format_expr
@@ -25,6 +27,9 @@ RANGE_PARAMS = {
     "log_range": ("low", "high"),
 }
 FIXED_BOUNDS = "a dimension's bounds, step and log are fixed values"
+# The largest magnitude of an int_range's bounds and step, and the most values a stepped range may have:
+# 2**53, the integers a float64 (Optuna's and JSON's number) holds exactly; NumPy draws an index below it.
+MAX_BOUND = 2**53
 
 
 def option_labels(options: tuple[ast.Expr, ...]) -> list[Label]:
@@ -32,6 +37,10 @@ def option_labels(options: tuple[ast.Expr, ...]) -> list[Label]:
     → its function's name, or its canonical text when another option calls the same function; anything
     else → its canonical text (``fmt``'s rendering)."""
     labels: list[Label] = []
+    calls: dict[str, int] = {}  # how many options call each function (counted once: linear in the options)
+    for option in options:
+        if isinstance(option, ast.Call):
+            calls[option.func] = calls.get(option.func, 0) + 1
     for option in options:
         number = _literal_number(option)
         if number is not None:
@@ -43,8 +52,7 @@ def option_labels(options: tuple[ast.Expr, ...]) -> list[Label]:
         elif isinstance(option, ast.String):
             labels.append(option.value)
         elif isinstance(option, ast.Call):
-            shared = sum(isinstance(o, ast.Call) and o.func == option.func for o in options) > 1
-            labels.append(format_expr(option) if shared else option.func)
+            labels.append(format_expr(option) if calls[option.func] > 1 else option.func)
         else:
             labels.append(format_expr(option))
     return labels
@@ -69,9 +77,10 @@ def check_options(call: ast.Call, labels: list[Label], sink: DiagnosticSink) -> 
     if not call.args:
         sink.error("empty choice: a choice needs at least one option", call.span, "write choice(a, b, ...)")
         return False
+    seen: dict[tuple, int] = {}  # (is a bool, label) → its first option: linear in the options
     for i, (arg, label) in enumerate(zip(call.args, labels)):
-        first = next((j for j in range(i) if same_label(labels[j], label)), None)
-        if first is not None:
+        first = seen.setdefault((isinstance(label, bool), label), i)
+        if first != i:
             sink.error(f"duplicate option {show_label(label)!s} in choice (the same as option {first + 1})",
                        arg.value.span, "each option may appear once")
             ok = False
@@ -161,6 +170,17 @@ class RangeArgs:
                         f"received {_show(self.step)}", "step")
         if not self.ok:
             return
+        for name in ("low", "high", "step"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not math.isfinite(value):
+                self._error(f"argument '{name}': expected a finite number, received {value}", name)
+            elif integer and abs(value) > MAX_BOUND:
+                self._error(f"argument '{name}': {value} is beyond ±2**53 ({MAX_BOUND:,}), the integers a point "
+                            "holds exactly (Optuna and JSON keep numbers as float64)", name)
+        if not self.ok:
+            return
         if self.low > self.high:
             self._error(f"low {self.low} is greater than high {self.high}", "high", "write the smaller bound first")
         if self.log and self.low <= 0:
@@ -176,6 +196,20 @@ class RangeArgs:
             span = (self.high - self.low) // self.step * self.step + self.low
             self._error(f"step {self.step} does not divide high - low ({self.high} - {self.low})", "step",
                         f"make high {_clean(span)} or {_clean(span + self.step)}")
+        elif self.step is not None and _steps(self.low, self.high, self.step) > MAX_BOUND:
+            self._error(f"step {self.step} makes more than 2**53 values in [{_clean(self.low)}, "
+                        f"{_clean(self.high)}]: too many to count or draw from", "step",
+                        "give a larger step, or no step (a continuous range)")
+        if self.ok and kind != "int_range" and not math.isfinite(float(self.high) - float(self.low)):
+            self._error(f"the range [{_clean(self.low)}, {_clean(self.high)}] is wider than the largest float",
+                        "high", "search a narrower range, or a log-scaled one")
+
+
+def _steps(low: int | float, high: int | float, step: int | float) -> int:
+    """How many steps of ``step`` from ``low`` to ``high`` (decimally, as ``_multiple`` counts them)."""
+    if isinstance(low, int) and isinstance(high, int) and isinstance(step, int):
+        return (high - low) // step
+    return int((Decimal(repr(float(high))) - Decimal(repr(float(low)))) / Decimal(repr(float(step))))
 
 
 def _multiple(width: int | float, step: int | float, low: int | float, high: int | float) -> bool:

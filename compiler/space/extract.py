@@ -20,6 +20,11 @@ from spec_lang.diagnostics import DiagnosticSink, SpecError
 from spec_lang.span import Source
 
 
+# More dimensions than a search can learn anything about (TPE models each one) and than `nnspec check` can
+# check in seconds; a named dimension used in many places counts once.
+MAX_DIMENSIONS = 1000
+
+
 @dataclass
 class _Found:
     """A dimension met by the walk: its record's fields, the call written in the spec, and its uses' conditions."""
@@ -44,6 +49,7 @@ class Extraction:
         self.constant_uses: dict[str, list[Condition | None]] = {}
         self._walked: set[tuple[str, Condition | None]] = set()
         self._constant_stack: list[str] = []
+        self.too_many = False
         self.walker = Walker(module, on_dimension=self._dimension, on_constant=self._constant,
                              on_error=self.sink.error)
         constants = {s.name: s for s in reversed(module.statements) if isinstance(s, ast.ConstDef)}
@@ -81,6 +87,12 @@ class Extraction:
                                 "name one of them: write it as a constant (units = choice(...)) and use the name")
                 return False
             known.uses.append(place.condition)
+            return False
+        if len(self.found) >= MAX_DIMENSIONS:
+            if not self.too_many:
+                self.too_many = True
+                self.sink.error(f"a search space has at most {MAX_DIMENSIONS:,} dimensions: this one is beyond them",
+                                call.span, "name one dimension and use it in many places (units = choice(...))")
             return False
         fields = self._fields(call)
         if fields is None:

@@ -247,11 +247,25 @@ class Walker:
         """``repeat N { ... }``: its count at ``<place>.count`` (a dimension there is a variable depth; only
         the chosen depth is built, since the count becomes a number), its body at ``place``."""
         count = item.count
-        if isinstance(count, ast.Call) and count.func in VALUE_FUNCTIONS:
+        dimension = isinstance(count, ast.Call) and count.func in VALUE_FUNCTIONS
+        if dimension:
             count = self.dimension(count, place.at("count"), named=None)
         else:
             count = self.value(count, place.at("count"))
-        return [replace(item, count=count, body=self.body(item.body, place))]
+        body = self.body(item.body, place)
+        if not self.extracting and self.depth(count if dimension else None, item.count) == 0:
+            return []  # a variable depth of 0 (int_range(0, 3)): no iteration, the repeat is left out
+        return [replace(item, count=count, body=body)]
+
+    def depth(self, substituted: ast.Expr | None, written: ast.Expr) -> object:
+        """A repeat count's value at the point when a dimension gives it (``substituted``: the number that
+        replaced the dimension written there; or ``written`` names a named dimension), else None: a plain
+        ``repeat 0`` is the compiler's to refuse."""
+        if isinstance(substituted, ast.Number):
+            return substituted.value
+        if isinstance(written, ast.Name) and written.id in self.holding_constants and written.id in self.point:
+            return self.point[written.id]
+        return None
 
     def layer_choice(self, call: ast.Call, place: Place) -> list[ast.LayerStmt]:
         """``choice(Layer(...), block(...))`` as a body item: one of the layers."""
