@@ -7,6 +7,8 @@ import math
 
 from tools.search.results import param_names, rows, tally
 
+SHOW_ROWS = 500  # a table of 10,000 rows takes rich ~10 s to lay out, and no one reads it on a terminal
+
 
 def printable(text: str, width: int = 200) -> str:
     """``text`` for the terminal: control characters (ANSI escapes, line breaks) escaped as ``\\x1b``,
@@ -24,7 +26,8 @@ def _cell(value) -> str:
 
 
 def show_study(info, study, out) -> None:
-    """Print the table of ``study`` (``info``: its study.json) and a summary line."""
+    """Print the table of ``study`` (``info``: its study.json) — its ``SHOW_ROWS`` best trials — and a
+    summary line."""
     from rich.console import Console
     from rich.table import Table
 
@@ -40,10 +43,14 @@ def show_study(info, study, out) -> None:
                   title_justify="left")
     for column in ("trial", "state", info.metric, "seconds", *names, "error"):
         table.add_column(printable(column), overflow="fold")
-    for row in rows(trials, maximize, order):
+    listed = rows(trials, maximize, order)
+    for row in listed[:SHOW_ROWS]:
         table.add_row(str(row["trial"]), row["state"], _cell(row["value"]), _cell(row["duration_s"]),
                       *(_cell(row[n]) for n in names), _cell(row["error"]))
     console.print(table)
+    if len(listed) > SHOW_ROWS:
+        console.print(f"… {len(listed) - SHOW_ROWS:,} more trials not shown (the {SHOW_ROWS} best are above; "
+                      "results.csv lists every trial)", highlight=False)
     t = tally(trials, maximize)
     best = (f"best {printable(info.metric)} {t.best_value:.6g} (trial {t.best_trial})" if t.best_trial is not None
             else "no trial completed")

@@ -269,3 +269,14 @@ def test_a_storage_that_does_not_answer_is_one_line_with_its_password_masked(tmp
     one_line_error(result, "cannot open storage", "***")
     assert "cr/et" not in result.output and "secret-et" not in result.output and "se@" not in result.output
     assert not (tmp_path / "s").exists()
+
+
+def test_show_of_a_large_study_lists_its_best_trials_and_says_how_many_more(study, monkeypatch):
+    import cli.search_show
+
+    spec, out = study
+    monkeypatch.setattr(cli.search_show, "SHOW_ROWS", 1)
+    result = search("--show", out)
+    assert result.exit_code == 0, result.output
+    assert "2 more trials not shown" in result.output
+    assert sum(1 for line in result.output.splitlines() if "failed" in line and "│" in line) == 0
