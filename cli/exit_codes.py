@@ -37,8 +37,8 @@ EXIT_CODES = (
                       "the same step, blaming the same layer)"),
     ExitCode(EXIT_FINDINGS, "findings: warnings under `check --strict`, unformatted files under `fmt --check`, "
                             "backends that part under `equiv`"),
-    ExitCode(EXIT_ERRORS, "a user error: a bad spec, data file, argument, checkpoint or output path; nothing was "
-                          "written"),
+    ExitCode(EXIT_ERRORS, "a user error: a bad spec, data file, argument, checkpoint or output path, or a model or "
+                          "data too large for memory; nothing was written"),
     ExitCode(EXIT_DIVERGED, "`train`: training diverged (see Divergence); the weights after the last good step are "
                             "saved"),
     ExitCode(EXIT_INTERNAL, "internal error: a bug in nnspec (`NNSPEC_DEBUG=1` shows the traceback)"),
