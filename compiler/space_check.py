@@ -8,7 +8,8 @@ duplicates, as many as ``CHECK_BUDGET`` allows. Each is compiled by the normal p
 nodes keep their spans, so every diagnostic already points into the user's file.
 
 Attribution of a diagnostic found at a point P (the same rule for errors and lint warnings):
-- found at the base point: reported as the compiler reports it (the spec itself is at fault);
+- found at the base point: reported as the compiler reports it (the spec itself is at fault); a warning
+  found elsewhere when the base point does not compile (its errors hide its warnings) likewise;
 - otherwise it is blamed on the dimensions whose value at P differs from the base point's: when one
   differs, that one; when several differ, the one that alone (the base point with that dimension set as
   at P) gives the same diagnostic; if none does alone, all of them;
@@ -128,7 +129,10 @@ def check_space(space: SearchSpace, samples: int = SAMPLES, seed: int = SAMPLE_S
             if identity in known:
                 continue
             known.add(identity)
-            reported[("point", identity)] = _attribute(compiler, base, point, d)
+            # the base point's errors hide its warnings: a warning seen elsewhere may be the base point's
+            # own, so it is reported where the compiler found it, blamed on no dimension
+            unknown = base_result is None and d.severity != "error"
+            reported[("point", identity)] = d if unknown else _attribute(compiler, base, point, d)
     # a warning moved onto a dimension is silenced by a suppression comment there too (`# nnspec: ignore[code]`
     # ending the dimension's line), as it was where the compiler found it
     found = read_suppressions(space.module.comments, space.source.path, ignore).keep(reported.values())

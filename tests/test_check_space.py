@@ -279,3 +279,28 @@ def test_a_warning_moved_onto_a_dimension_is_silenced_by_a_comment_on_the_dimens
     silenced = check("--strict", str(path))
     assert silenced.exit_code == 0, silenced.output
     assert "warning" not in silenced.stderr
+
+
+def test_a_warning_of_every_point_is_not_blamed_on_a_dimension_when_the_base_point_fails():
+    """The base point's errors hide its warnings; a warning found at every other point (unscaled digits) is
+    reported where the compiler found it, not as caused by the dimension that differs."""
+    text = spec("""
+        model m {
+            Input([64])
+            repeat int_range(-1, 2) {
+                Dense(8)
+            }
+            Dense(10)
+        }
+
+        train {
+            loss = sparse_categorical_crossentropy(from_logits=true)
+            optimizer = adam
+            data = digits
+        }
+        """)
+    found = check_space(space_of(text, "s.nns"), samples=4)
+    assert [d.span.line for d in found.errors] == [3]  # repeat -1 at the base point
+    [warning] = found.warnings
+    assert warning.code == "unscaled-inputs" and warning.span.line == 2
+    assert not warning.message.startswith("at ")
