@@ -309,7 +309,7 @@ def _with_workers(study, space, settings, info, storage_url, jobs, out, progress
     """``--jobs N``: this process is worker 0 (its modules already loaded) and N - 1 worker processes
     (``cli/search_worker.py``, workers 1..N-1) share the study; when this one's trials end it waits for
     theirs, showing progress; a stop reaches them all."""
-    from tools.search.workers import last_words, start_workers, stop_workers
+    from tools.search.workers import fail_orphans, last_words, start_workers, stop_workers
 
     processes = start_workers(out, range(1, jobs), storage_url, module="cli.search_worker")
     progress.others = True
@@ -320,10 +320,12 @@ def _with_workers(study, space, settings, info, storage_url, jobs, out, progress
             if stops:
                 ended = "stopped"
                 break
+            fail_orphans(study, out, processes)  # a killed worker's trial: failed now, not running for ever
             progress.update(study.get_trials(deepcopy=False))
             time.sleep(POLL_S)
     finally:
         stop_workers(processes)
+        fail_orphans(study, out, processes)
     stopped = (EXIT_INTERRUPTED, -signal.SIGINT, -signal.SIGTERM)
     if any(p.returncode in stopped for p in processes) and ended == "done":
         ended = "stopped"

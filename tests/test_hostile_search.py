@@ -280,3 +280,28 @@ def test_show_of_a_large_study_lists_its_best_trials_and_says_how_many_more(stud
     assert result.exit_code == 0, result.output
     assert "2 more trials not shown" in result.output
     assert sum(1 for line in result.output.splitlines() if "failed" in line and "│" in line) == 0
+
+
+def test_a_killed_workers_running_trial_is_failed_not_left_running(tmp_path):
+    """SIGKILL of a --jobs worker leaves its trial RUNNING in the storage; the parent marks it failed,
+    naming the worker's pid, as soon as it sees the worker gone — and only that worker's trials."""
+    import subprocess
+
+    import optuna
+
+    from tools.search.workers import fail_orphans
+
+    study_ = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'x.db'}")
+    killed = subprocess.Popen(["sh", "-c", "kill -9 $$"])
+    killed.wait()
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        for pid in (killed.pid, alive.pid):
+            study_.ask().set_user_attr("pid", pid)
+        assert fail_orphans(study_, tmp_path, [killed, alive]) == [0]
+    finally:
+        alive.kill()
+        alive.wait()
+    trials = study_.get_trials()
+    assert trials[0].state.name == "FAIL" and f"pid {killed.pid}" in trials[0].user_attrs["error"]
+    assert trials[1].state.name == "RUNNING"

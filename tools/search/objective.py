@@ -15,6 +15,7 @@ one-line ``error`` in the trial's user attrs: the study marks the trial failed a
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -141,6 +142,7 @@ class Objective:
         point = self.space.suggest(trial)
         run_dir = trial_dir(s.out, trial.number)
         trial.set_user_attr("run_dir", run_dir.relative_to(s.out).as_posix())
+        trial.set_user_attr("pid", os.getpid())  # whose trial it is: a --jobs worker that dies has it failed
         spec_file = run_dir / "spec.nns"  # the trial trains the spec it writes there, as `nnspec train` would
         run_dir.mkdir(parents=True, exist_ok=True)  # so that the data path relative to it resolves from the start
         text = trial_text(self.space, point, s, trial.number, written_to=spec_file)

@@ -65,6 +65,32 @@ def stop_workers(processes: list[subprocess.Popen], wait_s: float = STOP_WAIT_S)
             p.wait()
 
 
+def fail_orphans(study, out: Path, processes: list[subprocess.Popen]) -> list[int]:
+    """Mark failed the running trials of the worker processes in ``processes`` that died (killed, crashed:
+    an exit status that is neither 0 nor a clean stop's 130), so that the study does not list them as
+    running until Optuna's heartbeat grace has passed (and a resumed one need not wait for it). A trial is
+    a worker's when its ``pid`` user attr (set by the objective as the trial opens) is that worker's pid.
+    Returns the trial numbers failed."""
+    from optuna.trial import TrialState
+
+    dead = {p.pid: p.returncode for p in processes if p.poll() is not None and p.returncode not in (0, 130)}
+    if not dead:
+        return []
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = trial.user_attrs.get("pid")
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid not in dead:
+            continue
+        study._storage.set_trial_user_attr(trial._trial_id, "error", f"its worker process (pid {pid}) died "
+                                           f"(exit status {dead[pid]})")
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except RuntimeError:  # it finished meanwhile: nothing to fail
+            continue
+        failed.append(trial.number)
+    return failed
+
+
 def last_words(out: Path, index: int) -> str:
     """The last line worker ``index`` wrote to its log (its error), or "(no message)"."""
     path = worker_log(out, index)
