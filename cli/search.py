@@ -39,7 +39,7 @@ def fail(message: str, code: int = EXIT_ERRORS) -> None:
 def search(
     spec_path: Optional[Path] = typer.Argument(None, metavar="SPEC", help="A spec with search dimensions (not "
                                                "needed with --show, nor with --resume)."),
-    trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="Trials in total, complete, pruned "
+    trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, max=2**62, help="Trials in total, complete, pruned "
                                          "or failed [default: 20; grid: the grid's size]."),
     timeout: Optional[float] = typer.Option(None, "--timeout", min=0, metavar="SECONDS", help="Start no trial "
                                             "after SECONDS (the trials running then finish)."),
@@ -60,7 +60,7 @@ def search(
     threads: Optional[int] = threads_option(),
     dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="Precision of every trial, as for train "
                                           "[default: float32]."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs of every trial (written into "
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=2**62, help="Epochs of every trial (written into "
                                          "each trial's spec and best.nns)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Study directory (default: "
                                        "runs/search-<model>-<time>)."),

@@ -78,6 +78,21 @@ def _load_space(spec_path: Path):
     return space, base
 
 
+def _capped_jobs(jobs: int) -> int:
+    """``--jobs`` capped at ``max(4, 2 × the cores this process may use)``, with a note on stderr: each
+    worker is a process holding its model and data, and workers beyond the cores only slow every trial
+    (256 workers on 2 cores would exhaust the memory long before they finished anything)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limit = max(4, 2 * cores)
+    if jobs > limit:
+        print(f"note: --jobs {jobs} capped to {limit}: this machine gives nnspec {cores} "
+              f"core{'s' if cores != 1 else ''}, and more workers only slow every trial", file=sys.stderr)
+        return limit
+    return jobs
+
+
 def _join_only_its_study(out: Path, study_name: str | None):
     """``out`` holds a study: a new search may only join it by its own name (``--study-name``, as the
     processes of one study started by hand do), in its own storage; another name would overwrite its
@@ -143,6 +158,7 @@ def run_search(o: SearchOptions) -> int:
             check_study_name(o.study_name)
         except StudyDirError as exc:
             fail(f"--study-name: {exc}")
+    o.jobs = _capped_jobs(o.jobs)
     prior = None
     if o.resume:
         if o.out is None:

@@ -305,3 +305,28 @@ def test_a_killed_workers_running_trial_is_failed_not_left_running(tmp_path):
     trials = study_.get_trials()
     assert trials[0].state.name == "FAIL" and f"pid {killed.pid}" in trials[0].user_attrs["error"]
     assert trials[1].state.name == "RUNNING"
+
+
+def test_more_jobs_than_the_machine_can_run_are_capped_with_a_note(monkeypatch):
+    import os
+
+    from cli.search_run import _capped_jobs
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert _capped_jobs(2) == 2 and _capped_jobs(4) == 4
+    assert _capped_jobs(256) == 4
+
+
+@pytest.mark.parametrize("field, value", [("trials", 10**12), ("timeout", float("inf"))])
+def test_large_values_a_search_accepts_are_resumable(study, tmp_path, field, value):
+    """What the options accept, study.json's check accepts: a study never becomes unresumable by its own
+    settings."""
+    from tools.search.study_dir import read_study_json
+
+    spec, out = study
+    record = json.loads((out / "study.json").read_text())
+    record[field] = value
+    crafted = tmp_path / "big"
+    crafted.mkdir()
+    (crafted / "study.json").write_text(json.dumps(record))
+    assert getattr(read_study_json(crafted), field) == value

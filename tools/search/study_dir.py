@@ -28,6 +28,7 @@ TRIALS = "trials"
 
 STUDY_JSON_MAX_BYTES = 4 * 1024 * 1024  # a study.json nnspec writes is a few kB (the fingerprint included)
 STUDY_NAME_MAX = 512  # Optuna's column for a study's name
+COUNT_MAX = 2**62  # the most --trials / --epochs a study records (a SQL BIGINT holds it)
 
 
 class StudyDirError(Exception):
@@ -75,10 +76,10 @@ def _check_record(record: dict) -> None:
     if not 0 <= record["seed"] <= 2**32 - 1:
         raise ValueError("seed is not in 0..2**32-1")
     for key in ("trials", "jobs", "epochs", "threads", "trial_epochs"):
-        if record.get(key) is not None and not 1 <= record[key] <= 2**31:
+        if record.get(key) is not None and not 1 <= record[key] <= (256 if key == "jobs" else COUNT_MAX):
             raise ValueError(f"{key} {record[key]} is not a count")
     timeout = record.get("timeout")
-    if timeout is not None and not (timeout >= 0 and timeout == timeout and timeout != float("inf")):
+    if timeout is not None and not timeout >= 0:  # NaN fails too
         raise ValueError(f"timeout {timeout} is not a number of seconds")
     if not all(isinstance(name, str) for name in record.get("previous_studies", [])):
         raise ValueError("previous_studies holds something that is not a name")
