@@ -146,7 +146,7 @@ def run_search(o: SearchOptions) -> int:
     from tools.search.objective import TrialSettings
     from tools.search.pruners import make_pruner
     from tools.search.samplers import SamplerError, make_sampler
-    from tools.search.storage import StorageError, default_url, mask
+    from tools.search.storage import StorageError, absolute_url, default_url, mask
     from tools.search.study import (SearchError, SpaceChanged, open_or_create, resolve_direction,
                                     resolve_metric)
     from tools.search.study_dir import STUDY_JSON, StudyDirError, StudyInfo, read_study_json, write_study_json
@@ -212,7 +212,8 @@ def run_search(o: SearchOptions) -> int:
         trials = min(trials, chosen.size)
     try:
         recorded = prior or joined  # the storage of the study continued or joined, else the default
-        storage_url = o.storage or (recorded.storage_url(out) if recorded else default_url(out))
+        storage_url = absolute_url(o.storage) if o.storage else (recorded.storage_url(out) if recorded
+                                                                   else default_url(out))
     except StudyDirError as exc:
         fail(str(exc))
     name = o.study_name or (prior.study_name if prior else out.resolve().name)

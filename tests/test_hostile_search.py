@@ -188,6 +188,7 @@ def test_a_garbage_study_json_is_one_line_for_resume_and_show(study, tmp_path, t
     ("sampler", "__import__('os')", ["sampler"]), ("seed", 2**70, ["seed"]), ("trials", -5, ["trials"]),
     ("study_name", "a\x1b[2Jb", ["control characters"]), ("direction", "sideways", ["direction"]),
     ("timeout", "nan", ["timeout"]), ("fingerprint", [], ["fingerprint"]),
+    ("spec", "/etc/passwd", ["not a .nns file"]), ("backend", "os", ["backend"]),
 ])
 def test_hostile_values_in_study_json_are_refused_not_used(study, tmp_path, field, value, words):
     spec, out = study
@@ -330,3 +331,15 @@ def test_large_values_a_search_accepts_are_resumable(study, tmp_path, field, val
     crafted.mkdir()
     (crafted / "study.json").write_text(json.dumps(record))
     assert getattr(read_study_json(crafted), field) == value
+
+
+def test_a_relative_storage_is_recorded_absolute_so_resume_finds_it_from_anywhere(tmp_path, monkeypatch):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    monkeypatch.chdir(tmp_path)
+    result = search(spec, "--storage", "sqlite:///mine.db", "--trials", 1, "--out", "s", "-q")
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "s" / "study.json").read_text())["storage"]
+    assert recorded == f"sqlite:///{(tmp_path / 'mine.db').resolve()}"
+    monkeypatch.chdir(tmp_path / "s")
+    assert search("--out", ".", "--resume", "--trials", 2, "-q").exit_code == 0
+    assert not (tmp_path / "s" / "mine.db").exists()

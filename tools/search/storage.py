@@ -60,6 +60,18 @@ def _secrets(url: str) -> list[str]:
     return sorted({*found, *(unquote(f) for f in found)}, key=len, reverse=True)
 
 
+def absolute_url(url: str) -> str:
+    """``url`` with a relative file path made absolute (``sqlite:///x.db``, ``journal:x.log``), so that
+    the URL recorded in study.json and passed to the workers names the same file from any folder."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url[len("sqlite:///"):] not in (
+            "", ":memory:"):
+        path, sep, query = url[len("sqlite:///"):].partition("?")
+        return f"sqlite:///{Path(path).expanduser().resolve()}{sep}{query}"
+    if url.startswith(JOURNAL_PREFIX) and url[len(JOURNAL_PREFIX):].strip():
+        return f"{JOURNAL_PREFIX}{Path(url[len(JOURNAL_PREFIX):]).expanduser().resolve()}"
+    return url
+
+
 def mask(url: str) -> str:
     """``url`` with its passwords (``_secrets``) replaced by ``***`` (for messages and study.json); a URL
     without one unchanged."""

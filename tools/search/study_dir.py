@@ -68,11 +68,16 @@ def _check_record(record: dict) -> None:
         value = record.get(key)
         if key in record and (not isinstance(value, kinds) or isinstance(value, bool)):
             raise ValueError(f"{key} is {type(value).__name__}")
-    choices = {"sampler": SAMPLERS, "pruner": PRUNERS, "direction": ("minimize", "maximize")}
+    from backends import BACKENDS
+
+    choices = {"sampler": SAMPLERS, "pruner": PRUNERS, "direction": ("minimize", "maximize"),
+               "backend": tuple(BACKENDS)}
     for key, allowed in choices.items():
         if record[key] not in allowed:
             raise ValueError(f"{key} {record[key][:40]!r} is not one of {', '.join(allowed)}")
     check_study_name(record["study_name"])
+    if not record["spec"].endswith(".nns") or not record["spec"].isprintable():
+        raise ValueError(f"spec {record['spec'][:80]!r} is not a .nns file")  # its text is never shown
     if not 0 <= record["seed"] <= 2**32 - 1:
         raise ValueError("seed is not in 0..2**32-1")
     for key in ("trials", "jobs", "epochs", "threads", "trial_epochs"):
