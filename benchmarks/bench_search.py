@@ -7,9 +7,7 @@ A standalone benchmark that prints figures and ratios, and tests nothing.
 
 It runs the installed ``nnspec`` as a user does (``subprocess``, output discarded) and reads what the
 search wrote: the study (Optuna's own ``load_study`` on the study's ``study.db``: each trial's start and
-completion time) and each trial's directory. A trial's *own training* is what ``nnspec train`` of the
-trial's concrete ``spec.nns`` records as its training time (run.json ``seconds``: ``runtime.loop.fit``
-with its per-epoch checkpoints), run after the search in a process of its own. Times are ``time.time`` /
+completion time) and each trial's directory (run.json, history.json). Times are ``time.time`` /
 ``time.perf_counter``; load and environment come from ``harness.py``.
 
 The workload is a digits-MLP search space whose every point costs the same training (so that one study's
@@ -20,16 +18,20 @@ random sampler, no pruner, seed 0, one BLAS thread per process (nnspec's default
 
 What it measures
 ----------------
-1. The overhead of a trial beyond its own training, one worker (``--jobs 1``), ``--trials`` trials: per
-   trial, its cycle in the study (from the previous trial's completion, the first trial from its start,
-   to its own completion: sampling, the concrete spec, compiling, the data, the trainer, the run directory
-   and its files, reporting each epoch to the pruner, telling the storage, asking for the next trial)
-   minus its own training, as a fraction of its own training; the medians split it into what happens
-   inside the fit (the search's training time, run.json of the trial, minus its own) and around it.
-   **Target: the median under 5% of the trial's own training.** Once per search: the process start and
-   study setup (launch → the first trial's start: interpreter, imports, the space, the storage, the
-   study) and the end (the last trial's completion → exit: results.csv, best.nns, the plots). Two
-   timings taken in two processes at two moments: on a busy machine their difference is noisy.
+1. The overhead of a trial beyond its own training, one worker (``--jobs 1``), ``--trials`` trials.
+   A trial's *own training* is its epochs (the sum of its history's per-epoch ``seconds``: the steps and
+   the validation, measured inside the trial) plus what ``nnspec train`` of the trial's concrete
+   ``spec.nns`` does at its epochs' ends (that run's run.json ``seconds`` minus its epochs: the
+   checkpoints), run after the search in a process of its own. Its *cycle* runs from the previous trial's
+   completion (the first trial: its start) to its own: sampling, the concrete spec, compiling, the data,
+   the trainer, the run directory and its files, reporting each epoch to the pruner, telling the storage,
+   asking for the next trial. Overhead = cycle − own training, as a fraction of the own training; "in fit"
+   is the part inside the training loop (the trial's run.json ``seconds`` minus its own training).
+   **Target: the median under 5% of the own training.** The quantities subtracted are measured where they
+   happen, so load from other processes moves them in proportion, not the whole training's noise. Once
+   per search: the process start and study setup (launch → the first trial's start: interpreter,
+   imports, the space, the storage, the study) and the end (the last trial's completion → exit:
+   results.csv, best.nns, the plots).
 
 2. ``--jobs 1`` against ``--jobs 2`` on the same study settings (``--trials`` 20, a fresh ``--out``
    each), whole-process wall time, in ``--rounds`` rounds, the order of the two reversed every other
@@ -106,8 +108,8 @@ def search(spec: Path, out: Path, *, trials: int, jobs: int) -> tuple[float, flo
 
 def trials_of(out: Path) -> list[dict]:
     """The study's trials in ``out`` (surplus ones left out; any other that did not complete ends the
-    benchmark), by completion: number, start/complete (epoch seconds), run_dir, and ``fit``: the training
-    time its run.json records."""
+    benchmark), by completion: number, start/complete (epoch seconds), run_dir, ``fit`` and ``epochs``
+    (``fit_and_epochs``)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -120,50 +122,60 @@ def trials_of(out: Path) -> list[dict]:
         if t.state != optuna.trial.TrialState.COMPLETE:
             raise SystemExit(f"trial {t.number} is {t.state.name}: {t.user_attrs.get('error', '')}")
         run_dir = out / t.user_attrs["run_dir"]
+        fit, epochs = fit_and_epochs(run_dir)
         rows.append({"number": t.number, "start": t.datetime_start.timestamp(), "run_dir": str(run_dir),
-                     "complete": t.datetime_complete.timestamp(),
-                     "fit": float(json.loads((run_dir / "run.json").read_text())["seconds"])})
+                     "complete": t.datetime_complete.timestamp(), "fit": fit, "epochs": epochs})
     return sorted(rows, key=lambda r: r["complete"])
 
 
-def own_training(spec: Path, out: Path) -> float:
-    """The training time (run.json ``seconds``) of ``nnspec train SPEC --out OUT``: a trial's own training."""
+def fit_and_epochs(run_dir: Path) -> tuple[float, float]:
+    """A run directory's training time (run.json ``seconds``: the whole fit) and the sum of its epochs'
+    ``seconds`` in history.json (each epoch's steps and validation: not what happens at an epoch's end)."""
+    fit = float(json.loads((run_dir / "run.json").read_text())["seconds"])
+    return fit, sum(float(e["seconds"]) for e in json.loads((run_dir / "history.json").read_text()))
+
+
+def train_own(spec: Path, out: Path) -> tuple[float, float]:
+    """``fit_and_epochs`` of ``nnspec train SPEC --out OUT``."""
     argv = [*nnspec(), "train", str(spec), "--out", str(out), "--quiet"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"nnspec train failed (exit {done.returncode}): {' '.join(argv)}\n{done.stderr[-2000:]}")
-    return float(json.loads((out / "run.json").read_text())["seconds"])
+    return fit_and_epochs(out)
 
 
 def overhead(report: Report, spec: Path, work: Path, trials: int) -> None:
-    report.section(f"1. Overhead of a trial beyond its training: {trials} trials, one worker (--jobs 1)")
+    report.section(f"1. Overhead of a trial beyond its own training: {trials} trials, one worker (--jobs 1)")
     out = work / "overhead"
     launched, wall = search(spec, out, trials=trials, jobs=1)
     rows = trials_of(out)
     previous = rows[0]["start"]
     for r in rows:
-        r["train"] = own_training(Path(r["run_dir"]) / "spec.nns", work / "train" / Path(r["run_dir"]).name)
+        fit, epochs = train_own(Path(r["run_dir"]) / "spec.nns", work / "train" / Path(r["run_dir"]).name)
+        r["own_ends"] = fit - epochs                # what nnspec train does at its epochs' ends (checkpoints)
+        r["own"] = r["epochs"] + r["own_ends"]      # the trial's own training
         r["cycle"] = r["complete"] - previous
-        r["overhead"] = r["cycle"] - r["train"]
+        r["overhead"] = r["cycle"] - r["own"]
+        r["in_fit"] = r["fit"] - r["own"]           # what the search adds inside the loop (reports to the pruner)
         previous = r["complete"]
-    print("  train: `nnspec train` of the trial's spec.nns; fit: the same training inside the search; cycle: the"
-          " previous trial's end to this one's")
-    print(f"  {'trial':>5} {'train s':>8} {'fit s':>7} {'cycle s':>8} {'overhead s':>10} {'overhead':>9}")
+    print("  epochs: the trial's epochs (steps and validation, history.json); ends: what `nnspec train` of its"
+          " spec.nns does at the epochs' ends\n  (checkpoints); own = epochs + ends; cycle: the previous trial's"
+          " completion to this one's; in fit: the trial's run.json seconds - own")
+    print(f"  {'trial':>5} {'epochs s':>8} {'ends s':>7} {'own s':>6} {'cycle s':>8} {'in fit s':>8} "
+          f"{'overhead s':>10} {'overhead':>9}")
     for r in rows:
-        print(f"  {r['number']:>5} {r['train']:>8.3f} {r['fit']:>7.3f} {r['cycle']:>8.3f} {r['overhead']:>10.3f} "
-              f"{r['overhead'] / r['train']:>9.1%}")
-    fraction = statistics.median(r["overhead"] / r["train"] for r in rows)
-    in_fit = statistics.median(r["fit"] - r["train"] for r in rows)
-    around = statistics.median(r["cycle"] - r["fit"] for r in rows)
+        print(f"  {r['number']:>5} {r['epochs']:>8.3f} {r['own_ends']:>7.3f} {r['own']:>6.3f} {r['cycle']:>8.3f} "
+              f"{r['in_fit']:>8.3f} {r['overhead']:>10.3f} {r['overhead'] / r['own']:>9.1%}")
+    fraction = statistics.median(r["overhead"] / r["own"] for r in rows)
+    in_fit = statistics.median(r["in_fit"] for r in rows)
     setup, end = rows[0]["start"] - launched, launched + wall - rows[-1]["complete"]
-    print(f"  medians: own training {statistics.median(r['train'] for r in rows):.3f} s; overhead "
-          f"{statistics.median(r['overhead'] for r in rows) * 1000:.0f} ms = {fraction:.1%} of it: "
-          f"{in_fit * 1000:.0f} ms inside the fit (reporting each epoch to the pruner) + {around * 1000:.0f} ms around it"
-          " (sampling, the run directory, the storage)")
+    print(f"  medians: own training {statistics.median(r['own'] for r in rows):.3f} s; overhead "
+          f"{statistics.median(r['overhead'] for r in rows) * 1000:.0f} ms = {fraction:.1%} of it, of which inside "
+          f"the training loop {in_fit * 1000:.0f} ms (reporting each epoch to the pruner)")
     print(f"  once per search: process start and study setup {setup:.2f} s; results, best.nns and plots "
-          f"{end:.2f} s; whole process {wall:.2f} s for {sum(r['train'] for r in rows):.2f} s of own training")
+          f"{end:.2f} s; whole process {wall:.2f} s for {sum(r['own'] for r in rows):.2f} s of own training")
     report.results["overhead"] = {"trials": rows, "setup_s": setup, "end_s": end, "wall_s": wall,
-                                  "median_fraction": fraction, "median_in_fit_s": in_fit, "median_around_s": around}
+                                  "median_fraction": fraction, "median_in_fit_s": in_fit}
     report.verdict("overhead per trial / its own training (median)", fraction, 0.05, at_least=False, unit="",
                    against=f"{statistics.median(r['overhead'] for r in rows) * 1000:.0f} ms per trial")
 
