@@ -142,7 +142,22 @@ def _show(study_dir: Path, storage: str | None, dashboard: bool, port: int) -> N
     from tools.search.storage import open_storage
 
     url = info.storage_url(study_dir, storage)
+    _check_port(port)
     print(f"optuna-dashboard for {study_dir} (study {info.study_name}) on http://127.0.0.1:{port}/ "
           "(Ctrl-C stops it)", flush=True)
-    optuna_dashboard.run_server(open_storage(url), host="127.0.0.1", port=port)
+    try:  # loopback only: the dashboard can change the study (notes, trials' states)
+        optuna_dashboard.run_server(open_storage(url), host="127.0.0.1", port=port)
+    except OSError as exc:
+        fail(f"--port {port}: cannot serve the dashboard on 127.0.0.1 ({exc.strerror or exc})")
     raise typer.Exit(EXIT_OK)
+
+
+def _check_port(port: int) -> None:
+    """``--port`` must be free on 127.0.0.1 (one line, exit 2, before the server says it started)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            fail(f"--port {port}: cannot serve the dashboard on 127.0.0.1 ({exc.strerror or exc})")

@@ -343,3 +343,23 @@ def test_a_relative_storage_is_recorded_absolute_so_resume_finds_it_from_anywher
     monkeypatch.chdir(tmp_path / "s")
     assert search("--out", ".", "--resume", "--trials", 2, "-q").exit_code == 0
     assert not (tmp_path / "s" / "mine.db").exists()
+
+
+def test_dashboard_on_a_port_in_use_is_one_line_and_binds_loopback_only(study, monkeypatch):
+    import socket
+
+    import optuna_dashboard
+
+    spec, out = study
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = search("--show", out, "--dashboard", "--port", busy.getsockname()[1])
+    one_line_error(result, "--port", "127.0.0.1")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    served = {}
+    monkeypatch.setattr(optuna_dashboard, "run_server", lambda storage, host, port: served.update(host=host))
+    assert search("--show", out, "--dashboard", "--port", free).exit_code == 0
+    assert served == {"host": "127.0.0.1"}
