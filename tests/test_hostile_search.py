@@ -363,3 +363,19 @@ def test_dashboard_on_a_port_in_use_is_one_line_and_binds_loopback_only(study, m
     monkeypatch.setattr(optuna_dashboard, "run_server", lambda storage, host, port: served.update(host=host))
     assert search("--show", out, "--dashboard", "--port", free).exit_code == 0
     assert served == {"host": "127.0.0.1"}
+
+
+def test_dimensions_named_like_the_tables_columns_hide_nothing(tmp_path):
+    import csv
+
+    clash = GRID_SPACE.replace("model digits_grid", "trial = choice(8, 16)\nerror = choice(relu, tanh)\n\n"
+                               "model digits_grid").replace("Dense(choice(8, 16), activation=choice(relu, tanh))",
+                                                            "Dense(trial, activation=error)")
+    spec = write_spec(tmp_path, clash)
+    out = tmp_path / "s"
+    assert search(spec, "--sampler", "grid", "--trials", 2, "--out", out, "-q").exit_code == 0
+    with open(out / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert sorted(int(r["trial"]) for r in table) == [0, 1]
+    assert {r["dim:error"] for r in table} <= {"relu", "tanh"} and all(r["dim:error"] for r in table)
+    assert all(r["dim:trial"] in ("8", "16") and r["error"] == "" for r in table)

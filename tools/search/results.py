@@ -68,19 +68,34 @@ def best_trial(trials, maximize: bool):
     return next((t for t in trials if t.number == best), None)
 
 
-def param_names(trials, order=()) -> list[str]:
-    """Every parameter any trial has: those of ``order`` (the space's dimensions) first, in that order."""
+FIXED_COLUMNS = ("trial", "state", "value", "duration_s", "run_dir", "error")
+
+
+def column(name: str) -> str:
+    """A parameter's column in the table and ``results.csv``: its name, or ``dim:NAME`` when a named
+    dimension is called like a fixed column (``trial = choice(8, 16)``), so that neither hides the other
+    (``:`` is in no dimension's name)."""
+    return f"dim:{name}" if name in FIXED_COLUMNS else name
+
+
+def _params(trials, order=()) -> list[str]:
     seen = dict.fromkeys(order)
     for trial in trials:
         seen.update(dict.fromkeys(trial.params))
     return [name for name in seen if any(name in t.params for t in trials)]
 
 
+def param_names(trials, order=()) -> list[str]:
+    """The columns (``column``) of every parameter any trial has: those of ``order`` (the space's
+    dimensions) first, in that order."""
+    return [column(name) for name in _params(trials, order)]
+
+
 def rows(trials, maximize: bool, order=()) -> list[dict]:
     """One row per trial (running and interrupted ones too): trial, state, value, duration (s), every
     parameter ("" where the trial does not have it: an inactive conditional dimension), run_dir, error;
     sorted best first (complete trials by value, then pruned by their last value, then the rest by number)."""
-    names = param_names(trials, order)
+    names = _params(trials, order)
     out = []
     for trial in trials:
         if state_of(trial) == "surplus":
@@ -88,7 +103,7 @@ def rows(trials, maximize: bool, order=()) -> list[dict]:
         duration = trial.duration.total_seconds() if trial.duration is not None else None
         row = {"trial": trial.number, "state": state_of(trial), "value": trial.value,
                "duration_s": round(duration, 3) if duration is not None else None}
-        row.update({name: trial.params.get(name, "") for name in names})
+        row.update({column(name): trial.params.get(name, "") for name in names})
         row["run_dir"] = trial.user_attrs.get("run_dir", "")
         row["error"] = trial.user_attrs.get("error", "")
         out.append(row)
