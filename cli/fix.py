@@ -76,8 +76,10 @@ def fix(
     try:
         space.validate(point)
     except ParamsError as exc:  # every problem, one line each; the names when one is unknown with no guess
-        for problem in exc.problems:
-            print(f"{where}: error: {problem}", file=sys.stderr)
+        for problem in exc.problems[:PROBLEMS_SHOWN]:  # a crafted storage's values: clipped, escaped
+            print(f"{where}: error: {_clip(problem)}", file=sys.stderr)
+        if len(exc.problems) > PROBLEMS_SHOWN:
+            print(f"{where}: error: … and {len(exc.problems) - PROBLEMS_SHOWN} more problems", file=sys.stderr)
         if any(p.startswith("unknown dimension") and "did you mean" not in p for p in exc.problems):
             print(f"{where}: note: the space's dimensions: {', '.join(d.name for d in space.dimensions)}",
                   file=sys.stderr)
@@ -94,6 +96,15 @@ def fix(
         write_output(out, text)
         typer.echo(f"wrote {out}", err=True)
     raise typer.Exit(EXIT_OK)
+
+
+PROBLEMS_SHOWN = 20
+
+
+def _clip(text: str, width: int = 300) -> str:
+    """``text`` for one line of a message: control characters escaped, at most ``width`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)[: width + 1])
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _load_space(spec: Path):

@@ -379,3 +379,15 @@ def test_dimensions_named_like_the_tables_columns_hide_nothing(tmp_path):
     assert sorted(int(r["trial"]) for r in table) == [0, 1]
     assert {r["dim:error"] for r in table} <= {"relu", "tanh"} and all(r["dim:error"] for r in table)
     assert all(r["dim:trial"] in ("8", "16") and r["error"] == "" for r in table)
+
+
+def test_fix_of_a_trial_with_a_huge_crafted_value_is_one_short_line(tmp_path):
+    spec, out = _one_trial_study(tmp_path)
+    huge = "\x1b[31m" + "x" * 100_000
+    with sqlite3.connect(out / "study.db") as connection:
+        connection.execute("update trial_params set distribution_json = ?, param_value = 0 where param_name = ?",
+                           (json.dumps({"name": "CategoricalDistribution", "attributes": {"choices": [huge]}}),
+                            "model.dense.units"))
+    result = runner.invoke(app, ["fix", str(spec), "--trial", "0", "--study", str(out)])
+    one_line_error(result, "model.dense.units")
+    assert len(result.output) < 1000 and "\x1b" not in result.output
