@@ -391,3 +391,16 @@ def test_fix_of_a_trial_with_a_huge_crafted_value_is_one_short_line(tmp_path):
     result = runner.invoke(app, ["fix", str(spec), "--trial", "0", "--study", str(out)])
     one_line_error(result, "model.dense.units")
     assert len(result.output) < 1000 and "\x1b" not in result.output
+
+
+def test_workers_never_import_modules_from_the_current_folder(tmp_path, monkeypatch):
+    """A ``--jobs`` worker is ``python -m MODULE``: a module of that name in the folder the search runs
+    from (a planted ``cli/``) is not the one run."""
+    from tools.search.workers import start_workers
+
+    marker = tmp_path / "ran"
+    (tmp_path / "planted_worker.py").write_text(f"open({str(marker)!r}, 'w').write('planted code ran')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    (process,) = start_workers(tmp_path / "s", [1], "sqlite://", module="planted_worker")
+    assert process.wait(timeout=60) != 0 and not marker.exists()

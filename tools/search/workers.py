@@ -1,7 +1,7 @@
 """``--jobs N``: N workers on this machine sharing one study.
 
 The parent (``nnspec search``) creates the study and ``study.json``, then ``start_workers`` starts
-workers 1..N-1 as processes ``python -m MODULE OUT INDEX`` (the command line's worker entry point,
+workers 1..N-1 as processes ``python -P -m MODULE OUT INDEX`` (the command line's worker entry point,
 ``cli/search_worker.py``, which calls ``run_one_worker``); each opens the same storage (its URL passes
 in the environment variable ``STORAGE_ENV``, so that a password is never on a command line) and runs
 trials (``tools.search.study.run_worker``) until the study has its trials; worker ``i`` samples with
@@ -27,6 +27,10 @@ from pathlib import Path
 from typing import Callable
 
 STORAGE_ENV = "NNSPEC_SEARCH_STORAGE"
+# ``python -m`` puts the current folder first on the import path: a folder holding a ``cli/`` (a project's
+# own, or planted) would run its code as the worker. ``-P`` (Python 3.11+) leaves it off; PYTHONPATH and
+# the installed packages still count.
+SAFE_PATH = ("-P",) if sys.version_info >= (3, 11) else ()
 STOP_WAIT_S = 60.0
 
 
@@ -42,7 +46,7 @@ def start_workers(out: Path, indices, storage_url: str, module: str) -> list[sub
     processes = []
     for index in indices:
         with open(worker_log(out, index), "wb") as log:
-            processes.append(subprocess.Popen([sys.executable, "-m", module, str(out), str(index)],
+            processes.append(subprocess.Popen([sys.executable, *SAFE_PATH, "-m", module, str(out), str(index)],
                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                                               env=env))
     return processes
