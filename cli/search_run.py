@@ -227,8 +227,11 @@ def run_search(o: SearchOptions) -> int:
     pruner = make_pruner(pruner_name, info.trial_epochs)
     previous_name = info.study_name
     try:
+        if prior is not None and storage_url == default_url(out) and not (out / "study.db").is_file():
+            fail(f"{out}: no study.db: the study's trials are not there, nothing to resume (a new search needs a "
+                 "new --out)")
         study, info = open_or_create(info, storage_url, space, new_study=o.new_study, sampler=chosen.sampler,
-                                     pruner=pruner)
+                                     pruner=pruner, must_exist=prior is not None)
     except SpaceChanged as exc:
         print(f"error: {spec_path}: {exc}; what changed:", file=sys.stderr)
         for line in exc.lines:

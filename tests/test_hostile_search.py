@@ -404,3 +404,22 @@ def test_workers_never_import_modules_from_the_current_folder(tmp_path, monkeypa
     monkeypatch.delenv("PYTHONPATH", raising=False)
     (process,) = start_workers(tmp_path / "s", [1], "sqlite://", module="planted_worker")
     assert process.wait(timeout=60) != 0 and not marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["deleted", "other-study"])
+def test_resume_without_the_studys_trials_is_refused_not_begun_again(tmp_path, damage):
+    """A study.db deleted, or one that holds no study of that name: --resume says so; it never starts the
+    study afresh over the old trials' run directories and results."""
+    import optuna
+
+    spec, out = _one_trial_study(tmp_path)
+    for wal in out.glob("study.db*"):
+        wal.unlink()
+    if damage == "other-study":
+        optuna.create_study(study_name="someone-else", storage=f"sqlite:///{out / 'study.db'}")
+    before = snapshot(out)
+    result = search("--out", out, "--resume", "--trials", 3, "-q")
+    one_line_error(result, "nothing to resume")
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if not k.startswith("study.db")} == \
+        {k: v for k, v in before.items() if not k.startswith("study.db")}

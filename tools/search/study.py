@@ -60,10 +60,11 @@ def resolve_direction(direction: str | None, metric: str) -> str:
 
 
 def open_or_create(info: StudyInfo, storage_url: str, space, *, new_study: bool = False, sampler=None,
-                   pruner=None):
+                   pruner=None, must_exist: bool = False):
     """The study (``optuna.Study``, sampling with ``sampler``, pruned by ``pruner``) of ``info`` in
     ``storage_url`` and ``info`` as it now is (the name changes under ``new_study``). Raises
-    ``SpaceChanged``, ``SearchError``, ``StorageError``."""
+    ``SpaceChanged``, ``SearchError``, ``StorageError``; ``SearchError`` too when ``must_exist`` (``--resume``)
+    and the storage holds no such study (a resumed study is never silently begun again)."""
     import optuna
 
     from compiler.space import SearchSpace
@@ -73,6 +74,11 @@ def open_or_create(info: StudyInfo, storage_url: str, space, *, new_study: bool 
     fingerprint = space.fingerprint()
     name = info.study_name
     existing = _load(storage, name, sampler, pruner)
+    if existing is None and must_exist:
+        from tools.search.storage import mask
+
+        raise SearchError(f"the storage {mask(storage_url)} holds no study named {name!r}: nothing to resume "
+                          "(its trials are not there; a new search needs a new --out)")
     if existing is not None:
         recorded = _recorded_fingerprint(existing)
         if recorded != fingerprint:
