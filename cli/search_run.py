@@ -149,7 +149,8 @@ def run_search(o: SearchOptions) -> int:
     from tools.search.storage import StorageError, absolute_url, default_url, mask
     from tools.search.study import (SearchError, SpaceChanged, open_or_create, resolve_direction,
                                     resolve_metric)
-    from tools.search.study_dir import STUDY_JSON, StudyDirError, StudyInfo, read_study_json, write_study_json
+    from tools.search.study_dir import (STUDY_JSON, StudyDirError, StudyInfo, read_study_json, trials_folder,
+                                        write_study_json)
 
     if o.study_name is not None:
         from tools.search.study_dir import StudyDirError, check_study_name
@@ -222,7 +223,7 @@ def run_search(o: SearchOptions) -> int:
                      pruner=pruner_name, metric=metric, direction=direction, backend=backend, device=device,
                      seed=seed, trials=trials, fingerprint={}, epochs=epochs, data=pick("data", None),
                      threads=pick("threads", None), dtype=dtype, timeout=o.timeout, jobs=o.jobs,
-                     previous_studies=list(prior.previous_studies) if prior else [],
+                     previous_studies=list(recorded.previous_studies) if recorded else [],
                      trial_epochs=epochs or base.training.epochs)
     pruner = make_pruner(pruner_name, info.trial_epochs)
     previous_name = info.study_name
@@ -247,6 +248,7 @@ def run_search(o: SearchOptions) -> int:
     except WriteError as exc:
         return report_write_error(exc)
     settings = TrialSettings(out=out, spec_path=Path(spec_path), study_name=info.study_name, metric=metric,
+                             trials_dir=trials_folder(info),
                              asked=trials, backend=backend, device=device, data=info.data, threads=info.threads,
                              dtype=dtype, epochs=epochs, pruner=pruner_name, trial_epochs=info.trial_epochs)
     if not o.quiet:

@@ -423,3 +423,16 @@ def test_resume_without_the_studys_trials_is_refused_not_begun_again(tmp_path, d
     after = snapshot(out)
     assert {k: v for k, v in after.items() if not k.startswith("study.db")} == \
         {k: v for k, v in before.items() if not k.startswith("study.db")}
+
+
+def test_a_new_study_in_the_same_directory_keeps_the_earlier_trials_run_directories(tmp_path):
+    """--new-study continues in the same storage under NAME-2, whose trial numbers start at 0 again: its
+    trials go to trials-2/, train, and leave trials/ as it was."""
+    spec, out = _one_trial_study(tmp_path)
+    before = snapshot(out / "trials")
+    spec.write_text(GRID_SPACE.replace("choice(8, 16)", "choice(8, 32)"))
+    result = search("--out", out, "--resume", "--trials", 1, "--new-study", "-q")
+    assert result.exit_code == 0, result.output
+    assert snapshot(out / "trials") == before
+    assert (out / "trials-2" / "0000" / "weights.npz").exists()
+    assert "trials-2/0000" in (out / "results.csv").read_text() and "failed" not in (out / "results.csv").read_text()

@@ -22,7 +22,7 @@ from typing import Callable
 
 from tools.search.pruners import first_prunable_epoch
 from tools.search.results import taken
-from tools.search.study_dir import trial_dir
+from tools.search.study_dir import TRIALS, trial_dir
 
 
 class TrialFailed(Exception):
@@ -54,6 +54,7 @@ class TrialSettings:
     epochs: int | None = None
     pruner: str | None = None  # the study's pruner by name (``tools.search.pruners``); None: asked every epoch
     trial_epochs: int | None = None  # the epochs a trial trains, for the pruner's warm-up
+    trials_dir: str = TRIALS  # where the trials' run directories go in ``out`` (``study_dir.trials_folder``)
 
 
 def with_epochs(text: str, epochs: int | None) -> str:
@@ -140,7 +141,7 @@ class Objective:
                 raise Surplus(f"the study already has its {s.asked} trials")
         self.next_number = None
         point = self.space.suggest(trial)
-        run_dir = trial_dir(s.out, trial.number)
+        run_dir = trial_dir(s.out, trial.number, s.trials_dir)
         trial.set_user_attr("run_dir", run_dir.relative_to(s.out).as_posix())
         trial.set_user_attr("pid", os.getpid())  # whose trial it is: a --jobs worker that dies has it failed
         spec_file = run_dir / "spec.nns"  # the trial trains the spec it writes there, as `nnspec train` would

@@ -7,7 +7,8 @@ Layout::
     DIR/space.nns      the search spec as given
     DIR/study.db       the default storage (SQLite)
     DIR/trials/NNNN/   one run directory per trial (``nnspec train --out`` layout, no PNG plots);
-                       NNNN is Optuna's trial number
+                       NNNN is Optuna's trial number (``trials-2/`` … for a study continued by
+                       ``--new-study``: ``trials_folder``)
     DIR/results.csv, DIR/best.nns, DIR/history.png, DIR/importances.png, DIR/parallel.png|slice.png
 
 ``read_study`` is how other commands (``nnspec fix --trial N --study DIR``, ``--show``) find a study.
@@ -129,9 +130,16 @@ class StudyInfo:
         return self.storage
 
 
-def trial_dir(out: Path, number: int) -> Path:
+def trial_dir(out: Path, number: int, folder: str = TRIALS) -> Path:
     """The run directory of trial ``number`` (Optuna's trial number): ``out/trials/0007``."""
-    return Path(out) / TRIALS / f"{number:04d}"
+    return Path(out) / folder / f"{number:04d}"
+
+
+def trials_folder(info: StudyInfo) -> str:
+    """The folder of ``info``'s trials in its directory: ``trials``; for a study continued under a new name
+    (``--new-study``: ``NAME-2``, …, whose trial numbers start at 0 again) ``trials-2``, ``trials-3``, …, so
+    that its trials never land on an earlier study's run directories."""
+    return TRIALS if not info.previous_studies else f"{TRIALS}-{len(info.previous_studies) + 1}"
 
 
 def write_study_json(out: Path, info: StudyInfo) -> None:
