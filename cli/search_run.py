@@ -133,8 +133,11 @@ def _check_metric(metric: str, training) -> None:
     if training.validation_split == 0:  # no validation data: no val_ column
         choices = [c for c in choices if not c.startswith("val_")]
     if metric not in choices:
+        from cli.search_show import printable
+
         hint = did_you_mean(metric, choices)
-        fail(f"--metric {metric}: the runs do not record it; {hint or 'they record ' + ', '.join(choices)}")
+        fail(f"--metric {printable(metric, 80)}: the runs do not record it; "
+             f"{hint or 'they record ' + ', '.join(choices)}")
 
 
 def run_search(o: SearchOptions) -> int:

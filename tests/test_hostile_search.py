@@ -160,11 +160,13 @@ def test_a_grid_too_large_to_enumerate_is_refused_at_once(tmp_path):
     (["--study-name", ""], ["--study-name", "not empty"]),
     (["--study-name", "a\nb"], ["--study-name", "control characters"]),
     (["--study-name", "x" * 1000], ["--study-name", "at most 512"]),
+    (["--metric", "\x1b[2J[red]" + "m" * 5000], ["--metric", "\\x1b[2J[red]", "not record"]),
 ])
 def test_out_of_range_options_are_one_line_and_write_nothing(tmp_path, args, words):
     spec = write_spec(tmp_path, GRID_SPACE)
-    one_line_error(search(spec, *args, "--out", tmp_path / "s", "-q"), *words)
-    assert not (tmp_path / "s").exists()
+    result = search(spec, *args, "--out", tmp_path / "s", "-q")
+    one_line_error(result, *words)
+    assert not (tmp_path / "s").exists() and "\x1b" not in result.output and len(result.output) < 2000
 
 
 # --- crafted study directories -------------------------------------------------------------------------
