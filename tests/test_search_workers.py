@@ -8,8 +8,10 @@
 In each case the study ends with exactly the asked trials done between the workers (a trial a worker starts
 once the others hold the last asked ones is a failed "surplus" trial that trains nothing), every trial number
 once, each trial a complete run directory (run.json, weights, the trial's concrete spec), and both workers
-ran trials (by hand: each --out holds some; --jobs: two trials ran at the same time). The space is the digits MLP with the units, the dropout rate and the learning rate
-searched; 1 epoch per trial.
+ran trials (by hand: each --out holds some; --jobs: two trials ran at the same time). The space is the
+digits MLP with the units, the dropout rate and the learning rate searched; 1 epoch a trial by hand (both
+processes start alike), 30 under --jobs (a trial then lasts longer than a worker process takes to start, so
+the worker that starts second always finds trials left).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from postgres_server import postgres_url  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIALS = 4
+JOBS_EPOCHS = 30  # --jobs: this process starts trials at once, its worker after its imports (a few seconds)
 RUN_TIMEOUT_S = 240  # a hang guard only
 
 SPACE = """\
@@ -53,13 +56,14 @@ def nnspec(*args) -> list[str]:
     return [sys.executable, "-c", "from cli import main; main()", *map(str, args)]
 
 
-def search_args(spec: Path, out: Path, *more) -> list[str]:
-    return nnspec("search", spec, "--trials", TRIALS, "--epochs", 1, "--sampler", "random", "--pruner", "none",
+def search_args(spec: Path, out: Path, *more, epochs: int = 1) -> list[str]:
+    return nnspec("search", spec, "--trials", TRIALS, "--epochs", epochs, "--sampler", "random", "--pruner", "none",
                   "--out", out, "--quiet", *more)
 
 
 def finished(done: subprocess.CompletedProcess | subprocess.Popen, out: str = "") -> None:
-    assert done.returncode == 0, f"exit {done.returncode}\n{out or getattr(done, 'stdout', '')}\n{getattr(done, 'stderr', '')}"
+    stdout, stderr = out or getattr(done, "stdout", ""), getattr(done, "stderr", "")
+    assert done.returncode == 0, f"exit {done.returncode}\n{stdout}\n{stderr}"
 
 
 @pytest.fixture
@@ -102,8 +106,10 @@ def assert_study_done(trials: list, run_dirs: dict[int, Path]) -> None:
 
 
 def ran_at_once(trials: list) -> bool:
-    """Whether two trials of the study were running at the same time (two workers at work)."""
-    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials if t.datetime_complete is not None)
+    """Whether two trials of the study trained at the same time (two workers at work; surplus ones do not
+    train)."""
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials
+                   if t.datetime_complete is not None and not t.user_attrs.get("surplus"))
     return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
 
 
@@ -128,8 +134,8 @@ def test_two_search_processes_started_by_hand_share_a_postgresql_study(spec, tmp
 
 def test_jobs_2_completes_the_study_on_the_default_sqlite_storage(spec, tmp_path):
     out = tmp_path / "study"
-    done = subprocess.run(search_args(spec, out, "--jobs", 2), cwd=ROOT, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S)
+    done = subprocess.run(search_args(spec, out, "--jobs", 2, epochs=JOBS_EPOCHS), cwd=ROOT, capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT_S)
     finished(done)
     trials = trials_in(f"sqlite:///{out / 'study.db'}")
     assert_study_done(trials, run_dirs_of(out))
@@ -141,7 +147,8 @@ def test_jobs_2_completes_the_study_on_journal_storage(spec, tmp_path):
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     out, journal = tmp_path / "study", tmp_path / "journal.log"
-    done = subprocess.run(search_args(spec, out, "--jobs", 2, "--storage", f"journal:{journal}"), cwd=ROOT,
+    done = subprocess.run(search_args(spec, out, "--jobs", 2, "--storage", f"journal:{journal}",
+                                      epochs=JOBS_EPOCHS), cwd=ROOT,
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     finished(done)
     assert not (out / "study.db").exists()
