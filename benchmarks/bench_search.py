@@ -197,8 +197,8 @@ def jobs(report: Report, spec: Path, work: Path, trials: int, rounds: int) -> No
                   f"{last - first:.2f} s (workers busy {busy:.0%}; training {sum(t['fit'] for t in rows):.1f} s)"
                   f" + end {launched + wall - last:.2f} s")
     ratios = [b / a for a, b in zip(times[1], times[2])]
-    print(f"  --jobs 1: median {statistics.median(times[1]):.2f} s; --jobs 2: median {statistics.median(times[2]):.2f} s;"
-          f" per-round ratios {', '.join(f'{x:.2f}' for x in ratios)}")
+    print(f"  --jobs 1: median {statistics.median(times[1]):.2f} s; --jobs 2: median "
+          f"{statistics.median(times[2]):.2f} s; per-round ratios {', '.join(f'{x:.2f}' for x in ratios)}")
     slowdown = statistics.median(training[2]) / statistics.median(training[1])
     print(f"  a trial's training: {statistics.median(training[1]):.2f} s with one worker, "
           f"{statistics.median(training[2]):.2f} s with two ({slowdown:.2f}x)"
@@ -211,7 +211,8 @@ def jobs(report: Report, spec: Path, work: Path, trials: int, rounds: int) -> No
 def main() -> int:
     parser = arguments(__doc__)
     parser.add_argument("--trials", type=int, default=None, help="trials of the overhead search (default 10, quick 3)")
-    parser.add_argument("--jobs-trials", type=int, default=None, help="trials of each --jobs study (default 20, quick 6)")
+    parser.add_argument("--jobs-trials", type=int, default=None,
+                        help="trials of each --jobs study (default 20, quick 6)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of --jobs 1 / --jobs 2 (default 2, quick 1)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default 30, quick 5)")
     parser.add_argument("--keep", metavar="DIR", type=Path, help="write the studies under DIR and keep them")
