@@ -3,8 +3,9 @@
 ``postgres_url`` (a session-scoped pytest fixture; a test module imports it) yields the SQLAlchemy URL
 ``postgresql://nnspec@127.0.0.1:PORT/nnspec_test`` of a server that exists only for this test session:
 
-- the binaries (``initdb``, ``pg_ctl``, ``postgres``) come from the system's packages: all three on PATH,
-  else the newest ``/usr/lib/postgresql/<version>/bin`` (``.ci/run`` installs them where it can);
+- the binaries (``initdb``, ``pg_ctl``, ``postgres``) come from the system's packages: ``initdb``'s
+  directory on PATH where all three are there, else the newest ``/usr/lib/postgresql/<version>/bin``
+  (``.ci/run`` installs them where it can);
 - a fresh data directory in a new temporary directory: ``initdb`` with superuser ``nnspec`` and an
   ``pg_hba.conf`` that trusts the Unix socket and 127.0.0.1 and nothing else; the server listens on
   127.0.0.1 only, on a free port, with its socket in the temporary directory (``-k``), durability off
@@ -48,20 +49,16 @@ SERVER_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off"
 
 
 def find_binaries() -> Path | None:
-    """The directory holding ``initdb``, ``pg_ctl`` and ``postgres``: PATH first, else the highest
-    PostgreSQL version under ``/usr/lib/postgresql``; None when neither has all three."""
-    found = [shutil.which(name) for name in BINARIES]
-    if all(found):
-        directories = {Path(os.path.realpath(f)).parent for f in found}  # Debian links them to one bin/
-        if len(directories) == 1:
-            return directories.pop()
-        return Path(found[0]).parent if all((Path(found[0]).parent / b).exists() for b in BINARIES) else None
-    candidates = [p for p in Path("/usr/lib/postgresql").glob("*/bin")
-                  if all((p / b).is_file() for b in BINARIES)]
+    """The directory holding ``initdb``, ``pg_ctl`` and ``postgres``: ``initdb``'s on PATH (or the one its
+    link points into: Debian links them from /usr/bin) where it has all three, else the highest version
+    under ``/usr/lib/postgresql``; None when none has all three."""
+    def version(bin_dir: Path) -> tuple[int, ...]:
+        return tuple(int(x) for x in bin_dir.parent.name.split(".") if x.isdigit())
 
-    def version(path: Path) -> tuple[int, ...]:
-        return tuple(int(x) for x in path.parent.name.split(".") if x.isdigit())
-    return max(candidates, key=version) if candidates else None
+    initdb = shutil.which("initdb")
+    on_path = [Path(initdb).parent, Path(os.path.realpath(initdb)).parent] if initdb else []
+    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
+    return next((d for d in [*on_path, *installed] if all((d / b).is_file() for b in BINARIES)), None)
 
 
 def server_user() -> str | None:
