@@ -123,7 +123,7 @@ class PostgresServer:
             raise RuntimeError(f"initdb failed: {(done.stderr or done.stdout).strip()[-400:]}")
         # Trust the socket and loopback, nothing else (written over initdb's defaults).
         (self.data / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
-        for attempt in range(3):  # a port taken between free_port() and the bind: try another
+        for _ in range(3):  # a port taken between free_port() and the bind: try another
             self.port = free_port()
             settings = [arg for s in SERVER_SETTINGS for arg in ("-c", s)]
             argv = as_user(self.user, [str(self.bin_dir / "postgres"), "-D", str(self.data), "-k", str(self.root),
