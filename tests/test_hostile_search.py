@@ -438,3 +438,15 @@ def test_a_new_study_in_the_same_directory_keeps_the_earlier_trials_run_director
     assert snapshot(out / "trials") == before
     assert (out / "trials-2" / "0000" / "weights.npz").exists()
     assert "trials-2/0000" in (out / "results.csv").read_text() and "failed" not in (out / "results.csv").read_text()
+
+
+@pytest.mark.parametrize("content", ["my notes\nline 2\n", "{\"a\": 1}\n", "\udcff", "one line, no newline"],
+                         ids=["text", "json", "bytes", "one-line"])
+def test_a_journal_storage_on_a_file_that_is_not_a_journal_is_refused_and_left_alone(tmp_path, content):
+    spec = write_spec(tmp_path, GRID_SPACE)
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    before = path.read_bytes()
+    result = search(spec, "--storage", f"journal:{path}", "--out", tmp_path / "s", "-q")
+    one_line_error(result, "not an Optuna journal file")
+    assert path.read_bytes() == before and not (tmp_path / "s").exists()

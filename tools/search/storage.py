@@ -102,10 +102,12 @@ def open_storage(url: str):
             raise StorageError(f"storage {url!r}: the directory {path.parent} does not exist")
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+        _refuse_foreign_journal(path, url)
         try:
             return JournalStorage(JournalFileBackend(str(path)))
         except Exception as exc:  # noqa: BLE001 - any failure to open is the user's file
-            raise StorageError(f"storage {url!r}: {_one_line(exc)}") from None
+            what = "cannot open it" if isinstance(exc, OSError) else "not an Optuna journal file"
+            raise StorageError(f"storage {url!r}: {what} ({_one_line(exc)[:200]})") from None
     if "://" not in url:
         raise StorageError(f"storage {mask(url)!r}: not a database URL (sqlite:///study.db, "
                            "postgresql://user@host/db, journal:study.log)")
@@ -130,6 +132,29 @@ def open_storage(url: str):
             hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
             reason = f"the database driver for {url.split(':', 1)[0]} is not installed{hint}"
         raise StorageError(f"cannot open storage {mask(url)}: {reason}") from None
+
+
+def _refuse_foreign_journal(path: Path, url: str) -> None:
+    """``StorageError`` when ``path`` is a file that is not an Optuna journal: Optuna ignores a last line
+    without a newline and appends its own, so any file of one line (a note, a key) would be written into.
+    An absent or empty file passes; else its first line must be a JSON object with an ``op_code`` and the
+    file must end with a newline. The file is read, never written."""
+    import json
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(1 << 20)
+            f.seek(-1, 2)
+            last = f.read(1)
+        record = json.loads(first.decode("utf-8"))
+        ok = isinstance(record, dict) and "op_code" in record and last == b"\n"
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        raise StorageError(f"storage {url!r}: not an Optuna journal file (nnspec search writes a journal only "
+                           "into a new or empty file, or one Optuna wrote)")
 
 
 def _refuse_foreign(url: str, engine_kwargs: dict) -> None:
