@@ -450,3 +450,18 @@ def test_a_journal_storage_on_a_file_that_is_not_a_journal_is_refused_and_left_a
     result = search(spec, "--storage", f"journal:{path}", "--out", tmp_path / "s", "-q")
     one_line_error(result, "not an Optuna journal file")
     assert path.read_bytes() == before and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("scheme", ["journal:", "sqlite:///"])
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_a_storage_that_is_not_a_regular_file_is_refused_without_hanging(tmp_path, scheme, kind):
+    import os
+
+    spec = write_spec(tmp_path, GRID_SPACE)
+    path = {"fifo": tmp_path / "fifo", "directory": tmp_path / "dir", "device": Path("/dev/zero")}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    one_line_error(search(spec, "--storage", f"{scheme}{path}", "--out", tmp_path / "s", "-q"), "not a regular file")
+    assert not (tmp_path / "s").exists()

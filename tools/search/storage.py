@@ -114,6 +114,9 @@ def open_storage(url: str):
     engine_kwargs = {}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+        file = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
+        if file and file != ":memory:" and Path(file).exists() and not Path(file).is_file():
+            raise StorageError(f"cannot open storage {mask(url)}: {file} is not a regular file")
     elif url.startswith(("postgres", "mysql")):
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
     else:
@@ -141,7 +144,9 @@ def _refuse_foreign_journal(path: Path, url: str) -> None:
     file must end with a newline. The file is read, never written."""
     import json
 
-    if not path.is_file() or path.stat().st_size == 0:
+    if path.exists() and not path.is_file():  # a FIFO would block the open for ever; a device, a directory
+        raise StorageError(f"storage {url!r}: not a regular file")
+    if not path.exists() or path.stat().st_size == 0:
         return
     try:
         with open(path, "rb") as f:
