@@ -199,7 +199,9 @@ def _trial_point(spec: Path, space, study_dir: Path, number: int,
             where, reason = str(study_dir), str(exc)
         fail(where, reason)
     if info.fingerprint and info.fingerprint != space.fingerprint():
-        changes = type(space).differences(info.fingerprint, space.fingerprint())
+        from tools.search.study import space_changes
+
+        changes = space_changes(type(space), info.fingerprint, space.fingerprint())
         print(f"{spec}: error: this is not the search space of the study in {study_dir}:", file=sys.stderr)
         for line in changes or ["the spec differs outside its dimensions"]:
             print(f"  {line}", file=sys.stderr)

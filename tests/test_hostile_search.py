@@ -465,3 +465,17 @@ def test_a_storage_that_is_not_a_regular_file_is_refused_without_hanging(tmp_pat
         path.mkdir()
     one_line_error(search(spec, "--storage", f"{scheme}{path}", "--out", tmp_path / "s", "-q"), "not a regular file")
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("fingerprint", ["a string", {"dimensions": [1, "x", {"name": 5}], "hash": []}])
+def test_a_crafted_fingerprint_is_a_changed_space_not_a_crash(tmp_path, fingerprint):
+    import optuna
+
+    spec, out = _one_trial_study(tmp_path)
+    optuna.load_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}").set_user_attr("fingerprint",
+                                                                                           fingerprint)
+    one_line_error(search("--out", out, "--resume", "--trials", 2, "-q"), "did not write")
+    record = json.loads((out / "study.json").read_text())
+    record["fingerprint"] = {"dimensions": [1, "x"], "hash": []}
+    (out / "study.json").write_text(json.dumps(record))
+    one_line_error(runner.invoke(app, ["fix", str(spec), "--trial", "0", "--study", str(out)]), "did not write")

@@ -83,8 +83,7 @@ def open_or_create(info: StudyInfo, storage_url: str, space, *, new_study: bool 
         recorded = _recorded_fingerprint(existing)
         if recorded != fingerprint:
             if not new_study:
-                lines = SearchSpace.differences(recorded, fingerprint) if recorded else [
-                    "the study records no search space (it was not made by nnspec search)"]
+                lines = space_changes(SearchSpace, recorded, fingerprint)
                 raise SpaceChanged(name, lines)
             info.previous_studies = [*info.previous_studies, name]
             name = _free_name(storage, name)
@@ -106,6 +105,19 @@ def open_or_create(info: StudyInfo, storage_url: str, space, *, new_study: bool 
     info.study_name = name
     info.fingerprint = fingerprint
     return study, info
+
+
+def space_changes(space_class, recorded, fingerprint: dict) -> list[str]:
+    """What changed from the ``recorded`` fingerprint (the storage's: anything at all in a crafted one) to
+    ``fingerprint``, one line each."""
+    if not recorded:
+        return ["the study records no search space (it was not made by nnspec search)"]
+    try:
+        if isinstance(recorded, dict):
+            return space_class.differences(recorded, fingerprint)
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError):
+        pass
+    return ["the study records a search space that nnspec search did not write"]
 
 
 def _recorded_fingerprint(study, wait_s: float = 10.0) -> dict | None:
