@@ -225,7 +225,7 @@ def _trial_point(spec: Path, space, study_dir: Path, number: int,
               "was not trained to the end", file=sys.stderr)
     elif state == TrialState.FAIL:
         error = chosen.user_attrs.get("error")
-        print(f"{study_dir}: note: trial {number} failed{f' ({error})' if error else ''}: its point is written "
+        print(f"{study_dir}: note: trial {number} failed{f' ({_clip(error)})' if error else ''}: its point is written "
               "all the same", file=sys.stderr)
     comment = (f"nnspec fix: trial {number} ({outcome}) of the study {info.study_name!r} in {study_dir}, "
                f"a point of the search space {spec}")
