@@ -479,3 +479,14 @@ def test_a_crafted_fingerprint_is_a_changed_space_not_a_crash(tmp_path, fingerpr
     record["fingerprint"] = {"dimensions": [1, "x"], "hash": []}
     (out / "study.json").write_text(json.dumps(record))
     one_line_error(runner.invoke(app, ["fix", str(spec), "--trial", "0", "--study", str(out)]), "did not write")
+
+
+def test_trials_in_the_storage_that_sample_the_space_otherwise_end_the_search_in_one_line(tmp_path):
+    spec, out = _one_trial_study(tmp_path)
+    with sqlite3.connect(out / "study.db") as connection:
+        connection.execute("update trial_params set distribution_json = ?, param_value = 3.5 where param_name = ?",
+                           (json.dumps({"name": "FloatDistribution", "attributes": {"low": 0.0, "high": 10.0,
+                                                                                   "log": False, "step": None}}),
+                            "model.dense.units"))
+    result = search("--out", out, "--resume", "--trials", 3, "-q")
+    one_line_error(result, "sample the space otherwise", "not a point of this space")

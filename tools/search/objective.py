@@ -34,7 +34,13 @@ class Surplus(Exception):
 
 
 class MetricMissing(Exception):
-    """The runs do not record the metric the search optimizes: the search cannot go on (one line)."""
+    """The runs do not record the metric the search optimizes: the search cannot go on (one line).
+    ``SpaceMismatch`` is one too: whatever ends every trial alike ends the search."""
+
+
+class SpaceMismatch(MetricMissing):
+    """The study's trials in the storage give a parameter another kind or range than the space does (a
+    storage not written by nnspec search for this space): no trial can sample, the search cannot go on."""
 
 
 @dataclass
@@ -140,7 +146,13 @@ class Objective:
                 trial.set_user_attr("surplus", True)
                 raise Surplus(f"the study already has its {s.asked} trials")
         self.next_number = None
-        point = self.space.suggest(trial)
+        try:
+            point = self.space.suggest(trial)
+        except ValueError as exc:  # Optuna: "Cannot set different distribution ... to the same parameter name"
+            message = (f"the study's trials in the storage sample the space otherwise ({str(exc)[:200]}): it was not "
+                       "written by nnspec search for this space; choose another --out or --storage")
+            trial.set_user_attr("error", message)
+            raise SpaceMismatch(message) from None
         run_dir = trial_dir(s.out, trial.number, s.trials_dir)
         trial.set_user_attr("run_dir", run_dir.relative_to(s.out).as_posix())
         trial.set_user_attr("pid", os.getpid())  # whose trial it is: a --jobs worker that dies has it failed
