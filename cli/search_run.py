@@ -259,9 +259,10 @@ def run_search(o: SearchOptions) -> int:
             print(f"the space changed: continuing as the new study {info.study_name} in the same storage")
         for note in chosen.notes:
             print(f"note: {note}")
-        size = space.size()
+        from compiler.space_summary import describe_size
+
         print(f"searching {spec_path}: {len(space.dimensions)} dimensions, "
-              f"{f'{size:,} points' if size is not None else 'continuous'}; {trials} trials, {sampler_name} sampler, "
+              f"{describe_size(space)}; {trials} trials, {sampler_name} sampler, "
               f"{pruner_name} pruner, {direction} {metric}; backend {backend}"
               f"{f' on {device}' if device else ''}; {o.jobs} worker{'s' if o.jobs != 1 else ''}; study "
               f"{info.study_name} in {mask(storage_url)}")

@@ -22,11 +22,15 @@ def describe_condition(dim) -> str:
 def describe_size(space: SearchSpace) -> str:
     """``2,880 points``, ``1 point`` or ``continuous``."""
     size = space.size()
-    if size is None:
-        return "continuous"
-    if size > EXACT_SIZE:  # a number of thousands of digits is no use to a reader (nor printable by default)
-        return f"about 10^{int(math.log10(size))} points"
-    return f"{size:,} point{'s' if size != 1 else ''}"
+    return "continuous" if size is None else describe_count(size)
+
+
+def describe_count(count: int, noun: str = "point") -> str:
+    """``2,880 points``, ``1 point``; beyond ``EXACT_SIZE``, ``about 10^N points`` (a number of thousands of
+    digits is no use to a reader, nor printable by default: Python refuses int → str past 4,300 digits)."""
+    if count > EXACT_SIZE:
+        return f"about 10^{int(math.log10(count))} {noun}s"
+    return f"{count:,} {noun}{'s' if count != 1 else ''}"
 
 
 EXACT_SIZE = 10**18  # a larger size is described by its power of ten

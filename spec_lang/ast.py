@@ -196,3 +196,16 @@ class Module(Record):
     statements: tuple[Statement, ...]
     comments: tuple[Comment, ...]
     path: str
+
+
+def children(node) -> list:
+    """The AST nodes directly inside ``node``, in source order (an ``Arg`` is a node: its value is inside it).
+    Reads the record's fields straight from its ``__dict__`` (in field order): walks over 10**5 nodes stay
+    fast."""
+    out = []
+    for value in node.__dict__.values():
+        if isinstance(value, Record):
+            out.append(value)
+        elif value.__class__ is tuple:  # a tuple of nodes (a Span is a NamedTuple, not a node)
+            out.extend(v for v in value if isinstance(v, Record))
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import math
 from contextlib import contextmanager
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -138,20 +138,8 @@ def _too_deep(module: ast.Module) -> Diagnostic:
         if depth > MAX_NESTING:
             return Diagnostic("error", f"nested too deeply: more than {MAX_NESTING} levels of brackets, "
                               "operators, calls or repeats", node.span)
-        stack.extend((c, depth + 1) for c in reversed(_children(node)))
+        stack.extend((c, depth + 1) for c in reversed(ast.children(node)))
     raise AssertionError("the parser reported a node nested too deeply, but the AST has none")  # pragma: no cover
-
-
-def _children(node) -> list:
-    """The AST nodes directly inside ``node``, in source order."""
-    out = []
-    for f in fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, tuple):
-            out.extend(v for v in value if is_dataclass(v) and not isinstance(v, Span))
-        elif is_dataclass(value) and not isinstance(value, Span):
-            out.append(value)
-    return out
 
 
 def _dedupe(errors: list[Diagnostic]) -> list[Diagnostic]:

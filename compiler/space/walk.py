@@ -73,27 +73,15 @@ class Place:
 def mentions(expr: ast.Expr | ast.LayerStmt | ast.Body | None) -> tuple[bool, set[str]]:
     """Whether ``expr`` contains a dimension call, and the names it refers to (without recursion)."""
     has_dimension, names = False, set()
-    stack = [expr]
+    stack = [expr] if expr is not None else []
     while stack:
         node = stack.pop()
-        if node is None:
-            continue
         if isinstance(node, ast.Call):
             has_dimension = has_dimension or node.func in DIMENSION_FUNCTIONS
             names.add(node.func)  # a block call in a body refers to the block by name
-            stack.extend(a.value for a in node.args)
         elif isinstance(node, ast.Name):
             names.add(node.id)
-        elif isinstance(node, (ast.ListExpr, ast.TupleExpr)):
-            stack.extend(node.items)
-        elif isinstance(node, ast.BinOp):
-            stack.extend((node.left, node.right))
-        elif isinstance(node, ast.Unary):
-            stack.append(node.operand)
-        elif isinstance(node, ast.Repeat):
-            stack.extend((node.count, node.body))
-        elif isinstance(node, ast.Body):
-            stack.extend(node.items)
+        stack.extend(ast.children(node))
     return has_dimension, names
 
 
@@ -102,21 +90,10 @@ def dimension_calls(roots: list) -> list[ast.Call]:
     out, stack = [], list(reversed(roots))
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.Call):
-            if node.func in DIMENSION_FUNCTIONS:
-                out.append(node)
-                continue
-            stack.extend(reversed([a.value for a in node.args]))
-        elif isinstance(node, (ast.ListExpr, ast.TupleExpr)):
-            stack.extend(reversed(node.items))
-        elif isinstance(node, ast.BinOp):
-            stack.extend((node.right, node.left))
-        elif isinstance(node, ast.Unary):
-            stack.append(node.operand)
-        elif isinstance(node, ast.Repeat):
-            stack.extend((node.body, node.count))
-        elif isinstance(node, ast.Body):
-            stack.extend(reversed(node.items))
+        if isinstance(node, ast.Call) and node.func in DIMENSION_FUNCTIONS:
+            out.append(node)
+        else:
+            stack.extend(reversed(ast.children(node)))
     return out
 
 

@@ -53,7 +53,9 @@ def make_sampler(name: str, space, seed: int) -> ChosenSampler:
 
         full = _grid_points(space)
         if full is not None and full > GRID_MAX:
-            raise SamplerError(f"--sampler grid: the grid has {full:,} points, more than it enumerates "
+            from compiler.space_summary import describe_count
+
+            raise SamplerError(f"--sampler grid: the grid has {describe_count(full)}, more than it enumerates "
                                f"({GRID_MAX:,}): use --sampler tpe or random")
         try:
             grid = space.grid()

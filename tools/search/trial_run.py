@@ -156,21 +156,16 @@ def _failure(exc: BaseException) -> str:
     from compiler.semantics.divergence import Diverged
     from runtime.data import DataError
     from runtime.files import WriteError
+    from runtime.model_memory import is_out_of_memory
     from runtime.run_lock import RunDirInUse
 
-    if isinstance(exc, MemoryError) or _is_device_oom(exc):
+    if is_out_of_memory(exc):
         return f"out of memory: {exc}"
     if isinstance(exc, WriteError):
         return f"{exc.path}: cannot write this file: {exc.reason}"
     if isinstance(exc, (Diverged, DataError, DeviceError, BackendUnavailable, RunDirInUse, FileExistsError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-
-
-def _is_device_oom(exc: BaseException) -> bool:
-    """PyTorch's ``OutOfMemoryError`` or TensorFlow's ``ResourceExhaustedError`` (by name: neither
-    framework is imported for this)."""
-    return type(exc).__name__ in ("OutOfMemoryError", "ResourceExhaustedError")
 
 
 def _one_line(text: str) -> str:
