@@ -302,3 +302,25 @@ def test_a_finished_study_is_one_self_contained_sqlite_file(tmp_path):
     study = optuna.load_study(study_name=json.loads((out / "study.json").read_text())["study_name"],
                               storage=f"sqlite:///{copy}")
     assert len(study.trials) == 2
+
+
+@pytest.mark.parametrize("pruner, reported", [("none", []), ("median", [2, 3, 4]), ("hyperband", [1, 2, 3, 4])])
+def test_a_trial_reports_only_the_epochs_its_pruner_reads(tmp_path, pruner, reported):
+    """A report is a storage write per epoch: made only where the pruner reads it — never without a pruner,
+    from the first epoch after the median pruner's warm-up (max(1, 4 // 10) = 1 epoch of 4), every epoch
+    for Hyperband."""
+    import optuna
+
+    from compiler.space import space_of
+    from tools.search.objective import Objective, TrialSettings
+    from tools.search.pruners import make_pruner
+    from tools.search.study import run_worker
+
+    space = space_of(GRID_SPACE.replace("epochs = 1", "epochs = 4"), str(tmp_path / "space.nns"))
+    study = optuna.create_study(pruner=make_pruner(pruner, 4), sampler=optuna.samplers.RandomSampler(seed=0))
+    settings = TrialSettings(out=tmp_path, spec_path=tmp_path / "space.nns", study_name="s", metric="val_loss",
+                             asked=1, pruner=pruner, trial_epochs=4)
+    assert run_worker(study, space, Objective(space, settings), asked=1) == "done"
+    (trial,) = study.get_trials()
+    assert trial.state.name == "COMPLETE"
+    assert sorted(trial.intermediate_values) == reported

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from tools.search.pruners import first_prunable_epoch
+from tools.search.pruners import first_prunable_epoch, first_reported_epoch
 from tools.search.results import taken
 from tools.search.study_dir import TRIALS, trial_dir
 
@@ -161,12 +161,13 @@ class Objective:
         text = trial_text(self.space, point, s, trial.number, written_to=spec_file)
 
         prune_from = first_prunable_epoch(s.pruner, s.trial_epochs, self.complete)
+        report_from = first_reported_epoch(s.pruner, s.trial_epochs)
 
         def report(epoch: int, logs: dict) -> bool:
             value = logs.get(s.metric)
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, epoch, None if value is None else float(value))
-            if value is None or not math.isfinite(float(value)):
+            if report_from is None or epoch < report_from or value is None or not math.isfinite(float(value)):
                 return False
             trial.report(float(value), epoch)
             return prune_from is not None and epoch >= prune_from and trial.should_prune()

@@ -1,5 +1,6 @@
-"""The pruners of ``--pruner``: the training loop reports the trial's metric after every epoch (step =
-the epoch, 1-based) and the pruner decides whether the trial stops there (state PRUNED).
+"""The pruners of ``--pruner``: the training loop reports the trial's metric after every epoch the pruner
+reads (step = the epoch, 1-based; ``first_reported_epoch``) and the pruner decides whether the trial
+stops there (state PRUNED).
 
 - ``median`` (default): ``MedianPruner`` — stop a trial whose best value so far is worse than the
   median of the other trials' values at the same epoch; never a trial that starts before the study has
@@ -27,6 +28,19 @@ def first_prunable_epoch(name: str | None, epochs: int | None, complete: int) ->
     study has ``complete`` complete trials; None: never. The trial asks the pruner (a storage read) only
     from then on. A trial that starts among the median pruner's startup trials is never pruned."""
     if name == "none" or (name == "median" and complete < STARTUP_TRIALS):
+        return None
+    if name == "median":
+        return warmup_epochs(epochs) + 1
+    return 1
+
+
+def first_reported_epoch(name: str | None, epochs: int | None) -> int | None:
+    """The first epoch whose metric a trial of ``epochs`` epochs reports to the study under pruner ``name``
+    (None: none). A report is a storage write (~2 ms on SQLite, more on a server: 4–8% of a digits-MLP
+    epoch), made only where a pruner reads it: the median pruner compares values at the epochs it may prune
+    in (from ``warmup_epochs(E) + 1``, every trial's, the startup trials' included, since later trials are
+    judged against them); Hyperband's rungs may fall on any epoch; ``none`` reads nothing."""
+    if name == "none":
         return None
     if name == "median":
         return warmup_epochs(epochs) + 1
