@@ -14,11 +14,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from compiler.weights import weight_specs
-from runtime.input_files import describe_bytes, memory_size
-
 
 class ModelTooLarge(MemoryError):
     """The model's weights alone do not fit in memory; ``str(error)`` is the whole message."""
@@ -28,6 +23,12 @@ def check_model_fits(spec, dtype, memory: int | None = None) -> None:
     """Raise ``ModelTooLarge`` when the weights of ``spec`` in ``dtype`` (a NumPy dtype or its name) take
     more than ``memory`` bytes (default: ``memory_size()``). The message names the total, the memory, and
     the largest weight: its layer, kind, shape and size."""
+    import numpy as np  # here, not at the top: every command's exit asks ``is_out_of_memory``, and `nnspec
+    # check` loads no numerical library
+
+    from compiler.weights import weight_specs
+    from runtime.input_files import describe_bytes, memory_size
+
     weights = weight_specs(spec)
     if not weights:
         return
