@@ -75,3 +75,27 @@ def write_spec(directory: Path, text: str, name: str = "space.nns") -> Path:
     path = Path(directory) / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# a train section for spaces that search only the model: one epoch on the digits
+DIGITS_TRAIN = """
+train {
+    loss = sparse_categorical_crossentropy(from_logits=true)
+    optimizer = adam
+    epochs = 1
+    data = digits
+}
+"""
+
+
+class HighTrial:
+    """A stand-in for an Optuna trial that takes every dimension's last option or high end."""
+
+    def suggest_categorical(self, name, options):
+        return options[-1]
+
+    def suggest_int(self, name, low, high, step=1, log=False):
+        return high
+
+    def suggest_float(self, name, low, high, step=None, log=False):
+        return high

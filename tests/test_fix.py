@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from cli import app
 from compiler.pipeline import compile_file, compile_text
 from compiler.space import load_space
+from search_cases import HighTrial
 
 runner = CliRunner()
 
@@ -44,19 +45,6 @@ SPACE = textwrap.dedent("""
         data = digits
     }
     """).lstrip()
-
-
-class HighTrial:
-    """A stand-in for an Optuna trial that takes every dimension's last option or high end."""
-
-    def suggest_categorical(self, name, options):
-        return options[-1]
-
-    def suggest_int(self, name, low, high, step=1, log=False):
-        return high
-
-    def suggest_float(self, name, low, high, step=None, log=False):
-        return high
 
 
 @pytest.fixture

@@ -20,19 +20,11 @@ from cli import app
 from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from compiler.pipeline import compile_text
 from compiler.space import space_of
+from search_cases import DIGITS_TRAIN as TRAIN
 from spec_lang.diagnostics import SpecError
 from test_errors import PATH, assert_diagnostic
 
 runner = CliRunner()
-
-TRAIN = """
-train {
-    loss = sparse_categorical_crossentropy(from_logits=true)
-    optimizer = adam
-    epochs = 1
-    data = digits
-}
-"""
 
 
 def model(*layers: str, before: str = "") -> str:

@@ -67,23 +67,30 @@ def test_a_changed_space_is_refused_with_what_changed_unless_new_study(tmp_path)
     assert [t["number"] for t in trials] == [0]
 
 
+def interrupt_when(process: subprocess.Popen, ready) -> str:
+    """Send SIGINT to ``process`` once ``ready()`` holds (polled every 50 ms, up to ~2 minutes: a hang guard;
+    the process must not end before), then wait for it to end; its output. The process is killed if it
+    outlives the test."""
+    try:
+        for _ in range(2400):
+            if ready():
+                break
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        return process.communicate(timeout=120)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def test_ctrl_c_leaves_a_study_that_resume_completes(tmp_path):
     spec = write_spec(tmp_path, DIGITS_SPACE)
     out = tmp_path / "s"
     command = [sys.executable, "-c", "from cli import main; main()", "search", str(spec), "--trials", "3",
                "--epochs", "400", "--pruner", "none", "--seed", "0", "--out", str(out), "-q"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for _ in range(2400):  # up to ~2 minutes, a hang guard
-            if (out / "trials" / "0000" / "checkpoint.npz").exists():  # trial 0 is training
-                break
-            assert process.poll() is None, process.communicate()[0]
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=120)[0]
-    finally:
-        if process.poll() is None:
-            process.kill()
+    output = interrupt_when(process, lambda: (out / "trials" / "0000" / "checkpoint.npz").exists())  # trial 0 trains
     assert process.returncode == 130, output
     assert "--resume" in output
     trials = trials_of(out)  # trial 0 (400 epochs) was training when the signal came
@@ -107,17 +114,7 @@ def test_ctrl_c_stops_every_worker_of_jobs_2(tmp_path):
                "--trials", "4", "--epochs", "400", "--pruner", "none", "--out", str(out), "-q"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)  # the signal goes to this process only, not its group
-    try:
-        for _ in range(2400):  # up to ~2 minutes, a hang guard
-            if len(list(out.glob("trials/*/checkpoint.npz"))) == 2:  # both workers are training
-                break
-            assert process.poll() is None, process.communicate()[0]
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=120)[0]
-    finally:
-        if process.poll() is None:
-            process.kill()
+    output = interrupt_when(process, lambda: len(list(out.glob("trials/*/checkpoint.npz"))) == 2)  # both train
     assert process.returncode == 130, output
     trials = trials_of(out)
     assert len(trials) == 2 and all(t["state"] == "FAIL" and t["attrs"].get("interrupted") for t in trials), trials

@@ -12,21 +12,13 @@ import pytest
 from compiler.pipeline import compile_text
 from compiler.space import DIMENSION_FUNCTIONS, ParamsError, SearchSpace, load_space, space_of
 from compiler.space.refusal import first_dimension
+from search_cases import DIGITS_TRAIN as TRAIN, HighTrial
 from spec_lang.parser import parse
 
 
 def spec(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
 
-
-TRAIN = """
-train {
-    loss = sparse_categorical_crossentropy(from_logits=true)
-    optimizer = adam
-    epochs = 1
-    data = digits
-}
-"""
 
 # A space with one of every kind of dimension.
 EVERY_KIND = spec("""
@@ -652,14 +644,5 @@ def test_simplified_conditions_agree_with_size_active_fingerprint_and_suggest(so
     entries = {e["name"]: e for e in space.fingerprint()["dimensions"]}
     assert all(entries[name]["conditions"] == [] for name in unconditional)
 
-    class Trial:  # every dimension that always exists is asked for, whatever the first option chosen
-        def suggest_categorical(self, name, options):
-            return options[-1]
-
-        def suggest_int(self, name, low, high, step=1, log=False):
-            return high
-
-        def suggest_float(self, name, low, high, step=None, log=False):
-            return high
-
-    assert set(unconditional) <= set(space.suggest(Trial()))
+    # every dimension that always exists is asked for, whatever the first option chosen
+    assert set(unconditional) <= set(space.suggest(HighTrial()))
