@@ -1,8 +1,9 @@
 """The study's PNG plots, drawn by Optuna's matplotlib visualizations:
 
 - ``history.png``: the optimization history (each complete trial's value, and the best so far);
-- ``importances.png``: parameter importances (Optuna's default evaluator over the complete trials: PED-ANOVA in Optuna 5) — only with at least
-  two complete trials whose values and parameters vary, else skipped with a note;
+- ``importances.png``: parameter importances (Optuna's default evaluator over the complete trials:
+  PED-ANOVA in Optuna 5) — only with at least two complete trials whose values and parameters vary,
+  else skipped with a note;
 - ``parallel.png``: parallel coordinates of the parameters against the value, when the trials have
   two or more parameters; ``slice.png`` (each parameter against the value) when they have one.
 """
