@@ -371,7 +371,9 @@ def _summary(study, info, out: Path, written, ended: str, seconds: float) -> Non
     if best is None:
         print("no trial completed: no best.nns")
     else:
-        params = ", ".join(f"{k}={v}" for k, v in best.params.items())
+        from compiler.space.dimensions import show_label
+
+        params = ", ".join(f"{k}={show_label(v)}" for k, v in best.params.items())  # as the spec writes them
         print(f"best {info.metric} {best.value:.6g} at trial {best.number} ({params}): {written.best_path}")
     for note in written.notes:
         print(f"note: {note}")
