@@ -66,3 +66,18 @@ def report_spec_error(err: SpecError, path: Path | str) -> None:
     print_diagnostics(err.diagnostics, err.source)
     n = sum(d.severity == "error" for d in err.diagnostics)
     print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
+
+
+def load_space_or_exit(path: Path):
+    """The search space of the spec at ``path`` (``compiler.space.load_space``; an empty one for a plain
+    spec); its errors printed (``report_spec_error``), exit 2."""
+    from compiler.space import load_space
+
+    try:
+        return load_space(path)
+    except SpecError as err:
+        report_spec_error(err, path)
+        raise SystemExit(EXIT_ERRORS) from None
+    except OSError as exc:
+        print(f"{path}: error: {exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(EXIT_ERRORS) from None

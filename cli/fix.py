@@ -20,10 +20,11 @@ from typing import Optional
 
 import typer
 
-from cli.common import report_spec_error, write_stdout_utf8
+from cli.common import load_space_or_exit, write_stdout_utf8
 from cli.exit_codes import EXIT_ERRORS, EXIT_OK
 from cli.output import check_output, write_output
 from cli.train import fail
+from spec_lang.printable import printable
 
 MAX_PARAMS_BYTES = 1024 * 1024  # a point of a few hundred dimensions is a few KB
 
@@ -102,21 +103,13 @@ PROBLEMS_SHOWN = 20
 
 
 def _clip(text: str, width: int = 300) -> str:
-    """``text`` for one line of a message: control characters escaped, at most ``width`` characters."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)[: width + 1])
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """``text`` for one line of a message (``spec_lang.printable``), at most ``width`` characters."""
+    return printable(text, width)
 
 
 def _load_space(spec: Path):
     """The search space of ``spec``; its errors printed and exit 2, or exit 2 when it has no dimension."""
-    from compiler.space import load_space
-    from spec_lang.diagnostics import SpecError
-
-    try:
-        space = load_space(spec)
-    except SpecError as err:
-        report_spec_error(err, spec)
-        raise typer.Exit(EXIT_ERRORS) from None
+    space = load_space_or_exit(spec)
     if not space:
         fail(spec, "has no search dimensions: it is a concrete spec already (nothing to fix)")
     return space

@@ -4,7 +4,7 @@ nothing (the final summary says how the search ended)."""
 
 from __future__ import annotations
 
-from cli.search_show import printable
+from spec_lang.printable import printable
 from tools.search.results import Tally, state_of, tally
 
 

@@ -52,18 +52,11 @@ def fail(message: str, code: int = EXIT_ERRORS) -> None:
 
 def _load_space(spec_path: Path):
     """The spec's space and the base point's compiled spec; errors printed, exit 2."""
-    from cli.common import print_diagnostics
-    from compiler.space import load_space
+    from cli.common import load_space_or_exit, print_diagnostics
     from spec_lang.diagnostics import SpecError
     from tools.search.study import base_spec
 
-    try:
-        space = load_space(spec_path)
-    except SpecError as err:
-        print_diagnostics(err.diagnostics, err.source)
-        fail(f"{spec_path}: {len(err.diagnostics)} error{'s' if len(err.diagnostics) != 1 else ''}")
-    except OSError as exc:
-        fail(f"{spec_path}: {exc.strerror or exc}")
+    space = load_space_or_exit(spec_path)
     if not space:
         fail(f"{spec_path}: the spec has no search dimensions (nnspec train trains it; write choice(...), "
              "int_range(...), float_range(...), log_range(...) or optional(...) where a value may vary)")
@@ -133,7 +126,7 @@ def _check_metric(metric: str, training) -> None:
     if training.validation_split == 0:  # no validation data: no val_ column
         choices = [c for c in choices if not c.startswith("val_")]
     if metric not in choices:
-        from cli.search_show import printable
+        from spec_lang.printable import printable
 
         hint = did_you_mean(metric, choices)
         fail(f"--metric {printable(metric, 80)}: the runs do not record it; "

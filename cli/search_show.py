@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import math
 
+from spec_lang.printable import printable
 from tools.search.results import param_names, rows, tally
 
 SHOW_ROWS = 500  # a table of 10,000 rows takes rich ~10 s to lay out, and no one reads it on a terminal
-
-
-def printable(text: str, width: int = 200) -> str:
-    """``text`` for the terminal: control characters (ANSI escapes, line breaks) escaped as ``\\x1b``,
-    at most ``width`` characters. The consoles print with markup off, so ``[red]`` stays literal."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)[: width + 1])
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _cell(value) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 from runtime.input_files import (InputFileError, budget_hint, check_regular_file, data_budget, describe_bytes,
                                   open_input)
 from runtime.safe_npz import read_npz
+from spec_lang.printable import printable
 from spec_lang.diagnostics import did_you_mean
 
 CSV_SHARE = 4  # a CSV file may be 1/CSV_SHARE of the data budget
@@ -165,9 +166,8 @@ def _columns(header: list[str], shown: int = 12) -> str:
 
 
 def _clip(text: str, width: int = 40) -> str:
-    """``text`` for a message: control characters escaped (``\\x00``), at most ``width`` characters."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: width + 1])
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """``text`` for a message (``spec_lang.printable``): at most ``width`` characters."""
+    return printable(text, width)
 
 
 __all__ = ["CSV_SHARE", "DataFileError", "read_csv", "read_data_file"]

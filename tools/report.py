@@ -27,6 +27,7 @@ from pathlib import Path
 
 from runtime.input_files import InputFileError, read_input_text
 from runtime.safe_npz import read_npz
+from spec_lang.printable import printable
 
 MAX_RUN_FILE_BYTES = 64 * 2**20  # history.json, run.json, spec.nns: far above what training writes
 MAX_SPEC_BYTES = 4 * 2**20  # spec.nns: the limit of any spec (spec_lang's reader)
@@ -201,9 +202,8 @@ def _json_type(value) -> str:
 
 
 def _shorten(text: str, width: int = 40) -> str:
-    """``text`` for a message or a table cell: control characters escaped, at most ``width`` characters."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: width + 1])
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """``text`` for a message or a table cell (``spec_lang.printable``), at most ``width`` characters."""
+    return printable(text, width)
 
 
 def spec_changes(base: Run, other: Run, limit: int = 6) -> str:

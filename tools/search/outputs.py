@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spec_lang.printable import printable
 from tools.search.objective import TrialSettings, trial_comment, trial_text
 from tools.search.plots import write_plots
 from tools.search.results import best_trial, results_csv
@@ -65,5 +66,5 @@ def _not_points(space, trials) -> dict[int, str]:
         try:
             space.validate(dict(trial.params))
         except ParamsError as exc:
-            strangers[trial.number] = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc)[:200])
+            strangers[trial.number] = printable(exc, 200)
     return strangers
