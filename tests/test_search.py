@@ -324,3 +324,27 @@ def test_a_trial_reports_only_the_epochs_its_pruner_reads(tmp_path, pruner, repo
     (trial,) = study.get_trials()
     assert trial.state.name == "COMPLETE"
     assert sorted(trial.intermediate_values) == reported
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_search_on_the_framework_backends_and_its_best_nns_retrains_to_the_trials_weights(tmp_path, backend):
+    """--backend reaches every trial (run.json says so), and best.nns retrained with `nnspec train --backend`
+    on that backend gives the best trial's weights bit for bit, as on NumPy."""
+    from frameworks import need
+
+    need(backend)
+    spec = write_spec(tmp_path, GRID_SPACE)
+    out = tmp_path / "study"
+    result = search(spec, "--backend", backend, "--trials", 2, "--sampler", "random", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = results(out)
+    assert [r["state"] for r in rows] == ["complete", "complete"]
+    best = rows[0]  # results.csv lists the best first
+    assert json.loads((out / best["run_dir"] / "run.json").read_text())["backend"] == backend
+    retrained = tmp_path / "retrained"
+    done = runner.invoke(app, ["train", str(out / "best.nns"), "--backend", backend, "--out", str(retrained), "-q"])
+    assert done.exit_code == 0, done.output
+    with np.load(retrained / "weights.npz") as a, np.load(out / best["run_dir"] / "weights.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
