@@ -145,7 +145,7 @@ def run_search(o: SearchOptions) -> int:
     from tools.search.storage import StorageError, absolute_url, default_url, mask
     from tools.search.study import (SearchError, SpaceChanged, open_or_create, resolve_direction,
                                     resolve_metric)
-    from tools.search.study_dir import (STUDY_JSON, StudyDirError, StudyInfo, read_study_json, trials_folder,
+    from tools.search.study_dir import (STUDY_JSON, StudyDirError, StudyInfo, read_study_json,
                                         write_study_json)
 
     if o.study_name is not None:
@@ -243,10 +243,7 @@ def run_search(o: SearchOptions) -> int:
         write_file(out / "space.nns", Path(spec_path).read_text(encoding="utf-8"))
     except WriteError as exc:
         return report_write_error(exc)
-    settings = TrialSettings(out=out, spec_path=Path(spec_path), study_name=info.study_name, metric=metric,
-                             trials_dir=trials_folder(info),
-                             asked=trials, backend=backend, device=device, data=info.data, threads=info.threads,
-                             dtype=dtype, epochs=epochs, pruner=pruner_name, trial_epochs=info.trial_epochs)
+    settings = TrialSettings.of_study(info, out)  # as every --jobs worker reads it from study.json
     if not o.quiet:
         if info.study_name != previous_name:
             print(f"the space changed: continuing as the new study {info.study_name} in the same storage")

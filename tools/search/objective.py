@@ -22,7 +22,7 @@ from typing import Callable
 
 from tools.search.pruners import first_prunable_epoch, first_reported_epoch
 from tools.search.results import taken
-from tools.search.study_dir import TRIALS, trial_dir
+from tools.search.study_dir import TRIALS, StudyInfo, trial_dir, trials_folder
 
 
 class TrialFailed(Exception):
@@ -61,6 +61,16 @@ class TrialSettings:
     pruner: str | None = None  # the study's pruner by name (``tools.search.pruners``); None: asked every epoch
     trial_epochs: int | None = None  # the epochs a trial trains, for the pruner's warm-up
     trials_dir: str = TRIALS  # where the trials' run directories go in ``out`` (``study_dir.trials_folder``)
+
+    @classmethod
+    def of_study(cls, info: StudyInfo, out: Path) -> "TrialSettings":
+        """The settings of the study ``info`` (its study.json) in directory ``out``: what the search process
+        and every ``--jobs`` worker run their trials with (a study.json written before ``trial_epochs``
+        existed: the pruner's warm-up follows ``--epochs``)."""
+        return cls(out=Path(out), spec_path=Path(info.spec), study_name=info.study_name, metric=info.metric,
+                   asked=info.trials, backend=info.backend, device=info.device, data=info.data,
+                   threads=info.threads, dtype=info.dtype, epochs=info.epochs, pruner=info.pruner,
+                   trial_epochs=info.trial_epochs or info.epochs, trials_dir=trials_folder(info))
 
 
 def with_epochs(text: str, epochs: int | None) -> str:

@@ -114,7 +114,7 @@ def run_one_worker(out: Path, index: int, should_stop: Callable[[], bool]) -> st
     from tools.search.samplers import make_sampler
     from tools.search.storage import open_storage
     from tools.search.study import run_worker
-    from tools.search.study_dir import read_study_json, trials_folder
+    from tools.search.study_dir import read_study_json
 
     out = Path(out)
     info = read_study_json(out)
@@ -123,10 +123,5 @@ def run_one_worker(out: Path, index: int, should_stop: Callable[[], bool]) -> st
     sampler = make_sampler(info.sampler, space, info.seed + index).sampler
     study = optuna.load_study(study_name=info.study_name, storage=storage, sampler=sampler,
                               pruner=make_pruner(info.pruner, info.trial_epochs or info.epochs))
-    settings = TrialSettings(out=out, spec_path=Path(info.spec), study_name=info.study_name, metric=info.metric,
-                             trials_dir=trials_folder(info),
-                             asked=info.trials, backend=info.backend, device=info.device, data=info.data,
-                             threads=info.threads, dtype=info.dtype, epochs=info.epochs, pruner=info.pruner,
-                             trial_epochs=info.trial_epochs or info.epochs)
-    objective = Objective(space, settings, should_stop=should_stop)
+    objective = Objective(space, TrialSettings.of_study(info, out), should_stop=should_stop)
     return run_worker(study, space, objective, asked=info.trials, timeout=info.timeout, should_stop=should_stop)
