@@ -29,3 +29,17 @@ def same_padding(size: int, window: int, stride: int, dilation: int = 1) -> tupl
 def _ceil_div(a: int, b: int) -> int:
     """⌈a / b⌉ in integers: exact for any size (a float quotient overflows or rounds for huge ones)."""
     return -(-a // b)
+
+
+def transposed_output_size(size: int, window: int, stride: int, padding: str, output_padding: int | None,
+                           dilation: int = 1) -> int:
+    """Output length of a transposed convolution along one axis (Keras' ``deconv_output_length``), with
+    k = (window−1)·dilation + 1:
+
+    valid: (size−1)·stride + k + output_padding, output_padding defaulting to max(k, stride) − k
+    same:  size·stride without output_padding, else (size−1)·stride + k mod 2 + output_padding
+    """
+    k = (window - 1) * dilation + 1
+    if padding == "same":
+        return size * stride if output_padding is None else (size - 1) * stride + k % 2 + output_padding
+    return (size - 1) * stride + k + (max(k, stride) - k if output_padding is None else output_padding)
