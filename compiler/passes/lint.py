@@ -14,7 +14,7 @@ from compiler.ir.spec import Spec
 from compiler.ir.training import (BUILTIN_DATASETS, SANE_LEARNING_RATES, BlobsData, BuiltinData, RegressionData,
                                   ShapesData, SpiralsData)
 from compiler.ir.values import RELU_FAMILY, SATURATING, VarianceScaling
-from compiler.passes.initializers import following_activation
+from compiler.passes.initializers import following_activation, kernel_initializer_fields
 from compiler.semantics.losses import PROBABILITY_ACTIVATIONS, output_activation
 from compiler.passes.input_scale import HINT as INPUT_SCALE_HINT, FeatureScale, expected_scale, unscaled_message
 from spec_lang.diagnostics import Diagnostic
@@ -50,9 +50,11 @@ def init_against_activation(spec: Spec) -> Found:
     """Glorot chosen by hand before a ReLU-family activation, or He before tanh/sigmoid."""
     layers = list(spec.layers)
     for i, layer in enumerate(layers):
-        init = getattr(layer, "kernel_initializer", None)
-        if not isinstance(init, VarianceScaling) or init.auto:
+        chosen = [init for init in (getattr(layer, f, None) for f in kernel_initializer_fields(layer))
+                  if isinstance(init, VarianceScaling) and not init.auto]
+        if not chosen:
             continue
+        init = chosen[0]  # one warning per layer (a SeparableConv2D has two kernels)
         act = following_activation(layers, i).kind
         family = init.kind.split("_")[0]
         if family == "glorot" and act in RELU_FAMILY:
