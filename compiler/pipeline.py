@@ -7,6 +7,7 @@ from typing import Iterable
 
 from compiler.ir.base import SourceSpan
 from compiler.ir.names import name_problem
+from compiler.ir.graph import wire_in_sequence
 from compiler.ir.spec import Spec
 from compiler.ir.layers import LAYER_CLASSES
 from compiler.passes import training as _training  # noqa: F401 - registers the training value kinds
@@ -133,12 +134,16 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
         return None
     if sink.errors:
         return None
-    for index, message in layout_problems(layers, model.name):
-        sink.error(message, layers[index].span.to_span() if index is not None else model.name_span)
     layers = name_layers(layers, sink)
     if sink.errors:
         return None
-    layers = infer_shapes(resolve_auto(layers), sink)
+    layers = wire_in_sequence(layers)
+    outputs = (layers[-1].name,) if layers else ()
+    for index, message in layout_problems(layers, model.name, outputs):
+        sink.error(message, layers[index].span.to_span() if index is not None else model.name_span)
+    if sink.errors:
+        return None
+    layers = infer_shapes(resolve_auto(layers, outputs), sink)
     for index, message in adapting_problems(layers):
         sink.error(message, layers[index].span.to_span(), ADAPTING_HINT)
     for problem in loss_problems(layers, training.loss if training else None):
@@ -150,7 +155,7 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
     # does not revalidate nested model instances: validating the Spec would only check their classes,
     # after building the largest validator of the IR (about 3 ms of every `nnspec check`).
     return Spec.model_construct(name=model.name, source=module.path, span=SourceSpan.of(model.span),
-                                layers=tuple(layers), training=training)
+                                layers=tuple(layers), outputs=outputs, training=training)
 
 
 def _define(table: dict, name: str, node, what: str, span, sink: DiagnosticSink) -> None:

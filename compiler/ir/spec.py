@@ -7,15 +7,18 @@ from typing import Literal
 from pydantic import model_validator
 
 from compiler.ir.base import IRNode, Shape, SourceSpan
-from compiler.ir.names import ModelName, show_name
+from compiler.ir.names import LayerName, ModelName, show_name
 from compiler.ir.training import Training
 from compiler.ir.layers import Layer
 
-IR_VERSION = 1
+IR_VERSION = 2  # 2: models are graphs (layers name their inputs; the spec names its outputs)
 
 
 class Spec(IRNode):
-    """A compiled spec. ``layers[0]`` is the Input; shapes exclude the batch axis.
+    """A compiled spec: a directed acyclic graph of layers (``compiler.ir.graph``). ``layers`` lists them
+    with every layer after its inputs (``layers[0]`` is an Input); ``outputs`` names the layers whose outputs
+    are the model's, in order (empty in an IR written before graphs: the last layer). Shapes exclude the
+    batch axis.
 
     Validation (``model_validate``, ``model_validate_json``) checks every name against the rule of
     ``compiler.ir.names`` and that the layers' names are unique; ``compiler.passes.verify`` checks the
@@ -28,6 +31,7 @@ class Spec(IRNode):
     source: str
     span: SourceSpan
     layers: tuple[Layer, ...]
+    outputs: tuple[LayerName, ...] = ()
     training: Training | None = None
 
     @model_validator(mode="after")
@@ -43,12 +47,31 @@ class Spec(IRNode):
         return self
 
     @property
+    def output_names(self) -> tuple[str, ...]:
+        """The names of the layers whose outputs the model returns, in order."""
+        return self.outputs or (self.layers[-1].name,)
+
+    @property
+    def output_layers(self) -> tuple:
+        by_name = {layer.name: layer for layer in self.layers}
+        return tuple(by_name[name] for name in self.output_names)
+
+    @property
+    def input_layers(self) -> tuple:
+        """The model's Input layers, in order."""
+        return tuple(layer for layer in self.layers if layer.is_input)
+
+    @property
     def input_shape(self) -> Shape:
+        """The first input's shape."""
         return self.layers[0].output_shape  # type: ignore[return-value]
 
     @property
     def output_shape(self) -> Shape:
-        return self.layers[-1].output_shape  # type: ignore[return-value]
+        """The first output's shape."""
+        if not self.outputs:
+            return self.layers[-1].output_shape  # type: ignore[return-value]
+        return self.output_layers[0].output_shape
 
     @property
     def trainable_params(self) -> int:

@@ -6,21 +6,23 @@ One rule for the compiler (``compile_module``) and for IR files (``compiler.pass
 
 from __future__ import annotations
 
+from compiler.ir.graph import Graph
 from compiler.ir.layers import LayerBase
 
 HINT = "put it right after Input (or Rescaling), or give mean=... and variance=..."
 
 
 def adapting_problems(layers: list[LayerBase] | tuple[LayerBase, ...]) -> list[tuple[int, str]]:
-    """(index, message) for every adapting layer (a Normalization) that comes after a layer with weights or
-    randomness."""
+    """(index, message) for every adapting layer (a Normalization) that a layer with weights or randomness
+    feeds, directly or through other layers (in a graph: along any path from an Input)."""
+    graph = Graph.of(layers)
+    blockers: list[LayerBase | None] = []  # the first layer upstream of each layer that adaptation cannot pass
     problems = []
-    blocker = None
     for i, layer in enumerate(layers):
+        blocker = next((b for b in (blockers[s] for s in graph.sources[i]) if b is not None), None)
         if layer.adapts and blocker is not None:
             problems.append((i, f"Normalization '{layer.name}' learns its mean and variance from the data as it "
                                 f"reaches it, so it must come before any layer with weights or randomness; "
                                 f"'{blocker.name}' ({blocker.kind}) comes first"))
-        if blocker is None and not layer.adapts_through:
-            blocker = layer
+        blockers.append(blocker if blocker is not None or layer.adapts_through else layer)
     return problems

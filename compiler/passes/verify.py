@@ -63,7 +63,7 @@ def verify(spec: Spec) -> list[str]:
         return [f"layers: {len(spec.layers):,} layers, more than a model may have ({MAX_LAYERS:,})"]
     problems = _name_problems(spec)
     problems += [f"{_where(spec, i) if i is not None else 'layers'}: {message}"
-                 for i, message in layout_problems(spec.layers, spec.name)]
+                 for i, message in layout_problems(spec.layers, spec.name, spec.outputs)]
     problems += [f"{_where(spec, i)}: {message}" for i, message in adapting_problems(spec.layers)]
     for where, node in _nodes(spec, "spec"):
         problems += _node_problems(where, node)
@@ -134,9 +134,10 @@ def _node_problems(where: str, node: BaseModel) -> list[str]:
 def _layer_problems(spec: Spec) -> list[str]:
     """Each layer against the one the compiler builds from its arguments: initializers, strides, shapes and
     parameter counts derived again."""
-    stripped = [layer.model_copy(update=DERIVED) for layer in spec.layers]
+    stripped = [layer.model_copy(update={**DERIVED, **({"input_shapes": None} if layer.is_merge else {})})
+                for layer in spec.layers]
     sink = DiagnosticSink()
-    rebuilt: list[LayerBase] = infer_shapes(resolve_auto(stripped), sink)
+    rebuilt: list[LayerBase] = infer_shapes(resolve_auto(stripped, spec.outputs or None), sink)
     if sink.errors:  # inference stops at the first layer that cannot take its input: the first left unshaped
         failed = next(i for i, layer in enumerate(rebuilt) if layer.output_shape is None)
         return [f"{_where(spec, failed)}: {sink.errors[0].message}"]

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from compiler.ir.graph import Graph
+
 EPSILON = 1e-7
 CROSS_ENTROPIES = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")
 # the cross-entropy kind -> the output activation it undoes, reading that activation's input
@@ -50,10 +52,23 @@ def passes_tensor_through(layer) -> bool:
     return layer.random
 
 
-def output_activation(layers) -> tuple[int, str] | None:
-    """(index of the layer, kind) of the activation whose tensor the model outputs — the last layer's own
-    nonlinear activation, looking back through the layers of ``passes_tensor_through`` — or None."""
-    for i in range(len(layers) - 1, -1, -1):
+def output_path(layers, output: int | None = None) -> list[int]:
+    """The indices from the output layer (``output``, default the last) back through its single inputs,
+    output first, ending at an Input or a merge: the layers a value passes on its way out of the model."""
+    graph = Graph.of(layers)
+    i = len(layers) - 1 if output is None else output
+    path = []
+    while i is not None:
+        path.append(i)
+        i = graph.only_source(i)
+    return path
+
+
+def output_activation(layers, output: int | None = None) -> tuple[int, str] | None:
+    """(index of the layer, kind) of the activation whose tensor the model outputs — the output layer's own
+    nonlinear activation, looking back through the layers of ``passes_tensor_through`` — or None.
+    ``output``: the index of the output layer (default the last)."""
+    for i in output_path(layers, output):
         act = layers[i].activation_fn
         if act is not None and act.kind != "linear":
             return i, act.kind
@@ -83,10 +98,16 @@ def loss_input(spec) -> LossInput:
         return LossInput(None, False)
     if loss.from_logits:
         return LossInput(None, True)
-    found = output_activation(spec.layers)
+    found = output_activation(spec.layers, _output_index(spec))
     if found is not None and FUSED.get(loss.kind) == found[1]:
         return LossInput(found[0], True)
     return LossInput(None, False)
+
+
+def _output_index(spec) -> int:
+    """The index of the model's (first) output layer."""
+    name = spec.output_names[0]
+    return next(i for i in range(len(spec.layers) - 1, -1, -1) if spec.layers[i].name == name)
 
 
 def is_fused(spec) -> bool:
@@ -108,6 +129,7 @@ def loss_problems(layers, loss) -> list[LossProblem]:
     what Keras would do instead. Shared by the compiler and the IR check (``compiler.passes.verify``)."""
     if loss is None or loss.kind not in CROSS_ENTROPIES:
         return []
+    path = output_path(layers)
     found = output_activation(layers)
     if found is None or found[1] not in PROBABILITY_ACTIVATIONS:
         return []
@@ -124,7 +146,7 @@ def loss_problems(layers, loss) -> list[LossProblem]:
             "input, not the loss of these probabilities",
             "use a softmax output with (sparse_)categorical_crossentropy, a sigmoid output with "
             "binary_crossentropy"))
-    for j in range(index + 1, len(layers)):
+    for j in reversed(path[:path.index(index)]):
         if layers[j].draws_masks:
             problems.append(LossProblem(
                 f"{layers[j].kind} after the output's {act}: Keras computes the training loss on the "

@@ -14,7 +14,8 @@ from compiler.ir.values import ActivationFn
 from compiler.ir.layers.weight import LayerWeight
 
 # Fields filled by the compiler, not arguments a spec may pass.
-BOOKKEEPING = frozenset({"kind", "span", "input_shape", "output_shape", "trainable_params", "non_trainable_params"})
+BOOKKEEPING = frozenset({"kind", "span", "inputs", "input_shape", "input_shapes", "output_shape", "trainable_params",
+                         "non_trainable_params"})
 
 
 class ShapeError(Exception):
@@ -22,11 +23,16 @@ class ShapeError(Exception):
 
 
 class LayerBase(IRNode):
-    """A layer: ``kind`` is the discriminator; shapes and counts exclude the batch axis."""
+    """A layer: ``kind`` is the discriminator; shapes and counts exclude the batch axis.
+
+    A model is a directed acyclic graph of layers: ``inputs`` names the layers whose outputs this one takes,
+    in order (none for an Input; one for every other kind but the merge layers, which take two or more).
+    ``Spec.layers`` lists the layers in an order where every layer comes after its inputs."""
 
     kind: str
     name: LayerName = ""  # "" until the compiler names it; the rule: compiler.ir.names
     span: SourceSpan
+    inputs: tuple[LayerName, ...] = ()
     input_shape: Shape | None = None
     output_shape: Shape | None = None
     trainable_params: int = 0
@@ -60,6 +66,9 @@ class LayerBase(IRNode):
     adapts_through: ClassVar[bool] = False
     # the model's input (diagnose takes its variance as the reference, not as a layer's output).
     is_input: ClassVar[bool] = False
+    # takes several inputs and combines them (Add, Concatenate, ...: compiler/ir/layers/merge.py); its shape
+    # rule is ``infer_merge_shape`` over every input's shape. Every other kind takes exactly one input.
+    is_merge: ClassVar[bool] = False
 
     @classmethod
     def argument_names(cls) -> list[str]:
