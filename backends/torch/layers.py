@@ -32,6 +32,9 @@ activations of ``torch.nn.functional``). The adapters, and the torch default eac
   seeded from the spec's seed), per element, or per (sample, channel) for SpatialDropout2D.
 - ``ToChannelsFirst`` / ``FlattenNHWC``: the layout conversions above.
 - ``KerasNormalization``: Keras' Normalization, which torch does not have (see its docstring).
+- ``KerasDepthwiseConv2d``: DepthwiseConv2D (and SeparableConv2D's first step) as a grouped ``F.conv2d``, its
+  kernel held in a Conv2d kernel's permutation of Keras' layout and viewed as torch's at each call.
+- ``UpSample2d``: nearest by ``repeat_interleave`` (exact for any factor); bilinear by ``F.interpolate``.
 """
 
 from __future__ import annotations
@@ -275,6 +278,81 @@ def _conv2d(layer, ctx):
     return KerasConv2d(layer)
 
 
+class KerasDepthwiseConv2d(nn.Module):
+    """Keras' DepthwiseConv2D as torch's grouped convolution (``groups`` = in_channels): output channel
+    c·M + m is input channel c convolved with kernel m of c, which is torch's group order. The kernel is held
+    as (M, in, kh, kw), Keras' (kh, kw, in, M) permuted as a Conv2d kernel is (``CONV_KERNEL``), and viewed
+    as torch's (in·M, 1, kh, kw) at each call; TensorFlow's asymmetric ``same`` padding as ``KerasConv2d``.
+    ``pointwise``: SeparableConv2D, a 1×1 convolution (``pointwise`` (filters, in·M, 1, 1)) after it, the bias
+    on the pointwise step."""
+
+    def __init__(self, layer, pointwise: bool = False):
+        super().__init__()
+        channels, m = layer.input_shape[-1], layer.depth_multiplier
+        self.channels = channels
+        self.stride, self.dilation = tuple(layer.strides), tuple(layer.dilation_rate)
+        self.padding, self.pre_pad = (0, 0), None
+        if layer.padding == "same":
+            self.padding, self.pre_pad = _split_padding(
+                _same_amounts(layer.input_shape, layer.kernel_size, layer.strides, layer.dilation_rate))
+        self.weight = nn.Parameter(torch.empty(m, channels, *layer.kernel_size))
+        self.pointwise = nn.Parameter(torch.empty(layer.filters, channels * m, 1, 1)) if pointwise else None
+        out = layer.filters if pointwise else channels * m
+        self.bias = nn.Parameter(torch.zeros(out)) if layer.use_bias else None
+
+    def forward(self, x):
+        if self.pre_pad is not None:
+            x = F.pad(x, self.pre_pad)
+        w = self.weight
+        kernel = w.transpose(0, 1).reshape(-1, 1, w.shape[2], w.shape[3])
+        if self.pointwise is None:
+            return F.conv2d(x, kernel, self.bias, self.stride, self.padding, self.dilation, self.channels)
+        d = F.conv2d(x, kernel, None, self.stride, self.padding, self.dilation, self.channels)
+        return F.conv2d(d, self.pointwise, self.bias)
+
+    def extra_repr(self):
+        return (f"channels={self.channels}, stride={self.stride}, padding={self.padding}, pre_pad={self.pre_pad}, "
+                f"dilation={self.dilation}, pointwise={self.pointwise is not None}")
+
+
+@register("DepthwiseConv2D")
+def _depthwise_conv2d(layer, ctx):
+    module = KerasDepthwiseConv2d(layer)
+    module.KERAS_WEIGHTS = {"kernel": ("weight", CONV_KERNEL), "bias": ("bias", SAME)}
+    return module
+
+
+@register("SeparableConv2D")
+def _separable_conv2d(layer, ctx):
+    module = KerasDepthwiseConv2d(layer, pointwise=True)
+    module.KERAS_WEIGHTS = {"depthwise_kernel": ("weight", CONV_KERNEL), "pointwise_kernel": ("pointwise", CONV_KERNEL),
+                            "bias": ("bias", SAME)}
+    return module
+
+
+class UpSample2d(nn.Module):
+    """Keras' UpSampling2D on NCHW: nearest repeats every pixel (``repeat_interleave``, exact);
+    bilinear is ``F.interpolate(mode="bilinear", align_corners=False)``, TensorFlow's half-pixel centres
+    with the sample clamped to the edge (``compiler.semantics.resize``)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.size, self.interpolation = tuple(layer.size), layer.interpolation
+
+    def forward(self, x):
+        if self.interpolation == "bilinear":
+            return F.interpolate(x, scale_factor=self.size, mode="bilinear", align_corners=False)
+        return x.repeat_interleave(self.size[0], dim=2).repeat_interleave(self.size[1], dim=3)
+
+    def extra_repr(self):
+        return f"size={self.size}, interpolation={self.interpolation}"
+
+
+@register("UpSampling2D")
+def _up_sampling2d(layer, ctx):
+    return UpSample2d(layer)
+
+
 # ---- pooling -----------------------------------------------------------------------------------
 def _pool_geometry(layer):
     window = tuple(layer.pool_size)
@@ -370,6 +448,109 @@ class GlobalAvgPool2d(nn.Module):
 @register("GlobalAveragePooling2D")
 def _global_average_pooling2d(layer, ctx):
     return GlobalAvgPool2d(layer.keepdims)
+
+
+class GlobalMaxPool2d(nn.Module):
+    """y[n, c] = max over (h, w) (``amax``: tied maxima share the gradient equally, as TensorFlow's
+    ``reduce_max``); keepdims gives (N, C, 1, 1) — still NCHW inside."""
+
+    def __init__(self, keepdims: bool):
+        super().__init__()
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        return x.amax(dim=(2, 3), keepdim=self.keepdims)
+
+
+@register("GlobalMaxPooling2D")
+def _global_max_pooling2d(layer, ctx):
+    return GlobalMaxPool2d(layer.keepdims)
+
+
+# ---- padding, cropping and reshaping -----------------------------------------------------------
+class ZeroPad2d(nn.Module):
+    """Zeros around an NCHW image: ``F.pad`` with (left, right, top, bottom)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        (top, bottom), (left, right) = layer.padding
+        self.pads = (left, right, top, bottom)
+
+    def forward(self, x):
+        return F.pad(x, self.pads)
+
+    def extra_repr(self):
+        return f"pads={self.pads}"
+
+
+@register("ZeroPadding2D")
+def _zero_padding2d(layer, ctx):
+    return ZeroPad2d(layer)
+
+
+class Crop2d(nn.Module):
+    """x[:, :, top:h − bottom, left:w − right] of an NCHW image (a view)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        (top, bottom), (left, right) = layer.cropping
+        h, w = layer.input_shape[:2]
+        self.rows, self.columns = slice(top, h - bottom), slice(left, w - right)
+
+    def forward(self, x):
+        return x[:, :, self.rows, self.columns]
+
+    def extra_repr(self):
+        return f"rows={self.rows}, columns={self.columns}"
+
+
+@register("Cropping2D")
+def _cropping2d(layer, ctx):
+    return Crop2d(layer)
+
+
+class ReshapeNHWC(nn.Module):
+    """y = x reshaped to (N, *shape) in the spec's NHWC order: an image input (NCHW inside) is viewed as NHWC
+    first, and an image output is viewed as NCHW again, so the values keep Keras' row-major order."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.shape = tuple(layer.output_shape)
+        self.image_in, self.image_out = is_image(layer.input_shape), is_image(layer.output_shape)
+
+    def forward(self, x):
+        if self.image_in:
+            x = x.permute(0, 2, 3, 1)
+        x = x.reshape(x.shape[0], *self.shape)
+        return x.permute(0, 3, 1, 2) if self.image_out else x
+
+    def extra_repr(self):
+        return f"shape={self.shape}"
+
+
+@register("Reshape")
+def _reshape(layer, ctx):
+    return ReshapeNHWC(layer)
+
+
+class Permute(nn.Module):
+    """Keras' ``transpose(x, (0, *dims))`` as one ``x.permute(axes)`` (a view); on an image, NCHW inside the
+    network, the axes are composed with the NHWC views around it (``Permute.transpose_axes``)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.axes = layer.transpose_axes(channels_first=is_image(layer.input_shape))
+
+    def forward(self, x):
+        return x.permute(self.axes)
+
+    def extra_repr(self):
+        return f"axes={self.axes}"
+
+
+@register("Permute")
+def _permute(layer, ctx):
+    return Permute(layer)
 
 
 # ---- dropout -----------------------------------------------------------------------------------
@@ -492,6 +673,136 @@ class KerasBatchNorm(nn.Module):
 @register("BatchNormalization")
 def _batch_normalization(layer, ctx):
     return KerasBatchNorm(layer, ctx)
+
+
+# ---- per-sample normalizations -----------------------------------------------------------------
+NCHW_AXIS = {1: 2, 2: 3, 3: 1}  # an image's NHWC axis (batch = 0) -> the same axis of the NCHW tensor inside
+
+
+class KerasLayerNorm(nn.Module):
+    """Keras' LayerNormalization: y = γ·(x − μ)/√(σ² + ε) + β, μ and σ² (biased) per sample over the spec's
+    axes (mapped to NCHW for an image), γ and β in Keras' layout (the normalized axes' sizes in Keras'
+    order), reshaped to broadcast as Keras reshapes them. ``F.layer_norm`` (the same formula) when the axes
+    are the trailing ones and γ's layout is theirs; torch's own default ε is 1e-5, Keras' 1e-3."""
+
+    KERAS_WEIGHTS = {"gamma": ("gamma", SAME), "beta": ("beta", SAME)}
+
+    def __init__(self, layer):
+        super().__init__()
+        shape = layer.input_shape
+        self.eps, self.image = float(layer.epsilon), is_image(shape)
+        weights = {w.name: w.shape for w in layer.weights(shape)}
+        self.gamma = nn.Parameter(torch.ones(weights["gamma"])) if "gamma" in weights else None
+        self.beta = nn.Parameter(torch.zeros(weights["beta"])) if "beta" in weights else None
+        axes = layer.normalized_axes(shape)
+        self.dims = tuple(sorted(NCHW_AXIS[a] for a in axes)) if self.image else axes
+        self.broadcast = layer.broadcast_shape(shape)  # NHWC; permuted for an image
+        trailing = self.dims == tuple(range(len(shape) + 1 - len(axes), len(shape) + 1))
+        self.normalized = tuple(shape[a - 1] for a in axes)
+        self.fused = trailing and not self.image and all(s == self.normalized for s in weights.values())
+
+    def _broadcast(self, v):
+        v = v.reshape(self.broadcast)
+        return v.permute(0, 3, 1, 2) if self.image else v
+
+    def forward(self, x):
+        if self.fused:
+            return F.layer_norm(x, self.normalized, self.gamma, self.beta, self.eps)
+        var, mean = torch.var_mean(x, dim=self.dims, correction=0, keepdim=True)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.gamma is not None:
+            y = y * self._broadcast(self.gamma)
+        if self.beta is not None:
+            y = y + self._broadcast(self.beta)
+        return y
+
+    def extra_repr(self):
+        return f"dims={self.dims}, epsilon={self.eps}, fused={self.fused}"
+
+
+@register("LayerNormalization")
+def _layer_normalization(layer, ctx):
+    return KerasLayerNorm(layer)
+
+
+class KerasGroupNorm(nn.Module):
+    """Keras' GroupNormalization: ``F.group_norm`` (the same formula: μ, σ² per sample and group over the
+    group's channels and every other axis), with the grouped axis moved to dim 1 when it is not there
+    (it is for an image's channels: NCHW inside) and Keras' ε 1e-3 (torch's default 1e-5)."""
+
+    KERAS_WEIGHTS = {"gamma": ("gamma", SAME), "beta": ("beta", SAME)}
+
+    def __init__(self, layer):
+        super().__init__()
+        shape = layer.input_shape
+        a = layer.channel_axis(shape)
+        self.dim = NCHW_AXIS[a] if is_image(shape) else a  # where the channels are inside
+        self.groups, self.eps = layer.group_count(shape), float(layer.epsilon)
+        channels = shape[a - 1]
+        self.gamma = nn.Parameter(torch.ones(channels)) if layer.scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if layer.center else None
+
+    def forward(self, x):
+        if self.dim != 1:
+            x = x.movedim(self.dim, 1)
+        y = F.group_norm(x, self.groups, self.gamma, self.beta, self.eps)
+        return y.movedim(1, self.dim) if self.dim != 1 else y
+
+    def extra_repr(self):
+        return f"groups={self.groups}, dim={self.dim}, epsilon={self.eps}"
+
+
+@register("GroupNormalization")
+def _group_normalization(layer, ctx):
+    return KerasGroupNorm(layer)
+
+
+# ---- transposed convolution --------------------------------------------------------------------
+def transposed_padding(layer) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int] | None]:
+    """torch's ``padding`` and ``output_padding`` for TensorFlow's transposed convolution, and the output
+    size to crop to (None when no crop is needed).
+
+    TensorFlow's output is the full transposed convolution (length (in − 1)·s + k) with the ``top`` (left)
+    padding of the Conv2D over the output size cropped in front, H (W) long, zeros past the full length.
+    torch crops ``padding`` in front and as much at the end, then adds ``output_padding`` rows: with
+    padding = top the front agrees; output_padding = H − ((in − 1)·s − 2·top + k) makes the length H when it
+    is ≥ 0; when it is −1 (``same`` with an odd total padding: one more pixel cropped at the end than in
+    front) the output is one row too long and is cropped to H."""
+    padding, output_padding, crop = [], [], False
+    for axis in range(2):
+        size, out = layer.input_shape[axis], layer.output_shape[axis]
+        k, s, d = layer.kernel_size[axis], layer.strides[axis], layer.dilation_rate[axis]
+        top = same_padding(out, k, s, d)[0] if layer.padding == "same" else 0
+        extra = out - ((size - 1) * s - 2 * top + (k - 1) * d + 1)
+        if not -1 <= extra < max(s, d):  # pragma: no cover - excluded by Keras' output-size rule
+            raise NotImplementedError(f"{layer.name}: no torch padding gives TensorFlow's transposed convolution")
+        crop = crop or extra < 0
+        padding.append(top)
+        output_padding.append(max(extra, 0))
+    return tuple(padding), tuple(output_padding), tuple(layer.output_shape[:2]) if crop else None
+
+
+class KerasConvTranspose2d(nn.ConvTranspose2d):
+    """torch's ConvTranspose2d (weight (in, filters, kh, kw) = Keras' kernel (kh, kw, filters, in) permuted as a
+    Conv2D kernel is), with ``padding``/``output_padding`` from ``transposed_padding`` and the crop it asks for."""
+
+    KERAS_WEIGHTS = {"kernel": ("weight", CONV_KERNEL), "bias": ("bias", SAME)}
+
+    def __init__(self, layer):
+        padding, output_padding, self.crop = transposed_padding(layer)
+        super().__init__(layer.input_shape[-1], layer.filters, tuple(layer.kernel_size), stride=tuple(layer.strides),
+                         padding=padding, output_padding=output_padding, dilation=tuple(layer.dilation_rate),
+                         bias=layer.use_bias)
+
+    def forward(self, x):
+        y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding, 1,
+                               self.dilation)
+        return y if self.crop is None else y[:, :, :self.crop[0], :self.crop[1]]
+
+
+@register("Conv2DTranspose")
+def _conv2d_transpose(layer, ctx):
+    return KerasConvTranspose2d(layer)
 
 
 __all__ = ["ACTIVATIONS", "LOWERINGS", "Activation", "RunContext", "is_image", "lower"]
