@@ -286,6 +286,8 @@ class KerasDepthwiseConv2d(nn.Module):
     ``pointwise``: SeparableConv2D, a 1×1 convolution (``pointwise`` (filters, in·M, 1, 1)) after it, the bias
     on the pointwise step."""
 
+    KERAS_WEIGHTS = {"kernel": ("weight", CONV_KERNEL), "bias": ("bias", SAME)}
+
     def __init__(self, layer, pointwise: bool = False):
         super().__init__()
         channels, m = layer.input_shape[-1], layer.depth_multiplier
@@ -315,19 +317,24 @@ class KerasDepthwiseConv2d(nn.Module):
                 f"dilation={self.dilation}, pointwise={self.pointwise is not None}")
 
 
+class KerasSeparableConv2d(KerasDepthwiseConv2d):
+    """SeparableConv2D: the depthwise step, then the 1×1 ``pointwise`` convolution with the bias."""
+
+    KERAS_WEIGHTS = {"depthwise_kernel": ("weight", CONV_KERNEL), "pointwise_kernel": ("pointwise", CONV_KERNEL),
+                     "bias": ("bias", SAME)}
+
+    def __init__(self, layer):
+        super().__init__(layer, pointwise=True)
+
+
 @register("DepthwiseConv2D")
 def _depthwise_conv2d(layer, ctx):
-    module = KerasDepthwiseConv2d(layer)
-    module.KERAS_WEIGHTS = {"kernel": ("weight", CONV_KERNEL), "bias": ("bias", SAME)}
-    return module
+    return KerasDepthwiseConv2d(layer)
 
 
 @register("SeparableConv2D")
 def _separable_conv2d(layer, ctx):
-    module = KerasDepthwiseConv2d(layer, pointwise=True)
-    module.KERAS_WEIGHTS = {"depthwise_kernel": ("weight", CONV_KERNEL), "pointwise_kernel": ("pointwise", CONV_KERNEL),
-                            "bias": ("bias", SAME)}
-    return module
+    return KerasSeparableConv2d(layer)
 
 
 class UpSample2d(nn.Module):
