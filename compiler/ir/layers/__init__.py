@@ -24,18 +24,23 @@ from compiler.ir.layers.cropping2d import Cropping2D
 from compiler.ir.layers.dense import Dense
 from compiler.ir.layers.depthwise_conv2d import DepthwiseConv2D
 from compiler.ir.layers.dropout import Dropout
+from compiler.ir.layers.elu import ELU
 from compiler.ir.layers.flatten import Flatten
 from compiler.ir.layers.global_average_pooling2d import GlobalAveragePooling2D
 from compiler.ir.layers.global_max_pooling2d import GlobalMaxPooling2D
 from compiler.ir.layers.group_normalization import GroupNormalization
 from compiler.ir.layers.input import Input
 from compiler.ir.layers.layer_normalization import LayerNormalization
+from compiler.ir.layers.leaky_relu import LeakyReLU
 from compiler.ir.layers.max_pooling2d import MaxPooling2D
 from compiler.ir.layers.normalization import Normalization
 from compiler.ir.layers.permute import Permute
+from compiler.ir.layers.prelu import PReLU
+from compiler.ir.layers.relu import ReLU
 from compiler.ir.layers.rescaling import Rescaling
 from compiler.ir.layers.reshape import Reshape
 from compiler.ir.layers.separable_conv2d import SeparableConv2D
+from compiler.ir.layers.softmax import Softmax
 from compiler.ir.layers.spatial_dropout2d import SpatialDropout2D
 from compiler.ir.layers.up_sampling2d import UpSampling2D
 from compiler.ir.layers.weight import LayerWeight
@@ -54,6 +59,8 @@ LAYER_CLASSES: dict[str, type[LayerBase]] = {
                 DepthwiseConv2D, SeparableConv2D, UpSampling2D,
                 # per-sample normalizations, the transposed convolution
                 LayerNormalization, GroupNormalization, Conv2DTranspose,
+                # the activation layers
+                ReLU, LeakyReLU, PReLU, ELU, Softmax,
                 # the merge layers (two or more inputs)
                 Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)
 }
