@@ -18,12 +18,16 @@ The thin adapters, and why each one exists:
   with ``backend.cast``), ``exact_leaky_relu`` (``tf.nn.leaky_relu``'s ``alpha`` is a float32
   attribute of the op) and ``exact_gelu`` (``tf.nn.gelu`` casts 0.044715 and 1/√2 with
   ``math_ops.cast``). In float32 Keras' own layers and activations are used.
+- ``ExactBilinearUpSampling2D`` (float64 only): TensorFlow's bilinear ``resize`` computes in float32 whatever
+  the dtype; the same half-pixel interpolation as two matrix products (``compiler.semantics.resize``).
 - ``PinnedNormalization``: Keras' Normalization reading its variables at every call (Keras caches them
   as tensors, which a later assign would not reach) and given statistics exact in float64.
 - ``MaskedDropout`` (canonical mode only): Dropout and SpatialDropout2D multiplying by the scale
   ``keep / (1 − rate)`` that the trainer sets before each step from ``compiler.semantics.masks.keep_mask``
   (NHWC; SpatialDropout2D's mask has shape (N, 1, 1, C)). Native mode uses Keras' own
   ``Dropout`` / ``SpatialDropout2D``, seeded from the spec's seed.
+- ``DilatedConv2DTranspose``: Conv2DTranspose with dilation_rate > 1, which TensorFlow's CPU kernel refuses,
+  computed with the kernel dilated explicitly (zeros between the taps) and dilation 1: the same sums.
 - ``LogitsHead``: when the model ends in the softmax (sigmoid) that a ``from_logits=false``
   (binary) cross-entropy would undo, the pinned meaning computes the loss from the logits.
   Keras does that only by looking at the tensor it is given (``_get_logits``: a ``Softmax`` op in
@@ -56,6 +60,7 @@ from keras import ops
 
 from compiler.semantics.penalties import l1_l2
 from compiler.semantics.normalization import statistics
+from compiler.semantics.resize import bilinear_matrix
 from compiler.ir.values import ActivationFn, Regularizer
 from compiler.ir.layers.normalization import EPSILON
 
@@ -193,6 +198,30 @@ class MaskedDropout(keras.layers.Layer):
         return input_shape
 
 
+class DilatedConv2DTranspose(keras.layers.Conv2DTranspose):
+    """Keras' Conv2DTranspose with dilation_rate > 1, which TensorFlow's CPU kernel refuses ("Current CPU
+    implementations do not yet support dilation rates larger than 1"): the same transposed convolution with
+    the kernel dilated explicitly ((k − 1)·d + 1 taps, zeros between the weights) and dilation 1 — the same
+    sums, the same output size (Keras' rule uses the dilated kernel's extent either way), on every device."""
+
+    def call(self, inputs):
+        kernel = self.kernel
+        kh, kw, filters, channels = kernel.shape
+        dh, dw = self.dilation_rate
+        if dh > 1:  # (kh, kw, f, c) -> (kh, dh, kw, f, c) with zeros after each row -> ((kh − 1)·dh + 1, kw, f, c)
+            kernel = ops.pad(ops.expand_dims(kernel, 1), [[0, 0], [0, dh - 1], [0, 0], [0, 0], [0, 0]])
+            kernel = ops.reshape(kernel, (kh * dh, kw, filters, channels))[:(kh - 1) * dh + 1]
+        if dw > 1:
+            kernel = ops.pad(ops.expand_dims(kernel, 2), [[0, 0], [0, 0], [0, dw - 1], [0, 0], [0, 0]])
+            kernel = ops.reshape(kernel, (kernel.shape[0], kw * dw, filters, channels))[:, :(kw - 1) * dw + 1]
+        outputs = ops.conv_transpose(inputs, kernel, strides=list(self.strides), padding=self.padding,
+                                     output_padding=self.output_padding, dilation_rate=1,
+                                     data_format=self.data_format)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
 class LogitsHead(keras.layers.Layer):
     """The split-off final softmax/sigmoid (see above): passes the logits through; the penalty of an
     activity regularizer is taken on the probabilities."""
@@ -289,6 +318,57 @@ def lower_conv2d(layer, ctx):
                                **_weighted(layer, ctx))
 
 
+def _depthwise(layer, ctx) -> dict:
+    """DepthwiseConv2D's and SeparableConv2D's shared arguments (the depthwise kernel's)."""
+    kernel = layer.weights(layer.input_shape)[0].name  # "kernel" (DepthwiseConv2D) or "depthwise_kernel"
+    return dict(
+        kernel_size=tuple(layer.kernel_size), strides=tuple(layer.strides), padding=layer.padding,
+        depth_multiplier=layer.depth_multiplier, dilation_rate=tuple(layer.dilation_rate),
+        activation=ctx.activation(layer.activation), use_bias=layer.use_bias,
+        depthwise_initializer=ctx.initializer(f"{layer.name}/{kernel}", layer.depthwise_initializer),
+        bias_initializer=ctx.initializer(f"{layer.name}/bias", layer.bias_initializer),
+        depthwise_regularizer=ctx.regularizer(layer.depthwise_regularizer),
+        bias_regularizer=ctx.regularizer(layer.bias_regularizer),
+        activity_regularizer=ctx.regularizer(layer.activity_regularizer),
+        **ctx.common(layer),
+    )
+
+
+@register("DepthwiseConv2D")
+def lower_depthwise_conv2d(layer, ctx):
+    return keras.layers.DepthwiseConv2D(**_depthwise(layer, ctx))
+
+
+@register("SeparableConv2D")
+def lower_separable_conv2d(layer, ctx):
+    return keras.layers.SeparableConv2D(
+        layer.filters, **_depthwise(layer, ctx),
+        pointwise_initializer=ctx.initializer(f"{layer.name}/pointwise_kernel", layer.pointwise_initializer),
+        pointwise_regularizer=ctx.regularizer(layer.pointwise_regularizer))
+
+
+class ExactBilinearUpSampling2D(keras.layers.UpSampling2D):
+    """Keras' bilinear UpSampling2D in float64: TensorFlow's ``resize`` computes bilinear resizing in float32
+    whatever the input's dtype (its output is float32; 1e-7 off), so the same interpolation is written as
+    y = A_h·x·A_wᵀ with the matrices of ``compiler.semantics.resize`` (TensorFlow's half-pixel centres)."""
+
+    def build(self, input_shape):
+        h, w = input_shape[1], input_shape[2]
+        self._matrices = (bilinear_matrix(h, self.size[0]), bilinear_matrix(w, self.size[1]))
+        super().build(input_shape)
+
+    def call(self, inputs):
+        a_h, a_w = (ops.convert_to_tensor(a, dtype=inputs.dtype) for a in self._matrices)
+        return ops.einsum("ih,nhwc,jw->nijc", a_h, inputs, a_w)
+
+
+@register("UpSampling2D")
+def lower_up_sampling2d(layer, ctx):
+    exact = layer.interpolation == "bilinear" and ctx.dtype == "float64"
+    cls = ExactBilinearUpSampling2D if exact else keras.layers.UpSampling2D
+    return cls(size=tuple(layer.size), interpolation=layer.interpolation, **ctx.common(layer))
+
+
 def _pooling(layer) -> dict:
     return {"pool_size": tuple(layer.pool_size), "strides": tuple(layer.strides or layer.pool_size),
             "padding": layer.padding}
@@ -312,6 +392,31 @@ def lower_global_average_pooling2d(layer, ctx):
 @register("Flatten")
 def lower_flatten(layer, ctx):
     return keras.layers.Flatten(**ctx.common(layer))
+
+
+@register("GlobalMaxPooling2D")
+def lower_global_max_pooling2d(layer, ctx):
+    return keras.layers.GlobalMaxPooling2D(keepdims=layer.keepdims, **ctx.common(layer))
+
+
+@register("ZeroPadding2D")
+def lower_zero_padding2d(layer, ctx):
+    return keras.layers.ZeroPadding2D(padding=layer.padding, **ctx.common(layer))
+
+
+@register("Cropping2D")
+def lower_cropping2d(layer, ctx):
+    return keras.layers.Cropping2D(cropping=layer.cropping, **ctx.common(layer))
+
+
+@register("Reshape")
+def lower_reshape(layer, ctx):
+    return keras.layers.Reshape(tuple(layer.target_shape), **ctx.common(layer))
+
+
+@register("Permute")
+def lower_permute(layer, ctx):
+    return keras.layers.Permute(tuple(layer.dims), **ctx.common(layer))
 
 
 @register("Normalization")
@@ -340,6 +445,56 @@ def lower_batch_normalization(layer, ctx):
                                            center=layer.center, scale=layer.scale, **ctx.common(layer))
 
 
+def _scale_shift(layer, ctx) -> dict:
+    """The arguments LayerNormalization and GroupNormalization share, under Keras' names."""
+    return dict(epsilon=layer.epsilon, center=layer.center, scale=layer.scale,
+                beta_initializer=ctx.initializer(f"{layer.name}/beta", layer.beta_initializer),
+                gamma_initializer=ctx.initializer(f"{layer.name}/gamma", layer.gamma_initializer),
+                beta_regularizer=ctx.regularizer(layer.beta_regularizer),
+                gamma_regularizer=ctx.regularizer(layer.gamma_regularizer), **ctx.common(layer))
+
+
+@register("LayerNormalization")
+def lower_layer_normalization(layer, ctx):
+    axis = layer.axis if isinstance(layer.axis, int) else list(layer.axis)
+    return keras.layers.LayerNormalization(axis=axis, **_scale_shift(layer, ctx))
+
+
+@register("GroupNormalization")
+def lower_group_normalization(layer, ctx):
+    return keras.layers.GroupNormalization(groups=layer.groups, axis=layer.axis, **_scale_shift(layer, ctx))
+
+
+@register("Conv2DTranspose")
+def lower_conv2d_transpose(layer, ctx):
+    cls = DilatedConv2DTranspose if max(layer.dilation_rate) > 1 else keras.layers.Conv2DTranspose
+    return cls(layer.filters, tuple(layer.kernel_size), strides=tuple(layer.strides), padding=layer.padding,
+               output_padding=None if layer.output_padding is None else tuple(layer.output_padding),
+               dilation_rate=tuple(layer.dilation_rate), **_weighted(layer, ctx))
+
+
 @register("Activation")
 def lower_activation(layer, ctx):
     return keras.layers.Activation(ctx.activation(layer.activation), **ctx.common(layer))
+
+
+# ---- merge layers: called on the list of their inputs' outputs (backends.keras.model) ----------------------
+# Keras' own layers, same rank (the IR refuses others): size-1 axes broadcast, and the gradient of a broadcast
+# input is summed over those axes (TensorFlow's BroadcastGradientArgs). Maximum/Minimum fold left to right with
+# tf.maximum/tf.minimum, whose gradients (MaximumGrad: x >= y; MinimumGrad: x <= y) give a tie to the left
+# operand of each fold: the pinned rule. Average is the left-to-right sum ÷ n.
+MERGES = {"Add": keras.layers.Add, "Subtract": keras.layers.Subtract, "Multiply": keras.layers.Multiply,
+          "Average": keras.layers.Average, "Maximum": keras.layers.Maximum, "Minimum": keras.layers.Minimum}
+
+
+def _lower_merge(layer, ctx):
+    return MERGES[layer.kind](**ctx.common(layer))
+
+
+for _kind in MERGES:
+    register(_kind)(_lower_merge)
+
+
+@register("Concatenate")
+def lower_concatenate(layer, ctx):
+    return keras.layers.Concatenate(axis=layer.axis, **ctx.common(layer))
