@@ -52,6 +52,25 @@ class TupleExpr(Record):
 
 
 @record
+class DictItem(Record):
+    """``key: value`` in a dict literal; ``quoted`` when the key is written as a string (``"my key": 1``)."""
+
+    key: str
+    key_span: Span
+    quoted: bool
+    value: "Expr"
+    span: Span
+
+
+@record
+class DictExpr(Record):
+    """``{key: value, ...}``: keys are names or strings (``loss = {label: mse, value: mae}``)."""
+
+    items: tuple[DictItem, ...]
+    span: Span
+
+
+@record
 class Arg(Record):
     """A call argument: positional when ``name`` is None, else ``name=value``."""
 
@@ -97,7 +116,7 @@ class Unary(Record):
     span: Span
 
 
-Expr = Union[Number, String, Bool, Name, ListExpr, TupleExpr, Call, BinOp, Unary]
+Expr = Union[Number, String, Bool, Name, ListExpr, TupleExpr, DictExpr, Call, BinOp, Unary]
 
 
 # ---- statements ------------------------------------------------------------

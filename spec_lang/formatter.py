@@ -28,7 +28,8 @@ Values
       around a keyword argument's ``=``, no trailing comma on one line.
     * ``name = value`` for constants and train settings; ``name=default`` for
       block parameters.
-    * Lists ``[1, 2, 3]``; tuples ``(a, b)``, the 1-tuple ``(a,)``.
+    * Lists ``[1, 2, 3]``; tuples ``(a, b)``, the 1-tuple ``(a,)``; dicts ``{a: 1, "b c": 2}`` (``: `` after
+      each key, a key written as a string stays a string); the empty dict ``{}``.
     * Strings in double quotes, escaping ``"``, ``\\``, newline and tab.
     * Booleans ``true`` / ``false``.
     * Numbers keep their source text, except that the exponent is lower case and
@@ -177,6 +178,10 @@ def _flat(e) -> str:
         return "[" + ", ".join(map(_flat, e.items)) + "]"
     if isinstance(e, ast.TupleExpr):
         return "(" + ", ".join(map(_flat, e.items)) + ("," if len(e.items) == 1 else "") + ")"
+    if isinstance(e, ast.DictExpr):
+        return "{" + ", ".join(map(_flat, e.items)) + "}"
+    if isinstance(e, ast.DictItem):
+        return (_string(e.key) if e.quoted else e.key) + ": " + _flat(e.value)
     if isinstance(e, ast.Call):
         return f"{e.func}(" + ", ".join(map(_flat, e.args)) + ")"
     if isinstance(e, ast.Arg):
@@ -216,7 +221,7 @@ class _Box:
 def _expression_keys(e) -> Iterator[int]:
     """The keys of the containers directly inside expression ``e``, as ``_boxes_in`` gives them
     (without building the boxes: this runs for every expression the formatter prints)."""
-    if isinstance(e, (ast.Call, ast.ListExpr, ast.TupleExpr)):
+    if isinstance(e, (ast.Call, ast.ListExpr, ast.TupleExpr, ast.DictExpr)):
         yield id(e)
     elif isinstance(e, ast.BinOp):
         yield from _expression_keys(e.left)
@@ -233,7 +238,7 @@ def _boxes_in(node) -> Iterator[_Box]:
     """The containers directly inside ``node`` (not those nested in them), ``node`` included."""
     if isinstance(node, ast.Call):
         yield _Box(id(node), _start(node.span), _end(node.span), node.args)
-    elif isinstance(node, (ast.ListExpr, ast.TupleExpr)):
+    elif isinstance(node, (ast.ListExpr, ast.TupleExpr, ast.DictExpr)):
         yield _Box(id(node), _start(node.span), _end(node.span), node.items)
     elif isinstance(node, ast.Body):
         yield _Box(id(node), _start(node.span), _end(node.span), node.items)
@@ -247,7 +252,7 @@ def _boxes_in(node) -> Iterator[_Box]:
     elif isinstance(node, ast.Repeat):
         yield from _boxes_in(node.count)
         yield from _boxes_in(node.body)
-    elif isinstance(node, (ast.ConstDef, ast.Setting, ast.Arg)):
+    elif isinstance(node, (ast.ConstDef, ast.Setting, ast.Arg, ast.DictItem)):
         yield from _boxes_in(node.value)
     elif isinstance(node, ast.Param) and node.default is not None:
         yield from _boxes_in(node.default)
@@ -425,6 +430,8 @@ class _Formatter:
             return self._exploded("[", e.items, id(e), "]", indent, self._expr)
         if isinstance(e, ast.TupleExpr):
             return self._exploded("(", e.items, id(e), ")", indent, self._expr)
+        if isinstance(e, ast.DictExpr) and (e.items or self.dangling[id(e)]):
+            return self._exploded("{", e.items, id(e), "}", indent, self._dict_item)
         if isinstance(e, ast.BinOp):
             paren_left, paren_right = _paren_needs(e)
             op = _op_text(e.op)
@@ -441,6 +448,10 @@ class _Formatter:
         if arg.name is None:
             return self._expr(arg.value, indent, col, tail)
         return f"{arg.name}=" + self._expr(arg.value, indent, col + len(arg.name) + 1, tail)
+
+    def _dict_item(self, item: ast.DictItem, indent: int, col: int, tail: int) -> str:
+        key = (_string(item.key) if item.quoted else item.key) + ": "
+        return key + self._expr(item.value, indent, col + len(key), tail)
 
     def _param(self, param: ast.Param, indent: int, col: int, tail: int) -> str:
         if param.default is None:

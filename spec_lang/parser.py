@@ -302,6 +302,22 @@ class _AstBuilder:
     def tuple(self, items, pos):
         return ast.TupleExpr(tuple(items), self._s(pos))
 
+    def dict(self, items, pos):
+        seen: dict[str, ast.DictItem] = {}
+        for item in items:
+            if item.key in seen:
+                self.errors.append(Diagnostic("error", f"key '{item.key}' is given twice in this dict", item.key_span,
+                                              notes=(Diagnostic("note", "first given here", seen[item.key].key_span),)))
+            else:
+                seen[item.key] = item
+        return ast.DictExpr(tuple(items), self._s(pos))
+
+    def dict_item(self, items, pos):
+        key, value = items
+        text = key[_TEXT]
+        quoted = key[4] == "STRING"
+        return ast.DictItem(_unescape(text[1:-1]) if quoted else text, self._tok_span(key), quoted, value, self._s(pos))
+
     def paren(self, items, pos):
         return items[0]
 

@@ -42,10 +42,26 @@ class CallVal(Record):
 
 
 @record
+class DictVal(Record):
+    """A dict literal evaluated: ``{label: mse, value: mae}`` → ``(("label", Val), ("value", Val))`` in source
+    order (keys are unique: the parser refuses a key given twice); each value's ``key_span`` is where its key
+    is written."""
+
+    items: tuple[tuple[str, "Val"], ...]
+
+    def get(self, key: str) -> "Val | None":
+        return next((v for k, v in self.items if k == key), None)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.items)
+
+
+@record
 class Val(Record):
     """An evaluated value and the span of the expression it came from."""
 
-    value: Any  # int | float | bool | str | tuple[Val, ...] | Sym | CallVal
+    value: Any  # int | float | bool | str | tuple[Val, ...] | Sym | CallVal | DictVal
     span: Span
     key_span: Span | None = None  # for a keyword argument: where its name is written
 
@@ -62,6 +78,8 @@ class Val(Record):
             return f"name '{v.name}'"
         if isinstance(v, CallVal):
             return f"call {v.func}(...)"
+        if isinstance(v, DictVal):
+            return "dict {" + ", ".join(f"{k}: {i.describe()}" for k, i in v.items) + "}"
         return "list [" + ", ".join(i.describe() for i in v) + "]"
 
 
@@ -118,6 +136,9 @@ class Evaluator:
             return CallVal(expr.func, expr.func_span, tuple(args), tuple(kwargs))
         if kind is ast.ListExpr or kind is ast.TupleExpr:
             return tuple([self.evaluate(i, scope) for i in expr.items])
+        if kind is ast.DictExpr:
+            return DictVal(tuple((i.key, Val(self.value_of(i.value, scope), i.value.span, i.key_span))
+                                 for i in expr.items))
         if kind is ast.Unary:
             operand = self.evaluate(expr.operand, scope)
             x = _number(operand, expr.op)

@@ -26,8 +26,10 @@ def masked(node):
         if node.func in DIMENSION_FUNCTIONS:
             return ast.Call(MASK, node.func_span, (), node.span)
         return replace(node, args=tuple(replace(a, value=masked(a.value)) for a in node.args))
-    if isinstance(node, (ast.ListExpr, ast.TupleExpr, ast.Body)):
+    if isinstance(node, (ast.ListExpr, ast.TupleExpr, ast.Body, ast.DictExpr)):
         return replace(node, items=tuple(masked(i) for i in node.items))
+    if isinstance(node, ast.DictItem):
+        return replace(node, value=masked(node.value))
     if isinstance(node, ast.BinOp):
         return replace(node, left=masked(node.left), right=masked(node.right))
     if isinstance(node, ast.Unary):

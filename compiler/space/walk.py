@@ -369,6 +369,9 @@ class Walker:
             return self.call_args(expr, place, VALUE_POSITIONAL.get(expr.func, ()), None)
         if isinstance(expr, (ast.ListExpr, ast.TupleExpr)):
             return replace(expr, items=tuple(self.value(item, place.at(f"[{i}]")) for i, item in enumerate(expr.items)))
+        if isinstance(expr, ast.DictExpr):
+            return replace(expr, items=tuple(replace(item, value=self.value(item.value, place.at(item.key)))
+                                             for item in expr.items))
         if isinstance(expr, ast.BinOp):
             return replace(expr, left=self.value(expr.left, place), right=self.value(expr.right, place))
         if isinstance(expr, ast.Unary):
