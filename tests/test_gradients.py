@@ -80,7 +80,7 @@ LAYER_CASES = {
     "SeparableConv2D": ("SeparableConv2D(3, 3)", (5, 6, 2)),
     "SeparableConv2D/multiplier-same-dilated": ("SeparableConv2D(4, [2, 3], padding=same, depth_multiplier=2, "
                                                 "dilation_rate=[2, 1])", (6, 5, 3)),
-    "SeparableConv2D/strided-no-bias": ("SeparableConv2D(2, 3, strides=[2, 3], use_bias=false)", (7, 8, 2)),
+    "SeparableConv2D/strided-no-bias": ("SeparableConv2D(2, [3, 2], strides=3, use_bias=false)", (7, 8, 2)),
     "UpSampling2D": ("UpSampling2D()", (3, 4, 2)),
     "UpSampling2D/nearest-uneven": ("UpSampling2D([3, 1])", (2, 3, 2)),
     "UpSampling2D/bilinear": ("UpSampling2D(interpolation=bilinear)", (3, 4, 2)),
@@ -109,6 +109,22 @@ LAYER_CASES = {
     "Permute": ("Permute([2, 1, 3])", (3, 4, 2)),
     "Permute/channels-first": ("Permute([3, 1, 2])", (3, 4, 2)),
     "Permute/sequence": ("Permute([2, 1])", (3, 5)),
+    "ReLU": ("ReLU()", (3, 4, 2)),
+    "ReLU/leaky": ("ReLU(negative_slope=0.25)", (7,)),
+    "ReLU/clipped-threshold-slope": ("ReLU(max_value=1.0, negative_slope=0.3, threshold=0.5)", (4, 5)),
+    "ReLU/relu6-slope": ("ReLU(6, negative_slope=0.1)", (9,)),
+    "ReLU/max-below-threshold": ("ReLU(max_value=0.25, threshold=0.75)", (9,)),
+    "LeakyReLU": ("LeakyReLU()", (3, 4, 2)),
+    "LeakyReLU/slope": ("LeakyReLU(1.5)", (6,)),
+    "PReLU": ("PReLU(random_normal)", (3, 4, 2)),
+    "PReLU/shared": ("PReLU(random_normal, shared_axes=[1, 2])", (3, 4, 2)),
+    "PReLU/dense": ("PReLU(alpha_regularizer=l2(0.1))", (6,)),
+    "ELU": ("ELU()", (3, 4, 2)),
+    "ELU/alpha": ("ELU(0.5)", (6,)),
+    "Softmax": ("Softmax()", (6,)),
+    "Softmax/channels": ("Softmax()", (3, 4, 2)),
+    "Softmax/spatial": ("Softmax([1, 2])", (3, 4, 2)),
+    "Softmax/height": ("Softmax(1)", (3, 4, 2)),
 }
 
 
