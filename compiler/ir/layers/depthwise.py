@@ -7,7 +7,8 @@ convolved with its own ``depth_multiplier`` kernels, and output channel c·depth
 
 with K of shape (kh, kw, in_channels, depth_multiplier) and TensorFlow's asymmetric ``same`` padding. Keras
 3 allows strides > 1 together with dilation_rate > 1 here (it runs the dilated convolution at stride 1 and
-subsamples, which is the formula above), unlike Conv2D.
+subsamples, which is the formula above), unlike Conv2D; the two strides must be equal (TensorFlow's depthwise
+convolution refuses others).
 
 ``auto`` initializers (the default of ``depthwise_initializer``, and of SeparableConv2D's
 ``pointwise_initializer``) are chosen like a Conv2D's kernel: He before a ReLU-family activation, Glorot
@@ -59,6 +60,10 @@ class DepthwiseBase(LayerBase):
     def spatial_shape(self, shape) -> tuple[int, int]:
         """The output's (height, width) for an (h, w, c) input: TensorFlow's conv arithmetic (geometry.py)."""
         require_rank(self.kind, shape, 3)
+        if self.strides[0] != self.strides[1]:
+            raise ShapeError(f"{self.kind} needs the same stride along height and width (TensorFlow's depthwise "
+                             f"convolution, which Keras runs, supports no other), received strides="
+                             f"[{self.strides[0]}, {self.strides[1]}]")
         out = []
         for axis, size in enumerate(shape[:2]):
             n = window_output_size(size, self.kernel_size[axis], self.strides[axis], self.padding,
