@@ -91,14 +91,16 @@ class LossInput:
         return self.fused_at is not None
 
 
-def loss_input(spec) -> LossInput:
-    """The rule of the module for an accepted spec (``loss_problems`` empty)."""
-    loss = spec.training.loss if spec.training else None
+def loss_input(spec, output: int | None = None, loss=None) -> LossInput:
+    """The rule of the module for an accepted spec (``loss_problems`` empty): what ``loss`` (default the
+    spec's) reads of the output layer at index ``output`` (default the model's first output)."""
+    if loss is None:
+        loss = spec.training.loss if spec.training else None
     if loss is None:
         return LossInput(None, False)
     if loss.from_logits:
         return LossInput(None, True)
-    found = output_activation(spec.layers, _output_index(spec))
+    found = output_activation(spec.layers, _output_index(spec) if output is None else output)
     if found is not None and FUSED.get(loss.kind) == found[1]:
         return LossInput(found[0], True)
     return LossInput(None, False)
