@@ -37,7 +37,7 @@ from compiler.semantics import losses
 from compiler.semantics.losses import is_fused, loss_input
 from compiler.semantics.penalties import l1_l2
 from compiler.ir.spec import Spec
-from compiler.ir.layers.geometry import same_padding
+from compiler.ir.layers.geometry import same_padding, transposed_crop
 from compiler.weights import weight_specs
 from compiler.semantics.optimizers import RULES, clip_scale, decay, hyperparameters, rule, weight_decay
 
@@ -60,7 +60,8 @@ OPTIMIZER_FUNCTIONS = frozenset(f.__name__ for r in RULES.values() for f in (r.s
 
 # Names the emitted file defines or imports at module level: the model class must not shadow them.
 MODULE_NAMES = frozenset({"F", "I", "O", "nn", "np", "torch", "math", "csv", "argparse", "KerasBatchNorm",
-                          "KerasNormalization", "adapt", "l1_l2", "KerasOptimizer", "Hyperparameters",
+                          "KerasLayerNorm", "KerasGroupNorm",
+                          "KerasNormalization", "DepthwiseConv2d", "adapt", "l1_l2", "KerasOptimizer", "Hyperparameters",
                           *OPTIMIZER_FUNCTIONS, "clip_scale", *LOSS_FUNCTIONS, "data_loss", "WEIGHTS", "VARIANCE_SCALING",
                           "SEED", "EPOCHS", "BATCH_SIZE", "DTYPE", "EPSILON", "LEARNING_RATE", "VALIDATION_SPLIT",
                           "CLIP_NORM", "CLIP_VALUE", "DATA_FILE", "LABEL_COLUMN"})
@@ -72,6 +73,7 @@ class Lowered:
     modules: list[str] = field(default_factory=list)  # lines of __init__ ("self.dense = nn.Linear(64, 128)")
     forward: list[str] = field(default_factory=list)  # lines of forward
     tensors: dict[str, str] = field(default_factory=dict)  # nnspec weight ("kernel") -> module tensor ("weight")
+    initialized: set[str] = field(default_factory=set)  # weights besides a kernel layer's given an init line
 
 
 @dataclass
@@ -212,6 +214,53 @@ def _conv2d(layer, ctx):
     return _finish(layer, ctx, lowered, f"self.{attr}(x)")
 
 
+def _depthwise(layer, ctx, filters: int | None) -> tuple[list[str], list[str]]:
+    """The ``DepthwiseConv2d`` helper's construction and its padding line (TF's asymmetric ``same``)."""
+    attr = ctx.attrs[layer.name]
+    ctx.helper("DepthwiseConv2d")
+    pads = _pads(layer.input_shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
+    args = [str(layer.input_shape[-1]), str(layer.depth_multiplier), f"kernel_size={pair(layer.kernel_size)}"]
+    if tuple(layer.strides) != (1, 1):
+        args.append(f"stride={pair(layer.strides)}")
+    symmetric = pads is not None and pads[0] == pads[1] and pads[2] == pads[3]
+    if symmetric:
+        args.append(f"padding={pair((pads[2], pads[0]))}")
+    if tuple(layer.dilation_rate) != (1, 1):
+        args.append(f"dilation={pair(layer.dilation_rate)}")
+    if filters is not None:
+        args.append(f"filters={filters}")
+    if not layer.use_bias:
+        args.append("bias=False")
+    forward = [] if pads is None or symmetric else [
+        f"x = F.pad(x, {literal(pads)})  # same padding, the extra pixel at the end (TF)"]
+    return call(f"self.{attr} = DepthwiseConv2d", args, 2), forward
+
+
+@register("DepthwiseConv2D", module=True)
+def _depthwise_conv2d(layer, ctx):
+    modules, forward = _depthwise(layer, ctx, None)
+    lowered = Lowered(modules=modules, forward=forward, tensors={"kernel": "weight", "bias": "bias"})
+    return _finish(layer, ctx, lowered, f"self.{ctx.attrs[layer.name]}(x)")
+
+
+@register("SeparableConv2D", module=True)
+def _separable_conv2d(layer, ctx):
+    modules, forward = _depthwise(layer, ctx, layer.filters)
+    lowered = Lowered(modules=modules, forward=forward, tensors={"depthwise_kernel": "weight",
+                                                                 "pointwise_kernel": "pointwise", "bias": "bias"})
+    return _finish(layer, ctx, lowered, f"self.{ctx.attrs[layer.name]}(x)")
+
+
+@register("UpSampling2D")
+def _up_sampling2d(layer, ctx):
+    sh, sw = layer.size
+    if layer.interpolation == "bilinear":
+        return Lowered(forward=[f'x = F.interpolate(x, scale_factor={pair(layer.size)}, mode="bilinear", '
+                                f"align_corners=False)  # {prose(layer.name)}: TF's half-pixel centres"])
+    return Lowered(forward=[f"x = x.repeat_interleave({sh}, dim=2).repeat_interleave({sw}, dim=3)  # "
+                            f"{prose(layer.name)}: nearest"])
+
+
 def _pool_args(layer) -> str:
     strides = layer.strides or layer.pool_size
     return f"kernel_size={pair(layer.pool_size)}, stride={pair(strides)}"
@@ -251,60 +300,117 @@ def _flatten(layer, ctx):
     return Lowered(forward=[f"x = x.flatten(1)  # {prose(layer.name)}"])
 
 
-@register("Dropout", module=True)
-def _dropout(layer, ctx):
+@register("GlobalMaxPooling2D")
+def _global_max_pooling2d(layer, ctx):
+    keep = ", keepdim=True" if layer.keepdims else ""
+    return Lowered(forward=[f"x = x.amax(dim=(2, 3){keep})  # {prose(layer.name)}: ties share the gradient, as TF"])
+
+
+@register("ZeroPadding2D")
+def _zero_padding2d(layer, ctx):
+    (top, bottom), (left, right) = layer.padding
+    return Lowered(forward=[f"x = F.pad(x, {literal((left, right, top, bottom))})  # {prose(layer.name)}: zeros "
+                            f"(left, right, top, bottom)"])
+
+
+@register("Cropping2D")
+def _cropping2d(layer, ctx):
+    (top, bottom), (left, right) = layer.cropping
+    h, w = layer.input_shape[:2]
+    return Lowered(forward=[f"x = x[:, :, {top}:{h - bottom}, {left}:{w - right}]  # {prose(layer.name)}"])
+
+
+@register("Reshape")
+def _reshape(layer, ctx):
+    lines = []
+    if len(layer.input_shape) == 3:
+        lines.append("x = x.permute(0, 2, 3, 1)  # NCHW -> NHWC: Keras reshapes in NHWC order")
+    shape = ", ".join(map(str, layer.output_shape))
+    lines.append(f"x = x.reshape(len(x), {shape})  # {prose(layer.name)}")
+    if len(layer.output_shape) == 3:
+        lines.append("x = x.permute(0, 3, 1, 2)  # NHWC -> NCHW")
+    return Lowered(forward=lines)
+
+
+@register("Permute")
+def _permute(layer, ctx):
+    image = len(layer.input_shape) == 3
+    axes = ", ".join(map(str, layer.transpose_axes(channels_first=image)))
+    note = f": Keras' {literal((0, *layer.dims))} on NHWC, here on NCHW" if image else ""
+    return Lowered(forward=[f"x = x.permute({axes})  # {prose(layer.name)}{note}"])
+
+
+@register("LayerNormalization", module=True)
+def _layer_normalization(layer, ctx):
     attr = ctx.attrs[layer.name]
-    return Lowered(modules=[f"self.{attr} = nn.Dropout({literal(float(layer.rate))})"],
-                   forward=[f"x = self.{attr}(x)"])
-
-
-@register("SpatialDropout2D", module=True)
-def _spatial_dropout2d(layer, ctx):
-    attr = ctx.attrs[layer.name]
-    return Lowered(modules=[f"self.{attr} = nn.Dropout2d({literal(float(layer.rate))})  # whole feature maps"],
-                   forward=[f"x = self.{attr}(x)"])
-
-
-@register("BatchNormalization", module=True)
-def _batch_normalization(layer, ctx):
-    attr = ctx.attrs[layer.name]
-    ctx.helper("KerasBatchNorm")
-    args = [str(layer.input_shape[-1]), f"momentum={literal(float(layer.momentum))}",
-            f"epsilon={literal(float(layer.epsilon))}"]
-    if not layer.center:
-        args.append("center=False")
-    if not layer.scale:
-        args.append("scale=False")
-    tensors = {k: k for k in ("gamma", "beta", "moving_mean", "moving_variance")}
-    return Lowered(modules=call(f"self.{attr} = KerasBatchNorm", args, 2), forward=[f"x = self.{attr}(x)"],
-                   tensors=tensors)
-
-
-@register("Normalization", module=True)
-def _normalization(layer, ctx):
-    attr = ctx.attrs[layer.name]
-    ctx.helper("KerasNormalization")
+    ctx.helper("KerasLayerNorm")
     shape = layer.input_shape
-    if layer.adapts:
-        ctx.helper("adapt")
-        args = [literal(layer.statistics_shape(shape)), f"reduce={literal(layer.reduced_axes(shape))}",
-                f"broadcast={literal(layer.broadcast_shape(shape))}"]
-        tensors = {k: k for k in ("mean", "variance", "count")}
-    else:
-        args = [f"mean={literal(layer.mean)}", f"variance={literal(layer.variance)}",
-                f"broadcast={literal(layer.given_shape(shape))}"]
-        tensors = {}
-    if len(shape) == 3:
-        args.append("channels_first=True")
-    if layer.invert:
-        args.append("invert=True")
-    return Lowered(modules=call(f"self.{attr} = KerasNormalization", args, 2), forward=[f"x = self.{attr}(x)"],
-                   tensors=tensors)
+    image = len(shape) == 3
+    dims = tuple(sorted({1: 2, 2: 3, 3: 1}[a] for a in layer.normalized_axes(shape))) if image \
+        else layer.normalized_axes(shape)
+    weights = {w.name: w.shape for w in layer.weights(shape)}
+    args = [literal(next(iter(weights.values()), ())), f"dims={literal(dims)}",
+            f"broadcast={literal(layer.broadcast_shape(shape))}", f"epsilon={literal(float(layer.epsilon))}"]
+    args += _scale_shift_args(layer) + (["channels_first=True"] if image else [])
+    return Lowered(modules=call(f"self.{attr} = KerasLayerNorm", args, 2), forward=[f"x = self.{attr}(x)"],
+                   tensors={k: k for k in weights}, initialized=_scale_shift_initialized(layer))
 
 
-@register("Activation")
-def _activation(layer, ctx):
-    return _finish(layer, ctx, Lowered(), "x")
+@register("GroupNormalization", module=True)
+def _group_normalization(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    ctx.helper("KerasGroupNorm")
+    shape = layer.input_shape
+    a = layer.channel_axis(shape)
+    dim = {1: 2, 2: 3, 3: 1}[a] if len(shape) == 3 else a  # the channels' dim of the tensor here (NCHW images)
+    args = [str(layer.group_count(shape)), str(shape[a - 1]), f"epsilon={literal(float(layer.epsilon))}"]
+    args += _scale_shift_args(layer) + ([f"dim={dim}"] if dim != 1 else [])
+    weights = [w.name for w in layer.weights(shape)]
+    return Lowered(modules=call(f"self.{attr} = KerasGroupNorm", args, 2), forward=[f"x = self.{attr}(x)"],
+                   tensors={k: k for k in weights}, initialized=_scale_shift_initialized(layer))
+
+
+def _scale_shift_args(layer) -> list[str]:
+    return (["center=False"] if not layer.center else []) + (["scale=False"] if not layer.scale else [])
+
+
+def _scale_shift_initialized(layer) -> set[str]:
+    """gamma and beta whose initializer is not the one the helper module starts them with (ones, zeros)."""
+    out = set()
+    if layer.scale and (layer.gamma_initializer.kind != "ones"):
+        out.add("gamma")
+    if layer.center and (layer.beta_initializer.kind != "zeros"):
+        out.add("beta")
+    return out
+
+
+@register("Conv2DTranspose", module=True)
+def _conv2d_transpose(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    # torch drops `padding` pixels at both ends and adds `output_padding`; TensorFlow drops `front` and `back`
+    crops = [transposed_crop(layer.input_shape[a], layer.kernel_size[a], layer.strides[a], layer.padding,
+                             layer.output_shape[a], layer.dilation_rate[a]) for a in range(2)]
+    padding = tuple(front for front, _ in crops)
+    output_padding = tuple(max(front - back, 0) for front, back in crops)
+    crop = tuple(layer.output_shape[:2]) if any(back > front for front, back in crops) else None
+    args = [str(layer.input_shape[-1]), str(layer.filters), f"kernel_size={pair(layer.kernel_size)}"]
+    if tuple(layer.strides) != (1, 1):
+        args.append(f"stride={pair(layer.strides)}")
+    if padding != (0, 0):
+        args.append(f"padding={pair(padding)}")
+    if output_padding != (0, 0):
+        args.append(f"output_padding={pair(output_padding)}")
+    if tuple(layer.dilation_rate) != (1, 1):
+        args.append(f"dilation={pair(layer.dilation_rate)}")
+    if not layer.use_bias:
+        args.append("bias=False")
+    lowered = Lowered(modules=call(f"self.{attr} = nn.ConvTranspose2d", args, 2),
+                      tensors={"kernel": "weight", "bias": "bias"})
+    if crop is None:
+        return _finish(layer, ctx, lowered, f"self.{attr}(x)")
+    lowered.forward.append(f"x = self.{attr}(x)[:, :, :{crop[0]}, :{crop[1]}]  # TF crops one more pixel at the end "
+                           f"than in front")
+    return _finish(layer, ctx, lowered, "x")
 
 
 # ---- initializers ------------------------------------------------------------------------------------------
@@ -508,7 +614,8 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
                 model.extend([fit_comment(line, model.level) for line in lowered[layer.name].modules])
             inits = []
             for w in weights:
-                if w.layer in attrs and spec_layer(spec, w.layer).has_kernel:
+                if w.layer in attrs and (spec_layer(spec, w.layer).has_kernel
+                                         or w.name.split("/", 1)[1] in lowered[w.layer].initialized):
                     inits.append(INITIALIZERS[w.initializer.kind](w.initializer, f"self.{tensor_of[w.name]}", w, ctx))
             if inits:
                 model("# Initial weights: Keras' distributions (as nnspec pins them), drawn by torch.")
@@ -597,7 +704,9 @@ def _file_docstring(spec: Spec, spec_path: str | None) -> str:
 
 
 def _weights_section(body: Code, spec: Spec, tensor_of: dict[str, str]) -> None:
-    conv = any(layer.kind == "Conv2D" for layer in spec.layers)
+    # 4-D kernels (Conv2D's; DepthwiseConv2D's "kernel", SeparableConv2D's "depthwise_kernel" and
+    # "pointwise_kernel", held in the same permutation): (out, in, kh, kw) here
+    conv = any(len(w.shape) == 4 and w.name.endswith("kernel") for w in weight_specs(spec))
     body.blank(2)
     body("# nnspec's weight names (Keras' layouts) and the tensors that hold them here:")
     body("# nn.Linear keeps a kernel as (out, in)" + (", nn.Conv2d as (out, in, kh, kw)." if conv else "."))
@@ -629,7 +738,7 @@ def _weights_section(body: Code, spec: Spec, tensor_of: dict[str, str]) -> None:
         with body.block('if name.endswith("/kernel") and array.ndim == 2:  # (out, in) -> (in, out)'):
             body("return array.T.copy()")
         if conv:
-            with body.block('if name.endswith("/kernel") and array.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, '
+            with body.block('if name.endswith("kernel") and array.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, '
                             'in, out)'):
                 body("return array.transpose(2, 3, 1, 0).copy()")
         body("return array.copy()")
@@ -639,7 +748,7 @@ def _weights_section(body: Code, spec: Spec, tensor_of: dict[str, str]) -> None:
         with body.block('if name.endswith("/kernel") and tensor.dim() == 2:'):
             body("return tensor.T")
         if conv:
-            with body.block('if name.endswith("/kernel") and tensor.dim() == 4:'):
+            with body.block('if name.endswith("kernel") and tensor.dim() == 4:'):
                 body("return tensor.permute(3, 2, 0, 1)")
         body("return tensor")
 
@@ -837,6 +946,30 @@ def adapts(spec: Spec) -> bool:
 
 
 HELPERS: dict[str, list[str]] = {
+    "DepthwiseConv2d": _lines("""
+class DepthwiseConv2d(nn.Module):
+    \"\"\"Keras' DepthwiseConv2D: input channel c, convolved with its own `multiplier` kernels, gives
+    output channels c·multiplier + m: torch's grouped convolution (groups = channels). The kernel is
+    held as (multiplier, channels, kh, kw), Keras' (kh, kw, channels, multiplier) permuted as every
+    conv kernel of this file. With `filters`: Keras' SeparableConv2D, a 1×1 convolution
+    (`pointwise`, (filters, channels·multiplier, 1, 1)) after it, which takes the bias.\"\"\"
+
+    def __init__(self, channels, multiplier, kernel_size, stride=1, padding=0, dilation=1, filters=None,
+                 bias=True):
+        super().__init__()
+        self.channels, self.stride, self.padding, self.dilation = channels, stride, padding, dilation
+        self.weight = nn.Parameter(torch.empty(multiplier, channels, *kernel_size))
+        self.pointwise = None if filters is None else nn.Parameter(
+            torch.empty(filters, channels * multiplier, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(filters or channels * multiplier)) if bias else None
+
+    def forward(self, x):
+        w = self.weight
+        kernel = w.transpose(0, 1).reshape(-1, 1, w.shape[2], w.shape[3])  # torch's (out, 1, kh, kw)
+        if self.pointwise is None:
+            return F.conv2d(x, kernel, self.bias, self.stride, self.padding, self.dilation, self.channels)
+        x = F.conv2d(x, kernel, None, self.stride, self.padding, self.dilation, self.channels)
+        return F.conv2d(x, self.pointwise, self.bias)"""),
     "KerasNormalization": _lines("""
 class KerasNormalization(nn.Module):
     \"\"\"Keras' Normalization, which torch does not have: y = (x − mean) / max(√variance, 1e-7)
@@ -934,6 +1067,47 @@ class KerasBatchNorm(nn.Module):
         if self.beta is not None:
             x = x + self.beta.view(shape)
         return x"""),
+    "KerasLayerNorm": _lines("""
+class KerasLayerNorm(nn.Module):
+    \"\"\"Keras' LayerNormalization: y = γ·(x − μ)/√(σ² + ε) + β, μ and σ² (biased) per sample over
+    `dims` (of the tensor here: NCHW for an image), ε 1e-3 by default (torch's LayerNorm: 1e-5); γ and
+    β in Keras' layout, reshaped to `broadcast` (channels-last) as Keras reshapes them.\"\"\"
+
+    def __init__(self, shape, dims, broadcast, epsilon=1e-3, center=True, scale=True, channels_first=False):
+        super().__init__()
+        self.dims, self.broadcast, self.epsilon = dims, broadcast, epsilon
+        self.channels_first = channels_first
+        self.gamma = nn.Parameter(torch.ones(shape)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(shape)) if center else None
+
+    def along(self, v):
+        v = v.reshape(self.broadcast)
+        return v.permute(0, 3, 1, 2) if self.channels_first else v
+
+    def forward(self, x):
+        var, mean = torch.var_mean(x, dim=self.dims, correction=0, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.epsilon)
+        if self.gamma is not None:
+            x = x * self.along(self.gamma)
+        if self.beta is not None:
+            x = x + self.along(self.beta)
+        return x"""),
+    "KerasGroupNorm": _lines("""
+class KerasGroupNorm(nn.Module):
+    \"\"\"Keras' GroupNormalization: the channels (dim `dim` here) in `groups` groups; μ and σ² per
+    sample and group over the group's channels and every other axis; y = γ·(x − μ)/√(σ² + ε) + β with
+    γ, β per channel and ε 1e-3 by default (torch's GroupNorm: 1e-5, and γ and β only together).\"\"\"
+
+    def __init__(self, groups, channels, epsilon=1e-3, center=True, scale=True, dim=1):
+        super().__init__()
+        self.groups, self.epsilon, self.dim = groups, epsilon, dim
+        self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if center else None
+
+    def forward(self, x):
+        x = x.movedim(self.dim, 1)
+        x = F.group_norm(x, self.groups, self.gamma, self.beta, self.epsilon)
+        return x.movedim(1, self.dim)"""),
     "avg_pool2d_same": _lines("""
 def avg_pool2d_same(x, kernel_size, stride, pads):
     \"\"\"AveragePooling2D with TensorFlow's `same` padding: pad (the extra pixel at the
