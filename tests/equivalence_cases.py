@@ -107,6 +107,89 @@ CASES = {
         Dense(2)
     }
     train { loss = mse optimizer = rmsprop(learning_rate=0.01) batch_size = 8 seed = 6 }""",
+    # depthwise and separable convolutions (a multiplier, asymmetric same padding, strides with dilation,
+    # regularizers, no bias) and up-sampling (nearest, bilinear with an odd factor) in NCHW inside torch
+    "cnn-depthwise-separable-upsampling-sgd": """model k2 {
+        Input([7, 6, 3])
+        DepthwiseConv2D(3, strides=2, padding=same, depth_multiplier=2, activation=relu,
+                        depthwise_regularizer=l2(0.01), bias_regularizer=l1(0.01))
+        UpSampling2D([3, 2], interpolation=bilinear)
+        SeparableConv2D(4, [2, 3], padding=same, dilation_rate=[2, 1], activation=elu,
+                        pointwise_regularizer=l2(0.01), activity_regularizer=l1(0.01))
+        UpSampling2D()
+        DepthwiseConv2D([3, 2], strides=2, dilation_rate=2, padding=same, use_bias=false)
+        SeparableConv2D(3, 3, strides=2, depth_multiplier=2, activation=tanh)
+        Flatten()
+        Dense(3, activation=softmax)
+    }
+    train { loss = sparse_categorical_crossentropy optimizer = sgd(learning_rate=0.05, momentum=0.9) batch_size = 8
+            seed = 9 }""",
+    # the per-sample normalizations (γ/β with their own initializers and regularizers, per-channel groups and
+    # instance normalization, Keras' order of mixed-sign axes, a vector) and the transposed convolution (TF's
+    # asymmetric same crop, output_padding, dilation, no bias) between them; NCHW inside torch
+    "cnn-transpose-layernorm-groupnorm-adam": """model k1 {
+        Input([3, 3, 2])
+        Conv2D(4, 3, padding=same)
+        GroupNormalization(2, gamma_initializer=random_uniform(minval=0.5, maxval=1.5), beta_regularizer=l2(0.01))
+        Activation(relu)
+        Conv2DTranspose(4, 3, strides=2, padding=same, activation=relu)
+        LayerNormalization(epsilon=0.01, beta_initializer=random_normal(stddev=0.1))
+        Conv2DTranspose(3, [3, 4], strides=2, padding=same, output_padding=1)
+        GroupNormalization(-1, center=false)
+        Conv2DTranspose(2, 2, dilation_rate=2, use_bias=false, kernel_regularizer=l2(0.01))
+        LayerNormalization([-1, 1], gamma_initializer=random_uniform(minval=0.5, maxval=1.5))
+        Flatten()
+        Dense(5, activation=tanh)
+        LayerNormalization(center=false, gamma_regularizer=l1(0.01))
+        Dense(3, activation=softmax)
+    }
+    train { loss = sparse_categorical_crossentropy optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 9 }""",
+    # padding, cropping, reshaping and permuting across images (NCHW inside torch), sequences and vectors,
+    # with kernels between them so that an axis mixed up changes the numbers
+    "cnn-pad-crop-reshape-permute-adam": """model k3 {
+        Input([6, 5, 2])
+        ZeroPadding2D([[1, 0], [2, 1]])
+        Conv2D(4, 3, activation=relu)
+        Permute([2, 1, 3])
+        Cropping2D([[1, 0], [0, 1]])
+        Reshape([4, 5, 4])
+        Conv2D(3, 2, padding=same, activation=tanh)
+        Reshape([10, 6])
+        Permute([2, 1])
+        Reshape([2, 5, 6])
+        GlobalMaxPooling2D(keepdims=true)
+        Permute([3, 1, 2])
+        Flatten()
+        Dense(3, activation=softmax)
+    }
+    train { loss = sparse_categorical_crossentropy optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 7 }""",
+    # the activation layers: PReLU per channel and per position, a clipped and thresholded ReLU with a slope,
+    # softmax over an image's height and over its spatial axes (NCHW inside torch), relu6, the leaky path, and
+    # a Softmax output layer fused with the loss
+    "cnn-activation-layers-adam": """model k4 {
+        Input([6, 5, 3])
+        Conv2D(4, 3, padding=same)
+        PReLU(random_uniform(minval=0.05, maxval=0.3), shared_axes=[1, 2])
+        Conv2D(4, 3)
+        ReLU(max_value=1.5, negative_slope=0.125, threshold=0.25)
+        Softmax(1)
+        Conv2D(3, 2, padding=same)
+        LeakyReLU()
+        Softmax([1, 2])
+        Conv2D(3, 1)
+        PReLU(random_uniform(minval=-0.2, maxval=0.4))
+        ELU(0.5)
+        Flatten()
+        Dense(6)
+        ReLU(6)
+        Dense(5)
+        ReLU(negative_slope=0.25)
+        Dense(4)
+        ReLU()
+        Dense(3)
+        Softmax()
+    }
+    train { loss = categorical_crossentropy optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 8 }""",
 }
 
 

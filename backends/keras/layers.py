@@ -478,6 +478,68 @@ def lower_activation(layer, ctx):
     return keras.layers.Activation(ctx.activation(layer.activation), **ctx.common(layer))
 
 
+class ExactReLU(keras.layers.ReLU):
+    """float64: Keras' ReLU (``ReLU.static_call``, the same branches, so the same derivatives at the kinks) with
+    max_value, threshold and the slope as Python scalars: Keras casts max_value and threshold with ``ops.cast``
+    (through a float32 tensor: 0.1 → 0.10000000149) and its leaky path passes the slope as a float32 attribute."""
+
+    def call(self, inputs):
+        s, m, t = float(self.negative_slope), self.max_value, float(self.threshold)
+        if s != 0 and m is None and t == 0:
+            return exact_leaky_relu(inputs, s)
+        x = inputs
+        clip = m is not None
+        if t != 0:
+            y = ops.where(x > t, x, ops.zeros_like(x))
+        elif m == 6:
+            y, clip = ops.relu6(x), False
+        else:
+            y = ops.relu(x)
+        if clip:
+            y = ops.clip(y, 0.0, float(m))
+        if s != 0:
+            y = y - s * ops.relu(t - x if t != 0 else -x)
+        return y
+
+
+class ExactLeakyReLU(keras.layers.LeakyReLU):
+    """float64: Keras' LeakyReLU with the slope in the tensor's dtype (``exact_leaky_relu``)."""
+
+    def call(self, inputs):
+        return exact_leaky_relu(inputs, float(self.negative_slope))
+
+
+@register("ReLU")
+def lower_relu(layer, ctx):
+    cls = ExactReLU if ctx.dtype == "float64" else keras.layers.ReLU
+    return cls(max_value=layer.max_value, negative_slope=layer.negative_slope, threshold=layer.threshold,
+               **ctx.common(layer))
+
+
+@register("LeakyReLU")
+def lower_leaky_relu(layer, ctx):
+    cls = ExactLeakyReLU if ctx.dtype == "float64" else keras.layers.LeakyReLU
+    return cls(negative_slope=layer.negative_slope, **ctx.common(layer))
+
+
+@register("PReLU")
+def lower_prelu(layer, ctx):
+    return keras.layers.PReLU(alpha_initializer=ctx.initializer(f"{layer.name}/alpha", layer.alpha_initializer),
+                              alpha_regularizer=ctx.regularizer(layer.alpha_regularizer),
+                              shared_axes=list(layer.shared) or None, **ctx.common(layer))
+
+
+@register("ELU")
+def lower_elu(layer, ctx):
+    return keras.layers.ELU(alpha=layer.alpha, **ctx.common(layer))
+
+
+@register("Softmax")
+def lower_softmax(layer, ctx):
+    axis = layer.axis if isinstance(layer.axis, int) else list(layer.axis)
+    return keras.layers.Softmax(axis=axis, **ctx.common(layer))
+
+
 # ---- merge layers: called on the list of their inputs' outputs (backends.keras.model) ----------------------
 # Keras' own layers, same rank (the IR refuses others): size-1 axes broadcast, and the gradient of a broadcast
 # input is summed over those axes (TensorFlow's BroadcastGradientArgs). Maximum/Minimum fold left to right with

@@ -52,7 +52,7 @@ from torch import nn
 from compiler.semantics.masks import keep_mask
 from compiler.semantics.normalization import statistics
 from compiler.ir.values import ActivationFn
-from compiler.ir.layers.geometry import same_padding
+from compiler.ir.layers.geometry import same_padding, transposed_crop
 from compiler.ir.layers.normalization import EPSILON
 
 # Keras-layout conversions of a weight (see model.TorchModel's weight table)
@@ -135,6 +135,99 @@ class Activation(nn.Module):
 @register("Activation")
 def _activation(layer, ctx):
     return Activation(layer.activation, is_image(layer.input_shape))
+
+
+# ---- activation layers (ReLU, LeakyReLU, PReLU, ELU, Softmax): elementwise, so NCHW changes nothing but
+# PReLU's alpha (held in Keras' layout, viewed channels-first per call) and Softmax's axes (mapped to NCHW)
+class KerasReLU(nn.Module):
+    """Keras' ReLU(max_value=m, negative_slope=s, threshold=t) with its branches (``ReLU.static_call``), so the
+    derivative at every kink is TensorFlow's: a leaky ReLU (s, no m, t = 0) is ``F.leaky_relu``; otherwise
+    where(x > t, x, 0) (t ≠ 0) or relu6 (m = 6; gradient 0 at 0 and 6) or relu, clamped to [0, m] (the gradient
+    passes at m), minus s·relu(t − x)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.leaky = layer.leaky
+        self.slope, self.max_value, self.threshold = layer.negative_slope, layer.max_value, layer.threshold
+
+    def forward(self, x):
+        s, m, t = self.slope, self.max_value, self.threshold
+        if self.leaky:
+            return F.leaky_relu(x, negative_slope=s)
+        clip = m is not None
+        if t != 0:
+            y = torch.where(x > t, x, torch.zeros((), dtype=x.dtype, device=x.device))
+        elif m == 6:
+            y, clip = F.relu6(x), False
+        else:
+            y = F.relu(x)
+        if clip:
+            y = torch.clamp(y, 0.0, m)
+        if s != 0:
+            y = y - s * F.relu(t - x if t != 0 else -x)
+        return y
+
+    def extra_repr(self):
+        return f"max_value={self.max_value}, negative_slope={self.slope}, threshold={self.threshold}"
+
+
+@register("ReLU")
+def _relu(layer, ctx):
+    return KerasReLU(layer)
+
+
+@register("LeakyReLU")
+def _leaky_relu(layer, ctx):
+    return nn.LeakyReLU(negative_slope=layer.negative_slope)  # torch's default slope is 0.01, Keras' layer's 0.3
+
+
+@register("ELU")
+def _elu(layer, ctx):
+    return nn.ELU(alpha=layer.alpha)
+
+
+class KerasPReLU(nn.Module):
+    """y = relu(x) − α·relu(−x), α of the input's shape (1 on the shared axes) held in Keras' layout (h, w, c)
+    and viewed as (c, h, w) against an NCHW image (torch's nn.PReLU has one α per channel or one in all)."""
+
+    KERAS_WEIGHTS = {"alpha": ("alpha", SAME)}
+
+    def __init__(self, layer):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(layer.alpha_shape(layer.input_shape)))
+        self.image = is_image(layer.input_shape)
+
+    def forward(self, x):
+        alpha = self.alpha.permute(2, 0, 1) if self.image else self.alpha
+        return F.relu(x) - alpha * F.relu(-x)
+
+
+@register("PReLU")
+def _prelu(layer, ctx):
+    return KerasPReLU(layer)
+
+
+class KerasSoftmax(nn.Module):
+    """Softmax over the layer's axes (an image's mapped to NCHW): ``torch.softmax`` over one axis, else
+    exp(x − logsumexp(x, axes)) as Keras computes a softmax over several."""
+
+    def __init__(self, layer):
+        super().__init__()
+        axes = layer.axes(layer.input_shape)
+        self.dims = tuple(sorted(NCHW_AXIS[a] for a in axes)) if is_image(layer.input_shape) else axes
+
+    def forward(self, x):
+        if len(self.dims) == 1:
+            return torch.softmax(x, dim=self.dims[0])
+        return torch.exp(x - torch.logsumexp(x, dim=self.dims, keepdim=True))
+
+    def extra_repr(self):
+        return f"dims={self.dims}"
+
+
+@register("Softmax")
+def _softmax(layer, ctx):
+    return KerasSoftmax(layer)
 
 
 # ---- layout ----------------------------------------------------------------------------------
@@ -769,23 +862,18 @@ def transposed_padding(layer) -> tuple[tuple[int, int], tuple[int, int], tuple[i
     """torch's ``padding`` and ``output_padding`` for TensorFlow's transposed convolution, and the output
     size to crop to (None when no crop is needed).
 
-    TensorFlow's output is the full transposed convolution (length (in − 1)·s + k) with the ``top`` (left)
-    padding of the Conv2D over the output size cropped in front, H (W) long, zeros past the full length.
-    torch crops ``padding`` in front and as much at the end, then adds ``output_padding`` rows: with
-    padding = top the front agrees; output_padding = H − ((in − 1)·s − 2·top + k) makes the length H when it
-    is ≥ 0; when it is −1 (``same`` with an odd total padding: one more pixel cropped at the end than in
-    front) the output is one row too long and is cropped to H."""
+    TensorFlow cuts its output out of the full transposed convolution, ``front`` pixels dropped before and
+    ``back`` after (``geometry.transposed_crop``; a negative ``back`` adds zero rows). torch drops ``padding``
+    pixels at both ends, then adds ``output_padding`` rows: padding = front, output_padding = front − back
+    give the same output when front ≥ back; when back = front + 1 (``same`` with an odd total padding)
+    torch's output is one pixel longer and is cropped."""
     padding, output_padding, crop = [], [], False
     for axis in range(2):
-        size, out = layer.input_shape[axis], layer.output_shape[axis]
-        k, s, d = layer.kernel_size[axis], layer.strides[axis], layer.dilation_rate[axis]
-        top = same_padding(out, k, s, d)[0] if layer.padding == "same" else 0
-        extra = out - ((size - 1) * s - 2 * top + (k - 1) * d + 1)
-        if not -1 <= extra < max(s, d):  # pragma: no cover - excluded by Keras' output-size rule
-            raise NotImplementedError(f"{layer.name}: no torch padding gives TensorFlow's transposed convolution")
-        crop = crop or extra < 0
-        padding.append(top)
-        output_padding.append(max(extra, 0))
+        front, back = transposed_crop(layer.input_shape[axis], layer.kernel_size[axis], layer.strides[axis],
+                                      layer.padding, layer.output_shape[axis], layer.dilation_rate[axis])
+        padding.append(front)
+        output_padding.append(max(front - back, 0))
+        crop = crop or back > front
     return tuple(padding), tuple(output_padding), tuple(layer.output_shape[:2]) if crop else None
 
 
