@@ -106,6 +106,11 @@ LAYER_EXAMPLES = {
     "SpatialDropout2D": ("[4, 4, 2]", "Conv2D(3, 2, activation=relu) SpatialDropout2D(0.5) Flatten()"),
     "BatchNormalization": ("[5]", "Dense(4, use_bias=false) BatchNormalization(momentum=0.9) Activation(relu)"),
     "Activation": ("[5]", "Dense(4) Activation(leaky_relu(alpha=0.1))"),
+    "ZeroPadding2D": ("[4, 4, 2]", "ZeroPadding2D([1, 2]) Conv2D(3, 3, activation=relu) Flatten()"),
+    "Cropping2D": ("[5, 5, 2]", "Conv2D(3, 2, activation=relu) Cropping2D([[1, 0], [0, 2]]) Flatten()"),
+    "GlobalMaxPooling2D": ("[4, 4, 2]", "Conv2D(3, 2, activation=tanh) GlobalMaxPooling2D()"),
+    "Reshape": ("[6]", "Dense(8, activation=relu) Reshape([2, 2, 2]) Conv2D(2, 2, activation=tanh) Flatten()"),
+    "Permute": ("[3, 4, 2]", "Conv2D(3, 2, activation=relu) Permute([2, 3, 1]) Flatten()"),
 }
 REGULARIZER_EXAMPLES = {"l1": "l1(0.01)", "l2": "l2(0.02)", "l1l2": "l1l2(l1=0.01, l2=0.02)"}
 INITIALIZER_EXAMPLES = {

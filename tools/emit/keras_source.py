@@ -21,12 +21,14 @@ other backends in distribution; ``train_step`` (``train_on_batch``) on given bat
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
 from tools.emit.code import Call, Code, Keyword, literal, pair, prose, section
 from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_keras, settings)
 from compiler.semantics.optimizers import keras_arguments, rule
+from compiler.semantics.resize import bilinear_taps
 from compiler.ir.names import root_scope_name
 from compiler.ir.spec import Spec
 
@@ -194,6 +196,76 @@ def _conv2d(layer, ctx):
     return "layers.Conv2D", [*args, *_weighted(layer, ctx)]
 
 
+def _depthwise(layer, ctx) -> list:
+    """DepthwiseConv2D's and SeparableConv2D's shared arguments after the first, where not Keras' defaults."""
+    args = [pair(layer.kernel_size)]
+    if tuple(layer.strides) != (1, 1):
+        args.append(f"strides={pair(layer.strides)}")
+    if layer.padding != "valid":
+        args.append(f"padding={literal(layer.padding)}")
+    if layer.depth_multiplier != 1:
+        args.append(f"depth_multiplier={layer.depth_multiplier}")
+    if tuple(layer.dilation_rate) != (1, 1):
+        args.append(f"dilation_rate={pair(layer.dilation_rate)}")
+    act = activation(layer.activation, ctx)
+    if act is not None:
+        args.append(f"activation={act}")
+    if not layer.use_bias:
+        args.append("use_bias=False")
+    args.append(Keyword("depthwise_initializer", initializer(layer.depthwise_initializer, ctx)))
+    if layer.kind == "SeparableConv2D":
+        args.append(Keyword("pointwise_initializer", initializer(layer.pointwise_initializer, ctx)))
+    if layer.use_bias and layer.bias_initializer.kind != "zeros":
+        args.append(Keyword("bias_initializer", initializer(layer.bias_initializer, ctx)))
+    for key in ("depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer"):
+        reg = getattr(layer, key, None)
+        if reg is not None:
+            args.append(Keyword(key, regularizer(reg)))
+    return args + [f"name={literal(layer.name)}"]
+
+
+@register("DepthwiseConv2D")
+def _depthwise_conv2d(layer, ctx):
+    return "layers.DepthwiseConv2D", _depthwise(layer, ctx)
+
+
+@register("SeparableConv2D")
+def _separable_conv2d(layer, ctx):
+    return "layers.SeparableConv2D", [str(layer.filters), *_depthwise(layer, ctx)]
+
+
+BILINEAR_UP_SAMPLING2D = [
+    *inspect.getsource(bilinear_taps).rstrip().splitlines(), "", "",
+    "def bilinear_matrix(size, factor):",
+    '    """A (size·factor, size) with y = A·x along one axis: the taps above as a matrix."""',
+    "    a = np.zeros((size * factor, size))",
+    "    for i, (lo, hi, w) in enumerate(bilinear_taps(size, factor)):",
+    "        a[i, lo] += 1.0 - w",
+    "        a[i, hi] += w",
+    "    return a", "", "",
+    "class BilinearUpSampling2D(layers.UpSampling2D):",
+    '    """UpSampling2D(interpolation="bilinear") as Keras\' on TensorFlow (half-pixel centres), written as',
+    "    y = A_h·x·A_wᵀ with the matrices above: TensorFlow's resize computes in float32 whatever the",
+    '    dtype (1e-7 off in float64)."""',
+    "",
+    "    def build(self, input_shape):",
+    "        self.matrices = [bilinear_matrix(n, k) for n, k in zip(input_shape[1:3], self.size)]",
+    "",
+    "    def call(self, x):",
+    "        a_h, a_w = (ops.convert_to_tensor(a, dtype=x.dtype) for a in self.matrices)",
+    '        return ops.einsum("ih,nhwc,jw->nijc", a_h, x, a_w)',
+]
+
+
+@register("UpSampling2D")
+def _up_sampling2d(layer, ctx):
+    args = [] if tuple(layer.size) == (2, 2) else [pair(layer.size)]
+    if layer.interpolation == "nearest":
+        return "layers.UpSampling2D", [*args, f"name={literal(layer.name)}"]
+    ctx.functions.setdefault("BilinearUpSampling2D", BILINEAR_UP_SAMPLING2D)
+    return "BilinearUpSampling2D", [*args, 'interpolation="bilinear"', f"name={literal(layer.name)}"]
+
+
 def _pooling(layer) -> list[str]:
     args = [pair(layer.pool_size)]
     strides = layer.strides or layer.pool_size
@@ -223,6 +295,32 @@ def _global_average_pooling2d(layer, ctx):
 @register("Flatten")
 def _flatten(layer, ctx):
     return "layers.Flatten", [f"name={literal(layer.name)}"]
+
+
+@register("GlobalMaxPooling2D")
+def _global_max_pooling2d(layer, ctx):
+    return "layers.GlobalMaxPooling2D", (["keepdims=True"] if layer.keepdims else []) + [
+        f"name={literal(layer.name)}"]
+
+
+@register("ZeroPadding2D")
+def _zero_padding2d(layer, ctx):
+    return "layers.ZeroPadding2D", [literal(tuple(map(tuple, layer.padding))), f"name={literal(layer.name)}"]
+
+
+@register("Cropping2D")
+def _cropping2d(layer, ctx):
+    return "layers.Cropping2D", [literal(tuple(map(tuple, layer.cropping))), f"name={literal(layer.name)}"]
+
+
+@register("Reshape")
+def _reshape(layer, ctx):
+    return "layers.Reshape", [literal(tuple(layer.target_shape)), f"name={literal(layer.name)}"]
+
+
+@register("Permute")
+def _permute(layer, ctx):
+    return "layers.Permute", [literal(tuple(layer.dims)), f"name={literal(layer.name)}"]
 
 
 @register("Dropout")
@@ -280,6 +378,77 @@ def adapt(model, x, batch_size=1024):
         data = np.concatenate(parts).astype("float64")
         layer.adapt(data)
         layer.count.assign(data.size // max(int(np.prod(layer.adapt_mean.shape)), 1))""".strip("\n").split("\n")
+
+
+def _scale_shift(layer, ctx) -> list:
+    """LayerNormalization's and GroupNormalization's shared arguments, where they differ from Keras' defaults."""
+    args = [] if layer.epsilon == 1e-3 else [f"epsilon={literal(float(layer.epsilon))}"]
+    if not layer.center:
+        args.append("center=False")
+    if not layer.scale:
+        args.append("scale=False")
+    if layer.center and layer.beta_initializer.kind != "zeros":
+        args.append(Keyword("beta_initializer", initializer(layer.beta_initializer, ctx)))
+    if layer.scale and layer.gamma_initializer.kind != "ones":
+        args.append(Keyword("gamma_initializer", initializer(layer.gamma_initializer, ctx)))
+    for key in ("beta_regularizer", "gamma_regularizer"):
+        reg = getattr(layer, key)
+        if reg is not None:
+            args.append(Keyword(key, regularizer(reg)))
+    return args + [f"name={literal(layer.name)}"]
+
+
+@register("LayerNormalization")
+def _layer_normalization(layer, ctx):
+    axis = layer.axis if isinstance(layer.axis, int) else list(layer.axis)
+    return "layers.LayerNormalization", ([] if axis == -1 else [f"axis={literal(axis)}"]) + _scale_shift(layer, ctx)
+
+
+@register("GroupNormalization")
+def _group_normalization(layer, ctx):
+    args = [str(layer.groups)] + ([] if layer.axis == -1 else [f"axis={layer.axis}"])
+    return "layers.GroupNormalization", args + _scale_shift(layer, ctx)
+
+
+DILATED_CONV2D_TRANSPOSE = [
+    "class DilatedConv2DTranspose(layers.Conv2DTranspose):",
+    '    """Conv2DTranspose with dilation_rate > 1, which TensorFlow\'s CPU kernel refuses: the same',
+    "    transposed convolution with the kernel dilated explicitly (zeros between the taps) and",
+    '    dilation 1 (the same sums and output size, on every device)."""',
+    "",
+    "    def call(self, inputs):",
+    "        kernel = self.kernel",
+    "        kh, kw, filters, channels = kernel.shape",
+    "        dh, dw = self.dilation_rate",
+    "        if dh > 1:",
+    "            kernel = ops.pad(ops.expand_dims(kernel, 1), [[0, 0], [0, dh - 1], [0, 0], [0, 0], [0, 0]])",
+    "            kernel = ops.reshape(kernel, (kh * dh, kw, filters, channels))[: (kh - 1) * dh + 1]",
+    "        if dw > 1:",
+    "            kernel = ops.pad(ops.expand_dims(kernel, 2), [[0, 0], [0, 0], [0, dw - 1], [0, 0], [0, 0]])",
+    "            kernel = ops.reshape(kernel, (kernel.shape[0], kw * dw, filters, channels))[:, : (kw - 1) * dw + 1]",
+    "        outputs = ops.conv_transpose(inputs, kernel, strides=list(self.strides), padding=self.padding,",
+    "                                     output_padding=self.output_padding, dilation_rate=1)",
+    "        if self.use_bias:",
+    "            outputs = outputs + self.bias",
+    "        return self.activation(outputs) if self.activation is not None else outputs",
+]
+
+
+@register("Conv2DTranspose")
+def _conv2d_transpose(layer, ctx):
+    args = [str(layer.filters), pair(layer.kernel_size)]
+    if tuple(layer.strides) != (1, 1):
+        args.append(f"strides={pair(layer.strides)}")
+    if layer.padding != "valid":
+        args.append(f"padding={literal(layer.padding)}")
+    if layer.output_padding is not None:
+        args.append(f"output_padding={pair(layer.output_padding)}")
+    func = "layers.Conv2DTranspose"
+    if tuple(layer.dilation_rate) != (1, 1):
+        args.append(f"dilation_rate={pair(layer.dilation_rate)}")
+        ctx.functions.setdefault("DilatedConv2DTranspose", DILATED_CONV2D_TRANSPOSE)
+        func = "DilatedConv2DTranspose"
+    return func, [*args, *_weighted(layer, ctx)]
 
 
 @register("Activation")

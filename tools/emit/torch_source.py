@@ -340,6 +340,62 @@ def _permute(layer, ctx):
     return Lowered(forward=[f"x = x.permute({axes})  # {prose(layer.name)}{note}"])
 
 
+@register("Dropout", module=True)
+def _dropout(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    return Lowered(modules=[f"self.{attr} = nn.Dropout({literal(float(layer.rate))})"],
+                   forward=[f"x = self.{attr}(x)"])
+
+
+@register("SpatialDropout2D", module=True)
+def _spatial_dropout2d(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    return Lowered(modules=[f"self.{attr} = nn.Dropout2d({literal(float(layer.rate))})  # whole feature maps"],
+                   forward=[f"x = self.{attr}(x)"])
+
+
+@register("BatchNormalization", module=True)
+def _batch_normalization(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    ctx.helper("KerasBatchNorm")
+    args = [str(layer.input_shape[-1]), f"momentum={literal(float(layer.momentum))}",
+            f"epsilon={literal(float(layer.epsilon))}"]
+    if not layer.center:
+        args.append("center=False")
+    if not layer.scale:
+        args.append("scale=False")
+    tensors = {k: k for k in ("gamma", "beta", "moving_mean", "moving_variance")}
+    return Lowered(modules=call(f"self.{attr} = KerasBatchNorm", args, 2), forward=[f"x = self.{attr}(x)"],
+                   tensors=tensors)
+
+
+@register("Normalization", module=True)
+def _normalization(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    ctx.helper("KerasNormalization")
+    shape = layer.input_shape
+    if layer.adapts:
+        ctx.helper("adapt")
+        args = [literal(layer.statistics_shape(shape)), f"reduce={literal(layer.reduced_axes(shape))}",
+                f"broadcast={literal(layer.broadcast_shape(shape))}"]
+        tensors = {k: k for k in ("mean", "variance", "count")}
+    else:
+        args = [f"mean={literal(layer.mean)}", f"variance={literal(layer.variance)}",
+                f"broadcast={literal(layer.given_shape(shape))}"]
+        tensors = {}
+    if len(shape) == 3:
+        args.append("channels_first=True")
+    if layer.invert:
+        args.append("invert=True")
+    return Lowered(modules=call(f"self.{attr} = KerasNormalization", args, 2), forward=[f"x = self.{attr}(x)"],
+                   tensors=tensors)
+
+
+@register("Activation")
+def _activation(layer, ctx):
+    return _finish(layer, ctx, Lowered(), "x")
+
+
 @register("LayerNormalization", module=True)
 def _layer_normalization(layer, ctx):
     attr = ctx.attrs[layer.name]
@@ -958,7 +1014,8 @@ class DepthwiseConv2d(nn.Module):
                  bias=True):
         super().__init__()
         self.channels, self.stride, self.padding, self.dilation = channels, stride, padding, dilation
-        self.weight = nn.Parameter(torch.empty(multiplier, channels, *kernel_size))
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        self.weight = nn.Parameter(torch.empty(multiplier, channels, kh, kw))
         self.pointwise = None if filters is None else nn.Parameter(
             torch.empty(filters, channels * multiplier, 1, 1))
         self.bias = nn.Parameter(torch.zeros(filters or channels * multiplier)) if bias else None
