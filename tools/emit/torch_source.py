@@ -60,7 +60,7 @@ OPTIMIZER_FUNCTIONS = frozenset(f.__name__ for r in RULES.values() for f in (r.s
 
 # Names the emitted file defines or imports at module level: the model class must not shadow them.
 MODULE_NAMES = frozenset({"F", "I", "O", "nn", "np", "torch", "math", "csv", "argparse", "KerasBatchNorm",
-                          "KerasLayerNorm", "KerasGroupNorm",
+                          "KerasLayerNorm", "KerasGroupNorm", "KerasPReLU", "keras_relu",
                           "KerasNormalization", "DepthwiseConv2d", "adapt", "l1_l2", "KerasOptimizer", "Hyperparameters",
                           *OPTIMIZER_FUNCTIONS, "clip_scale", *LOSS_FUNCTIONS, "data_loss", "WEIGHTS", "VARIANCE_SCALING",
                           "SEED", "EPOCHS", "BATCH_SIZE", "DTYPE", "EPSILON", "LEARNING_RATE", "VALIDATION_SPLIT",
@@ -394,6 +394,61 @@ def _normalization(layer, ctx):
 @register("Activation")
 def _activation(layer, ctx):
     return _finish(layer, ctx, Lowered(), "x")
+
+
+# ---- activation layers ---------------------------------------------------------------------------------------
+@register("ReLU")
+def _relu(layer, ctx):
+    s, m, t = layer.negative_slope, layer.max_value, layer.threshold
+    if layer.leaky:
+        expr = f"F.leaky_relu(x, negative_slope={literal(float(s))})"
+    elif m is None and t == 0:
+        expr = "F.relu(x)"
+    else:
+        ctx.helper("keras_relu")
+        args = [f"max_value={literal(None if m is None else float(m))}", f"negative_slope={literal(float(s))}",
+                f"threshold={literal(float(t))}"]
+        expr = f"keras_relu(x, {', '.join(args)})"
+    return Lowered(forward=[f"x = {expr}  # {prose(layer.name)}"])
+
+
+@register("LeakyReLU")
+def _leaky_relu(layer, ctx):
+    return Lowered(forward=[f"x = F.leaky_relu(x, negative_slope={literal(float(layer.negative_slope))})  "
+                            f"# {prose(layer.name)} (Keras' layer: 0.3 by default)"])
+
+
+@register("ELU")
+def _elu(layer, ctx):
+    return Lowered(forward=[f"x = F.elu(x, alpha={literal(float(layer.alpha))})  # {prose(layer.name)}"])
+
+
+@register("PReLU", module=True)
+def _prelu(layer, ctx):
+    attr = ctx.attrs[layer.name]
+    ctx.helper("KerasPReLU")
+    shape = layer.input_shape
+    args = [literal(layer.alpha_shape(shape))] + (["channels_first=True"] if len(shape) == 3 else [])
+    return Lowered(modules=call(f"self.{attr} = KerasPReLU", args, 2), forward=[f"x = self.{attr}(x)"],
+                   tensors={"alpha": "alpha"}, initialized={"alpha"})
+
+
+@register("Softmax")
+def _softmax(layer, ctx):
+    shape = layer.input_shape
+    image = len(shape) == 3
+    axes = layer.axes(shape)
+    dims = tuple(sorted({1: 2, 2: 3, 3: 1}[a] for a in axes)) if image else axes
+    note = f"  # {prose(layer.name)}" + (f": Keras' axes {literal(axes)} on NHWC, here on NCHW" if image else "")
+    forward = []
+    if ctx.fused and layer.name == ctx.fused_layer:
+        logits = "x.permute(0, 2, 3, 1)" if image else "x"
+        forward.append(f"self.logits = {logits}  # the loss starts from these (Keras' _get_logits)")
+    if len(dims) == 1:
+        forward.append(f"x = torch.softmax(x, dim={dims[0]}){note}")
+    else:
+        forward.append(f"x = torch.exp(x - torch.logsumexp(x, dim={literal(dims)}, keepdim=True)){note}")
+    return Lowered(forward=forward)
 
 
 @register("LayerNormalization", module=True)
@@ -1165,6 +1220,35 @@ class KerasGroupNorm(nn.Module):
         x = x.movedim(self.dim, 1)
         x = F.group_norm(x, self.groups, self.gamma, self.beta, self.epsilon)
         return x.movedim(1, self.dim)"""),
+    "keras_relu": _lines("""
+def keras_relu(x, max_value=None, negative_slope=0.0, threshold=0.0):
+    \"\"\"Keras' ReLU layer: clip(x·[x > threshold], 0, max_value) − negative_slope·max(threshold − x, 0),
+    with Keras' branches (relu6 for max_value 6), so the gradients at the kinks are Keras'.\"\"\"
+    clip = max_value is not None
+    if threshold != 0:
+        y = torch.where(x > threshold, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    elif max_value == 6:
+        y, clip = F.relu6(x), False
+    else:
+        y = F.relu(x)
+    if clip:
+        y = torch.clamp(y, 0.0, max_value)
+    if negative_slope != 0:
+        y = y - negative_slope * F.relu(threshold - x)
+    return y"""),
+    "KerasPReLU": _lines("""
+class KerasPReLU(nn.Module):
+    \"\"\"Keras' PReLU: y = relu(x) − α·relu(−x), α of the input's shape (1 along the shared axes),
+    kept in Keras' layout (h, w, c) and viewed as (c, h, w) for an NCHW image.\"\"\"
+
+    def __init__(self, shape, channels_first=False):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(shape))
+        self.channels_first = channels_first
+
+    def forward(self, x):
+        alpha = self.alpha.permute(2, 0, 1) if self.channels_first else self.alpha
+        return F.relu(x) - alpha * F.relu(-x)"""),
     "avg_pool2d_same": _lines("""
 def avg_pool2d_same(x, kernel_size, stride, pads):
     \"\"\"AveragePooling2D with TensorFlow's `same` padding: pad (the extra pixel at the
