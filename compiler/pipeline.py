@@ -19,7 +19,7 @@ from compiler.passes.lint import lint
 from compiler.passes.shapes import infer_shapes
 from compiler.passes.suppressions import Suppressions, read_suppressions
 from compiler.passes.structure import layout_problems
-from compiler.passes.training import build_training
+from compiler.passes.training import build_training, declared_output_keys, output_losses
 from compiler.semantics.losses import loss_problems
 from compiler.space.refusal import search_space_refusal
 from compiler.passes.value_kinds import KNOWN_CONSTANTS
@@ -128,7 +128,8 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
     if (problem := name_problem(model.name)) is not None:
         sink.error(f"model name: {problem}", model.name_span)
     layers = build_layers(expand(model, blocks, evaluator, sink), blocks, evaluator, sink)
-    training = build_training(trains[0], evaluator, sink) if trains else None
+    output_keys = declared_output_keys(model)
+    training = build_training(trains[0], evaluator, sink, output_keys) if trains else None
     if not model.body.items:
         sink.error(f"model '{model.name}' has no layers", model.name_span, "start it with Input(shape=[...])")
         return None
@@ -146,16 +147,17 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
     layers = infer_shapes(resolve_auto(layers, outputs), sink)
     for index, message in adapting_problems(layers):
         sink.error(message, layers[index].span.to_span(), ADAPTING_HINT)
-    for problem in loss_problems(layers, training.loss if training else None):
-        where = training.loss.span if problem.layer is None else layers[problem.layer].span
-        sink.error(problem.message, where.to_span() if where else model.name_span, problem.hint)
+    for loss, output in output_losses(training, output_keys, layers, outputs):
+        for problem in loss_problems(layers, loss, output):
+            where = loss.span if problem.layer is None else layers[problem.layer].span
+            sink.error(problem.message, where.to_span() if where else model.name_span, problem.hint)
     if sink.errors:
         return None
     # Every part is already a validated IR node (built by bind(), updated by model_copy), and pydantic
     # does not revalidate nested model instances: validating the Spec would only check their classes,
     # after building the largest validator of the IR (about 3 ms of every `nnspec check`).
     return Spec.model_construct(name=model.name, source=module.path, span=SourceSpan.of(model.span),
-                                layers=tuple(layers), outputs=outputs, training=training)
+                                layers=tuple(layers), outputs=outputs, output_keys=output_keys, training=training)
 
 
 def _define(table: dict, name: str, node, what: str, span, sink: DiagnosticSink) -> None:

@@ -2,9 +2,9 @@
 
 # No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from compiler.ir.base import IRNode, Shape, SourceSpan
 from compiler.ir.names import LayerName, ModelName, show_name
@@ -32,6 +32,8 @@ class Spec(IRNode):
     span: SourceSpan
     layers: tuple[Layer, ...]
     outputs: tuple[LayerName, ...] = ()
+    # the key of each output (``output NAME = ...``), in ``outputs``' order; () when no line names one
+    output_keys: Annotated[tuple[str, ...], Field(exclude_if=lambda keys: not keys)] = ()
     training: Training | None = None
 
     @model_validator(mode="after")
@@ -50,6 +52,23 @@ class Spec(IRNode):
     def output_names(self) -> tuple[str, ...]:
         """The names of the layers whose outputs the model returns, in order."""
         return self.outputs or (self.layers[-1].name,)
+
+    @property
+    def output_key_names(self) -> tuple[str, ...]:
+        """The key of each output, in order: its ``output NAME``, else its layer's name. The train section's
+        ``loss = {key: ...}``, the data's ``y={key: ...}`` and the history's ``key_loss`` use them."""
+        return self.output_keys or self.output_names
+
+    @property
+    def input_key_names(self) -> tuple[str, ...]:
+        """The key of each Input: its layer's name (``image = Input(...)`` names the layer ``image``)."""
+        return tuple(layer.name for layer in self.input_layers)
+
+    @property
+    def multi_io(self) -> bool:
+        """True when the model has several inputs or several outputs: its data are named arrays
+        (``compiler.semantics.outputs``); else one array in, one array out."""
+        return len(self.output_names) > 1 or len(self.input_layers) > 1
 
     @property
     def output_layers(self) -> tuple:

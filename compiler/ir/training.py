@@ -15,6 +15,9 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 UnitFloat = Annotated[float, Field(ge=0, lt=1)]
 
 
+Metric = Literal["accuracy", "mse", "mae", "rmse"]
+
+
 # ---- losses --------------------------------------------------------------------
 class Loss(IRNode):
     """Mean over the batch of:
@@ -35,6 +38,37 @@ class Loss(IRNode):
 
 
 LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae"}
+
+
+# ---- several outputs: settings per output key (``loss = {digit: ..., ink: mse}``) ------------------
+# The keys are the model's output keys (``Spec.output_key_names``: the NAME of each ``output NAME = ...``
+# line). compiler.semantics.outputs reads these settings per output and checks their keys.
+class OutputLoss(IRNode):
+    """``key: loss`` in ``loss = {key: loss, ...}``: the loss of output ``key`` (``span``: the key)."""
+
+    key: str
+    loss: Loss
+    span: SourceSpan | None = None
+
+
+class OutputWeight(IRNode):
+    """``key: weight`` in ``loss_weights = {key: weight, ...}``: the total loss is Σₖ wₖ·lossₖ (Keras)."""
+
+    key: str
+    weight: Annotated[float, Field(ge=0)]
+    span: SourceSpan | None = None
+
+
+class OutputMetrics(IRNode):
+    """``key: [metric, ...]`` in ``metrics = {key: [...], ...}``: the metrics of output ``key``."""
+
+    key: str
+    metrics: tuple[Metric, ...]
+    span: SourceSpan | None = None
+
+
+def _empty(value) -> bool:
+    return not value
 
 
 # ---- optimizers ------------------------------------------------------------------
@@ -249,15 +283,25 @@ class EarlyStopping(IRNode):
     restore_best_weights: bool = False
 
 
-Metric = Literal["accuracy", "mse", "mae", "rmse"]
+
+
+# ``loss``: one loss (for every output), or one per output key; ``metrics``: a list (one output: all apply
+# to it; several: one entry per output, in order, as Keras 3 reads a list) or one list per output key.
+LossSetting = Union[Loss, tuple[OutputLoss, ...]]
+MetricsSetting = Union[tuple[Metric, ...], tuple[OutputMetrics, ...]]
 
 
 class Training(IRNode):
     """The ``train { ... }`` section. Gradient clipping: ``clip_norm`` rescales all gradients together so
     their global L2 norm is at most clip_norm (PyTorch's clip_grad_norm_, Keras' global_clipnorm);
-    ``clip_value`` clamps each gradient element to [−clip_value, clip_value]."""
+    ``clip_value`` clamps each gradient element to [−clip_value, clip_value].
 
-    loss: Loss
+    Several outputs (``compiler.semantics.outputs``): ``loss`` one Loss for every output or ``OutputLoss``
+    per key, ``loss_weights`` wₖ per key (default 1), ``metrics`` per key; total loss = Σₖ wₖ·lossₖ +
+    penalties, each lossₖ the mean over the batch, as Keras 3's CompileLoss. A one-output spec keeps
+    one Loss and a list of metrics (its IR has no ``loss_weights`` field)."""
+
+    loss: LossSetting
     optimizer: Optimizer
     schedule: Schedule = ConstantSchedule.model_construct()
     clip_norm: PositiveFloat | None = None
@@ -265,7 +309,8 @@ class Training(IRNode):
     batch_size: Annotated[int, Field(gt=0)] = 32
     epochs: Annotated[int, Field(gt=0)] = 1
     seed: Annotated[int, Field(ge=0)] = 0
-    metrics: tuple[Metric, ...] = ()
+    metrics: MetricsSetting = ()
+    loss_weights: Annotated[tuple[OutputWeight, ...], Field(exclude_if=_empty)] = ()
     validation_split: UnitFloat = 0.0
     early_stopping: EarlyStopping | None = None
     data: Data | None = None

@@ -6,9 +6,10 @@ import typing
 
 from compiler.ir import training as tr
 from compiler.ir.base import SourceSpan
-from compiler.passes.bind import LITERAL_NOUNS, VALUE_KINDS, BindError, bind, call_parts, choose
-from compiler.passes.evaluate import Evaluator, EvalError, Sym, Val
+from compiler.passes.bind import LITERAL_NOUNS, VALUE_KINDS, BindError, bind, call_parts, choose, converter
+from compiler.passes.evaluate import DictVal, Evaluator, EvalError, Sym, Val
 from compiler.passes.value_kinds import bind_kind
+from compiler.semantics.outputs import loss_by_key, metrics_by_key, output_problems
 from spec_lang import ast
 from spec_lang.diagnostics import DiagnosticSink, did_you_mean
 
@@ -57,15 +58,76 @@ def to_early_stopping(val: Val, what: str) -> tr.EarlyStopping:
                 positional=("monitor", "patience", "min_delta"))
 
 
+def to_loss_setting(val: Val, what: str):
+    """``loss = mse`` (one loss for every output) or ``loss = {digit: ..., ink: mse}`` (one per output key)."""
+    if not isinstance(val.value, DictVal):
+        return to_loss(val, what)
+    return _per_key(val, lambda key, v: tr.OutputLoss(key=key, loss=to_loss(v, f"{what}: output '{key}'"),
+                                                       span=SourceSpan.of(v.key_span or v.span)))
+
+
+def to_loss_weights(val: Val, what: str) -> tuple[tr.OutputWeight, ...]:
+    """``loss_weights = {digit: 1.0, ink: 0.5}``: a weight ≥ 0 per output key."""
+    if not isinstance(val.value, DictVal):
+        raise BindError(f"{what}: expected a dict of weights such as {{digit: 1.0, ink: 0.5}}, received "
+                        f"{val.describe()}", val.span)
+
+    def weight(key: str, v: Val) -> tr.OutputWeight:
+        w = _to_float_value(v, f"{what}: output '{key}'")
+        if w < 0:
+            raise BindError(f"{what}: output '{key}': expected a value >= 0, received {v.describe()}", v.span)
+        return tr.OutputWeight(key=key, weight=w, span=SourceSpan.of(v.key_span or v.span))
+    return _per_key(val, weight)
+
+
+_METRIC_LIST = converter(tuple[tr.Metric, ...])
+_METRIC = converter(tr.Metric)
+
+
+def to_metrics_setting(val: Val, what: str):
+    """``metrics = [accuracy]`` or ``metrics = {digit: [accuracy], ink: mae}`` (a list, or one name, per key)."""
+    if not isinstance(val.value, DictVal):
+        return _METRIC_LIST(val, what)
+
+    def metrics(key: str, v: Val) -> tr.OutputMetrics:
+        where = f"{what}: output '{key}'"
+        names = _METRIC_LIST(v, where) if isinstance(v.value, tuple) else (_METRIC(v, where),)
+        return tr.OutputMetrics(key=key, metrics=names, span=SourceSpan.of(v.key_span or v.span))
+    return _per_key(val, metrics)
+
+
+def _per_key(val: Val, make) -> tuple:
+    """``make(key, value)`` for every item of a dict value; every item's errors are raised together."""
+    out, errors = [], []
+    for key, v in val.value.items:
+        try:
+            out.append(make(key, v))
+        except BindError as exc:
+            errors.extend(exc.every())
+    if errors:
+        errors[0].also = errors[1:]
+        raise errors[0]
+    return tuple(out)
+
+
+def _to_float_value(v: Val, what: str) -> float:
+    return converter(float)(v, what)
+
+
 LITERAL_NOUNS[tr.Metric] = "metric"
+VALUE_KINDS[tr.LossSetting] = to_loss_setting
+VALUE_KINDS[tuple[tr.OutputWeight, ...]] = to_loss_weights
+VALUE_KINDS[tr.MetricsSetting] = to_metrics_setting
 VALUE_KINDS[tr.Loss] = to_loss
 VALUE_KINDS[typing.get_args(tr.Optimizer)[0]] = to_optimizer
 VALUE_KINDS[typing.get_args(tr.Data)[0]] = to_data
 VALUE_KINDS[tr.EarlyStopping] = to_early_stopping
 
 
-def build_training(train: ast.TrainDef, evaluator: Evaluator, sink: DiagnosticSink) -> tr.Training | None:
-    """Evaluate and bind every setting; all problems go to ``sink``."""
+def build_training(train: ast.TrainDef, evaluator: Evaluator, sink: DiagnosticSink,
+                   output_keys: tuple[str, ...] = ()) -> tr.Training | None:
+    """Evaluate and bind every setting; all problems go to ``sink``. ``output_keys``: the keys of the model's
+    ``output NAME = ...`` lines (``declared_output_keys``), () when it marks none (one output)."""
     settings: list[tuple[str, Val]] = []
     for setting in train.settings:
         try:
@@ -82,37 +144,68 @@ def build_training(train: ast.TrainDef, evaluator: Evaluator, sink: DiagnosticSi
     for e in errors:
         sink.error(e.message, e.span, e.hint)
     if training is not None:
-        for setting, message, hint in training_problems(training):
+        for setting, message, hint in training_problems(training, output_keys):
             value = next((s.value for s in train.settings if s.name == setting), None)
             sink.error(message, value.span if setting in ("early_stopping", "metrics") and value else train.span, hint)
+        for setting, where, message, hint in output_problems(training, output_keys):
+            value = next((s.value for s in train.settings if s.name == setting), None)
+            sink.error(message, where.to_span() if where is not None else value.span if value else train.span, hint)
     return training  # type: ignore[return-value]
+
+
+def output_losses(training: tr.Training | None, output_keys: tuple[str, ...], layers, outputs) -> list[tuple]:
+    """(loss, index of the output layer in ``layers``) for every output that has a loss: what
+    ``compiler.semantics.losses.loss_problems`` checks, once per output. ``outputs``: the output layers'
+    names, in the order of ``output_keys`` (when the model names them)."""
+    if training is None:
+        return []
+    keys = output_keys or ("output",) * len(outputs)
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    losses = loss_by_key(training, keys)
+    return [(losses[key], index[name]) for key, name in zip(keys, outputs) if key in losses and name in index]
+
+
+def declared_output_keys(model: ast.ModelDef) -> tuple[str, ...]:
+    """The keys of the model's ``output NAME = ...`` lines (at the model's top level), in source order."""
+    return tuple(item.name for item in model.body.items if getattr(item, "output", False))
 
 
 VALUE_METRICS = ("mse", "mae", "rmse")  # mean (squared/absolute) differences of outputs and targets, element-wise
 
 
-def training_problems(training: tr.Training) -> list[tuple[str, str, str | None]]:
+def training_problems(training: tr.Training, output_keys: tuple[str, ...] = ()) -> list[tuple[str, str, str | None]]:
     """What is wrong with a bound train section as a whole, as (setting, message, hint): the rules that
     span settings, shared by the compiler and the IR check (``compiler.passes.verify``): clip_norm with
-    clip_value; a value metric (``VALUE_METRICS``) on class-index targets; early stopping on what is not recorded."""
+    clip_value; a value metric (``VALUE_METRICS``) on class-index targets; early stopping on what is not recorded.
+    ``output_keys``: the model's output keys when it names them (``Spec.output_keys``), else ()."""
     problems: list[tuple[str, str, str | None]] = []
     if training.clip_norm is not None and training.clip_value is not None:
         problems.append(("clip_norm", "train section: give clip_norm or clip_value, not both", None))
-    if training.loss.kind == "sparse_categorical_crossentropy":
-        for metric in training.metrics:
+    keys = output_keys or ("output",)
+    losses, metrics = loss_by_key(training, keys), metrics_by_key(training, keys)
+    for key in keys:
+        if key not in losses or losses[key].kind != "sparse_categorical_crossentropy":
+            continue
+        for metric in metrics.get(key, ()):
             if metric in VALUE_METRICS:
                 problems.append(("metrics", f"metric {metric} compares the outputs with targets of their shape, but "
                                  "sparse_categorical_crossentropy's targets are class indices (one per sample)",
                                  "use accuracy, or categorical_crossentropy with one-hot targets"))
     if training.early_stopping is not None:
-        monitor, choices = training.early_stopping.monitor, monitorable(training)
+        monitor, choices = training.early_stopping.monitor, monitorable(training, output_keys)
         if monitor not in choices:
             problems.append(("early_stopping", f"early stopping monitors {ascii(monitor)}, which training does not "
                              "record", did_you_mean(monitor, choices) or "it can monitor " + ", ".join(choices)))
     return problems
 
 
-def monitorable(training: tr.Training) -> list[str]:
-    """What early stopping can watch: the loss and each metric, on training and validation data."""
-    names = ["loss", *training.metrics]
+def monitorable(training: tr.Training, output_keys: tuple[str, ...] = ()) -> list[str]:
+    """What early stopping can watch: the loss and each metric (several outputs: each output's loss and
+    metrics, ``compiler.semantics.outputs``), on training and validation data."""
+    keys = output_keys or ("output",)
+    metrics = metrics_by_key(training, keys)
+    if len(keys) == 1:
+        names = ["loss", *metrics.get(keys[0], ())]
+    else:
+        names = ["loss", *[n for key in keys for n in (f"{key}_loss", *(f"{key}_{m}" for m in metrics.get(key, ())))]]
     return names + [f"val_{n}" for n in names]

@@ -35,7 +35,8 @@ from compiler.passes.build import MAX_LAYERS
 from compiler.passes.initializers import resolve_auto
 from compiler.passes.shapes import infer_shapes
 from compiler.passes.structure import layout_problems
-from compiler.passes.training import LOSS_ARGS, training_problems
+from compiler.passes.training import LOSS_ARGS, output_losses, training_problems
+from compiler.semantics.outputs import output_problems
 from compiler.semantics.losses import loss_problems
 from compiler.passes.value_kinds import (ACTIVATION_ARGS, ACTIVATION_DEFAULTS, INITIALIZER_ARGS, INITIALIZER_DEFAULTS,
                                          REGULARIZER_ARGS, REGULARIZER_DEFAULTS)
@@ -70,9 +71,15 @@ def verify(spec: Spec) -> list[str]:
     if not problems:
         problems += _layer_problems(spec)
     if spec.training is not None:
-        problems += [f"training.{setting}: {message}" for setting, message, _ in training_problems(spec.training)]
-        problems += [f"{'training.loss' if p.layer is None else _where(spec, p.layer)}: {p.message}"
-                     for p in loss_problems(spec.layers, spec.training.loss)]
+        problems += [f"training.{setting}: {message}"
+                     for setting, message, _ in training_problems(spec.training, spec.output_keys)]
+        problems += [f"training.{setting}: {message}"
+                     for setting, _, message, _ in output_problems(spec.training, spec.output_keys)]
+        if len(spec.output_keys) not in (0, len(spec.output_names)):
+            problems.append(f"output_keys: {len(spec.output_keys)} keys for {len(spec.output_names)} outputs")
+        for loss, output in output_losses(spec.training, spec.output_keys, spec.layers, spec.output_names):
+            problems += [f"{'training.loss' if p.layer is None else _where(spec, p.layer)}: {p.message}"
+                         for p in loss_problems(spec.layers, loss, output)]
     return problems
 
 

@@ -126,13 +126,15 @@ class LossProblem:
     layer: int | None = None
 
 
-def loss_problems(layers, loss) -> list[LossProblem]:
+def loss_problems(layers, loss, output: int | None = None) -> list[LossProblem]:
     """The pairings of the model's ``layers`` and ``loss`` that nnspec refuses (see the module), each with
-    what Keras would do instead. Shared by the compiler and the IR check (``compiler.passes.verify``)."""
+    what Keras would do instead. ``output``: the index of the output layer ``loss`` reads (default the last);
+    a model with several outputs is checked once per output, with that output's loss. Shared by the compiler
+    and the IR check (``compiler.passes.verify``)."""
     if loss is None or loss.kind not in CROSS_ENTROPIES:
         return []
-    path = output_path(layers)
-    found = output_activation(layers)
+    path = output_path(layers, output)
+    found = output_activation(layers, output)
     if found is None or found[1] not in PROBABILITY_ACTIVATIONS:
         return []
     index, act = found
