@@ -900,4 +900,76 @@ def _conv2d_transpose(layer, ctx):
     return KerasConvTranspose2d(layer)
 
 
+
+# ---- merge layers: ``forward(xs)`` takes the list of the inputs, in order (``model.TorchModel``) ------------
+# Elementwise merges broadcast a size-1 axis as Keras does; inside the network an image is NCHW, and every
+# input of a merge is permuted alike, so broadcasting lines the same axes up. autograd sums the gradient of a
+# broadcast input over its broadcast axes.
+class Merge(nn.Module):
+    """Add, Subtract, Multiply, Average: folded left to right as Keras' ``_merge_function`` does."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, xs):
+        y = xs[0]
+        if self.kind == "Subtract":
+            return y - xs[1]
+        if self.kind == "Multiply":
+            for x in xs[1:]:
+                y = y * x
+            return y
+        for x in xs[1:]:
+            y = y + x
+        return y / len(xs) if self.kind == "Average" else y
+
+    def extra_repr(self):
+        return self.kind
+
+
+class Extremum(nn.Module):
+    """Maximum / Minimum folded left to right (m = max(max(x₁, x₂), x₃)), each fold a ``torch.where`` that
+    takes the left operand on a tie, so a tie's whole gradient goes to the left one as TensorFlow's
+    MaximumGrad (x ≥ y) / MinimumGrad (x ≤ y) send it — ``torch.maximum``/``torch.minimum`` would split it half
+    and half."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+        self.left_wins = torch.ge if kind == "Maximum" else torch.le
+
+    def forward(self, xs):
+        m = xs[0]
+        for x in xs[1:]:
+            m = torch.where(self.left_wins(m, x), m, x)
+        return m
+
+    def extra_repr(self):
+        return self.kind
+
+
+class Concatenate(nn.Module):
+    """torch.cat along Keras' ``axis`` mapped into the network's layout: for an image (NCHW inside) Keras'
+    height, width, channels (feature axes 0, 1, 2) are dims 2, 3, 1; otherwise feature axis a is dim a + 1."""
+
+    def __init__(self, layer):
+        super().__init__()
+        rank = len(layer.output_shape)
+        axis = layer.feature_axis(rank)
+        self.dim = (2, 3, 1)[axis] if is_image(layer.output_shape) else axis + 1
+
+    def forward(self, xs):
+        return torch.cat(xs, dim=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+for _kind in ("Add", "Subtract", "Multiply", "Average"):
+    register(_kind)(lambda layer, ctx: Merge(layer.kind))
+for _kind in ("Maximum", "Minimum"):
+    register(_kind)(lambda layer, ctx: Extremum(layer.kind))
+register("Concatenate")(lambda layer, ctx: Concatenate(layer))
+
 __all__ = ["ACTIVATIONS", "LOWERINGS", "Activation", "RunContext", "is_image", "lower"]
