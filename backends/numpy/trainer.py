@@ -13,7 +13,6 @@ from compiler.semantics.divergence import Diverged, locate, loss_diverged
 from compiler.semantics.initializers import initial_weights
 from compiler.semantics.precision import precision
 from backends.numpy.layers import Context
-from backends.numpy.losses import loss_and_grad
 from backends.numpy.model import NumpyModel
 from backends.numpy.optimizers import clip_gradients, make_optimizer
 from compiler.ir.spec import Spec
@@ -85,7 +84,7 @@ class NumpyTrainer:
 
     def _evaluate_batch(self, x, y):
         fp = self.model.forward(x, Context(training=False))
-        data_loss, _ = loss_and_grad(self.spec.training.loss, fp.loss_input, y, fp.logits)
+        data_loss, _ = self.model.data_loss(fp, y)
         return data_loss + self.model.weight_penalty() + fp.activity_penalty, fp.output
 
     def _locate(self, x, ctx, loss, grads, bad_weights=()) -> Diverged:
@@ -105,8 +104,8 @@ class NumpyTrainer:
         saved = self._moving_statistics()
         with np.errstate(all="ignore"):
             fp = self.model.forward(x, Context(training=True, seed=self.seed, step=0), record=outputs)
-            _, dloss = loss_and_grad(self.spec.training.loss, fp.loss_input, y, fp.logits)
-            grads = self.model.backward(fp, dloss)
+            _, dlosses = self.model.data_loss(fp, y)
+            grads = self.model.backward(fp, dlosses)
         self._restore(saved)  # a probe must not move the moving statistics
         return outputs, grads
 

@@ -7,6 +7,11 @@ Activations of Dense/Conv2D are separate steps (see ``backends.numpy.model``), s
 here is only its own formula. ``state`` holds non-trainable weights (BatchNormalization's
 moving statistics), updated in place when training.
 
+A merge layer (``layer.is_merge``: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate) takes
+the list of its inputs' values, in the order of ``layer.inputs``: ``forward(layer, params, state, xs, ctx)``,
+and its backprop returns the list of their gradients, ``backprop(dy) -> ([dx₁, …, dxₙ], {})`` (merges have no
+weights). ``backends.numpy.model`` calls every other layer with its one input's value.
+
 Each kind's file is the plain path, written next to its formula (``PLAIN``). A few kinds also have a
 fast path in ``fast/`` (``FAST``) that gives the same numbers bit for bit, NaN and −0.0 included
 (tests/test_numpy_fast_paths.py proves it); ``LAYERS`` — what the model runs — takes the fast path
