@@ -96,6 +96,42 @@ def keras_layer(layer):
             raise ValueError("the oracle builds a Normalization with given mean and variance only")
         return keras.layers.Normalization(axis=layer.axis, mean=layer.mean, variance=layer.variance,
                                           invert=layer.invert, **common)
+    if kind == "GlobalMaxPooling2D":
+        return keras.layers.GlobalMaxPooling2D(keepdims=layer.keepdims, **common)
+    if kind == "ZeroPadding2D":
+        return keras.layers.ZeroPadding2D(padding=layer.padding, **common)
+    if kind == "Cropping2D":
+        return keras.layers.Cropping2D(cropping=layer.cropping, **common)
+    if kind == "Reshape":
+        return keras.layers.Reshape(layer.target_shape, **common)
+    if kind == "Permute":
+        return keras.layers.Permute(layer.dims, **common)
+    if kind in ("DepthwiseConv2D", "SeparableConv2D"):
+        args = {"kernel_size": layer.kernel_size, "strides": layer.strides, "padding": layer.padding,
+                "depth_multiplier": layer.depth_multiplier, "dilation_rate": layer.dilation_rate,
+                "activation": keras_activation(layer.activation), "use_bias": layer.use_bias,
+                "depthwise_regularizer": keras_regularizer(layer.depthwise_regularizer),
+                "bias_regularizer": keras_regularizer(layer.bias_regularizer),
+                "activity_regularizer": keras_regularizer(layer.activity_regularizer)}
+        if kind == "DepthwiseConv2D":
+            return keras.layers.DepthwiseConv2D(**args, **common)
+        return keras.layers.SeparableConv2D(layer.filters, **args,
+                                            pointwise_regularizer=keras_regularizer(layer.pointwise_regularizer),
+                                            **common)
+    if kind == "UpSampling2D":  # bilinear: TensorFlow resizes in float32 even in float64
+        return keras.layers.UpSampling2D(layer.size, interpolation=layer.interpolation, **common)
+    if kind in ("LayerNormalization", "GroupNormalization"):
+        args = {"epsilon": layer.epsilon, "center": layer.center, "scale": layer.scale,
+                "beta_regularizer": keras_regularizer(layer.beta_regularizer),
+                "gamma_regularizer": keras_regularizer(layer.gamma_regularizer)}
+        if kind == "LayerNormalization":
+            return keras.layers.LayerNormalization(axis=layer.axis if isinstance(layer.axis, int) else list(layer.axis),
+                                                   **args, **common)
+        return keras.layers.GroupNormalization(groups=layer.groups, axis=layer.axis, **args, **common)
+    if kind == "Conv2DTranspose":  # dilation_rate > 1: TensorFlow's CPU kernel refuses it
+        return keras.layers.Conv2DTranspose(layer.filters, layer.kernel_size, strides=layer.strides,
+                                            padding=layer.padding, output_padding=layer.output_padding,
+                                            dilation_rate=layer.dilation_rate, **_weighted(layer), **common)
     raise ValueError(f"the Keras oracle has no layer for {kind!r}: add it to tests/keras_oracle.py")
 
 

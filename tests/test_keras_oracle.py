@@ -176,6 +176,38 @@ LAYER_MODELS = {
     # per value; nnspec's Keras backend computes it in float64): agreement to GELU_TOL, not round-off
     "mlp-gelu": ("[6]", "Dense(7, activation=gelu, kernel_regularizer={r}) "
                         "Dense(6, activation=gelu(approximate=true), activity_regularizer={r}) Dense(2)", "mae"),
+    # padding, cropping, reshaping and permuting images, sequences and vectors; global max pooling both ways
+    "reshaping": ("[5, 4, 2]", "ZeroPadding2D([[1, 0], [2, 1]]) Conv2D(3, 3, activation=relu, kernel_regularizer={r}) "
+                              "Permute([2, 1, 3]) Cropping2D([[1, 0], [0, 1]]) Reshape([3, 4, 3]) "
+                              "Conv2D(4, 2, padding=same, activation=tanh) GlobalMaxPooling2D(keepdims=true) "
+                              "Reshape([2, 2]) Permute([2, 1]) Reshape([-1]) Dense(6, activation=tanh) "
+                              "Reshape([1, 2, 3]) GlobalMaxPooling2D() Dense(3, activation=softmax)",
+                  "sparse_categorical_crossentropy"),
+    # depthwise and separable convolutions (multiplier, asymmetric same, strides with dilation, each regularizer
+    # slot) and nearest up-sampling; bilinear (TensorFlow resizes in float32): tests/test_new_layers_k2.py
+    "depthwise-separable": ("[7, 6, 2]", "DepthwiseConv2D(3, strides=2, padding=same, depth_multiplier=2, "
+                                         "activation=relu, depthwise_regularizer={r}, bias_regularizer={r}) "
+                                         "UpSampling2D([2, 3]) "
+                                         "SeparableConv2D(3, [2, 3], padding=same, dilation_rate=[2, 1], "
+                                         "activation=tanh, pointwise_regularizer={r}, activity_regularizer={r}) "
+                                         "DepthwiseConv2D(3, strides=2, dilation_rate=2, padding=same, use_bias=false) "
+                                         "SeparableConv2D(2, 2, strides=2, depth_multiplier=3, depthwise_regularizer={r}) "
+                                         "Flatten() Dense(3, activation=softmax)",
+                            "sparse_categorical_crossentropy"),
+    # the per-sample normalizations (a group per channel pair, instance normalization, several axes in Keras'
+    # order, a vector, each γ/β regularizer slot) and the transposed convolution (TF's asymmetric same crop,
+    # output_padding, valid with a kernel smaller than the stride); dilated: tests/test_new_layers_k1.py
+    "normalization-transpose": ("[3, 3, 2]", "Conv2DTranspose(4, 3, strides=2, padding=same, activation=relu, "
+                                             "kernel_regularizer={r}, activity_regularizer={r}) "
+                                             "GroupNormalization(2, beta_regularizer={r}) "
+                                             "Conv2DTranspose(3, [3, 4], strides=2, padding=same, output_padding=1, "
+                                             "bias_regularizer={r}) "
+                                             "LayerNormalization([-1, 1], epsilon=0.0625, gamma_regularizer={r}) "
+                                             "Conv2DTranspose(2, 2, strides=3, use_bias=false, activation=tanh) "
+                                             "GroupNormalization(-1, center=false) "
+                                             "LayerNormalization([1, 2, 3], scale=false) Flatten() Dense(4) "
+                                             "LayerNormalization(gamma_regularizer={r}) Dense(3, activation=softmax)",
+                                "sparse_categorical_crossentropy"),
 }
 GELU_TOL = 1e-7
 
