@@ -41,6 +41,8 @@ def _type(annotation) -> str:
             return "schedule" if "warmup" in str(annotation) else "initializer"
         return " \\| ".join(names) + (" \\| none" if type(None) in args else "")
     if origin is tuple:
+        if len(args) == 2 and typing.get_origin(args[0]) is tuple:  # ((top, bottom), (left, right)): three forms
+            return "int \\| [int, int] \\| [[int, int], [int, int]]"
         return "[int, int]" if len(args) == 2 and args[1] is not Ellipsis else f"[{_type(args[0])}, ...]"
     if isinstance(annotation, typing.ForwardRef) or isinstance(annotation, str):
         return "schedule"
@@ -71,7 +73,7 @@ def _value(v) -> str:
         kind = getattr(v, "kind", "")
         return {"linear": "linear", "auto": "auto"}.get(kind, kind)
     if isinstance(v, tuple):
-        return "[" + ", ".join(map(str, v)) + "]"
+        return "[" + ", ".join(_value(x) if isinstance(x, tuple) else str(x) for x in v) + "]"
     return str(v)
 
 
@@ -80,7 +82,10 @@ def _constraint(cls: type[BaseModel], name: str) -> str:
     field = cls.model_fields[name]
     metadata = list(field.metadata)
     prefix = ""
-    for inner in typing.get_args(field.annotation):
+    inners = list(typing.get_args(field.annotation))
+    if typing.get_origin(field.annotation) is tuple:  # a pair of pairs: the constraints of the inner items
+        inners += [a for inner in inners if typing.get_origin(inner) is tuple for a in typing.get_args(inner)]
+    for inner in inners:
         if typing.get_origin(inner) is typing.Annotated:
             metadata += typing.get_args(inner)[1:]
             prefix = "each " if typing.get_origin(field.annotation) is tuple else ""
