@@ -456,6 +456,46 @@ def _activation(layer, ctx):
     return "layers.Activation", [activation(layer.activation, ctx) or '"linear"', f"name={literal(layer.name)}"]
 
 
+# ---- activation layers: Keras' own, with the spec's arguments ---------------------------------------------
+@register("ReLU")
+def _relu(layer, ctx):
+    args = [] if layer.max_value is None else [f"max_value={literal(float(layer.max_value))}"]
+    if layer.negative_slope:
+        args.append(f"negative_slope={literal(float(layer.negative_slope))}")
+    if layer.threshold:
+        args.append(f"threshold={literal(float(layer.threshold))}")
+    return "layers.ReLU", [*args, f"name={literal(layer.name)}"]
+
+
+@register("LeakyReLU")
+def _leaky_relu(layer, ctx):
+    return "layers.LeakyReLU", [f"negative_slope={literal(float(layer.negative_slope))}", f"name={literal(layer.name)}"]
+
+
+@register("ELU")
+def _elu(layer, ctx):
+    args = [] if layer.alpha == 1.0 else [f"alpha={literal(float(layer.alpha))}"]
+    return "layers.ELU", [*args, f"name={literal(layer.name)}"]
+
+
+@register("PReLU")
+def _prelu(layer, ctx):
+    args = []
+    if layer.alpha_initializer.kind != "zeros":
+        args.append(Keyword("alpha_initializer", initializer(layer.alpha_initializer, ctx)))
+    if layer.alpha_regularizer is not None:
+        args.append(Keyword("alpha_regularizer", regularizer(layer.alpha_regularizer)))
+    if layer.shared:
+        args.append(f"shared_axes={literal(list(layer.shared))}")
+    return "layers.PReLU", [*args, f"name={literal(layer.name)}"]
+
+
+@register("Softmax")
+def _softmax(layer, ctx):
+    args = [] if layer.axis == -1 else [f"axis={literal(layer.axis if isinstance(layer.axis, int) else list(layer.axis))}"]
+    return "layers.Softmax", [*args, f"name={literal(layer.name)}"]
+
+
 # ---- training pieces ---------------------------------------------------------------------------------------
 LOSS_CLASSES = {
     "mse": "MeanSquaredError", "mae": "MeanAbsoluteError", "binary_crossentropy": "BinaryCrossentropy",

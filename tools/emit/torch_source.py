@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tools.emit.code import Code, call, class_name, fit_comment, identifier, literal, pair, prose, quote, section
+from tools.emit.flow import FLOW, Flow, plan, rewrite
 from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_python, settings)
 from compiler.semantics import losses
 from compiler.semantics.losses import is_fused, loss_input
@@ -64,7 +65,8 @@ MODULE_NAMES = frozenset({"F", "I", "O", "nn", "np", "torch", "math", "csv", "ar
                           "KerasNormalization", "DepthwiseConv2d", "adapt", "l1_l2", "KerasOptimizer", "Hyperparameters",
                           *OPTIMIZER_FUNCTIONS, "clip_scale", *LOSS_FUNCTIONS, "data_loss", "WEIGHTS", "VARIANCE_SCALING",
                           "SEED", "EPOCHS", "BATCH_SIZE", "DTYPE", "EPSILON", "LEARNING_RATE", "VALIDATION_SPLIT",
-                          "CLIP_NORM", "CLIP_VALUE", "DATA_FILE", "LABEL_COLUMN"})
+                          "CLIP_NORM", "CLIP_VALUE", "DATA_FILE", "LABEL_COLUMN", "INPUTS", "tf_maximum",
+                          "tf_minimum"})
 
 
 # ---- what a layer lowers to ------------------------------------------------------------------------
@@ -74,6 +76,8 @@ class Lowered:
     forward: list[str] = field(default_factory=list)  # lines of forward
     tensors: dict[str, str] = field(default_factory=dict)  # nnspec weight ("kernel") -> module tensor ("weight")
     initialized: set[str] = field(default_factory=set)  # weights besides a kernel layer's given an init line
+    # a merge layer: its forward lines from its inputs' variables, in order (tools/emit/flow.py)
+    combine: Callable[[list[str]], list[str]] | None = None
 
 
 @dataclass
@@ -524,6 +528,53 @@ def _conv2d_transpose(layer, ctx):
     return _finish(layer, ctx, lowered, "x")
 
 
+# ---- merge layers: one expression of their inputs' variables (tools/emit/flow.py) ---------------------------
+# Same rank (the IR refuses others) and the same channels-first layout for every input, so size-1 axes
+# broadcast as Keras' do and autograd sums a broadcast input's gradient over them.
+def _merge(layer, expression: Callable[[list[str]], str]) -> Lowered:
+    return Lowered(combine=lambda xs: [f"x = {expression(xs)}  # {prose(layer.name)}"])
+
+
+@register("Add")
+def _add(layer, ctx):
+    return _merge(layer, " + ".join)
+
+
+@register("Subtract")
+def _subtract(layer, ctx):
+    return _merge(layer, " - ".join)
+
+
+@register("Multiply")
+def _multiply(layer, ctx):
+    return _merge(layer, " * ".join)
+
+
+@register("Average")
+def _average(layer, ctx):
+    return _merge(layer, lambda xs: f"({' + '.join(xs)}) / {len(xs)}")
+
+
+@register("Maximum")
+def _maximum(layer, ctx):
+    helper = ctx.helper("tf_maximum")
+    return _merge(layer, lambda xs: f"{helper}({', '.join(xs)})")
+
+
+@register("Minimum")
+def _minimum(layer, ctx):
+    helper = ctx.helper("tf_minimum")
+    return _merge(layer, lambda xs: f"{helper}({', '.join(xs)})")
+
+
+@register("Concatenate")
+def _concatenate(layer, ctx):
+    rank = len(layer.output_shape)
+    axis = layer.feature_axis(rank)
+    dim = (2, 3, 1)[axis] if rank == 3 else axis + 1  # an image is NCHW here: H, W, C are dims 2, 3, 1
+    return _merge(layer, lambda xs: f"torch.cat([{', '.join(xs)}], dim={dim})")
+
+
 # ---- initializers ------------------------------------------------------------------------------------------
 VARIANCE_SCALING = {  # kind -> (scale, mode, distribution), as Keras' subclasses of VarianceScaling
     "glorot_uniform": (1.0, "fan_avg", "uniform"), "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
@@ -733,14 +784,11 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
                 for line in inits:
                     model(line)
         model.blank()
-        with model.block("def forward(self, x):"):
+        flow = plan(spec, RESERVED | MODULE_NAMES | frozenset(HELPERS), keep_inputs=False)
+        with model.block(f"def forward(self, {', '.join(flow.names[i] for i in flow.graph.inputs)}):"):
             if activity:
                 model("self.activity_penalty = 0.0  # activity regularizers add to it")
-            for layer in spec.layers:
-                model.extend([fit_comment(line, model.level) for line in lowered[layer.name].forward])
-            if len(spec.output_shape) == 3:
-                model("x = x.permute(0, 2, 3, 1)  # back to NHWC, the spec's layout")
-            model("return x")
+            model.extend([fit_comment(line, model.level) for line in _forward(spec, flow, lowered)])
         if regularized:
             model.blank()
             with model.block("def penalties(self):"):
@@ -795,6 +843,40 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     head(*sorted(third, key=lambda s: (s.startswith("from "), s.split()[1])))
     head.blank(2)
     return head.text() + "\n" + text
+
+
+def _forward(spec: Spec, flow: Flow, lowered: dict[str, Lowered]) -> list[str]:
+    """The body of ``forward`` after its first lines: every layer's lines in order, each reading its inputs'
+    variables and leaving its output in its own (``tools.emit.flow``), then the return of the model's
+    outputs (an image back in NHWC)."""
+    lines: list[str] = []
+    held: list[str] = []  # layer i -> the variable that holds its output
+    for i, layer in enumerate(spec.layers):
+        target, own = flow.names[i], lowered[layer.name]
+        if layer.is_merge:
+            source, body = FLOW, own.combine([held[s] for s in flow.graph.sources[i]])
+        else:
+            source, body = (target if layer.is_input else held[flow.graph.sources[i][0]]), own.forward
+        written, assigned = rewrite(body, source, target)
+        lines += written
+        if assigned or source == target:
+            held.append(target)
+        elif flow.kept(i) and source == FLOW:  # a layer that changes nothing, its input needed after x moves on
+            lines.append(f"{target} = x  # {prose(layer.name)}")
+            held.append(target)
+        else:
+            held.append(source)
+    results = [(held[o], len(spec.layers[o].output_shape) == 3) for o in flow.graph.outputs]
+    if len(results) == 1:
+        value, image = results[0]
+        if image:
+            lines.append(f"x = {value}.permute(0, 2, 3, 1)  # back to NHWC, the spec's layout")
+            value = FLOW
+        return lines + [f"return {value}"]
+    if any(image for _, image in results):
+        lines.append("# the outputs in the order of the spec, images back in NHWC (the spec's layout)")
+    return lines + ["return " + ", ".join(f"{value}.permute(0, 2, 3, 1)" if image else value
+                                          for value, image in results)]
 
 
 def spec_layer(spec: Spec, name: str):
@@ -1249,6 +1331,22 @@ class KerasPReLU(nn.Module):
     def forward(self, x):
         alpha = self.alpha.permute(2, 0, 1) if self.channels_first else self.alpha
         return F.relu(x) - alpha * F.relu(-x)"""),
+    "tf_maximum": _lines("""
+def tf_maximum(*xs):
+    \"\"\"Keras' Maximum: max(max(x1, x2), x3) ..., and on a tie the gradient goes to the left
+    operand of each step, as TensorFlow's (x >= y); torch.maximum would split it half and half.\"\"\"
+    out = xs[0]
+    for x in xs[1:]:
+        out = torch.where(out >= x, out, x)
+    return out"""),
+    "tf_minimum": _lines("""
+def tf_minimum(*xs):
+    \"\"\"Keras' Minimum: min(min(x1, x2), x3) ..., and on a tie the gradient goes to the left
+    operand of each step, as TensorFlow's (x <= y); torch.minimum would split it half and half.\"\"\"
+    out = xs[0]
+    for x in xs[1:]:
+        out = torch.where(out <= x, out, x)
+    return out"""),
     "avg_pool2d_same": _lines("""
 def avg_pool2d_same(x, kernel_size, stride, pads):
     \"\"\"AveragePooling2D with TensorFlow's `same` padding: pad (the extra pixel at the
