@@ -133,8 +133,9 @@ def _check_sums(path: Path, state: LoopState, target: ResumeTarget, per_epoch: i
         if state.batch:
             raise CheckpointError(f"{path} lacks the running sums of its epoch (at batch {state.batch})")
         return
-    metrics = target.spec.training.metrics
-    keys = {"count", "loss_sum", *(f"sum/{m}" for m in metrics)}
+    from compiler.semantics.outputs import recorded_names
+
+    keys = {"count", "loss_sum", *(f"sum/{m}" for m in recorded_names(target.spec))}
     if set(sums) != keys:
         raise CheckpointError(f"{path} has running sums {sorted(sums)}, expected {sorted(keys)}")
     count = sums["count"]

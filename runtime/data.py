@@ -48,6 +48,23 @@ mse, mae                           float, shape (N, C); a 1-D y becomes (N, 1); 
 C is the model's output units (the last axis of its output). Class labels must be integers in 0..C−1
 (0 or 1 for binary_crossentropy). Sample numbers in messages count from 0, as numpy indexes.
 
+Several inputs or outputs (``Spec.multi_io``): x and y are ``runtime.named_arrays.NamedArrays``, one array per
+Input (keyed by the Input's name) and per output (keyed by its output key), from named data:
+
+- ``npz("f.npz", x={image: "images", meta: "meta"}, y={digit: "labels", ink: "ink"})``: each key takes that
+  array of the archive; ``csv("f.csv", x={a: ["c1", "c2"], b: "c3"}, y={digit: "label"})``: each key takes those
+  columns, in that order, as features (a target of one column is that column). ``x="images"`` (a string, no
+  dict) serves the model's only input; the same for y. One-input, one-output models may use them too (x
+  and y are then plain arrays).
+- ``two_tasks(n_samples, noise)``: scikit-learn's digits as ``image`` (8×8×1, 0..16) and ``meta`` (3 features:
+  m + noise·ε₁, r/8 + noise·ε₂, c/8 + noise·ε₃ with m the mean pixel value / 16 and (r, c) the centre of mass
+  of the ink, rows and columns from 0), targets ``digit`` (the class) and ``ink`` (m, exact); the first
+  n_samples of a ``rng.permutation(1797)`` (drawn first), then ε ~ N(0, I₃) for those samples.
+
+Every input and output key must be given an array (and no other key), each checked, reshaped and formatted as
+above against its own Input shape, output shape and loss; every array needs the same number of samples. The
+split, the batch order and the batches take the same rows of every array.
+
 Validation split: with ``validation_split`` > 0 the samples are shuffled once with
 ``np.random.default_rng(seed).permutation(N)`` and the LAST n_val = int(round(N · split)) of the shuffled order
 are the validation set. Unlike Keras, which takes the last fraction of the data unshuffled, nnspec shuffles
@@ -63,10 +80,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.data_files import DataFileError, read_data_file
+from runtime.data_files import DataFileError, read_data_file, read_named_arrays
 from runtime.input_files import InputFileError, budget_hint, data_budget, describe_bytes
-from compiler.ir.training import (BUILTIN_DATASETS, SYNTHETIC_CLASSES, BlobsData, BuiltinData, FileData,
-                                  RegressionData, ShapesData, SpiralsData)
+from compiler.ir.training import (BUILTIN_DATASETS, NAMED_DATA_CLASSES, SYNTHETIC_CLASSES, BlobsData, BuiltinData,
+                                  FileData, NamedFileData, RegressionData, ShapesData, SpiralsData, TwoTasksData)
+from runtime.named_arrays import NamedArrays
 from runtime.shape_images import draw_shapes
 from spec_lang.diagnostics import did_you_mean
 
@@ -107,7 +125,8 @@ def resolve_data(data) -> BuiltinData | FileData | SpiralsData | BlobsData | Reg
     """A data IR node from an IR node, a path, or the CLI's ``--data`` text: a bundled name, a generated
     name (its defaults), or a path (anything with a suffix or a directory part); a generated name with
     arguments (``shapes(size=8)``) is refused with where arguments go."""
-    if isinstance(data, (BuiltinData, FileData, *SYNTHETIC_CLASSES.values())):
+    if isinstance(data, (BuiltinData, FileData, NamedFileData, *SYNTHETIC_CLASSES.values(),
+                         *NAMED_DATA_CLASSES.values())):
         return data
     if isinstance(data, Path):
         return FileData(path=str(data))
@@ -118,6 +137,8 @@ def resolve_data(data) -> BuiltinData | FileData | SpiralsData | BlobsData | Reg
         return BuiltinData(name=text)
     if text in SYNTHETIC_CLASSES:
         return SYNTHETIC_CLASSES[text]()
+    if text in NAMED_DATA_CLASSES:
+        return NAMED_DATA_CLASSES[text]()
     if not text:
         raise DataError("data: the data set name is empty")
     called = text.split("(", 1)[0].strip()
@@ -143,6 +164,10 @@ def describe_data(data) -> str:
         features, classes = BUILTIN_DATASETS[data.name]
         return (f"{data.name} (scikit-learn: {BUILTIN_SAMPLES[data.name]} samples, {features} features, "
                 f"{classes} classes)")
+    if isinstance(data, NamedFileData):
+        groups = ", ".join(f"{side}={{" + ", ".join(f"{g.key or '-'}: {'/'.join(g.names)}" for g in gs) + "}"
+                           for side, gs in (("x", data.x), ("y", data.y)))
+        return f"{data.kind} file '{data.path}' ({groups})"
     if isinstance(data, FileData):
         if Path(data.path).suffix.lower() == ".csv":
             return f"file '{data.path}' (label column '{data.label}')"
@@ -155,7 +180,7 @@ def describe_data(data) -> str:
 def _short_name(data) -> str:
     if isinstance(data, BuiltinData):
         return data.name
-    if isinstance(data, FileData):
+    if isinstance(data, (FileData, NamedFileData)):
         return data.path
     return data.kind
 
@@ -177,6 +202,8 @@ def load_dataset(spec, *, data=None, base_dir: Path = Path("."), dtype=np.float3
                         "to the spec's train section, or pass --data NAME|PATH")
     source = resolve_data(source)
     dtype = np.dtype(dtype)
+    if spec.multi_io or isinstance(source, (NamedFileData, TwoTasksData)):
+        return _load_named(spec, source, Path(base_dir), dtype)
     if isinstance(source, BuiltinData):
         x, y = _load_builtin(source.name)
     elif isinstance(source, FileData):
@@ -188,6 +215,130 @@ def load_dataset(spec, *, data=None, base_dir: Path = Path("."), dtype=np.float3
     y, classes = format_targets(y, tuple(spec.output_shape), training.loss.kind, dtype)
     x_train, y_train, x_val, y_val = split(x, y, training.validation_split, training.seed)
     return Dataset(x_train, y_train, x_val, y_val, name=_short_name(source), classes=classes)
+
+
+# ---- named arrays (several inputs or outputs) ---------------------------------------------------
+def _load_named(spec, source, base_dir: Path, dtype: np.dtype) -> Dataset:
+    """Named data for ``spec``: one array per input and output key, each checked and formatted, split together.
+    A one-input, one-output model gets plain arrays."""
+    from compiler.semantics.outputs import heads
+
+    input_keys, output_keys = spec.input_key_names, spec.output_key_names
+    if isinstance(source, NamedFileData):
+        xs, ys = _read_named(source, base_dir, input_keys, output_keys)
+    elif isinstance(source, TwoTasksData):
+        xs, ys = generate_two_tasks(source, spec.training.seed)
+    else:
+        raise DataError(f"data: the model has {_count(input_keys, 'input')} ({', '.join(input_keys)}) and "
+                        f"{_count(output_keys, 'output')} ({', '.join(output_keys)}); {describe_data(source)} has one "
+                        "array x and one y. Name an array for each: npz(\"f.npz\", x={...}, y={...}) or csv(...)")
+    _check_keys("x", xs, input_keys, "input")
+    _check_keys("y", ys, output_keys, "output")
+    lengths = {f"x['{k}']": len(a) for k, a in xs.items()} | {f"y['{k}']": len(a) for k, a in ys.items()}
+    for name, a in [*((f"x['{k}']", a) for k, a in xs.items()), *((f"y['{k}']", a) for k, a in ys.items())]:
+        _check_array(name, a)
+    if len(set(lengths.values())) > 1:
+        first = next(iter(lengths))
+        other = next(k for k, n in lengths.items() if n != lengths[first])
+        raise DataError(f"data: {first} has {lengths[first]} samples but {other} has {lengths[other]}")
+    if next(iter(lengths.values())) == 0:
+        raise DataError("data: the data set has no samples (its arrays have 0 rows)")
+    x = {}
+    for layer in spec.input_layers:
+        x[layer.name] = _renamed(lambda: _fit_input(xs[layer.name], tuple(layer.output_shape), dtype), "x", layer.name)
+    y, classes = {}, None
+    for head in heads(spec):
+        shape = tuple(spec.layers[head.layer].output_shape)
+        y[head.key], c = _renamed(lambda: format_targets(ys[head.key], shape, head.loss.kind, dtype), "y", head.key)
+        classes = c if head.index == 0 else classes
+    t = spec.training
+    if not spec.multi_io:  # one input, one output given as named arrays: plain arrays
+        x_train, y_train, x_val, y_val = split(next(iter(x.values())), next(iter(y.values())),
+                                               t.validation_split, t.seed)
+    else:
+        x_train, y_train, x_val, y_val = split(NamedArrays(x), NamedArrays(y), t.validation_split, t.seed)
+    return Dataset(x_train, y_train, x_val, y_val, name=_short_name(source), classes=classes)
+
+
+def _count(keys, noun: str) -> str:
+    return f"{len(keys)} {noun}{'s' if len(keys) != 1 else ''}"
+
+
+def _read_named(source: NamedFileData, base_dir: Path, input_keys, output_keys):
+    """({input key: array}, {output key: array}) from an npz/csv file: a group's key "" is the only input
+    (output); a csv group of several columns is an (N, columns) array, of one column that column."""
+    groups = {"x": _keyed(source.x, input_keys, "x", "input"), "y": _keyed(source.y, output_keys, "y", "output")}
+    wanted = list(dict.fromkeys(name for side in groups.values() for g in side.values() for name in g.names))
+    try:
+        arrays = read_named_arrays(source.kind, source.path, wanted, base_dir)
+    except DataFileError as exc:
+        raise DataError(str(exc)) from None
+    out = []
+    for side in ("x", "y"):
+        out.append({key: arrays[g.names[0]] if len(g.names) == 1 else np.stack([arrays[n] for n in g.names], axis=1)
+                    for key, g in groups[side].items()})
+    return out[0], out[1]
+
+
+def _keyed(groups, keys, side: str, noun: str) -> dict:
+    """The groups by model key; "" (a string written without a dict) is the only input (output)."""
+    out = {}
+    for g in groups:
+        key = g.key
+        if key == "":
+            if len(keys) != 1:
+                raise DataError(f"data: {side}=\"{g.names[0]}\" serves a model with one {noun}, but this one has "
+                                f"{_count(keys, noun)} ({', '.join(keys)}); give a dict: {side}={{{keys[0]}: ...}}")
+            key = keys[0]
+        out[key] = g
+    return out
+
+
+def _check_keys(side: str, arrays: dict, keys, noun: str) -> None:
+    for key in arrays:
+        if key not in keys:
+            hint = did_you_mean(key, list(keys))
+            raise DataError(f"data: {side} names '{key}', which is no {noun} of the model (its {noun}s: "
+                            f"{', '.join(keys)})" + (f"; {hint}" if hint else ""))
+    for key in keys:
+        if key not in arrays:
+            raise DataError(f"data: the model's {noun} '{key}' has no array: add {key}: ... to the data's {side}")
+
+
+def _check_array(name: str, a: np.ndarray) -> None:
+    if a.dtype.kind not in "biuf":
+        what = "Python objects" if a.dtype.kind == "O" else f"values of dtype {a.dtype}"
+        raise DataError(f"data: {name} holds {what}; it must hold real numbers")
+    if a.ndim == 0:
+        raise DataError(f"data: {name} is a single value; it needs one row per sample")
+    try:
+        _check_finite("x", a)
+    except DataError as exc:
+        raise DataError(str(exc).replace("data: x ", f"data: {name} ", 1)) from None
+
+
+def _renamed(load, side: str, key: str):
+    """``load()``, its ``DataError`` naming the array ``side['key']`` instead of ``side``."""
+    try:
+        return load()
+    except DataError as exc:
+        raise DataError(str(exc).replace(f"data: {side} ", f"data: {side}['{key}'] ", 1)) from None
+
+
+def generate_two_tasks(data: TwoTasksData, seed: int) -> tuple[dict, dict]:
+    """``two_tasks``' arrays (module docstring): ({image, meta}, {digit, ink}), float64 / int64."""
+    images, labels = _load_builtin("digits")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))[:data.n_samples]
+    images, labels = images[order], labels[order]
+    grid = images.reshape(-1, 8, 8)
+    ink = images.mean(axis=1) / 16
+    total = np.maximum(grid.sum(axis=(1, 2)), 1e-12)
+    row = (grid.sum(axis=2) * np.arange(8)).sum(axis=1) / total / 8
+    col = (grid.sum(axis=1) * np.arange(8)).sum(axis=1) / total / 8
+    meta = np.stack([ink, row, col], axis=1) + data.noise * rng.standard_normal((len(labels), 3))
+    return ({"image": images.reshape(-1, 8, 8, 1), "meta": meta},
+            {"digit": labels.astype(np.int64), "ink": ink.reshape(-1, 1)})
 
 
 # ---- sources ---------------------------------------------------------------------------------
@@ -420,7 +571,8 @@ def format_targets(y: np.ndarray, output_shape: tuple[int, ...], loss: str,
 # ---- the split ----------------------------------------------------------------------------------
 def split(x: np.ndarray, y: np.ndarray, validation_split: float, seed: int):
     """(x_train, y_train, x_val, y_val): shuffle once with ``default_rng(seed)``, validate on the last
-    int(round(N · split)); split 0 keeps the order and gives 0-row validation arrays."""
+    int(round(N · split)); split 0 keeps the order and gives 0-row validation arrays. ``x`` and ``y`` may be
+    ``NamedArrays``: every array takes the same rows."""
     n = len(x)
     if validation_split <= 0:
         return x, y, x[:0], y[:0]

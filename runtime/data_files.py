@@ -58,6 +58,41 @@ def read_data_file(path_text: str, label: str, base_dir: Path) -> tuple[np.ndarr
     raise DataFileError(f"{shown} must be .npz (arrays x and y) or .csv (with a header row)")
 
 
+def read_named_arrays(kind: str, path_text: str, names, base_dir: Path) -> dict[str, np.ndarray]:
+    """``{name: array}`` for each of ``names``: arrays of an ``npz`` archive, or columns (float64, shape (N,)) of
+    a ``csv`` file, under the rules of the module. Raises ``DataFileError`` naming a missing array/column."""
+    path = Path(path_text).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    shown = f"data file '{path_text}'"
+    names = list(names)
+    try:
+        if not os.path.lexists(path):
+            where = "" if Path(path_text).is_absolute() else f" (looked for {path})"
+            raise DataFileError(f"{shown} does not exist{where}")
+        check_regular_file(path, shown)
+        if kind == "npz":
+            return read_npz(path, shown=shown, names=names, budget=data_budget())
+        budget = data_budget()
+        max_bytes = budget // CSV_SHARE
+        limit = f"the CSV limit of {describe_bytes(max_bytes)}, a quarter of {budget_hint(budget)}"
+        with open_input(path, shown, max_bytes=max_bytes, limit=limit) as raw:
+            header, table = _read_table(raw, shown, names[0], fast=True, feature_columns=False)
+            if table is None:
+                raw.seek(0)
+                header, table = _read_table(raw, shown, names[0], fast=False, feature_columns=False)
+    except InputFileError as exc:
+        raise DataFileError(str(exc)) from None
+    for name in names:
+        if name not in header:
+            hint = did_you_mean(name, header)
+            raise DataFileError(f"{shown} has no column '{_clip(name)}' (columns: {_columns(header)})"
+                                + (f"; {hint}" if hint else ""))
+        if header.count(name) > 1:
+            raise DataFileError(f"{shown} names the column '{_clip(name)}' {header.count(name)} times")
+    return {name: table[:, header.index(name)].copy() for name in names}
+
+
 def read_csv(path: Path, shown: str, label: str) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of a CSV file (module docstring): every column but ``label`` is a feature, in file order.
 
@@ -75,13 +110,15 @@ def read_csv(path: Path, shown: str, label: str) -> tuple[np.ndarray, np.ndarray
     return np.delete(table, col, axis=1), table[:, col].copy()
 
 
-def _read_table(raw, shown: str, label: str, *, fast: bool) -> tuple[list[str], np.ndarray | None]:
+def _read_table(raw, shown: str, label: str, *, fast: bool,
+                feature_columns: bool = True) -> tuple[list[str], np.ndarray | None]:
     """(header, cells as float64 rows) from the start of ``raw``; with ``fast``, cells None when ``np.loadtxt``
-    cannot judge them. ``raw`` stays open."""
+    cannot judge them. ``raw`` stays open. ``feature_columns``: the file has a ``label`` column and others
+    (checked here; False: the caller checks the columns it names)."""
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     try:
-        header = _header(reader, shown, label)
+        header = _header(reader, shown, label, check_label=feature_columns)
         if fast:
             return header, _loadtxt(text, len(header))
         values, rows = _cells(reader, shown, header)
@@ -112,7 +149,7 @@ def _loadtxt(text, columns: int) -> np.ndarray | None:
     return values
 
 
-def _header(reader, shown: str, label: str) -> list[str]:
+def _header(reader, shown: str, label: str, check_label: bool = True) -> list[str]:
     header = next((row for row in reader if row), None)
     if header is None:
         raise DataFileError(f"{shown} is empty; a CSV file needs a header row naming its columns")
@@ -120,6 +157,8 @@ def _header(reader, shown: str, label: str) -> list[str]:
     if all(_is_number(cell) for cell in header):
         raise DataFileError(f"{shown} has no header row (its first row is numbers); add a row naming the columns, "
                             f"one of them '{_clip(label)}'")
+    if not check_label:
+        return header
     if label not in header:
         hint = did_you_mean(label, header)
         raise DataFileError(f"{shown} has no column '{label}' (columns: {_columns(header)})"
@@ -170,4 +209,4 @@ def _clip(text: str, width: int = 40) -> str:
     return printable(text, width)
 
 
-__all__ = ["CSV_SHARE", "DataFileError", "read_csv", "read_data_file"]
+__all__ = ["CSV_SHARE", "DataFileError", "read_csv", "read_data_file", "read_named_arrays"]

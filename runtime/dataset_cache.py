@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.ir.training import FileData
+from compiler.ir.training import FileData, NamedFileData
+from compiler.semantics.outputs import heads
 from runtime.data import DataError, Dataset, load_dataset, resolve_data
 from runtime.input_files import BUDGET_VARIABLE
 
@@ -61,7 +62,7 @@ def _key(spec, data, base_dir: Path, dtype) -> tuple | None:
         return None
     described = json.dumps(source.model_dump(mode="json", exclude={"span"}), sort_keys=True)
     file_state = None
-    if isinstance(source, FileData):
+    if isinstance(source, (FileData, NamedFileData)):
         path = Path(source.path).expanduser()
         path = path if path.is_absolute() else Path(base_dir) / path
         try:
@@ -69,5 +70,7 @@ def _key(spec, data, base_dir: Path, dtype) -> tuple | None:
         except OSError:
             return None
         file_state = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-    return (described, file_state, os.environ.get(BUDGET_VARIABLE), training.seed, training.validation_split, tuple(spec.input_shape),
-            tuple(spec.output_shape), training.loss.kind, np.dtype(dtype).str)
+    inputs = tuple((layer.name, tuple(layer.output_shape)) for layer in spec.input_layers)
+    outputs = tuple((head.key, tuple(spec.layers[head.layer].output_shape), head.loss.kind) for head in heads(spec))
+    return (described, file_state, os.environ.get(BUDGET_VARIABLE), training.seed, training.validation_split, inputs,
+            outputs, np.dtype(dtype).str)

@@ -4,7 +4,8 @@ rate per step (``compiler.semantics.schedules``), metrics, validation, early sto
 (``backends.contract``).
 
 History per epoch: ``loss`` (mean of the batch losses weighted by batch size, penalties
-included, as Keras reports it), each metric on the training batches, ``val_*`` on the
+included, as Keras reports it), each metric on the training batches (several outputs: each
+output's ``<key>_loss`` and ``<key>_<metric>``, ``compiler.semantics.outputs``), ``val_*`` on the
 validation data in inference mode, ``learning_rate`` of the epoch's last step, ``seconds``.
 """
 
@@ -19,7 +20,8 @@ from backends.contract import History, Interrupted, LoopEvents, LoopState, Train
 from compiler.semantics.batch_order import batches
 from compiler.semantics.divergence import Diverged
 from compiler.semantics.early_stopping import EarlyStopper
-from compiler.semantics.metrics import MetricSums, sums_values
+from compiler.semantics.metrics import MetricSums, OutputSums, sums_values
+from compiler.semantics.outputs import heads, is_several, recorded_names
 from compiler.semantics.schedules import learning_rate
 from compiler.ir.spec import Spec
 
@@ -33,8 +35,9 @@ class HostSteps:
 
     def __init__(self, trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray):
         self.trainer, self.x, self.y = trainer, x, y
-        t = spec.training
-        self.metrics, self.loss = list(t.metrics), t.loss
+        self.heads = heads(spec)
+        self.several = is_several(spec)  # the trainer returns (total, loss per output), outputs per output
+        self.metrics, self.loss = list(self.heads[0].metrics), self.heads[0].loss
         self.order: list[np.ndarray] = []
         self.reset({})
 
@@ -42,7 +45,10 @@ class HostSteps:
         self.order = order
 
     def reset(self, sums: dict) -> None:
-        self.sums = MetricSums(self.metrics, self.loss, self.trainer.outputs_are_logits, sums)
+        if self.several:
+            self.sums = OutputSums(self.heads, sums)
+        else:
+            self.sums = MetricSums(self.metrics, self.loss, self.trainer.outputs_are_logits, sums)
 
     def train(self, b: int, step: int, lr: float) -> None:
         idx = self.order[b]
@@ -61,9 +67,10 @@ class HostSteps:
 
 
 def steps_for(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray):
-    """The trainer's own ``Steps`` over ``(x, y)`` (``trainer.steps``), or ``HostSteps``."""
+    """The trainer's own ``Steps`` over ``(x, y)`` (``trainer.steps``), or ``HostSteps`` (always for a model
+    with several inputs or outputs, whose x and y are ``runtime.named_arrays.NamedArrays``)."""
     own = getattr(trainer, "steps", None)
-    return own(x, y) if own is not None else HostSteps(trainer, spec, x, y)
+    return own(x, y) if own is not None and not spec.multi_io else HostSteps(trainer, spec, x, y)
 
 
 def evaluate(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, batch_size: int, *,
@@ -73,7 +80,7 @@ def evaluate(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, batch_s
     steps = steps if steps is not None else steps_for(trainer, spec, x, y)
     steps.reset({})
     steps.evaluate(batch_size)
-    return sums_values(steps.read(), spec.training.metrics)
+    return sums_values(steps.read(), recorded_names(spec))
 
 
 def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
@@ -101,6 +108,7 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
     train_steps = steps_for(trainer, spec, x, y)
     val_steps = steps_for(trainer, spec, x_val, y_val) if len(x_val) else None
     counts_skips = getattr(trainer, "skipped_steps", None) is not None
+    names = recorded_names(spec)  # besides the loss: metrics (several outputs: each output's loss and metrics)
 
     def snapshot() -> LoopState:
         state.stopper = stopper.state() if stopper is not None else None
@@ -149,7 +157,7 @@ def fit(trainer: Trainer, spec: Spec, x: np.ndarray, y: np.ndarray, x_val: np.nd
             exc.epoch, exc.step, exc.weights_step = epoch + 1, bad + 1, bad  # from 1 in messages
             save(train_steps.read() if state.batch else {})  # the final checkpoint holds the weights saved
             raise
-        logs = {"epoch": epoch + 1, **sums_values(sums, t.metrics)}
+        logs = {"epoch": epoch + 1, **sums_values(sums, names)}
         if val_steps is not None:
             logs.update({f"val_{k}": v for k, v in evaluate(trainer, spec, x_val, y_val, t.batch_size,
                                                              steps=val_steps).items()})

@@ -26,7 +26,8 @@ backprop and adds the result into the dys of its sources. A residual block y = x
 A step before which no step has weights needs no input gradient (``Context.input_grad`` false), and the
 backward pass skips the steps with no weights at or before them (``upstream``).
 
-Total loss = Σ over outputs of the data loss + Σ kernel/bias penalties + Σ activity penalties / batch size.
+Total loss = Σ over outputs of weight · data loss (each output's own loss and ``loss_weights``,
+``compiler.semantics.outputs``) + Σ kernel/bias penalties + Σ activity penalties / batch size.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 from compiler.ir.values import Regularizer
 from compiler.semantics.losses import loss_input
+from compiler.semantics.outputs import heads as output_heads
 from compiler.semantics.penalties import penalty, penalty_grad
 from compiler.weights import weight_specs
 
@@ -71,7 +73,7 @@ class Head:
     ``loss`` reads (the fused activation's input, or ``output`` itself); ``logits`` whether that value is
     logits. ``weight`` multiplies its loss in the total."""
 
-    name: str  # the output layer's name
+    name: str  # the output's key (``Spec.output_key_names``: its ``output NAME``, else its layer's name)
     output: int
     reads: int
     logits: bool
@@ -90,6 +92,7 @@ class Pass:
     activity: list = field(default_factory=list)  # (step index, regularizer, output)
     activity_penalty: float = 0.0
     logits: bool = False  # the first head's
+    losses: list = field(default_factory=list)  # each head's unweighted loss, once ``data_loss`` has run
 
     @property
     def output(self) -> np.ndarray:
@@ -157,10 +160,13 @@ class NumpyModel:
         return steps, last
 
     def _heads(self) -> list[Head]:
-        """One head per model output: the spec's loss on each (what it reads: ``compiler.semantics.losses``)."""
-        loss = self.spec.training.loss if self.spec.training else None
+        """One head per model output: its loss and weight (``compiler.semantics.outputs``; what it reads:
+        ``compiler.semantics.losses``)."""
+        settings = output_heads(self.spec)
+        keys = self.spec.output_key_names
         heads = []
-        for index in self.graph.outputs:
+        for k, index in enumerate(self.graph.outputs):
+            loss, weight = (settings[k].loss, settings[k].weight) if settings else (None, 1.0)
             out = self.last_step[index]
             reads = loss_input(self.spec, index, loss)
             if reads.fused:  # the loss reads the input of the fused layer's final step (its activation)
@@ -168,7 +174,7 @@ class NumpyModel:
                 reads_step = self.steps[step].sources[0]
             else:
                 reads_step = out
-            heads.append(Head(self.spec.layers[index].name, out, reads_step, reads.logits, loss))
+            heads.append(Head(keys[k], out, reads_step, reads.logits, loss, weight))
         return heads
 
     def _release(self) -> list[tuple[int, ...]]:
@@ -188,8 +194,9 @@ class NumpyModel:
     # ---- inputs and targets ------------------------------------------------------------------------
     def model_inputs(self, x) -> tuple[np.ndarray, ...]:
         """The model's inputs in the order of its Input layers, from one array (a one-input model), a
-        sequence in that order, or a dict keyed by the Input layers' names."""
-        if isinstance(x, dict):
+        sequence in that order, or a mapping keyed by the Input layers' names (a dict, or the
+        ``NamedArrays`` of runtime.data)."""
+        if hasattr(x, "keys"):
             return tuple(x[name] for name in self.input_names)
         if isinstance(x, (list, tuple)):
             if len(x) != len(self.input_names):
@@ -202,8 +209,8 @@ class NumpyModel:
 
     def targets(self, y) -> list:
         """The targets in the order of the heads, from one array (a one-output model), a sequence in that
-        order, or a dict keyed by the output layers' names."""
-        if isinstance(y, dict):
+        order, or a mapping keyed by the output keys (a dict, or ``NamedArrays``)."""
+        if hasattr(y, "keys"):
             return [y[h.name] for h in self.heads]
         if isinstance(y, (list, tuple)):
             return list(y)
@@ -241,7 +248,8 @@ class NumpyModel:
                     backprops, activity, activity_penalty, self.heads[0].logits)
 
     def _from_logits(self) -> bool:
-        return bool(self.spec.training and self.spec.training.loss.from_logits)
+        """The first output's loss reads logits given by the model (``from_logits``)."""
+        return bool(self.heads and self.heads[0].loss is not None and self.heads[0].loss.from_logits)
 
     def predict(self, x, batch_size: int = 1024):
         """Outputs in inference mode (probabilities where an output ends in softmax/sigmoid): one array, or
@@ -262,10 +270,13 @@ class NumpyModel:
     # ---- loss and gradients ----------------------------------------------------------------------------
     def data_loss(self, fp: Pass, y) -> tuple[float, list[np.ndarray]]:
         """Σ over heads of weight · loss (what each head's loss reads against its targets), and the gradient
-        of that sum with respect to what each head's loss reads."""
+        of that sum with respect to what each head's loss reads. Each head's unweighted loss goes to
+        ``fp.losses``."""
         total, dlosses = 0.0, []
+        fp.losses = []
         for head, value, target in zip(self.heads, fp.loss_inputs, self.targets(y)):
             loss, dloss = loss_and_grad(head.loss, value, target, head.logits)
+            fp.losses.append(loss)
             total = total + head.weight * loss
             dlosses.append(dloss if head.weight == 1.0 else head.weight * dloss)
         return total, dlosses

@@ -68,7 +68,14 @@ class NumpyTrainer:
             self._before.restore()
             self._restore(saved)
             raise self._locate(x, ctx, loss, grads, bad)
-        return loss, fp.output
+        return self._result(loss, fp)
+
+    def _result(self, loss, fp):
+        """(loss, output) for a one-output model; with several outputs ((total, each output's unweighted
+        loss), the outputs) — what ``runtime.loop`` records per output (``compiler.semantics.outputs``)."""
+        if len(fp.outputs) == 1:
+            return loss, fp.output
+        return (loss, *fp.losses), tuple(fp.outputs)
 
     def _non_finite_weights(self) -> list[str]:
         """The weights (moving statistics included) and optimizer slots (by their weight's name) that
@@ -85,7 +92,7 @@ class NumpyTrainer:
     def _evaluate_batch(self, x, y):
         fp = self.model.forward(x, Context(training=False))
         data_loss, _ = self.model.data_loss(fp, y)
-        return data_loss + self.model.weight_penalty() + fp.activity_penalty, fp.output
+        return self._result(data_loss + self.model.weight_penalty() + fp.activity_penalty, fp)
 
     def _locate(self, x, ctx, loss, grads, bad_weights=()) -> Diverged:
         """The step's ``Diverged`` (``compiler.semantics.divergence.locate``), from a pass with its masks over the

@@ -213,6 +213,38 @@ class FileData(IRNode):
     label: str = "label"
 
 
+class ArrayGroup(IRNode):
+    """``key: "name"`` or ``key: ["c1", "c2"]`` in ``npz(..., x={...}, y={...})`` / ``csv(...)``: the model input
+    or output ``key`` takes the npz array ``name`` (one), or the csv columns, in that order (one feature each).
+    ``key`` "" (written ``x="images"``): the model's only input (output)."""
+
+    key: str
+    names: Annotated[tuple[str, ...], Field(min_length=1)]
+    span: SourceSpan | None = None
+
+
+class NamedFileData(IRNode):
+    """The user's file with named arrays, one per model input and output: ``npz("f.npz", x={image: "images",
+    meta: "meta"}, y={digit: "labels", ink: "ink"})`` or ``csv("f.csv", x={a: ["c1", "c2"], b: ["c3"]},
+    y={digit: "label"})`` (runtime.data)."""
+
+    kind: Literal["npz", "csv"]
+    path: str
+    x: tuple[ArrayGroup, ...]
+    y: tuple[ArrayGroup, ...]
+
+
+class TwoTasksData(IRNode):
+    """Digits for a two-input, two-output model: inputs ``image`` (8×8×1, scikit-learn's digits, values 0..16)
+    and ``meta`` (3 features: the ink — the mean pixel value / 16 —, the image's row and column centre of
+    mass, each / 8, each plus noise·ε); outputs ``digit`` (the class, 0..9) and ``ink`` (the mean pixel
+    value / 16, exact). Samples put in a random order (runtime.data)."""
+
+    kind: Literal["two_tasks"] = "two_tasks"
+    n_samples: Annotated[int, Field(gt=0, le=1797)] = 1797
+    noise: Annotated[float, Field(ge=0)] = 0.05
+
+
 class SpiralsData(IRNode):
     """``classes`` interleaved 2-D spirals with Gaussian noise: 2 features, ``classes`` classes."""
 
@@ -268,7 +300,9 @@ class ShapesData(IRNode):
 
 
 SYNTHETIC_CLASSES = {c.model_fields["kind"].default: c for c in (SpiralsData, BlobsData, RegressionData, ShapesData)}
-Data = Annotated[Union[BuiltinData, FileData, SpiralsData, BlobsData, RegressionData, ShapesData],
+NAMED_DATA_CLASSES = {"two_tasks": TwoTasksData}  # generated sets of named arrays (several inputs/outputs)
+Data = Annotated[Union[BuiltinData, FileData, NamedFileData, SpiralsData, BlobsData, RegressionData, ShapesData,
+                       TwoTasksData],
                  Field(discriminator="kind")]
 BUILTIN_DATASETS = {"digits": (64, 10), "iris": (4, 3), "wine": (13, 3), "breast_cancer": (30, 2)}
 

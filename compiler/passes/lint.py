@@ -15,7 +15,8 @@ from compiler.ir.training import (BUILTIN_DATASETS, SANE_LEARNING_RATES, BlobsDa
                                   ShapesData, SpiralsData)
 from compiler.ir.values import RELU_FAMILY, SATURATING, VarianceScaling
 from compiler.passes.initializers import following_activation, kernel_initializer_fields
-from compiler.semantics.losses import PROBABILITY_ACTIVATIONS, output_activation
+from compiler.semantics.losses import PROBABILITY_ACTIVATIONS, output_activation, output_path
+from compiler.semantics.outputs import heads
 from compiler.passes.input_scale import HINT as INPUT_SCALE_HINT, FeatureScale, expected_scale, unscaled_message
 from spec_lang.diagnostics import Diagnostic
 
@@ -103,15 +104,17 @@ def output_against_loss(spec: Spec) -> Found:
     pairings that are surely mistakes — from_logits=true right after a softmax/sigmoid, … — are errors):
     softmax/sigmoid probabilities reshaped or pooled on their way out, read as logits (from_logits=true);
     an output of no softmax/sigmoid read as probabilities (from_logits=false)."""
-    if spec.training is None:
-        return
-    loss = spec.training.loss
+    for head in heads(spec):  # each output with its own loss (compiler.semantics.outputs)
+        yield from _output_against_loss(spec, head.layer, head.loss)
+
+
+def _output_against_loss(spec: Spec, output: int, loss) -> Found:
     if not loss.is_classification:
         return
-    last = spec.layers[-1]
-    found = output_activation(spec.layers)
+    last = spec.layers[output]
+    found = output_activation(spec.layers, output)
     act = found[1] if found else "linear"
-    squashed = squashing_before_output(list(spec.layers))
+    squashed = squashing_before_output([spec.layers[i] for i in reversed(output_path(spec.layers, output))])
     if act in PROBABILITY_ACTIVATIONS:
         pass  # the loss reads the activation's input, or the pairing is an error (loss_problems)
     elif squashed is not None:
@@ -124,7 +127,7 @@ def output_against_loss(spec: Spec) -> Found:
         yield _warn("logits-not-probabilities", f"the loss reads the output as probabilities (from_logits=false: "
                     f"clipped to [1e-7, 1 − 1e-7]) but the output is {act}", loss.span or last.span,
                     "set from_logits=true, or end with a softmax/sigmoid activation")
-    units = (spec.output_shape or (0,))[-1]
+    units = (last.output_shape or (0,))[-1]
     if loss.kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units == 1:
         yield _warn("one-unit-softmax", f"{loss.kind} on a single output unit is always 0", loss.span or last.span,
                     "use binary_crossentropy for two classes, or one unit per class")
@@ -158,6 +161,8 @@ def learning_rate_range(spec: Spec) -> Found:
 def data_against_model(spec: Spec) -> Found:
     """A bundled or generated data set whose feature or class count does not fit the model."""
     data = spec.training.data if spec.training is not None else None
+    if spec.multi_io:  # named arrays, checked key by key when they are loaded (runtime.data)
+        return
     if isinstance(data, BuiltinData):
         features, classes = BUILTIN_DATASETS[data.name]
     elif isinstance(data, (SpiralsData, BlobsData, ShapesData)):
@@ -178,7 +183,7 @@ def data_against_model(spec: Spec) -> Found:
                     f"model input {list(spec.input_shape)} holds {n_in}", spec.layers[0].span,
                     f"use an input of {features} values, e.g. Input({shape})")
     units = (spec.output_shape or (0,))[-1]
-    loss = spec.training.loss.kind
+    loss = heads(spec)[0].loss.kind
     if classes is None and units != 1:
         yield _warn("data-classes", f"data set {name} has one target per sample but the model outputs {units}",
                     spec.layers[-1].span, "end the model with one output unit")

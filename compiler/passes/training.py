@@ -39,7 +39,13 @@ def to_data(val: Val, what: str):
         return tr.FileData(path=val.value)
     name, name_span, args, kwargs = call_parts(val)
     builtin = tuple(tr.BUILTIN_DATASETS)
-    kind = choose(Val(Sym(name), name_span), (*builtin, "file", *tr.SYNTHETIC_CLASSES), what, noun="data set")
+    kind = choose(Val(Sym(name), name_span), (*builtin, "file", "npz", "csv", *tr.SYNTHETIC_CLASSES,
+                                              *tr.NAMED_DATA_CLASSES), what, noun="data set")
+    if kind in ("npz", "csv"):
+        return to_named_file(kind, val, args, kwargs, what)
+    if kind in tr.NAMED_DATA_CLASSES:
+        return bind_kind(val, what, tr.NAMED_DATA_CLASSES, {k: ("n_samples", "noise") for k in tr.NAMED_DATA_CLASSES},
+                         noun="data set")
     if kind in builtin:
         if args or kwargs:
             raise BindError(f"data set {kind} takes no arguments", val.span)
@@ -48,6 +54,68 @@ def to_data(val: Val, what: str):
         return bind(tr.FileData, args, kwargs, "data file", val.span, positional=("path", "label"),
                     allowed=["path", "label"])
     return bind_kind(val, what, tr.SYNTHETIC_CLASSES, SYNTHETIC_ARGS, noun="data set")
+
+
+def to_named_file(kind: str, val: Val, args, kwargs, what: str) -> tr.NamedFileData:
+    """``npz(path, x={key: "array"}, y={key: "array"})``, ``csv(path, x={key: ["c1", "c2"]}, y={key: "c3"})``:
+    a string (``x="images"``) serves the model's only input (output)."""
+    where = f"data {kind}(...)"
+    given = dict(zip(("path", "x", "y"), args))
+    errors: list[BindError] = []
+    if len(args) > 3:
+        errors.append(BindError(f"{where} takes at most 3 positional arguments (path, x, y)", args[3].span))
+    for key, v in kwargs:
+        if key not in ("path", "x", "y"):
+            errors.append(BindError(f"{where} has no argument '{key}'", v.key_span or v.span,
+                                    did_you_mean(key, ("path", "x", "y")) or "it takes path, x, y"))
+        elif key in given:
+            errors.append(BindError(f"{where}: argument '{key}' is given twice", v.key_span or v.span))
+        else:
+            given[key] = v
+    for key in ("path", "x", "y"):
+        if key not in given:
+            errors.append(BindError(f"{where}: missing required argument '{key}'", val.span))
+    parts: dict = {}
+    if "path" in given:
+        try:
+            parts["path"] = converter(str)(given["path"], f"{where}: argument 'path'")
+        except BindError as exc:
+            errors.extend(exc.every())
+    for side in ("x", "y"):
+        if side in given:
+            try:
+                parts[side] = _array_groups(kind, given[side], f"{where}: argument '{side}'")
+            except BindError as exc:
+                errors.extend(exc.every())
+    if errors:
+        errors[0].also = errors[1:]
+        raise errors[0]
+    return tr.NamedFileData(kind=kind, **parts)
+
+
+def _array_groups(kind: str, val: Val, what: str) -> tuple[tr.ArrayGroup, ...]:
+    """``{key: "name", ...}`` (npz: one array a key; csv: a column or a list of columns), or one string."""
+    def names(v: Val, where: str) -> tuple[str, ...]:
+        if kind == "csv" and isinstance(v.value, tuple):
+            if not v.value:
+                raise BindError(f"{where}: expected at least one column, received an empty list", v.span)
+            return tuple(_string(i, where) for i in v.value)
+        return (_string(v, where),)
+
+    if isinstance(val.value, DictVal):
+        return _per_key(val, lambda key, v: tr.ArrayGroup(key=key, names=names(v, f"{what}: key '{key}'"),
+                                                          span=SourceSpan.of(v.key_span or v.span)))
+    if isinstance(val.value, str) or kind == "csv" and isinstance(val.value, tuple):
+        return (tr.ArrayGroup(key="", names=names(val, what), span=SourceSpan.of(val.span)),)
+    shape = '{image: "images", meta: "meta"}' if kind == "npz" else '{a: ["c1", "c2"], b: "c3"}'
+    raise BindError(f"{what}: expected a dict such as {shape} or one {'array' if kind == 'npz' else 'column'} name "
+                    f"in quotes, received {val.describe()}", val.span)
+
+
+def _string(v: Val, what: str) -> str:
+    if isinstance(v.value, str):
+        return v.value
+    raise BindError(f"{what}: expected a name in quotes, received {v.describe()}", v.span)
 
 
 def to_early_stopping(val: Val, what: str) -> tr.EarlyStopping:

@@ -89,11 +89,44 @@ class MetricSums:
         return {"count": self.count, "loss_sum": self.loss_sum, **{f"sum/{n}": v for n, v in self.sums.items()}}
 
 
+class OutputSums:
+    """``MetricSums`` for a model with several outputs (``compiler.semantics.outputs``): the count, the total
+    loss and, for each output, its unweighted loss (``<key>_loss``) and metrics (``<key>_<metric>``), summed
+    over samples. ``heads``: ``compiler.semantics.outputs.heads(spec)``. A metric on logits (the output's
+    ``from_logits``) uses the logits' threshold."""
+
+    def __init__(self, heads, state: dict | None = None):
+        self.heads = heads
+        self.names = [n for h in heads for n in (h.loss_name, *(h.metric_name(m) for m in h.metrics))]
+        state = state or {}
+        self.count = int(state.get("count", 0))
+        self.loss_sum = float(state.get("loss_sum", 0.0))
+        self.sums = {n: float(state.get(f"sum/{n}", 0.0)) for n in self.names}
+
+    def add(self, losses, outputs, y) -> None:
+        """One batch: ``losses`` = (total, loss of each output), ``outputs`` one array per output, ``y`` the
+        targets by output key."""
+        count = len(outputs[0])
+        self.count += count
+        self.loss_sum += float(losses[0]) * count
+        for head, loss, out in zip(self.heads, losses[1:], outputs):
+            self.sums[head.loss_name] += float(loss) * count
+            for m in head.metrics:
+                self.sums[head.metric_name(m)] += metric_sums(m, head.loss, out, y[head.key], head.loss.from_logits)
+
+    def values(self) -> dict[str, float]:
+        return sums_values(self.state(), self.names)
+
+    def state(self) -> dict[str, float]:
+        return {"count": self.count, "loss_sum": self.loss_sum, **{f"sum/{n}": v for n, v in self.sums.items()}}
+
+
 def sums_values(sums: dict, names) -> dict[str, float]:
-    """Means from running sums (``Steps.read``): ``loss`` = loss_sum/count, each metric sum/count (rmse: its sqrt)."""
+    """Means from running sums (``Steps.read``): ``loss`` = loss_sum/count, each metric sum/count (rmse, also an
+    output's ``<key>_rmse``: its sqrt)."""
     count = sums["count"]
     out = {"loss": sums["loss_sum"] / count}
     for name in names:
         mean = sums[f"sum/{name}"] / count
-        out[name] = math.sqrt(mean) if name == "rmse" else mean
+        out[name] = math.sqrt(mean) if name == "rmse" or name.endswith("_rmse") else mean
     return out
