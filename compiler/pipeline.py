@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
 from compiler.ir.base import SourceSpan
 from compiler.ir.names import name_problem
-from compiler.ir.graph import wire_in_sequence
 from compiler.ir.spec import Spec
 from compiler.ir.layers import LAYER_CLASSES
 from compiler.passes import training as _training  # noqa: F401 - registers the training value kinds
 from compiler.passes.adapting import HINT as ADAPTING_HINT, adapting_problems
-from compiler.passes.build import build_layers, expand, name_layers
+from compiler.passes.build import SHORTCUT_HINT, Expansion, build_layers, expand, input_problems, name_layers, wire
 from compiler.passes.evaluate import EvalError, Evaluator
 from compiler.passes.initializers import resolve_auto
 from compiler.passes.lint import lint
@@ -127,7 +127,8 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
     model = models[0]
     if (problem := name_problem(model.name)) is not None:
         sink.error(f"model name: {problem}", model.name_span)
-    layers = build_layers(expand(model, blocks, evaluator, sink), blocks, evaluator, sink)
+    expansion = expand(model, blocks, evaluator, sink)
+    layers = build_layers(expansion.calls, blocks, evaluator, sink)
     output_keys = declared_output_keys(model)
     training = build_training(trains[0], evaluator, sink, output_keys) if trains else None
     if not model.body.items:
@@ -135,16 +136,20 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
         return None
     if sink.errors:
         return None
+    input_problems(layers, expansion.calls, sink)
     layers = name_layers(layers, sink)
     if sink.errors:
         return None
-    layers = wire_in_sequence(layers)
-    outputs = (layers[-1].name,) if layers else ()
+    layers, outputs = wire(layers, expansion, sink)
+    if sink.errors:
+        return None
     for index, message in layout_problems(layers, model.name, outputs):
         sink.error(message, layers[index].span.to_span() if index is not None else model.name_span)
     if sink.errors:
         return None
+    shape_errors = len(sink.diagnostics)
     layers = infer_shapes(resolve_auto(layers, outputs), sink)
+    _suggest_shortcuts(sink, shape_errors, expansion)
     for index, message in adapting_problems(layers):
         sink.error(message, layers[index].span.to_span(), ADAPTING_HINT)
     for loss, output in output_losses(training, output_keys, layers, outputs):
@@ -158,6 +163,17 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
     # after building the largest validator of the IR (about 3 ms of every `nnspec check`).
     return Spec.model_construct(name=model.name, source=module.path, span=SourceSpan.of(model.span),
                                 layers=tuple(layers), outputs=outputs, output_keys=output_keys, training=training)
+
+
+def _suggest_shortcuts(sink: DiagnosticSink, since: int, expansion: Expansion) -> None:
+    """A shape error of a residual's Add (no shortcut) from diagnostic ``since`` on gets the hint of a projection."""
+    residuals = {lc.call.span for lc in expansion.calls if lc.residual}
+    if not residuals:
+        return
+    for i in range(since, len(sink.diagnostics)):
+        d = sink.diagnostics[i]
+        if d.severity == "error" and d.span in residuals and d.hint is None:
+            sink.diagnostics[i] = replace(d, hint=SHORTCUT_HINT)
 
 
 def _define(table: dict, name: str, node, what: str, span, sink: DiagnosticSink) -> None:

@@ -129,7 +129,62 @@ class Repeat(Record):
     span: Span
 
 
-LayerStmt = Union[Call, Repeat]
+@record
+class Wired(Record):
+    """``Kind(args)(a, b)``: a layer line (or a block use) that takes the outputs named ``inputs``, in order,
+    instead of the previous line's."""
+
+    call: Call
+    inputs: tuple[Name, ...]
+    span: Span
+
+
+@record
+class Residual(Record):
+    """``residual { body } [shortcut { body }]``: ``Add()(body(x), shortcut(x))``, the shortcut ``x`` itself
+    when there is none; ``x`` is the flow into the construct."""
+
+    body: "Body"
+    shortcut: "Body | None"
+    span: Span
+    keyword_span: Span  # ``residual``: where the Add's errors point
+
+
+@record
+class Branch(Record):
+    """``branch { ... }`` in a ``parallel``: an empty body is the construct's input itself."""
+
+    body: "Body"
+    span: Span
+
+
+@record
+class Parallel(Record):
+    """``parallel Merge(args) { branch {...} ... }``: every branch takes the construct's input; ``merge`` joins
+    their outputs in order."""
+
+    merge: Call
+    branches: tuple[Branch, ...]
+    span: Span
+    keyword_span: Span
+    inner_span: Span  # from the ``{`` after the merge to its ``}``: the braces around the branches
+
+
+@record
+class Named(Record):
+    """``name = stmt`` (``output`` false) or ``output name = stmt``: names the output of ``stmt`` (a layer line,
+    a ``Wired`` line, a residual or a parallel); ``output`` marks it as one of the model's outputs, keyed
+    ``name``."""
+
+    name: str
+    name_span: Span
+    output: bool
+    stmt: "Unit"
+    span: Span
+
+
+Unit = Union[Call, Wired, Residual, Parallel]
+LayerStmt = Union[Call, Wired, Residual, Parallel, Named, Repeat]
 
 
 @record

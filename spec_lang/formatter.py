@@ -9,9 +9,14 @@ Canonical format
 ----------------
 Layout
     * 4-space indentation; one statement / layer / setting per line.
-    * ``{`` ends the line of ``model NAME``, ``block NAME(params)``, ``train`` and
-      ``repeat N``; ``}`` stands on its own line.  Bodies (``repeat`` included) are
-      always multi-line; an empty body is ``{`` then ``}`` on the next line.
+    * ``{`` ends the line of ``model NAME``, ``block NAME(params)``, ``train``,
+      ``repeat N``, ``residual``, ``parallel Merge(args)`` and ``branch``; ``}`` stands on
+      its own line, except that ``} shortcut {`` shares one.  Bodies (``repeat``,
+      ``residual``, ``branch`` included) are always multi-line; an empty body is ``{``
+      then ``}`` on the next line.
+    * Graph lines: ``name = Kind(args)``, ``output name = Kind(args)``, explicit inputs
+      ``Kind(args)(a, b)`` (``, `` between them, no trailing comma); ``name =`` and
+      ``output name =`` may stand before a ``residual`` or a ``parallel`` too.
 
 Blank lines
     * Top level: exactly one blank line between statements, except that
@@ -234,6 +239,10 @@ def _params_key(block: ast.BlockDef) -> object:
     return ("params", id(block))
 
 
+def _inputs_key(wired: ast.Wired) -> object:
+    return ("inputs", id(wired))
+
+
 def _boxes_in(node) -> Iterator[_Box]:
     """The containers directly inside ``node`` (not those nested in them), ``node`` included."""
     if isinstance(node, ast.Call):
@@ -251,6 +260,20 @@ def _boxes_in(node) -> Iterator[_Box]:
         yield from _boxes_in(node.body)
     elif isinstance(node, ast.Repeat):
         yield from _boxes_in(node.count)
+        yield from _boxes_in(node.body)
+    elif isinstance(node, ast.Named):
+        yield from _boxes_in(node.stmt)
+    elif isinstance(node, ast.Wired):
+        yield from _boxes_in(node.call)
+        yield _Box(_inputs_key(node), _end(node.call.span), _end(node.span), node.inputs)
+    elif isinstance(node, ast.Residual):
+        yield from _boxes_in(node.body)
+        if node.shortcut is not None:
+            yield from _boxes_in(node.shortcut)
+    elif isinstance(node, ast.Parallel):
+        yield from _boxes_in(node.merge)
+        yield _Box(id(node), _start(node.inner_span), _end(node.inner_span), node.branches)
+    elif isinstance(node, ast.Branch):
         yield from _boxes_in(node.body)
     elif isinstance(node, (ast.ConstDef, ast.Setting, ast.Arg, ast.DictItem)):
         yield from _boxes_in(node.value)
@@ -402,8 +425,40 @@ class _Formatter:
         pad = INDENT * indent
         if isinstance(layer, ast.Call):
             return pad + self._expr(layer, indent, len(pad), tail)
-        head = pad + "repeat " + self._expr(layer.count, indent, len(pad) + len("repeat "), len(" {"))
-        return self._braced(head, id(layer.body), layer.body.items, indent, self._layer)
+        if isinstance(layer, ast.Repeat):
+            head = pad + "repeat " + self._expr(layer.count, indent, len(pad) + len("repeat "), len(" {"))
+            return self._braced(head, id(layer.body), layer.body.items, indent, self._layer)
+        if isinstance(layer, ast.Named):
+            return self._unit(layer.stmt, indent, pad + ("output " if layer.output else "") + layer.name + " = ", tail)
+        return self._unit(layer, indent, pad, tail)
+
+    def _unit(self, unit: ast.Unit, indent: int, head: str, tail: int) -> str:
+        """A layer line, a line with its inputs, a residual or a parallel, after ``head`` (its indentation,
+        and ``name = `` if it is named)."""
+        if isinstance(unit, ast.Call):
+            return head + self._expr(unit, indent, len(head), tail)
+        if isinstance(unit, ast.Wired):
+            key = _inputs_key(unit)
+            names = ", ".join(n.id for n in unit.inputs)
+            if key in self.touched:
+                inputs = self._exploded("(", unit.inputs, key, ")", indent, lambda n, *_: n.id)
+            else:
+                inputs = f"({names})"
+            call = self._expr(unit.call, indent, len(head), len(inputs) + tail if "\n" not in inputs else 1)
+            return head + call + inputs
+        if isinstance(unit, ast.Residual):
+            text = self._braced(head + "residual", id(unit.body), unit.body.items, indent, self._layer)
+            if unit.shortcut is not None:
+                text += " " + self._braced("shortcut", id(unit.shortcut), unit.shortcut.items, indent, self._layer)
+            return text
+        if isinstance(unit, ast.Parallel):
+            head += "parallel "
+            head += self._expr(unit.merge, indent, len(head), len(" {"))
+            return self._braced(head, id(unit), unit.branches, indent, self._branch)
+        raise TypeError(f"cannot format {type(unit).__name__}")
+
+    def _branch(self, branch: ast.Branch, indent: int, tail: int) -> str:
+        return self._braced(INDENT * indent + "branch", id(branch.body), branch.body.items, indent, self._layer)
 
     def _setting(self, setting: ast.Setting, indent: int, tail: int) -> str:
         return self._assignment(setting.name, setting.value, indent, tail)

@@ -157,6 +157,8 @@ def _dedupe(errors: list[Diagnostic]) -> list[Diagnostic]:
 def _describe_expected(expected: set[str], words: dict[str, str]) -> str:
     if {"NUMBER", "STRING", "NAME"} <= expected:
         return "; expected a value (a number, string, name, list or call)"
+    if "RESIDUAL" in expected:  # where a model or block body's next statement (or its end) may stand
+        return "; expected a layer line, repeat, residual, parallel, output or '}'"
     shown = sorted({_TERMINAL_WORDS.get(t) or words.get(t) or f"'{t.lower()}'" for t in expected})
     if not shown:
         return ""
@@ -251,6 +253,34 @@ class _AstBuilder:
     def repeat(self, items, pos):
         count, body = items
         return ast.Repeat(count, body, self._s(pos))
+
+    def named(self, items, pos):
+        name, stmt = items
+        return ast.Named(name[_TEXT], self._tok_span(name), False, stmt, self._s(pos))
+
+    def output(self, items, pos):
+        name, stmt = items
+        return ast.Named(name[_TEXT], self._tok_span(name), True, stmt, self._s(pos))
+
+    def wired(self, items, pos):
+        call, *names = items
+        return ast.Wired(call, tuple(ast.Name(n[_TEXT], self._tok_span(n)) for n in names), self._s(pos))
+
+    def residual(self, items, pos):
+        body, *shortcut = items
+        line, column = pos[0], pos[1]
+        keyword = _new(Span, (self.path, line, column, line, column + len("residual")))
+        return ast.Residual(body, shortcut[0] if shortcut else None, self._s(pos), keyword)
+
+    def parallel(self, items, pos):
+        merge, *branches = items
+        line, column = pos[0], pos[1]
+        keyword = _new(Span, (self.path, line, column, line, column + len("parallel")))
+        inner = _new(Span, (self.path, merge.span.end_line, merge.span.end_column, pos[2], pos[3]))
+        return ast.Parallel(merge, tuple(branches), self._s(pos), keyword, inner)
+
+    def branch(self, items, pos):
+        return ast.Branch(items[0], self._s(pos))
 
     def call(self, items, pos):
         name = items[0]

@@ -125,7 +125,7 @@ SYNTAX = [
         model m {
             Input([8])
             Dense(3)
-    """, 3, 13, "unexpected end of file; expected one of 'repeat', '}', a name"),
+    """, 3, 13, "unexpected end of file; expected a layer line, repeat, residual, parallel, output or '}'"),
     case("end-of-file-in-call", "model m {\n    Input([8])\n    Dense(3,", 3, 13, "unexpected end of file; expected a value"),
     case("end-of-file-in-block", """
         block b() {
@@ -950,14 +950,14 @@ STRUCTURE = [
             Dense(3)
             Input([8])
         }
-    """, 2, 5, "model 'm' must start with Input(shape=[...])", count=2),
+    """, 2, 5, "model 'm' must start with Input(shape=[...])"),
     case("two-inputs", """
         model m {
             Input([8])
             Dense(3)
             Input([8])
         }
-    """, 4, 5, "Input may only be the first layer of the model (a model has one input)"),
+    """, 2, 5, "a model with several inputs names each one: its name is its data key", count=2),
     case("two-models", """
         model a {
             Input([8])
