@@ -87,14 +87,23 @@ def training_line(spec: Spec) -> str:
     """One line: loss, optimizer with its settings, schedule, batches, epochs, seed, data."""
     t = spec.training
     assert t is not None
-    parts = [f"loss={_call(t.loss.model_dump())}", f"optimizer={_call(t.optimizer.model_dump())}"]
+    if isinstance(t.loss, tuple):  # one loss per output key
+        loss = "{" + ", ".join(f"{o.key}: {_call(o.loss.model_dump())}" for o in t.loss) + "}"
+    else:
+        loss = _call(t.loss.model_dump())
+    parts = [f"loss={loss}"]
+    if t.loss_weights:
+        parts.append("loss_weights={" + ", ".join(f"{w.key}: {w.weight:g}" for w in t.loss_weights) + "}")
+    parts.append(f"optimizer={_call(t.optimizer.model_dump())}")
     if t.schedule.kind != "constant":
         parts.append(f"schedule={_call(t.schedule.model_dump())}")
     for key in ("clip_norm", "clip_value"):
         if getattr(t, key) is not None:
             parts.append(f"{key}={getattr(t, key):g}")
     parts += [f"batch_size={t.batch_size}", f"epochs={t.epochs}", f"seed={t.seed}"]
-    if t.metrics:
+    if t.metrics and not isinstance(t.metrics[0], str):  # per output key
+        parts.append("metrics={" + ", ".join(f"{m.key}: [{', '.join(m.metrics)}]" for m in t.metrics) + "}")
+    elif t.metrics:
         parts.append("metrics=[" + ", ".join(t.metrics) + "]")
     if t.validation_split:
         parts.append(f"validation_split={t.validation_split:g}")
@@ -102,6 +111,11 @@ def training_line(spec: Spec) -> str:
         parts.append("early_stopping=" + _call({"kind": "monitor", **t.early_stopping.model_dump()}))
     if t.data is not None:
         data = t.data
-        parts.append("data=" + (data.name if data.kind == "builtin" else data.path if data.kind == "file"
-                                else _call(data.model_dump())))
+        if data.kind in ("npz", "csv"):
+            def groups(gs) -> str:
+                return "{" + ", ".join(f"{g.key or '-'}: {', '.join(g.names)}" for g in gs) + "}"
+            parts.append(f"data={data.kind}({data.path}, x={groups(data.x)}, y={groups(data.y)})")
+        else:
+            parts.append("data=" + (data.name if data.kind == "builtin" else data.path if data.kind == "file"
+                                    else _call(data.model_dump())))
     return "Training: " + ", ".join(parts)
