@@ -1,4 +1,5 @@
-"""A compiled spec as a torch network: the lowered steps, the fused output, the weight table.
+"""A compiled spec as a torch network: the lowered steps run as a stack or as a graph program, the fused
+output(s), the weight table.
 
 As in the NumPy reference (``backends.numpy.model``), a Dense or Conv2D with an activation is two
 steps (its own formula, then the activation), so that a final softmax (or sigmoid) can be fused
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from backends.torch.layers import CONV_KERNEL, DENSE_KERNEL, Activation, RunContext, is_image, lower
+from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 from compiler.semantics.losses import loss_input
 from compiler.semantics.penalties import l1_l2
@@ -63,8 +65,20 @@ class WeightEntry:
         return a.permute(*perm) if isinstance(a, torch.Tensor) else a.transpose(perm)
 
 
+# how a step of the graph program takes its argument
+FROM_INPUT, FROM_STEP, FROM_STEPS = 0, 1, 2
+
+
 class TorchModel(nn.Module):
-    """The lowered steps of ``spec``; ``forward(x)`` -> (output, loss input, activity penalty or None)."""
+    """The lowered steps of ``spec``; ``forward(x)`` -> (first output, what its loss reads, activity penalty or
+    None); ``run(x)`` -> (every output, what each output's loss reads, penalty), in the order of ``Spec.outputs``.
+
+    A stack runs its steps in a loop, each taking the one before (as fast as a hand-written ``nn.Sequential``).
+    A graph runs a flat program precomputed here: ``program[i] = (module, how, source)`` over a list of values,
+    one per step — ``how`` says whether the step takes the model input number ``source``, the value of step
+    ``source``, or (a merge) the list of the values of the steps ``source`` — so the hot path is list indexing,
+    no dictionary lookup and no name. Activity penalties are summed after the pass from the values they read.
+    """
 
     def __init__(self, spec: Spec, ctx: RunContext):
         super().__init__()
@@ -72,23 +86,49 @@ class TorchModel(nn.Module):
         self.steps = nn.ModuleList()
         self.step_layers: list[str] = []  # the layer each step belongs to
         self.activity: list[Regularizer | None] = []  # on a layer's final step only
+        graph = Graph.of(spec.layers, spec.outputs)
+        self.input_names = [spec.layers[i].name for i in graph.inputs]
         by_layer: dict[str, nn.Module] = {}
-        for layer in spec.layers:
+        last: list[int] = []  # each layer's final step
+        program = []
+        for i, layer in enumerate(spec.layers):
             module = lower(layer, ctx)
             by_layer[layer.name] = module
+            sources = [last[s] for s in graph.sources[i]]
+            if layer.is_input:
+                program.append((module, FROM_INPUT, graph.inputs.index(i)))
+            elif layer.is_merge:
+                program.append((module, FROM_STEPS, tuple(sources)))
+            else:
+                program.append((module, FROM_STEP, sources[0]))
             self._add(layer.name, module)
             act = layer.activation_fn
             if layer.has_kernel and act.kind != "linear":
-                self._add(layer.name, Activation(act, is_image(layer.output_shape)))
+                module = Activation(act, is_image(layer.output_shape))
+                program.append((module, FROM_STEP, len(self.steps) - 1))
+                self._add(layer.name, module)
             reg = getattr(layer, "activity_regularizer", None)
             if reg is not None:
                 self.activity[-1] = reg
+            last.append(len(self.steps) - 1)
+        self.program = program
+        self.last_step = last
+        self.is_stack = graph.is_stack
+        self.activity_steps = [(i, r) for i, r in enumerate(self.activity) if r is not None]
+        self.has_activity = bool(self.activity_steps)
+        # one head per output: its final step, the step whose value its loss reads, whether it is an image
+        loss = spec.training.loss if spec.training else None
+        self.heads: list[tuple[int, int, bool]] = []
+        for index in graph.outputs:
+            reads = loss_input(spec, index, loss)
+            out = last[index]
+            # fused: the loss reads the input of the fused layer's final step (its activation)
+            read_step = program[last[reads.fused_at]][2] if reads.fused else out
+            self.heads.append((out, read_step, is_image(spec.layers[index].output_shape)))
         fused_layer = loss_input(spec).fused_at  # the loss reads the input of that layer's final step
         self.fused = fused_layer is not None
-        self.fused_at = max(i for i, name in enumerate(self.step_layers)
-                            if name == spec.layers[fused_layer].name) if self.fused else -1
-        self.has_activity = any(r is not None for r in self.activity)
-        self.image_output = is_image(spec.output_shape)
+        self.fused_at = last[fused_layer] if self.fused else -1
+        self.image_output = self.heads[0][2]
         self.entries: list[WeightEntry] = []
         for w in weight_specs(spec):
             module = by_layer[w.layer]
@@ -100,7 +140,13 @@ class TorchModel(nn.Module):
         self.step_layers.append(layer)
         self.activity.append(None)
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x):
+        """(first output, what its loss reads, activity penalty or None); ``x`` a tensor, or one per Input."""
+        if not self.is_stack:
+            outputs, loss_inputs, penalty = self.run(x)
+            return outputs[0], loss_inputs[0], penalty
+        if isinstance(x, (list, tuple)):
+            (x,) = x
         fused_at = self.fused_at
         loss_input = None
         penalty = None
@@ -126,12 +172,40 @@ class TorchModel(nn.Module):
             x, loss_input = _to_nhwc(x), _to_nhwc(loss_input)
         return x, loss_input, penalty
 
-    def trace(self, x: torch.Tensor, *, record: dict | None = None) -> None:
+    def _values(self, x) -> list:
+        """Every step's value, running the program (see the class docstring)."""
+        inputs = x if isinstance(x, (list, tuple)) else (x,)
+        values: list = [None] * len(self.program)
+        for i, (module, how, source) in enumerate(self.program):
+            if how == FROM_STEP:
+                values[i] = module(values[source])
+            elif how == FROM_STEPS:
+                values[i] = module([values[s] for s in source])
+            else:
+                values[i] = module(inputs[source])
+        return values
+
+    def run(self, x):
+        """(outputs, what each output's loss reads, activity penalty or None), one per ``Spec.outputs``, in
+        Keras' layout; ``x`` a tensor, or a sequence of tensors in the order of the Input layers."""
+        values = self._values(x)
+        penalty = None
+        for i, reg in self.activity_steps:
+            p = activity_penalty(reg, values[i])
+            penalty = p if penalty is None else penalty + p
+        outputs, loss_inputs = [], []
+        for out, reads, image in self.heads:
+            y, z = values[out], values[reads]
+            outputs.append(_to_nhwc(y) if image else y)
+            loss_inputs.append(_to_nhwc(z) if z.dim() == 4 else z)
+        return tuple(outputs), tuple(loss_inputs), penalty
+
+    def trace(self, x, *, record: dict | None = None) -> None:
         """Run every step; ``record[layer]`` receives each layer's final output (NHWC, as NumPy)."""
-        for step, layer in zip(self.steps, self.step_layers):
-            x = step(x)
-            if record is not None:
-                record[layer] = _to_nhwc(x) if x.dim() == 4 else x
+        values = self._values(x)
+        if record is not None:
+            for layer, value in zip(self.step_layers, values):
+                record[layer] = _to_nhwc(value) if value.dim() == 4 else value
 
     def weight_penalty(self):
         """Σ over regularized weights of l1·Σ|w| + l2·Σw² (a tensor), or None without regularizers."""

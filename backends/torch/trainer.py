@@ -107,7 +107,13 @@ class TorchTrainer:
         return bool(self.spec.training.loss.from_logits)
 
     # ---- conversions ------------------------------------------------------------------------
-    def _input(self, x) -> torch.Tensor:
+    def _input(self, x):
+        """A tensor on the device in the variable dtype; a model of several inputs takes a sequence in the
+        order of its Input layers, or a dict keyed by their names (a tuple of tensors)."""
+        if isinstance(x, dict):
+            return tuple(self._input(x[name]) for name in self.model.input_names)
+        if isinstance(x, (list, tuple)):
+            return tuple(self._input(a) for a in x)
         if isinstance(x, torch.Tensor):
             return x.to(device=self.device, dtype=self.dtype)
         x = np.asarray(x)

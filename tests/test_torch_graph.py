@@ -1,0 +1,122 @@
+"""The PyTorch backend on graphs against the NumPy reference, float64 canonical mode: training traces through a
+residual block, branches, a value used four times and several outputs; every output of ``TorchModel.run``; the
+per-layer records of ``probe``; the merge modules (NCHW inside, Keras' axis for Concatenate, the tie rule)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from frameworks import need
+
+torch = need("torch")
+
+from backends.numpy import layers as numpy_layers  # noqa: E402
+from backends.numpy.layers import Context  # noqa: E402
+from backends.numpy.model import NumpyModel  # noqa: E402
+from backends.numpy.trainer import NumpyTrainer  # noqa: E402
+from backends.torch.layers import LOWERINGS, RunContext  # noqa: E402
+from backends.torch.trainer import TorchTrainer  # noqa: E402
+from compiler.ir.layers import LAYER_CLASSES, MergeLayer  # noqa: E402
+from compiler.semantics.initializers import initial_weights  # noqa: E402
+from graph_cases import GRAPHS, graph_data, two_outputs  # noqa: E402
+from tools.equiv import compare, layer_scales, relative_error, run_canonical, tolerance_for  # noqa: E402
+
+STEPS = 12
+TOL64 = tolerance_for(np.float64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("case", sorted(GRAPHS))
+def test_a_graph_trains_as_numpy_does_in_float64(case):
+    spec = GRAPHS[case]()
+    x, ys = graph_data(spec, n=24)
+    reference = run_canonical("numpy", spec, x, ys[0], steps=STEPS)
+    trace = run_canonical("torch", spec, x, ys[0], steps=STEPS)
+    assert len(trace.losses) == STEPS and trace.stopped is None
+    d = compare(trace, reference, TOL64)
+    assert d.step is None and d.layer is None, d
+    assert relative_error(trace.first_outputs, reference.first_outputs) < TOL64
+
+
+@pytest.mark.parametrize("case", sorted(GRAPHS))
+def test_every_layer_output_and_gradient_of_a_probe_agree(case):
+    spec = GRAPHS[case]()
+    x, ys = graph_data(spec, n=8)
+    weights = initial_weights(spec, 3, np.float64)
+    ours = TorchTrainer(spec, weights, dtype=np.float64)
+    ref = NumpyTrainer(spec, weights, dtype=np.float64)
+    outputs, grads = ours.probe(x, ys[0])
+    ref_outputs, ref_grads = ref.probe(x, ys[0])
+    assert set(outputs) == set(ref_outputs) == {layer.name for layer in spec.layers}
+    for name, value in ref_outputs.items():
+        assert relative_error(outputs[name], value) < TOL64, name
+    assert set(grads) == set(ref_grads)
+    scales = layer_scales(ref_grads)  # a bias before BatchNormalization has a gradient of round-off only
+    for name, g in ref_grads.items():
+        assert relative_error(grads[name], g, scales[name.split("/")[0]]) < TOL64, name
+
+
+def test_run_returns_every_output_in_keras_layout():
+    spec = two_outputs()
+    weights = initial_weights(spec, 3, np.float64)
+    trainer = TorchTrainer(spec, weights, dtype=np.float64)
+    x, _ = graph_data(spec, n=5)
+    trainer.ctx.training = False
+    with torch.no_grad():
+        outputs, loss_inputs, penalty = trainer.model.run(trainer._input(x))
+    expected = NumpyModel(spec, weights).predict(x)
+    assert len(outputs) == len(loss_inputs) == 2 and penalty is None
+    for got, want in zip(outputs, expected):
+        assert relative_error(got.numpy(), want) < TOL64
+
+
+def test_a_stack_keeps_the_stack_path():
+    spec = GRAPHS["residual"]()
+    assert not TorchTrainer(spec, dtype=np.float64).model.is_stack
+    from compiler.pipeline import compile_text
+
+    stack = compile_text("model m { Input([3]) Dense(2) } train { loss = mse optimizer = sgd }").spec
+    assert TorchTrainer(stack, dtype=np.float64).model.is_stack
+
+
+# ---- the merge modules against the NumPy merges, images NCHW inside --------------------------------------
+MERGES = [("Add", {}, [(3, 1, 2), (3, 4, 2), (1, 4, 2)]), ("Subtract", {}, [(3, 4, 1), (1, 4, 2)]),
+          ("Multiply", {}, [(3, 4, 2), (3, 1, 2), (3, 4, 2)]), ("Average", {}, [(1, 4, 2), (3, 4, 2)]),
+          ("Maximum", {}, [(3, 4, 2), (3, 4, 1), (3, 4, 2)]), ("Minimum", {}, [(3, 4, 2), (1, 1, 2), (3, 4, 2)]),
+          ("Concatenate", {}, [(3, 4, 2), (3, 4, 3)]), ("Concatenate", {"axis": 1}, [(2, 4, 2), (3, 4, 2)]),
+          ("Concatenate", {"axis": -2}, [(3, 1, 2), (3, 4, 2)]), ("Concatenate", {"axis": 1}, [(3, 2), (1, 2)]),
+          ("Concatenate", {}, [(5,), (2,), (1,)])]
+
+
+@pytest.mark.parametrize("kind,args,shapes", MERGES, ids=[f"{k}-{a}-{len(s[0])}d" for k, a, s in MERGES])
+def test_a_merge_module_computes_the_numpy_merge_and_its_gradients(kind, args, shapes):
+    layer = LAYER_CLASSES[kind](name="m", span={"path": "<test>", "line": 1, "column": 1, "end_line": 1,
+                                                "end_column": 2}, **args)
+    layer = layer.model_copy(update={"output_shape": layer.infer_merge_shape(tuple(shapes))})
+    assert isinstance(layer, MergeLayer)
+    rng = np.random.default_rng(5)
+    # integers: Maximum/Minimum meet ties
+    xs = [rng.integers(-2, 3, size=(2, *s)).astype(np.float64) for s in shapes]
+    y, backprop = numpy_layers.LAYERS[kind](layer, {}, {}, xs, Context(training=True))
+    dy = rng.normal(size=y.shape)
+    dxs, _ = backprop(dy)
+
+    def inside(a):  # NHWC -> NCHW for an image, as the network holds it
+        t = torch.tensor(a, requires_grad=True)
+        return t, (t.permute(0, 3, 1, 2) if t.dim() == 4 else t)
+
+    leaves, inner = zip(*(inside(x) for x in xs))
+    out = LOWERINGS[kind](layer, RunContext())(list(inner))
+    out = out.permute(0, 2, 3, 1) if out.dim() == 4 else out
+    np.testing.assert_array_equal(out.detach().numpy(), y)
+    out.backward(torch.tensor(dy))
+    for leaf, dx in zip(leaves, dxs):
+        np.testing.assert_allclose(leaf.grad.numpy(), dx, rtol=1e-12, atol=1e-12)
