@@ -132,6 +132,18 @@ def keras_layer(layer):
         return keras.layers.Conv2DTranspose(layer.filters, layer.kernel_size, strides=layer.strides,
                                             padding=layer.padding, output_padding=layer.output_padding,
                                             dilation_rate=layer.dilation_rate, **_weighted(layer), **common)
+    if kind == "ReLU":
+        return keras.layers.ReLU(max_value=layer.max_value, negative_slope=layer.negative_slope,
+                                 threshold=layer.threshold, **common)
+    if kind == "LeakyReLU":
+        return keras.layers.LeakyReLU(negative_slope=layer.negative_slope, **common)
+    if kind == "PReLU":
+        return keras.layers.PReLU(alpha_regularizer=keras_regularizer(layer.alpha_regularizer),
+                                  shared_axes=list(layer.shared) or None, **common)
+    if kind == "ELU":
+        return keras.layers.ELU(alpha=layer.alpha, **common)
+    if kind == "Softmax":
+        return keras.layers.Softmax(axis=layer.axis if isinstance(layer.axis, int) else list(layer.axis), **common)
     raise ValueError(f"the Keras oracle has no layer for {kind!r}: add it to tests/keras_oracle.py")
 
 

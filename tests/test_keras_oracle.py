@@ -208,6 +208,17 @@ LAYER_MODELS = {
                                              "LayerNormalization([1, 2, 3], scale=false) Flatten() Dense(4) "
                                              "LayerNormalization(gamma_regularizer={r}) Dense(3, activation=softmax)",
                                 "sparse_categorical_crossentropy"),
+    # the activation layers: PReLU per channel (α regularized) and per position, a clipped and thresholded ReLU
+    # with a slope, softmax over an image's height and over its spatial axes, relu6, the leaky path, and a
+    # Softmax output fused with the loss (slopes exact in float32: Keras' leaky_relu takes a float32 slope)
+    "activation-layers": ("[5, 4, 2]", "Conv2D(3, 3, padding=same, kernel_regularizer={r}) "
+                                       "PReLU(random_uniform(minval=0.0625, maxval=0.25), shared_axes=[1, 2], "
+                                       "alpha_regularizer={r}) "
+                                       "Conv2D(4, 2) ReLU(max_value=1.5, negative_slope=0.125, threshold=0.25) "
+                                       "Softmax(1) Conv2D(3, 2, padding=same) LeakyReLU(0.375) Softmax([1, 2]) "
+                                       "PReLU(alpha_regularizer={r}) ELU(0.5) Flatten() Dense(6) ReLU(6) Dense(5) "
+                                       "ReLU(negative_slope=0.25) Dense(4) ReLU() Dense(3) Softmax()",
+                          "categorical_crossentropy"),
 }
 GELU_TOL = 1e-7
 

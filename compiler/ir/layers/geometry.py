@@ -43,3 +43,14 @@ def transposed_output_size(size: int, window: int, stride: int, padding: str, ou
     if padding == "same":
         return size * stride if output_padding is None else (size - 1) * stride + k % 2 + output_padding
     return (size - 1) * stride + k + (max(k, stride) - k if output_padding is None else output_padding)
+
+
+def transposed_crop(size: int, window: int, stride: int, padding: str, output_size: int,
+                    dilation: int = 1) -> tuple[int, int]:
+    """(front, back): how TensorFlow's transposed convolution cuts its ``output_size`` pixels out of the full
+    one, (size−1)·stride + k long (k = (window−1)·dilation + 1): ``front`` pixels dropped before (the
+    padding a Conv2D over the output would put there: 0 for valid, ``same_padding``'s first amount for
+    same), ``back`` after; a negative ``back`` extends the output past the full length with zeros."""
+    front = same_padding(output_size, window, stride, dilation)[0] if padding == "same" else 0
+    full = (size - 1) * stride + (window - 1) * dilation + 1
+    return front, full - front - output_size
