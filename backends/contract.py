@@ -59,6 +59,12 @@ class Trainer(Protocol):
         """One training-mode pass without an update: each layer's output and each trainable weight's
         gradient (``tools.diagnose``)."""
 
+    # Several inputs or outputs (``Spec.multi_io``): ``x`` and ``y`` are mappings by key (``runtime.named_arrays.
+    # NamedArrays``: the Input layers' names, the output keys). With several outputs ``train_batch`` and
+    # ``evaluate_batch`` return ((total loss, each output's unweighted loss in output order), a tuple of the
+    # outputs) — what the loop records as ``loss`` and ``<key>_loss`` (``compiler.semantics.outputs``); total =
+    # Σₖ wₖ·lossₖ + penalties. ``probe`` takes the same x and y.
+
     @property
     def outputs_are_logits(self) -> bool:
         """The outputs ``train_batch`` returns are logits (the spec's ``from_logits``), for the metrics."""
