@@ -34,6 +34,16 @@ def masked(node):
         return replace(node, left=masked(node.left), right=masked(node.right))
     if isinstance(node, ast.Unary):
         return replace(node, operand=masked(node.operand))
+    if isinstance(node, ast.Named):
+        return replace(node, stmt=masked(node.stmt))
+    if isinstance(node, ast.Wired):
+        return replace(node, call=masked(node.call))
+    if isinstance(node, ast.Residual):
+        return replace(node, body=masked(node.body), shortcut=None if node.shortcut is None else masked(node.shortcut))
+    if isinstance(node, ast.Parallel):
+        return replace(node, merge=masked(node.merge), branches=tuple(masked(b) for b in node.branches))
+    if isinstance(node, ast.Branch):
+        return replace(node, body=masked(node.body))
     if isinstance(node, ast.Repeat):
         return replace(node, count=masked(node.count), body=masked(node.body))
     if isinstance(node, (ast.ConstDef, ast.Setting)):

@@ -196,18 +196,62 @@ class Walker:
         for item in body.items:
             if isinstance(item, ast.Repeat):
                 items.extend(self.repeat(item, place.at(numbered_kind(counts, "repeat"))))
-            elif item.func == "choice":
-                items.extend(self.layer_choice(item, place.at(numbered_kind(counts, "choice"))))
-            elif item.func == "optional":
-                items.extend(self.optional(item, place.at(numbered_kind(counts, "optional"))))
-            elif item.func in VALUE_FUNCTIONS:
-                self.reached.add(id(item))
-                self.on_error(f"{item.func}(...) is a value, not a layer", item.func_span,
-                              "in a body, write choice(Layer(...), ...) or optional(Layer(...))")
-                items.append(item)
+            elif isinstance(item, ast.Named):  # x = ...: the path segment is its name (numbered if a kind took it)
+                items.append(replace(item, stmt=self.unit(item.stmt, place.at(numbered(item.name)), fixed_place=True)))
+            elif isinstance(item, (ast.Wired, ast.Residual, ast.Parallel)):
+                items.append(self.unit(item, self.unit_place(item, place, counts, numbered)))
             else:
-                items.extend(self.layer(item, place.at(numbered(self.segment(item)))))
+                items.extend(self.line(item, place, counts, numbered))
         return replace(body, items=tuple(items))
+
+    def line(self, item: ast.Call, place: Place, counts: dict[str, int], numbered: Callable | None) -> list:
+        """A layer line of a body: a layer, a block use, a layer choice or an optional. ``numbered`` None: ``place``
+        is the line's own already (a named line)."""
+        if item.func == "choice":
+            at = place if numbered is None else place.at(numbered_kind(counts, "choice"))
+            return self.layer_choice(item, at)
+        if item.func == "optional":
+            at = place if numbered is None else place.at(numbered_kind(counts, "optional"))
+            return self.optional(item, at)
+        if item.func in VALUE_FUNCTIONS:
+            self.reached.add(id(item))
+            self.on_error(f"{item.func}(...) is a value, not a layer", item.func_span,
+                          "in a body, write choice(Layer(...), ...) or optional(Layer(...))")
+            return [item]
+        return self.layer(item, place if numbered is None else place.at(numbered(self.segment(item))))
+
+    def unit_place(self, item, place: Place, counts: dict[str, int], numbered: Callable) -> Place:
+        """The path of an unnamed graph construct: ``residual[i]``, ``parallel[i]``, or a line with inputs as the
+        line alone would be (``conv2d_1``, ``choice[0]``)."""
+        if isinstance(item, ast.Residual):
+            return place.at(numbered_kind(counts, "residual"))
+        if isinstance(item, ast.Parallel):
+            return place.at(numbered_kind(counts, "parallel"))
+        call = item.call
+        if call.func in ("choice", "optional"):
+            return place.at(numbered_kind(counts, call.func))
+        return place.at(numbered(self.segment(call)))
+
+    def unit(self, unit, place: Place, fixed_place: bool = False):
+        """A line with inputs, a residual, a parallel or (named) a layer line, at ``place`` (its own path)."""
+        if isinstance(unit, ast.Residual):  # body at residual[i], shortcut at residual[i].shortcut
+            shortcut = None if unit.shortcut is None else self.body(unit.shortcut, place.at("shortcut"))
+            return replace(unit, body=self.body(unit.body, place), shortcut=shortcut)
+        if isinstance(unit, ast.Parallel):  # the merge's arguments at parallel[i].<merge>, branches at branch[j]
+            positional = LAYER_CLASSES[unit.merge.func].positional if unit.merge.func in LAYER_CLASSES else ()
+            merge = self.call_args(unit.merge, place.at(self.segment(unit.merge)), positional, None)
+            branches = tuple(replace(b, body=self.body(b.body, place.at(f"branch[{j}]")))
+                             for j, b in enumerate(unit.branches))
+            return replace(unit, merge=merge, branches=branches)
+        call = unit.call if isinstance(unit, ast.Wired) else unit
+        if call.func == "optional":
+            self.reached.add(id(call))
+            self.on_error("optional(...) cannot be named or take inputs: the layer it holds may be left out",
+                          call.span, "write choice(Layer(...), Activation(linear)) for a layer that may do nothing")
+            return unit
+        items = self.line(call, place, {}, None)
+        new = items[0] if len(items) == 1 else call
+        return replace(unit, call=new) if isinstance(unit, ast.Wired) else new
 
     def segment(self, call: ast.Call) -> str:
         """A layer's or block call's own path segment, before numbering: its ``name=`` or its kind in
