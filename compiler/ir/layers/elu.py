@@ -1,5 +1,7 @@
-"""ELU(alpha=1.0): y = x if x > 0 else α·(eˣ − 1); derivative 1 if x > 0 else α·eˣ (α at 0), Keras 3.15's
-``keras.layers.ELU`` (TensorFlow's elu, times α where x ≤ 0). It is ``elu(alpha=α)``."""
+"""ELU(alpha=α): y = x if x > 0 else α·(eˣ − 1); α = 1.0 by default.
+
+The derivative is 1 if x > 0 else α·eˣ (α at 0): Keras 3.15's ``keras.layers.ELU`` (TensorFlow's elu, times α
+where x ≤ 0). It is ``elu(alpha=α)``."""
 
 # No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
 

@@ -1,6 +1,8 @@
-"""LeakyReLU(negative_slope=0.3): y = x if x > 0 else s·x (derivative 1 if x > 0 else s, s at 0 as
-TensorFlow's leaky_relu), Keras 3.15's ``keras.layers.LeakyReLU``. Its default slope is the layer's, 0.3 —
-not the 0.2 of the ``leaky_relu`` activation function. Keras requires s ≥ 0. It is ``leaky_relu(alpha=s)``.
+"""LeakyReLU(negative_slope=s): y = x if x > 0 else s·x; s = 0.3 by default (Keras' layer; its function: 0.2).
+
+The derivative is 1 if x > 0 else s (s at 0, as TensorFlow's leaky_relu): Keras 3.15's ``keras.layers.LeakyReLU``.
+Its default slope is the layer's, 0.3 — not the 0.2 of the ``leaky_relu`` activation function. Keras requires
+s ≥ 0. It is ``leaky_relu(alpha=s)``.
 """
 
 # No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.

@@ -1,5 +1,6 @@
-"""PReLU(alpha_initializer=zeros, alpha_regularizer=none, shared_axes=none): y = x if x > 0 else α·x, with a
-trainable ``alpha`` of the input's shape — Keras 3.15's ``keras.layers.PReLU``, which computes
+"""PReLU(alpha_initializer, alpha_regularizer, shared_axes): y = x if x > 0 else α·x, α trainable, per position.
+
+α has the input's shape (1 on the shared axes). Keras 3.15's ``keras.layers.PReLU`` computes
 y = relu(x) − α·relu(−x) (derivative 1 where x > 0, α where x < 0, 0 at x = 0; ∂y/∂α = min(x, 0), summed
 over the batch and the shared axes).
 

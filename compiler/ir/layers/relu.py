@@ -1,14 +1,13 @@
-"""ReLU(max_value=none, negative_slope=0, threshold=0): Keras 3.15's ``keras.layers.ReLU``
-(keras/src/activations/activations.py ``ReLU.static_call``), with m = max_value, s = negative_slope,
-t = threshold:
+"""ReLU(max_value=m, negative_slope=s, threshold=t): y = clip(x·[x > t], 0, m) − s·max(t − x, 0).
+
+Keras 3.15's ``keras.layers.ReLU`` (keras/src/activations/activations.py ``ReLU.static_call``), that is:
 
     y = min(x, m)       if x > t        (no m: y = x)
     y = 0               if x = t
     y = s·(x − t)       if x < t
 
-that is y = clip(x·[x > t], 0, m) − s·max(t − x, 0). The derivative is 1 where t < x < m (x = m included:
-TensorFlow's clip passes the gradient at its bounds, except for relu6 — m = 6 with t = 0 — whose gradient is
-0 at 6), s where x < t, and at x = t: 0, or s when the layer is a leaky ReLU (s > 0 with no m and t = 0:
+The derivative is 1 where t < x < m (x = m included: TensorFlow's clip passes the gradient at its bounds,
+except for relu6 — m = 6 with t = 0 — whose gradient is 0 at 6), s where x < t, and at x = t: 0, or s when the layer is a leaky ReLU (s > 0 with no m and t = 0:
 Keras calls leaky_relu(x, s), whose derivative is s for x ≤ 0). Keras requires m ≥ 0 (or none), s ≥ 0, t ≥ 0.
 ReLU() is ``relu``; ReLU(negative_slope=s) alone is ``leaky_relu(alpha=s)``; with m or t it is a clipped or
 thresholded ReLU of the relu family (He initialization before it).

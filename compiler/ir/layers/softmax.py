@@ -1,5 +1,7 @@
-"""Softmax(axis=-1): y = eˣ / Σ eˣ over ``axis`` (shifted by the maximum), Keras 3.15's
-``keras.layers.Softmax``; the gradient dx = y·(dy − Σ dy·y), the sums over the same axes.
+"""Softmax(axis=-1): y = eˣ / Σ eˣ, the sum over ``axis`` (one axis or a list; -1: the last).
+
+Keras 3.15's ``keras.layers.Softmax`` (shifted by the maximum); the gradient dx = y·(dy − Σ dy·y), the sums
+over the same axes.
 
 ``axis`` counts the batch axis as 0 (as Keras), negative from the end: -1 is the last axis (the classes of a
 (batch, classes) output, the channels of an image). A list normalises over several axes at once (Keras'
