@@ -1,33 +1,54 @@
 """A Keras-style model summary as plain text: layer, type, output shape, parameters, initializer.
 
-Deterministic (no terminal width, no colour) so that golden tests can pin it.
+Deterministic (no terminal width, no colour) so that golden tests can pin it. A model that is not a plain
+stack (``Graph.is_stack``) gets Keras' functional summary's "Connected to" column: each input as
+``name[0][0]`` (node 0, tensor 0: every layer of a spec is called once and returns one tensor), one per line,
+``-`` for an Input (``keras.src.utils.summary_utils.print_summary``).
 """
 
 from __future__ import annotations
 
 from compiler.ir.base import shape_str
+from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 from compiler.ir.values import VarianceScaling
 from compiler.passes.initializers import following_activation
 
 HEADERS = ("Layer (type)", "Output Shape", "Param #", "Kernel init")
+GRAPH_HEADERS = ("Layer (type)", "Output Shape", "Param #", "Connected to", "Kernel init")
 
 
-def _init_note(layers: list, index: int) -> str:
+def _init_note(layers: list, index: int, graph: Graph) -> str:
     init = getattr(layers[index], "kernel_initializer", None)
     if init is None:
         return ""
     if isinstance(init, VarianceScaling) and init.auto:
-        return f"{init.kind} (auto: {following_activation(layers, index).kind})"
+        return f"{init.kind} (auto: {following_activation(layers, index, graph).kind})"
     return init.kind
 
 
-def summary_rows(spec: Spec) -> list[tuple[str, str, str, str]]:
+def _graph(spec: Spec) -> Graph:
+    return Graph.of(spec.layers, spec.outputs or None)
+
+
+def summary_rows(spec: Spec, graph: Graph | None = None) -> list[tuple[str, str, str, str]]:
     """One row per layer: ``name (Kind)``, ``(None, ...)``, parameter count, kernel initializer."""
     layers = list(spec.layers)
+    graph = graph or _graph(spec)
     return [(f"{layer.name} ({layer.kind})", shape_str(layer.output_shape),
-             f"{layer.trainable_params + layer.non_trainable_params:,}", _init_note(layers, i))
+             f"{layer.trainable_params + layer.non_trainable_params:,}", _init_note(layers, i, graph))
             for i, layer in enumerate(layers)]
+
+
+def connections(spec: Spec, graph: Graph | None = None) -> list[list[str]]:
+    """Keras' "Connected to" of each layer, one entry per input in order (``conv2d[0][0]``; ``-`` for an Input);
+    every entry but the last ends with ``,`` (Keras joins them with ``, ``; here each stands on its own line)."""
+    graph = graph or _graph(spec)
+    out = []
+    for i in range(len(spec.layers)):
+        names = [f"{spec.layers[s].name}[0][0]" for s in graph.sources[i]]
+        out.append([n + "," for n in names[:-1]] + names[-1:] if names else ["-"])
+    return out
 
 
 def _size(n: int) -> str:
@@ -42,8 +63,17 @@ def _size(n: int) -> str:
 
 def render_summary(spec: Spec) -> str:
     """The summary table and totals, like ``keras.Model.summary()``."""
-    rows = summary_rows(spec)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
+    graph = _graph(spec)
+    rows = summary_rows(spec, graph)
+    headers = HEADERS
+    if not graph.is_stack:  # Keras' functional summary: the inputs of each layer, one line each
+        headers = GRAPH_HEADERS
+        lines = []
+        for (name, shape, params, init), inputs in zip(rows, connections(spec, graph)):
+            lines.append((name, shape, params, inputs[0], init))
+            lines += [("", "", "", more, "") for more in inputs[1:]]
+        rows = lines
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
 
     def row_format(bar: str) -> str:
         """A row: its cells padded to their column's width (the parameter count right-aligned), between bars."""
@@ -55,7 +85,7 @@ def render_summary(spec: Spec) -> str:
 
     trainable, frozen = spec.trainable_params, spec.non_trainable_params
     total = trainable + frozen
-    out = [f'Model: "{spec.name}"', rule("┏", "┳", "┓", "━"), row_format("┃").format(*HEADERS), rule("┡", "╇", "┩", "━")]
+    out = [f'Model: "{spec.name}"', rule("┏", "┳", "┓", "━"), row_format("┃").format(*headers), rule("┡", "╇", "┩", "━")]
     body = row_format("│")
     out += [body.format(*r) for r in rows]
     out.append(rule("└", "┴", "┘"))
