@@ -15,6 +15,9 @@ that mean what they say and refuses the others with an error (``loss_problems``)
 - ``from_logits=true`` after a softmax/sigmoid output: refused (Keras ignores the flag there).
 - a sigmoid output under a categorical loss, a softmax output under binary cross-entropy: refused
   (Keras computes a softmax, resp. sigmoid, cross-entropy of the other activation's input).
+- a ``Softmax`` output layer over other axes than the last alone (``activation_is_exact`` false) under a
+  categorical cross-entropy: refused (Keras fuses a one-axis softmax with a cross-entropy over the *last*
+  axis, and reads a several-axes softmax as probabilities over the last axis).
 - a dropout (rate > 0) after a softmax/sigmoid output under a cross-entropy: refused (Keras computes
   the training loss on the dropped probabilities, the validation loss from the logits).
 - every other output (linear, relu, tanh, …, or a softmax followed by Flatten, pooling, …): the loss
@@ -150,6 +153,13 @@ def loss_problems(layers, loss, output: int | None = None) -> list[LossProblem]:
             "input, not the loss of these probabilities",
             "use a softmax output with (sparse_)categorical_crossentropy, a sigmoid output with "
             "binary_crossentropy"))
+    elif not loss.from_logits and not layers[index].activation_is_exact:
+        problems.append(LossProblem(
+            f"{loss.kind} reads a distribution over the last axis, but the output's {layers[index].kind} "
+            f"'{layers[index].name}' does not normalise over the last axis alone: Keras would compute the loss "
+            "from the softmax's input over the last axis (one axis) or read these values as probabilities over "
+            "the last axis (several axes)", "use Softmax() (axis=-1) for the output, or a loss that reads the output as it "
+            "is (mse, mae)", index))
     for j in reversed(path[:path.index(index)]):
         if layers[j].draws_masks:
             problems.append(LossProblem(

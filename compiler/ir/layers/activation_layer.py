@@ -3,11 +3,12 @@
 fusion and diagnose take the layer for.
 
 That is the layer's exact function when the language has it (ReLU() is relu, LeakyReLU(s) is
-leaky_relu(alpha=s), ELU(a) is elu(alpha=a), Softmax() is softmax); otherwise (``exact`` false: PReLU, a ReLU
-with ``max_value`` or ``threshold``, a softmax over other axes than the last) the kind of its family: He for a
-kernel before a PReLU (leaky_relu, its slope learnt) or a clipped ReLU (relu, or leaky_relu when it has a
-negative slope); Glorot before any softmax. What a layer computes is its own forward in each backend, never
-this ``ActivationFn``.
+leaky_relu(alpha=s), ELU(a) is elu(alpha=a), Softmax() is softmax); otherwise (``activation_is_exact`` false:
+PReLU, a ReLU with ``max_value`` or ``threshold``, a softmax over other axes than the last) the kind of its
+family: He for a kernel before a PReLU (leaky_relu, its slope learnt) or a clipped ReLU (relu, or leaky_relu
+when it has a negative slope); Glorot before any softmax; and a cross-entropy never fuses with a softmax that is
+not over the last axis alone (compiler.semantics.losses refuses that output). What a layer computes is its own
+forward in each backend, never this ``ActivationFn``.
 """
 
 # No `from __future__ import annotations` here: see "Start-up time" in compiler/ir/base.py.
@@ -27,8 +28,3 @@ class ActivationLayer(LayerBase):
     def activation(self) -> ActivationFn:
         """The language activation this layer is, or the kind of its family (see the module)."""
         raise NotImplementedError
-
-    @property
-    def exact(self) -> bool:
-        """True when ``activation`` is exactly what the layer computes."""
-        return True

@@ -107,8 +107,16 @@ class LayerBase(IRNode):
 
     @property
     def activation_fn(self) -> ActivationFn | None:
-        """The activation this layer applies itself, if any."""
+        """The activation this layer applies itself, if any (an activation layer of its own kind, such as
+        PReLU or ReLU(max_value=6), names the family of what it computes: ``activation_is_exact`` is then
+        false; see compiler/ir/layers/activation_layer.py)."""
         return getattr(self, "activation", None)
+
+    @property
+    def activation_is_exact(self) -> bool:
+        """True when ``activation_fn`` is exactly what the layer computes; false when it names only its family
+        (auto-init and the lints judge by the family; a cross-entropy never fuses with it)."""
+        return True
 
 
 def require_rank(kind: str, shape: Shape, rank: int, hint: str = "") -> None:

@@ -78,5 +78,5 @@ class PReLU(ActivationLayer):
         return ActivationFn(kind="leaky_relu")
 
     @property
-    def exact(self) -> bool:
+    def activation_is_exact(self) -> bool:
         return False

@@ -39,7 +39,7 @@ class ReLU(ActivationLayer):
         return self.negative_slope != 0 and self.max_value is None and self.threshold == 0
 
     @property
-    def exact(self) -> bool:
+    def activation_is_exact(self) -> bool:
         return self.max_value is None and self.threshold == 0
 
     @property

@@ -69,7 +69,7 @@ class Softmax(ActivationLayer):
         return self.axes(self.input_shape) == (len(self.input_shape),)
 
     @property
-    def exact(self) -> bool:
+    def activation_is_exact(self) -> bool:
         return self.over_last_axis
 
     @property
