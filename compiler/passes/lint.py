@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 from compiler.ir.training import (BUILTIN_DATASETS, SANE_LEARNING_RATES, BlobsData, BuiltinData, RegressionData,
                                   ShapesData, SpiralsData)
@@ -47,16 +48,22 @@ def _warn(code: str, message: str, span, hint: str | None = None) -> Diagnostic:
     return Diagnostic("warning", message, span.to_span() if span is not None else None, hint, code)
 
 
+def _graph(spec: Spec) -> Graph:
+    return Graph.of(spec.layers, spec.outputs or None)
+
+
 def init_against_activation(spec: Spec) -> Found:
-    """Glorot chosen by hand before a ReLU-family activation, or He before tanh/sigmoid."""
+    """Glorot chosen by hand before a ReLU-family activation, or He before tanh/sigmoid (the activation that
+    follows: ``following_activation``, through the one consumer of each output)."""
     layers = list(spec.layers)
+    graph = _graph(spec)
     for i, layer in enumerate(layers):
         chosen = [init for init in (getattr(layer, f, None) for f in kernel_initializer_fields(layer))
                   if isinstance(init, VarianceScaling) and not init.auto]
         if not chosen:
             continue
         init = chosen[0]  # one warning per layer (a SeparableConv2D has two kernels)
-        act = following_activation(layers, i).kind
+        act = following_activation(layers, i, graph).kind
         family = init.kind.split("_")[0]
         if family == "glorot" and act in RELU_FAMILY:
             yield _warn("init-activation", f"layer '{layer.name}': {init.kind} before {act}", layer.span,
@@ -67,34 +74,58 @@ def init_against_activation(spec: Spec) -> Found:
 
 
 def saturating_depth(spec: Spec) -> Found:
-    """Many tanh/sigmoid layers in a row without normalization: gradients tend to vanish."""
+    """Many tanh/sigmoid layers in a row without normalization: gradients tend to vanish. In a graph, the run
+    ending at a layer is the longest along any path into it (a merge takes the longest of its inputs'); a
+    kernel followed by another activation, or a normalization, ends it. One pass in order: linear."""
     layers = list(spec.layers)
-    run = 0
+    graph = _graph(spec)
+    runs = [0] * len(layers)
     for i, layer in enumerate(layers):
+        before = max((runs[s] for s in graph.sources[i]), default=0)
         if layer.normalizes_batch:
             run = 0
-        elif layer.has_kernel:
-            run = run + 1 if following_activation(layers, i).kind in SATURATING else 0
-            if run == SATURATING_DEPTH:
+        elif not layer.has_kernel:
+            run = before
+        else:
+            run = before + 1 if following_activation(layers, i, graph).kind in SATURATING else 0
+        runs[i] = run
+        if layer.has_kernel and not layer.normalizes_batch:
+            if run == SATURATING_DEPTH and before == SATURATING_DEPTH - 1:
                 yield _warn("saturating-depth", f"{run} stacked layers with saturating activations (tanh/sigmoid) "
                             "and no normalization: gradients may vanish", layer.span,
                             "use a ReLU-family activation, or add BatchNormalization")
 
 
 def dropout_before_batchnorm(spec: Spec) -> Found:
-    """Dropout right before BatchNormalization shifts the statistics between training and inference."""
-    for prev, layer in zip(spec.layers, spec.layers[1:]):
-        if prev.random and layer.normalizes_batch:
+    """Dropout right before BatchNormalization (its input, in a graph) shifts the statistics between training
+    and inference."""
+    graph = _graph(spec)
+    for i, layer in enumerate(spec.layers):
+        if not layer.normalizes_batch:
+            continue
+        source = graph.only_source(i)
+        prev = spec.layers[source] if source is not None else None
+        if prev is not None and prev.random:
             yield _warn("dropout-before-batchnorm", f"{prev.kind} '{prev.name}' directly before BatchNormalization: "
                         "the variance it sees differs between training and inference", prev.span,
                         "put Dropout after BatchNormalization (and its activation)")
 
 
 def bias_before_batchnorm(spec: Spec) -> Found:
-    """A bias directly followed by BatchNormalization (with center) is cancelled by it: wasted parameters."""
-    for prev, layer in zip(spec.layers, spec.layers[1:]):
-        if getattr(prev, "use_bias", False) and layer.normalizes_batch and layer.center \
-                and prev.activation_fn.kind == "linear":
+    """A bias followed by BatchNormalization (with center) is cancelled by it: wasted parameters. "Followed"
+    goes through the one layer that takes the output, across merges that only add, subtract, average or
+    concatenate (a residual's Add: BN(x + W·h + b) = BN(x + W·h)), since a constant added there is still
+    a constant per channel that the normalization subtracts."""
+    graph = _graph(spec)
+    layers = spec.layers
+    for i, prev in enumerate(layers):
+        if not getattr(prev, "use_bias", False) or prev.activation_fn.kind != "linear":
+            continue
+        j = graph.only_consumer(i)
+        while j is not None and layers[j].is_merge and layers[j].transparent:
+            j = graph.only_consumer(j)
+        layer = layers[j] if j is not None else None
+        if layer is not None and layer.normalizes_batch and layer.center:
             yield _warn("bias-before-batchnorm", f"layer '{prev.name}' has a bias that the BatchNormalization after "
                         "it cancels", prev.span, "set use_bias=false")
 
