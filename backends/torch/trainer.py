@@ -46,6 +46,8 @@ from compiler.ir.spec import Spec
 from compiler.semantics import precision as policies
 from compiler.semantics.divergence import Diverged, locate, loss_diverged
 from compiler.semantics.initializers import initial_weights
+from compiler.semantics.losses import loss_input
+from compiler.semantics.outputs import heads as output_heads
 
 
 class TorchTrainer:
@@ -84,9 +86,15 @@ class TorchTrainer:
         self.trainable = [e.tensor for e in self.model.entries if e.trainable]
         self.trainable_names = [e.name for e in self.model.entries if e.trainable]
         self.optimizer = make_optimizer(t.optimizer, self.trainable)
-        self.loss_fn = LOSSES[t.loss.kind]
-        self.sparse = t.loss.kind == "sparse_categorical_crossentropy"
-        self.logits = self.model.fused or t.loss.from_logits
+        heads = output_heads(spec)
+        self.loss_fn = LOSSES[heads[0].loss.kind]
+        self.sparse = heads[0].loss.kind == "sparse_categorical_crossentropy"
+        self.logits = self.model.fused or heads[0].loss.from_logits
+        # several outputs: each output's (key, loss function, sparse labels, reads logits, weight), and the
+        # total Σ weight · loss (compiler.semantics.outputs); one output keeps the fields above
+        self.several = len(heads) > 1
+        self.heads = [(h.key, LOSSES[h.loss.kind], h.loss.kind == "sparse_categorical_crossentropy",
+                       loss_input(spec, h.layer, h.loss).logits, h.weight) for h in heads]
         self.clip = (t.clip_norm, t.clip_value) if (t.clip_norm is not None or t.clip_value is not None) else None
         self.regularized = any(e.regularizer is not None for e in self.model.entries)
         on = dict(device=self.device)
@@ -104,13 +112,13 @@ class TorchTrainer:
 
     @property
     def outputs_are_logits(self) -> bool:
-        return bool(self.spec.training.loss.from_logits)
+        return bool(output_heads(self.spec)[0].loss.from_logits)
 
     # ---- conversions ------------------------------------------------------------------------
     def _input(self, x):
         """A tensor on the device in the variable dtype; a model of several inputs takes a sequence in the
-        order of its Input layers, or a dict keyed by their names (a tuple of tensors)."""
-        if isinstance(x, dict):
+        order of its Input layers, or a mapping keyed by their names (a dict, ``NamedArrays``): a tuple of tensors."""
+        if hasattr(x, "keys"):
             return tuple(self._input(x[name]) for name in self.model.input_names)
         if isinstance(x, (list, tuple)):
             return tuple(self._input(a) for a in x)
@@ -121,10 +129,11 @@ class TorchTrainer:
             x = np.array(x, dtype=self.np_dtype, order="C")
         return torch.from_numpy(x).to(self.device)
 
-    def target_array(self, y) -> np.ndarray:
-        """Labels as the loss reads them: int64 class indices (sparse) or the variable dtype, C-contiguous."""
+    def target_array(self, y, sparse: bool | None = None) -> np.ndarray:
+        """Labels as the loss reads them: int64 class indices (sparse) or the variable dtype, C-contiguous.
+        ``sparse``: whether they are class indices (default: the first output's loss says)."""
         y = np.asarray(y)
-        if self.sparse:
+        if self.sparse if sparse is None else sparse:
             y = y.reshape(-1)
             if y.dtype != np.int64:
                 y = y.astype(np.int64)
@@ -134,7 +143,11 @@ class TorchTrainer:
             y = np.array(y, order="C")
         return y
 
-    def _target(self, y) -> torch.Tensor:
+    def _target(self, y):
+        """The targets on the device; several outputs: a tuple, one per output, from a mapping by output key."""
+        if self.several:
+            return tuple(torch.from_numpy(self.target_array(y[key], sparse)).to(self.device)
+                         for key, _, sparse, _, _ in self.heads)
         if isinstance(y, torch.Tensor):
             return y.to(self.device)
         return torch.from_numpy(self.target_array(y)).to(self.device)
@@ -149,7 +162,11 @@ class TorchTrainer:
 
     def _total_loss(self, xt, yt):
         """(output, total loss tensor) of one forward pass in the context's mode; under a mixed precision
-        the forward pass runs in the compute dtype and the loss (with the penalties) in float32."""
+        the forward pass runs in the compute dtype and the loss (with the penalties) in float32. Several
+        outputs: (the outputs, the total Σ weight · loss + penalties); ``self.parts`` keeps each output's
+        unweighted loss tensor."""
+        if self.several:
+            return self._total_losses(xt, yt)
         with autocast(self.device, self.precision.compute):
             out, loss_input, penalty = self.model(xt)
         if self.precision.mixed:
@@ -161,6 +178,30 @@ class TorchTrainer:
         if penalty is not None:
             loss = loss + penalty
         return out, loss
+
+    def _total_losses(self, xt, yt):
+        with autocast(self.device, self.precision.compute):
+            outs, loss_inputs, penalty = self.model.run(xt)
+        if self.precision.mixed:
+            loss_inputs = [z.float() for z in loss_inputs]
+            penalty = None if penalty is None else penalty.float()
+        self.parts = [fn(z, target, logits) for (_, fn, _, logits, _), z, target in zip(self.heads, loss_inputs, yt)]
+        loss = None
+        for (_, _, _, _, weight), part in zip(self.heads, self.parts):
+            term = part if weight == 1.0 else part * weight
+            loss = term if loss is None else loss + term
+        if self.regularized:
+            loss = loss + self.model.weight_penalty()
+        if penalty is not None:
+            loss = loss + penalty
+        return outs, loss
+
+    def _result(self, value: float, out):
+        """What ``train_batch``/``evaluate_batch`` return: (loss, output), or with several outputs ((total, each
+        output's unweighted loss), the outputs) (``backends.contract``)."""
+        if not self.several:
+            return value, self.host(out)
+        return (value, *(float(p.item()) for p in self.parts)), tuple(self.host(o) for o in out)
 
     def _seed_dropout(self, step: int) -> None:
         """Native dropout: the generator starts every step from (seed, step) (see the module docstring)."""
@@ -227,13 +268,13 @@ class TorchTrainer:
             raise self._locate(x, y, step, value, bad)
         if overflow:
             self._skipped(1)
-        return value, self.host(out)
+        return self._result(value, out)
 
     def evaluate_batch(self, x, y):
         self.ctx.training = False
         with torch.no_grad():
             out, loss = self._total_loss(self._input(x), self._target(y))
-        return loss.item(), self.host(out)
+        return self._result(loss.item(), out)
 
     def steps(self, x, y):
         """The shared loop's ``Steps`` over ``(x, y)``: ``backends.torch.steps.DeviceSteps``."""
