@@ -33,24 +33,28 @@ def _model(spec, seed=1, scale=0.7):
 def test_graph_gradients_match_finite_differences(case):
     spec = GRAPHS[case]()
     model, params = _model(spec)
-    x, ys = graph_data(spec, n=6)
+    x, y = graph_data(spec, n=6)
     ctx = Context(training=True, seed=9, step=2)
     saved = {k: v.copy() for k, v in params.items() if "moving" in k}
 
     def loss():
-        value = model.loss_and_grads(x, ys, ctx)[0]
+        value = model.loss_and_grads(x, y, ctx)[0]
         for k, v in saved.items():  # a training pass moves BatchNormalization's statistics
             params[k][...] = v
         return value
 
-    _, grads, _ = model.loss_and_grads(x, ys, ctx)
+    _, grads, _ = model.loss_and_grads(x, y, ctx)
     for k, v in saved.items():
         params[k][...] = v
     assert set(grads) == set(model.trainable)
     rng = np.random.default_rng(2)
     for name in model.trainable:
         numeric, idx = numeric_grad(loss, params[name], rng)
-        assert rel_error(numeric, np.array([grads[name][i] for i in idx])) < TOLERANCE, name
+        analytic = np.array([grads[name][i] for i in idx])
+        # against the layer's largest gradient: a bias before BatchNormalization has a gradient of round-off
+        layer = name.split("/")[0]
+        scale = max(float(np.abs(g).max()) for k, g in grads.items() if k.split("/")[0] == layer)
+        assert rel_error(numeric, analytic) < TOLERANCE or np.abs(numeric - analytic).max() < TOLERANCE * scale, name
 
 
 def test_a_value_used_four_times_computes_what_the_wiring_says():
@@ -68,9 +72,9 @@ def test_the_gradient_of_a_shared_value_is_the_sum_over_its_uses():
     """d loss / d (dense's output), read at dense's backprop, is the sum of what its four consumers send."""
     spec = three_uses()
     model, p = _model(spec)
-    x, ys = graph_data(spec, n=5)
+    x, y = graph_data(spec, n=5)
     fp = model.forward(x, Context(training=True))
-    _, dlosses = model.data_loss(fp, ys)
+    _, dlosses = model.data_loss(fp, y)
     seen = {}
     dense_step = model.steps.index(next(s for s in model.steps if s.layer == "dense" and s.activation))
     original = fp.backprops[dense_step]
@@ -93,7 +97,8 @@ def test_the_gradient_of_a_shared_value_is_the_sum_over_its_uses():
 def test_two_outputs_give_two_arrays_and_the_loss_sums_their_losses():
     spec = two_outputs()
     model, _ = _model(spec)
-    x, ys = graph_data(spec, n=7)
+    x, y = graph_data(spec, n=7)
+    ys = [y["probs"], y["value"]]
     probs, value = model.predict(x)
     assert probs.shape == (7, 3) and value.shape == (7, 1)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
@@ -101,8 +106,9 @@ def test_two_outputs_give_two_arrays_and_the_loss_sums_their_losses():
     total, _ = model.data_loss(fp, ys)
     expected = np.mean((probs - ys[0]) ** 2) + np.mean((value - ys[1]) ** 2)
     assert total == pytest.approx(expected, rel=1e-12)
-    by_name, _ = model.data_loss(fp, {"dense_1": ys[0], "dense_3": ys[1]})
-    assert by_name == total
+    assert fp.losses == pytest.approx([np.mean((probs - ys[0]) ** 2), np.mean((value - ys[1]) ** 2)], rel=1e-12)
+    in_order, _ = model.data_loss(fp, ys)
+    assert in_order == total
 
 
 def test_the_values_of_a_graph_are_released_after_their_last_consumer():
@@ -120,14 +126,14 @@ def test_a_graph_trains_and_evaluates_through_the_trainer():
 
     spec = GRAPHS["residual"]()
     trainer = NumpyTrainer(spec, initial_weights(spec, 3, np.float64), dtype=np.float64)
-    x, ys = graph_data(spec, n=8)
-    first, out = trainer.train_batch(x, ys[0], 0, 0.01)
+    x, y = graph_data(spec, n=8)
+    first, out = trainer.train_batch(x, y, 0, 0.01)
     assert out.shape == (8, 3) and np.isfinite(first)
-    outputs, grads = trainer.probe(x, ys[0])
+    outputs, grads = trainer.probe(x, y)
     assert set(outputs) == {layer.name for layer in spec.layers}
     assert outputs["add_1"].shape == (8, 3, 2, 4)
     assert set(grads) == set(trainer.model.trainable)
-    loss, _ = trainer.evaluate_batch(x, ys[0])
+    loss, _ = trainer.evaluate_batch(x, y)
     assert np.isfinite(loss)
 
 

@@ -22,6 +22,7 @@ from backends.torch.layers import CONV_KERNEL, DENSE_KERNEL, Activation, RunCont
 from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 from compiler.semantics.losses import loss_input
+from compiler.semantics.outputs import heads as output_heads
 from compiler.semantics.penalties import l1_l2
 from compiler.ir.values import Regularizer
 from compiler.weights import weight_specs
@@ -117,17 +118,19 @@ class TorchModel(nn.Module):
         self.activity_steps = [(i, r) for i, r in enumerate(self.activity) if r is not None]
         self.has_activity = bool(self.activity_steps)
         # one head per output: its final step, the step whose value its loss reads, whether it is an image
-        loss = spec.training.loss if spec.training else None
+        losses = {h.index: h.loss for h in output_heads(spec)}  # each output's loss (compiler.semantics.outputs)
         self.heads: list[tuple[int, int, bool]] = []
-        for index in graph.outputs:
-            reads = loss_input(spec, index, loss)
+        fused = []
+        for k, index in enumerate(graph.outputs):
+            loss = losses.get(k)
+            reads = loss_input(spec, index, loss) if loss is not None else None
+            fused.append(reads.fused_at if reads is not None and reads.fused else None)
             out = last[index]
             # fused: the loss reads the input of the fused layer's final step (its activation)
-            read_step = program[last[reads.fused_at]][2] if reads.fused else out
+            read_step = program[last[fused[-1]]][2] if fused[-1] is not None else out
             self.heads.append((out, read_step, is_image(spec.layers[index].output_shape)))
-        fused_layer = loss_input(spec).fused_at  # the loss reads the input of that layer's final step
-        self.fused = fused_layer is not None
-        self.fused_at = last[fused_layer] if self.fused else -1
+        self.fused = fused[0] is not None  # the first output's (the stack path's)
+        self.fused_at = last[fused[0]] if self.fused else -1
         self.image_output = self.heads[0][2]
         self.entries: list[WeightEntry] = []
         for w in weight_specs(spec):
