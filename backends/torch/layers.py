@@ -845,7 +845,13 @@ class KerasGroupNorm(nn.Module):
     def forward(self, x):
         if self.dim != 1:
             x = x.movedim(self.dim, 1)
-        y = F.group_norm(x, self.groups, self.gamma, self.beta, self.eps)
+        if self.gamma is None and self.beta is not None:
+            # torch 2.13's group_norm backward fails ("tensor does not have a device") with a bias and no
+            # weight: β is added after it
+            y = F.group_norm(x, self.groups, None, None, self.eps)
+            y = y + self.beta.reshape(-1, *[1] * (x.dim() - 2))
+        else:
+            y = F.group_norm(x, self.groups, self.gamma, self.beta, self.eps)
         return y.movedim(1, self.dim) if self.dim != 1 else y
 
     def extra_repr(self):

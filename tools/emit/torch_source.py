@@ -1300,7 +1300,11 @@ class KerasGroupNorm(nn.Module):
 
     def forward(self, x):
         x = x.movedim(self.dim, 1)
-        x = F.group_norm(x, self.groups, self.gamma, self.beta, self.epsilon)
+        if self.gamma is None and self.beta is not None:  # torch's backward fails with a bias and no weight
+            x = F.group_norm(x, self.groups, None, None, self.epsilon)
+            x = x + self.beta.reshape(-1, *[1] * (x.dim() - 2))
+        else:
+            x = F.group_norm(x, self.groups, self.gamma, self.beta, self.epsilon)
         return x.movedim(1, self.dim)"""),
     "keras_relu": _lines("""
 def keras_relu(x, max_value=None, negative_slope=0.0, threshold=0.0):
