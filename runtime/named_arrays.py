@@ -29,6 +29,10 @@ class NamedArrays:
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values()))) if self.arrays else 0
 
+    def astype(self, dtype) -> "NamedArrays":
+        """Every float array in ``dtype`` (class indices stay integers)."""
+        return NamedArrays({k: a.astype(dtype) if a.dtype.kind == "f" else a for k, a in self.arrays.items()})
+
     def keys(self):
         return self.arrays.keys()
 

@@ -25,13 +25,16 @@ from compiler.ir.spec import Spec
 @dataclass
 class Trace:
     """What one backend did: loss per step, outputs of the first step, final weights, and the step
-    that diverged (``stopped.step``, from 1; ``stopped.layer``) when training did."""
+    that diverged (``stopped.step``, from 1; ``stopped.layer``) when training did. A model with several
+    outputs: ``losses`` are the totals, ``output_losses`` each step's unweighted loss per output, and
+    ``first_outputs`` the outputs side by side, each flattened per sample ((n, Σ values))."""
 
     backend: str
     losses: list[float] = field(default_factory=list)
     first_outputs: np.ndarray | None = None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     stopped: Diverged | None = None
+    output_losses: list[tuple[float, ...]] = field(default_factory=list)
 
 
 def step_batches(n: int, batch_size: int, seed: int, steps: int) -> list[np.ndarray]:
@@ -64,6 +67,10 @@ def run_canonical(backend: str, spec: Spec, x: np.ndarray, y: np.ndarray, *, ste
             exc.step, exc.weights_step = step + 1, step
             trace.stopped = exc
             break
+        if isinstance(loss, tuple):  # several outputs: (total, each output's loss), one output per model output
+            trace.output_losses.append(tuple(float(v) for v in loss[1:]))
+            loss = loss[0]
+            out = np.concatenate([np.asarray(o, dtype=np.float64).reshape(len(o), -1) for o in out], axis=1)
         trace.losses.append(float(loss))
         if step == 0:
             trace.first_outputs = np.asarray(out, dtype=np.float64)
@@ -102,6 +109,8 @@ def compare(trace: Trace, reference: Trace, tolerance: float) -> Divergence:
     """Per-step loss errors and per-weight final errors of ``trace`` against ``reference``; two traces
     whose training diverged at different steps, or blamed different layers, part at the earlier step."""
     loss_errors = [relative_error(a, b) for a, b in zip(trace.losses, reference.losses)]
+    for i, (a, b) in enumerate(zip(trace.output_losses, reference.output_losses)):  # several outputs: each too
+        loss_errors[i] = max(loss_errors[i], relative_error(a, b))
     first_bad = next((i for i, e in enumerate(loss_errors) if not e <= tolerance), None)
     # a weight relative to its own largest magnitude, or its layer's when that is larger: a bias that holds only
     # round-off (one that a BatchNormalization after it cancels has a zero gradient) is judged against its kernel
