@@ -147,7 +147,8 @@ def test_what_keras_refuses_is_an_error_at_the_source(call, shape, says, at):
 
 def test_scale_and_offset_initializers_refuse_auto_and_orthogonal():
     for init in ("auto", "orthogonal"):
-        for call in (f"LayerNormalization(gamma_initializer={init})", f"GroupNormalization(2, beta_initializer={init})"):
+        for call in (f"LayerNormalization(gamma_initializer={init})",
+                     f"GroupNormalization(2, beta_initializer={init})"):
             with pytest.raises(SpecError) as error:
                 compile_text(_spec(call, (3, 3, 4)), "k1.nns")
             assert re.match(r"k1\.nns:3:\d+: error: .*initializer", str(error.value))

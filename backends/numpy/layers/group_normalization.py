@@ -3,7 +3,8 @@
 x is viewed with axis a split into (G, C/G); μ, σ² (biased) per sample and group, over the group's
 channels and every other non-batch axis; x̂ = (x − μ)/√(σ² + ε); y = γ·x̂ + β with γ, β per channel.
 Backprop as LayerNormalization's (``normalize``) over the same grouped axes:
-dx = (g − mean(g) − x̂·mean(g·x̂))/√(σ² + ε) with g = dy·γ; dγ = Σ dy·x̂, dβ = Σ dy over all axes but a.
+dx = (g − mean(g) − x̂·mean(g·x̂))/√(σ² + ε) with g = dy·γ;
+dγ = Σ dy·x̂, dβ = Σ dy over all axes but a.
 """
 
 from backends.numpy.layers import register

@@ -1,5 +1,6 @@
-"""Conv2DTranspose(filters, kernel_size): the transposed 2-D convolution over NHWC input, as Keras 3 on
-TensorFlow (``tf.nn.conv_transpose``): the adjoint (the input gradient) of a Conv2D.
+"""Conv2DTranspose(filters, kernel_size): y = activation(Conv2Dᵀ(x) + b), the adjoint of a Conv2D (Keras 3).
+
+As Keras 3 on TensorFlow (``tf.nn.conv_transpose``): the input gradient of a Conv2D, spread back.
 
 With W of shape (kh, kw, filters, in_channels) (Keras' layout: the kernel of the Conv2D it is the adjoint
 of, from ``filters`` channels to ``in_channels``), H×W output as ``transposed_output_size`` gives it and

@@ -1,4 +1,4 @@
-"""GroupNormalization(groups=32): each sample's channels split into groups, each group normalized, as Keras 3.
+"""GroupNormalization(groups=32): y = γ·(x − μ)/√(σ² + ε) + β, μ, σ² per sample and channel group (Keras).
 
 The channel axis ``axis`` (C channels) is split into G = ``groups`` groups of C/G consecutive channels;
 for each sample and group, μ and σ² (biased) are taken over the group's channels and every other

@@ -1,4 +1,4 @@
-"""LayerNormalization(axis=-1): each sample normalized over ``axis``, then scaled and shifted, as Keras 3.
+"""LayerNormalization(axis=-1): y = γ·(x − μ)/√(σ² + ε) + β, μ, σ² per sample over ``axis`` (Keras 3).
 
 μ = mean of x over the axes ``axis``, σ² = the biased variance over them (per sample, never over the batch);
 y = γ·(x − μ)/√(σ² + ε) + β, the same in training and inference (no moving statistics).
