@@ -1,4 +1,4 @@
-"""DepthwiseConv2D(kernel_size): one convolution per input channel, as Keras' DepthwiseConv2D.
+"""DepthwiseConv2D(kernel_size): y[..., c·M+m] = activation(b + x[..., c] ⋆ K[:, :, c, m]), channels convolved apart.
 
 y[n,i,j,c·M+m] = activation(b[c·M+m] + Σ_{di,dj} x_pad[n, i·s_h + di·d_h, j·s_w + dj·d_w, c] · K[di,dj,c,m])
 

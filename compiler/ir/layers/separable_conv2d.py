@@ -1,4 +1,4 @@
-"""SeparableConv2D(filters, kernel_size): a depthwise convolution, then a 1×1 convolution, as Keras'.
+"""SeparableConv2D(filters, kernel_size): y = activation(b + DepthwiseConv2D(x)·P), a depthwise then a 1×1 conv.
 
 d[n,i,j,c·M+m] = Σ_{di,dj} x_pad[n, i·s_h + di·d_h, j·s_w + dj·d_w, c] · D[di,dj,c,m]   (no bias)
 y[n,i,j,f]     = activation(b[f] + Σ_k d[n,i,j,k] · P[0,0,k,f])

@@ -1,4 +1,4 @@
-"""UpSampling2D(size=2, interpolation=nearest): each image enlarged by integer factors, as Keras'.
+"""UpSampling2D(size=2, interpolation=nearest): y[i, j] = x[⌊i/s_h⌋, ⌊j/s_w⌋], or half-pixel bilinear (TF).
 
 nearest:  y[n,i,j,c] = x[n, ⌊i/s_h⌋, ⌊j/s_w⌋, c]  (every pixel repeated s_h × s_w times)
 bilinear: y[n,i,j,c] = Σ_{h,w} A_h[i,h] · x[n,h,w,c] · A_w[j,w], TensorFlow's resize with half-pixel
