@@ -125,10 +125,33 @@ LAYER_CASES = {
     "Softmax/channels": ("Softmax()", (3, 4, 2)),
     "Softmax/spatial": ("Softmax([1, 2])", (3, 4, 2)),
     "Softmax/height": ("Softmax(1)", (3, 4, 2)),
+    # merges: a tuple of shapes, one per input, each its own Input (``_layer``)
+    "Add": ("Add()", ((3, 2), (3, 2))),
+    "Add/broadcast-three": ("Add()", ((4, 1, 3), (1, 5, 3), (4, 5, 1))),
+    "Subtract": ("Subtract()", ((2, 3, 2), (2, 1, 2))),
+    "Multiply": ("Multiply()", ((4,), (4,), (4,))),
+    "Multiply/broadcast": ("Multiply()", ((3, 1, 2), (3, 4, 1))),
+    "Average": ("Average()", ((3, 2, 2), (1, 2, 2), (3, 2, 1))),
+    "Maximum": ("Maximum()", ((5,), (5,), (5,))),
+    "Maximum/broadcast": ("Maximum()", ((2, 3, 1), (2, 1, 4))),
+    "Minimum": ("Minimum()", ((5,), (5,))),
+    "Minimum/broadcast-three": ("Minimum()", ((2, 3, 2), (1, 3, 2), (2, 1, 2))),
+    "Concatenate": ("Concatenate()", ((3, 4, 2), (3, 4, 1))),
+    "Concatenate/height": ("Concatenate(axis=1)", ((2, 4, 2), (1, 4, 2), (3, 4, 2))),
+    "Concatenate/vectors": ("Concatenate()", ((3,), (5,))),
 }
 
 
+def _is_merge_case(shape) -> bool:
+    return isinstance(shape[0], tuple)
+
+
 def _layer(call: str, shape) -> tuple:
+    if _is_merge_case(shape):  # a merge of one Input per shape: model m { x0 = Input(...) ... Add()(x0, x1) }
+        inputs = " ".join(f"x{i} = Input({list(s)})" for i, s in enumerate(shape))
+        names = ", ".join(f"x{i}" for i in range(len(shape)))
+        spec = compile_text(f"model m {{ {inputs} {call}({names}) }}").spec
+        return spec, spec.layers[-1]
     if call.startswith("Input"):  # a model needs a layer after its Input
         spec = compile_text(f"model m {{ {call} Flatten() }}").spec
         return spec, spec.layers[0]
@@ -148,9 +171,12 @@ def test_layer_gradients(case, training):
         if key in weights:
             weights[key] = np.abs(weights[key]) + 0.5
     state = {k: weights.pop(k) for k in [w.name.split("/")[1] for w in own if not w.trainable]}
-    x = rng.normal(size=(3, *shape))
     ctx = Context(training=training, seed=3, step=5)
     forward = numpy_layers.LAYERS[layer.kind]
+    if _is_merge_case(shape):
+        _check_merge(layer, forward, [rng.normal(size=(3, *s)) for s in shape], ctx, rng)
+        return
+    x = rng.normal(size=(3, *shape))
 
     def f():
         saved = {k: v.copy() for k, v in state.items()}
@@ -169,6 +195,21 @@ def test_layer_gradients(case, training):
     for name, w in weights.items():
         numeric, idx = numeric_grad(f, w, rng)
         assert rel_error(numeric, np.array([grads[name][i] for i in idx])) < TOLERANCE, name
+
+
+def _check_merge(layer, forward, xs, ctx, rng) -> None:
+    """A merge's list of input gradients against finite differences of sum(y · r), each input in turn. Maximum
+    and Minimum have no derivative at a tie: the draws are checked to lie farther apart than the steps."""
+    if layer.kind in ("Maximum", "Minimum"):
+        assert min(np.abs(a - b).min() for i, a in enumerate(xs) for b in xs[i + 1:]) > 10 * H
+    y, backprop = forward(layer, {}, {}, xs, ctx)
+    r = rng.normal(size=y.shape)
+    dxs, grads = backprop(r)
+    assert grads == {} and len(dxs) == len(xs)
+    for x, dx in zip(xs, dxs):
+        assert dx.shape == x.shape
+        numeric, idx = numeric_grad(lambda: float((forward(layer, {}, {}, xs, ctx)[0] * r).sum()), x, rng)
+        assert rel_error(numeric, np.array([dx[i] for i in idx])) < TOLERANCE
 
 
 def test_every_layer_kind_has_a_gradient_case():
