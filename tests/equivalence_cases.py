@@ -145,7 +145,8 @@ CASES = {
     }
     train { loss = sparse_categorical_crossentropy optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 9 }""",
     # padding, cropping, reshaping and permuting across images (NCHW inside torch), sequences and vectors,
-    # with kernels between them so that an axis mixed up changes the numbers
+    # with kernels between them so that an axis mixed up changes the numbers; a BatchNormalization of a
+    # sequence (its channels last, where torch holds the tensor as it is)
     "cnn-pad-crop-reshape-permute-adam": """model k3 {
         Input([6, 5, 2])
         ZeroPadding2D([[1, 0], [2, 1]])
@@ -156,6 +157,7 @@ CASES = {
         Conv2D(3, 2, padding=same, activation=tanh)
         Reshape([10, 6])
         Permute([2, 1])
+        BatchNormalization(momentum=0.5)
         Reshape([2, 5, 6])
         GlobalMaxPooling2D(keepdims=true)
         Permute([3, 1, 2])
@@ -190,6 +192,59 @@ CASES = {
         Softmax()
     }
     train { loss = categorical_crossentropy optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 8 }""",
+    # graphs: residual blocks (a block repeated, each with its skip; a projection shortcut), dropout inside a
+    # residual body, branches joined by Concatenate (one of them the identity), a value used several times
+    "graph-residual-branches-adam": """block unit(filters) {
+        residual {
+            Conv2D(filters, 3, padding=same, activation=relu)
+            Dropout(0.25)
+            Conv2D(filters, 3, padding=same)
+            BatchNormalization()
+        }
+        Activation(relu)
+    }
+    model g1 {
+        Input([6, 6, 2])
+        Conv2D(4, 3, padding=same, activation=relu)
+        repeat 2 { unit(4) }
+        residual {
+            Conv2D(6, 3, strides=2, padding=same)
+            BatchNormalization()
+        } shortcut {
+            Conv2D(6, 1, strides=2)
+        }
+        parallel Concatenate() {
+            branch { Conv2D(2, 1, activation=tanh) }
+            branch { MaxPooling2D(3, strides=1, padding=same) }
+            branch { }
+        }
+        GlobalAveragePooling2D()
+        Dense(3, activation=softmax)
+    }
+    train { loss = sparse_categorical_crossentropy optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 9 }""",
+    # every merge kind, with broadcasting (a pooled (1, 1, c) value against images), three inputs, ties
+    # possible where a relu output meets Maximum/Minimum, Concatenate along the width and along vectors
+    "graph-merges-sgd": """model g2 {
+        Input([6, 5, 2])
+        stem = Conv2D(4, 3, padding=same, activation=relu)
+        a = Conv2D(4, 1)
+        b = Conv2D(4, 3, padding=same, activation=tanh)(stem)
+        pooled = GlobalAveragePooling2D(keepdims=true)(stem)
+        high = Maximum()(a, b, stem)
+        low = Minimum()(a, pooled)
+        gap = Subtract()(high, low)
+        scaled = Multiply()(gap, pooled)
+        mean = Average()(scaled, b, a)
+        Concatenate(axis=2)(mean, a)
+        flat = Flatten()
+        left = Dense(4, activation=elu)
+        right = Dense(4)(flat)
+        summed = Add()(left, right)
+        side = Dense(2)(flat)
+        Concatenate()(summed, side)
+        Dense(3)
+    }
+    train { loss = mse optimizer = sgd(learning_rate=0.05, momentum=0.9) batch_size = 8 seed = 10 }""",
 }
 
 
