@@ -57,3 +57,312 @@ def test_fmt_writes_dicts_canonically_and_idempotently(source, expected):
     out = format_source(source)
     assert out == expected
     assert format_source(out) == out
+
+
+# ---- building graphs -----------------------------------------------------------------------------------------------
+from compiler.pipeline import compile_text  # noqa: E402
+from compiler.summary import connections, render_summary  # noqa: E402
+
+
+def compiled(body: str, blocks: str = ""):
+    return compile_text("model m {\n" + body + "}\n" + blocks).spec
+
+
+def wiring(spec) -> list[tuple[str, tuple[str, ...]]]:
+    return [(layer.name, layer.inputs) for layer in spec.layers]
+
+
+def test_a_stack_is_wired_in_sequence_with_its_last_layer_the_output():
+    spec = compiled("    Input([4])\n    Dense(3)\n    Dense(2)\n")
+    assert wiring(spec) == [("input_layer", ()), ("dense", ("input_layer",)), ("dense_1", ("dense",))] \
+        or wiring(spec)[1:] == [("dense", (spec.layers[0].name,)), ("dense_1", ("dense",))]
+    assert spec.outputs == ("dense_1",) and spec.output_keys == ()
+    assert "Connected to" not in render_summary(spec)
+
+
+def test_residual_adds_the_body_to_its_input_and_the_add_follows_the_body():
+    spec = compiled("    x = Input([4])\n    Dense(4)\n    residual {\n        Dense(8)\n        Dense(4)\n    }\n"
+                    "    Dense(1)\n")
+    assert wiring(spec) == [("x", ()), ("dense", ("x",)), ("dense_1", ("dense",)), ("dense_2", ("dense_1",)),
+                            ("add", ("dense_2", "dense")), ("dense_3", ("add",))]
+    assert spec.outputs == ("dense_3",)
+
+
+def test_residual_with_a_shortcut_adds_both_branches():
+    spec = compiled("    x = Input([4])\n    residual {\n        Dense(8)\n    } shortcut {\n        Dense(8)\n    }\n")
+    assert wiring(spec)[1:] == [("dense", ("x",)), ("dense_1", ("x",)), ("add", ("dense", "dense_1"))]
+    assert spec.layers[-1].output_shape == (8,)
+
+
+def test_parallel_gives_its_input_to_every_branch_and_merges_in_order():
+    spec = compiled("    x = Input([4])\n    parallel Concatenate() {\n        branch {\n            Dense(2)\n"
+                    "        }\n        branch {\n            Dense(3)\n            Dense(5)\n        }\n"
+                    "        branch {\n        }\n    }\n")
+    assert wiring(spec)[1:] == [("dense", ("x",)), ("dense_1", ("x",)), ("dense_2", ("dense_1",)),
+                                ("concatenate", ("dense", "dense_2", "x"))]
+    assert spec.layers[-1].output_shape == (11,)
+
+
+def test_named_lines_explicit_inputs_and_several_inputs_and_outputs():
+    spec = compiled("    image = Input([8])\n    meta = Input([3])\n    Dense(4)(image)\n    f = Dense(3)\n"
+                    "    both = Concatenate()(f, meta)\n    output label = Dense(2, activation=softmax)(both)\n"
+                    "    output value = Dense(1)(both)\n")
+    assert [layer.name for layer in spec.input_layers] == ["image", "meta"]
+    assert wiring(spec)[2:] == [("dense", ("image",)), ("dense_1", ("dense",)), ("concatenate", ("dense_1", "meta")),
+                                ("dense_2", ("concatenate",)), ("dense_3", ("concatenate",))]
+    assert spec.outputs == ("dense_2", "dense_3") and spec.output_keys == ("label", "value")
+
+
+def test_a_repeat_of_a_block_with_skips_gives_each_iteration_its_own_names():
+    blocks = "block unit(n) {\n    skip = Dense(n)\n    h = Dense(n)\n    Add()(skip, h)\n}\n"
+    spec = compiled("    x = Input([4])\n    repeat 3 {\n        unit(4)\n    }\n", blocks)
+    adds = [layer for layer in spec.layers if layer.kind == "Add"]
+    assert [a.inputs for a in adds] == [("dense", "dense_1"), ("dense_2", "dense_3"), ("dense_4", "dense_5")]
+    assert spec.layers[2].inputs == ("dense",) and spec.layers[4].inputs == ("add",)  # naming keeps the flow
+
+
+def test_a_block_used_with_a_named_input_and_a_residual_inside_a_branch():
+    blocks = "block proj(n) {\n    residual {\n        Dense(n)\n    }\n}\n"
+    spec = compiled("    x = Input([4])\n    y = Dense(4)\n    proj(4)(x)\n    z = parallel Add() {\n"
+                    "        branch {\n            proj(4)\n        }\n        branch {\n        }\n    }\n"
+                    "    Add()(y, z)\n", blocks)
+    assert wiring(spec)[2:4] == [("dense_1", ("x",)), ("add", ("dense_1", "x"))]
+    assert wiring(spec)[-1] == ("add_3", ("dense", "add_2"))
+
+
+def test_x_equals_input_names_the_layer_unless_name_is_given():
+    spec = compiled('    x = Input([4], name="pixels")\n    Dense(1)\n')
+    assert spec.layers[0].name == "pixels"
+
+
+# ---- errors, each at its caret ------------------------------------------------------------------------------------
+def error(body: str, blocks: str = "") -> list:
+    with pytest.raises(SpecError) as info:
+        compile_text("model m {\n" + body + "}\n" + blocks)
+    return [(d.span.line, d.span.column, d.message, d.hint) for d in info.value.diagnostics]
+
+
+ERRORS = [
+    ("undefined", "    Input([4])\n    Dense(3)(y)\n", 3, 14, "'y' is not defined"),
+    ("used-before-defined", "    Input([4])\n    Dense(3)(y)\n    y = Dense(2)\n", 3, 14,
+     "'y' is used before it is defined (at line 4)"),
+    ("own-definition-cycle", "    x = Input([4])\n    y = Dense(3)(y)\n", 3, 18, "'y' is used in its own definition: a cycle"),
+    ("defined-twice", "    x = Input([4])\n    y = Dense(3)\n    y = Dense(3)\n    Add()(y, x)\n", 4, 5,
+     "'y' is already defined at line 3"),
+    ("shadows-outer", "    x = Input([4])\n    residual {\n        x = Dense(4)\n    }\n", 4, 9,
+     "'x' is already defined at line 2"),
+    ("local-name-not-visible", "    x = Input([4])\n    residual {\n        h = Dense(4)\n    }\n    Add()(h, x)\n",
+     6, 11, "'h' is not visible here: it is defined at line 4, in another scope"),
+    ("unused-line", "    x = Input([4])\n    Dense(3)\n    Dense(2)(x)\n", 3, 5,
+     "the output of Dense 'dense' (line 3) is never used"),
+    ("unused-name", "    x = Input([4])\n    skip = Dense(3)\n    Dense(2)(x)\n", 3, 5, "'skip' is defined but never used"),
+    ("merge-without-inputs", "    x = Input([4])\n    Add()\n", 3, 5, "Add merges two or more inputs: write Add()(a, b)"),
+    ("subtract-without-inputs", "    x = Input([4])\n    Subtract()\n", 3, 5,
+     "Subtract merges exactly two inputs: write Subtract()(a, b)"),
+    ("merge-one-input", "    x = Input([4])\n    Add()(x)\n", 3, 5, "Add merges 2 or more inputs, received 1"),
+    ("layer-two-inputs", "    x = Input([4])\n    y = Dense(4)\n    Dense(3)(x, y)\n", 4, 5,
+     "Dense takes one input, received 2"),
+    ("residual-shape", "    x = Input([4])\n    residual {\n        Dense(8)\n    }\n", 3, 5,
+     "Add cannot merge shapes (batch, 8), (batch, 4): axis 1 has sizes 8 and 4 (each axis must be equal, or 1)"),
+    ("residual-empty", "    x = Input([4])\n    residual {\n    }\n", 3, 5,
+     "a residual needs layers in its body: y = body(x) + x"),
+    ("too-few-branches", "    x = Input([4])\n    parallel Add() {\n        branch {\n        }\n    }\n", 3, 14,
+     "parallel Add() needs at least 2 branches, received 1"),
+    ("too-many-branches", "    x = Input([4])\n    parallel Subtract() {\n        branch {\n            Dense(4)\n"
+     "        }\n        branch {\n        }\n        branch {\n            Dense(4)\n        }\n    }\n", 9, 9,
+     "parallel Subtract() takes exactly 2 branches, received 3"),
+    ("parallel-not-a-merge", "    x = Input([4])\n    parallel Dense(3) {\n        branch {\n        }\n    }\n", 3, 14,
+     "parallel joins its branches with a merge layer (Add, Subtract, Multiply, Average, Maximum, Minimum, "
+     "Concatenate); Dense is not one"),
+    ("output-not-top-level", "    x = Input([4])\n    residual {\n        output y = Dense(4)\n    }\n", 4, 9,
+     "`output` marks a model output: it goes only at the top level of the model's body"),
+    ("unnamed-inputs", "    Input([4])\n    Dense(2)\n    b = Input([3])\n    Dense(3)(b)\n", 2, 5,
+     "a model with several inputs names each one: its name is its data key"),
+    ("input-with-inputs", "    x = Input([4])\n    Input([4])(x)\n", 3, 5,
+     "an Input takes no input: it is where data enters the model"),
+    ("block-two-inputs", "    x = Input([4])\n    y = Dense(4)\n    b(4)(x, y)\n", 4, 5, "block b takes one input, received 2"),
+]
+
+
+@pytest.mark.parametrize("body, line, column, message", [c[1:] for c in ERRORS], ids=[c[0] for c in ERRORS])
+def test_each_graph_error_points_at_its_source(body, line, column, message):
+    blocks = "block b(n) {\n    Dense(n)\n}\n"
+    found = error(body, blocks)
+    assert (line, column, message) in [(l, c, m) for l, c, m, _ in found], found
+
+
+def test_a_residual_shape_error_suggests_a_projection_shortcut():
+    [(_, _, _, hint)] = error("    x = Input([4])\n    residual {\n        Dense(8)\n    }\n")
+    assert "shortcut {" in hint
+
+
+def test_a_block_sees_only_its_own_names():
+    blocks = "block b(n) {\n    Dense(n)(x)\n}\n"
+    found = error("    x = Input([4])\n    b(4)\n", blocks)
+    assert (6, 14, "'x' is not visible here: it is defined at line 2, in another scope") in [f[:3] for f in found]
+
+
+def test_a_repeated_error_is_reported_once():
+    found = error("    x = Input([4])\n    repeat 3 {\n        Dense(3)(nope)\n    }\n")
+    assert [f[2] for f in found] == ["'nope' is not defined"]
+
+
+def test_the_layer_limit_counts_the_construct_merges():
+    from compiler.passes.build import MAX_LAYERS
+    n = MAX_LAYERS // 2 + 1  # each iteration: a Dense and the residual's Add
+    found = error(f"    x = Input([4])\n    repeat {n} {{\n        residual {{\n            Dense(4)\n        }}\n    }}\n")
+    assert found[0][2] == f"the model expands to more than {MAX_LAYERS:,} layers (the limit)"
+
+
+# ---- fmt on every construct -----------------------------------------------------------------------------------------
+GRAPH_SOURCE = """\
+# a graph
+block res(f) {  # a block
+    residual {
+        Conv2D(f, 3, padding=same)  # conv
+        # own line
+        BatchNormalization()
+    }
+    # between
+    shortcut { Conv2D(f, 1) }  # after shortcut
+}
+model m {
+    image = Input([32, 32, 3])
+    meta=Input([3])
+    stem = Conv2D(16, 3, padding=same)
+    res(16)(stem)
+    parallel Concatenate(axis=-1) {  # par
+        branch { Conv2D(8, 1) }
+        # second branch
+        branch {
+
+            Conv2D(8, 3, padding=same)
+
+            Conv2D(8, 3, padding=same)
+        }
+        branch {}  # identity
+    }
+    repeat 2 { s = residual { Dense(3) } }
+    Add()(stem,   meta)
+    x = Add()(stem, # c
+      meta)
+    output label = Dense(10, activation=softmax)(features)   # out
+    output value = parallel Add() { branch { } branch { Dense(1) } }
+}
+"""
+
+GRAPH_FORMATTED = """\
+# a graph
+block res(f) {
+    # a block
+    # between
+    residual {
+        Conv2D(f, 3, padding=same)  # conv
+        # own line
+        BatchNormalization()
+    } shortcut {
+        Conv2D(f, 1)
+    }  # after shortcut
+}
+
+model m {
+    image = Input([32, 32, 3])
+    meta = Input([3])
+    stem = Conv2D(16, 3, padding=same)
+    res(16)(stem)
+    parallel Concatenate(axis=-1) {
+        # par
+        branch {
+            Conv2D(8, 1)
+        }
+        # second branch
+        branch {
+            Conv2D(8, 3, padding=same)
+
+            Conv2D(8, 3, padding=same)
+        }
+        branch {
+        }  # identity
+    }
+    repeat 2 {
+        s = residual {
+            Dense(3)
+        }
+    }
+    Add()(stem, meta)
+    x = Add()(
+        stem,  # c
+        meta,
+    )
+    output label = Dense(10, activation=softmax)(features)  # out
+    output value = parallel Add() {
+        branch {
+        }
+        branch {
+            Dense(1)
+        }
+    }
+}
+"""
+
+SPAN_FIELDS = {"span", "func_span", "name_span", "key_span", "keyword_span", "inner_span"}
+
+
+def _strip(node):
+    import dataclasses
+    if dataclasses.is_dataclass(node):
+        return (type(node).__name__, {f.name: _strip(getattr(node, f.name)) for f in dataclasses.fields(node)
+                                      if f.name not in SPAN_FIELDS})
+    if isinstance(node, tuple):
+        return [_strip(x) for x in node]
+    return node
+
+
+def test_fmt_writes_every_graph_construct_canonically_keeping_comments():
+    out = format_source(GRAPH_SOURCE)
+    assert out == GRAPH_FORMATTED
+    assert format_source(out) == out
+    assert _strip(parse(out).statements) == _strip(parse(GRAPH_SOURCE).statements)
+    comments = [line.strip() for line in GRAPH_SOURCE.splitlines() if "#" in line]
+    for c in comments:
+        assert c[c.index("#"):] in out
+
+
+def test_fmt_explodes_a_long_line_with_inputs():
+    long = "    output prediction = Dense(128, activation=relu, kernel_initializer=he_normal)(first_input_name, b)\n"
+    out = format_source("model m {\n" + long + "}\n")
+    assert format_source(out) == out
+    assert all(len(line) <= 88 for line in out.splitlines())
+
+
+# ---- the summary against Keras ----------------------------------------------------------------------------------------
+def test_connected_to_matches_what_keras_prints_for_the_same_functional_model(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # Keras' summary is a rich table clipped to the terminal
+    keras = pytest.importorskip("keras")
+    spec = compiled("    image = Input([8, 8, 3])\n    stem = Conv2D(4, 3, padding=same)\n    residual {\n"
+                    "        Conv2D(4, 3, padding=same)\n        BatchNormalization()\n    }\n"
+                    "    parallel Concatenate() {\n        branch {\n            Conv2D(2, 1)\n        }\n"
+                    "        branch {\n        }\n    }\n    Flatten()\n    Dense(3)\n")
+    layers = keras.layers
+    image = keras.Input((8, 8, 3), name="image")
+    stem = layers.Conv2D(4, 3, padding="same", name="conv2d")(image)
+    body = layers.BatchNormalization(name="batch_normalization")(
+        layers.Conv2D(4, 3, padding="same", name="conv2d_1")(stem))
+    added = layers.Add(name="add")([body, stem])
+    merged = layers.Concatenate(name="concatenate")([layers.Conv2D(2, 1, name="conv2d_2")(added), added])
+    out = layers.Dense(3, name="dense")(layers.Flatten(name="flatten")(merged))
+    model = keras.Model(image, out)
+    printed: list[str] = []
+    model.summary(line_length=400, print_fn=lambda line, **_: printed.append(line))
+    text = "\n".join(printed)
+    keras_rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) == 4 and "(" in cells[0] and cells[0] != "Layer (type)":
+            keras_rows[cells[0].split(" ")[0]] = cells[3]
+    ours = {layer.name: " ".join(c) for layer, c in zip(spec.layers, connections(spec))}
+    assert keras_rows == ours
+    assert [(p.name, p.count_params()) for p in model.layers] == [
+        (layer.name, layer.trainable_params + layer.non_trainable_params) for layer in spec.layers]
+    summary = render_summary(spec)
+    assert "Connected to" in summary and "batch_normalization[0][0]," in summary
