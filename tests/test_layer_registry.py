@@ -137,7 +137,7 @@ def test_the_readme_steps_name_every_registry_in_order():
 
 def test_each_kinds_facts_agree_with_its_weights():
     """On every finite-difference case (one or more per kind): a layer a Normalization may adapt after has no
-    trainable weights and no randomness (a Normalization's own statistics are fixed before the next one adapts); a layer with a kernel lists ``kernel`` first; the parameter counts are the
+    trainable weights and no randomness (a Normalization's own statistics are fixed before the next one adapts); a layer with a kernel lists a kernel first (``kernel``, or SeparableConv2D's ``depthwise_kernel``); the parameter counts are the
     sizes of the weights the layer describes."""
     from test_gradients import LAYER_CASES, _layer
 
@@ -147,7 +147,8 @@ def test_each_kinds_facts_agree_with_its_weights():
         if layer.adapts_through:
             assert not any(w.trainable for w in weights) and not layer.random, \
                 f"{case}: adapts_through, but has trainable weights or randomness"
-        assert layer.has_kernel == (bool(weights) and weights[0].name == "kernel"), case
+        # a kernel first: "kernel", or a kernel of its own name (SeparableConv2D's "depthwise_kernel")
+        assert layer.has_kernel == (bool(weights) and weights[0].name.endswith("kernel")), case
         sizes = [(int(np.prod(w.shape)), w.trainable) for w in weights]
         assert (layer.trainable_params, layer.non_trainable_params) == (
             sum(n for n, t in sizes if t), sum(n for n, t in sizes if not t)), case
