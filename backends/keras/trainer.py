@@ -55,12 +55,12 @@ import numpy as np
 import tensorflow as tf
 
 from compiler.semantics.divergence import Diverged, locate
-from compiler.semantics.losses import loss_input
 from backends.keras.guard import floating, guarded_update
 from backends.keras.layers import LowerContext
 from backends.keras.model import build_network
 from backends.keras.optimizers import PinnedLoss, floatx, make_optimizer
 from backends.keras.placement import set_numeric_switches, tf_device
+from compiler.semantics.outputs import heads
 from compiler.semantics.precision import precision
 from compiler.semantics.masks import keep_mask
 from compiler.semantics.initializers import initial_weights
@@ -68,6 +68,11 @@ from compiler.ir.spec import Spec
 from compiler.weights import weight_specs
 
 STATE = ("moving_mean", "moving_variance")
+
+
+def _rows(x, start: int, stop: int):
+    """Rows ``start:stop`` of one array, or of each of a list of arrays (one per input)."""
+    return [a[start:stop] for a in x] if isinstance(x, list) else x[start:stop]
 
 
 class KerasTrainer:
@@ -103,12 +108,19 @@ class KerasTrainer:
                 weights = initial_weights(spec, self.seed, np.dtype(self.dtype))
             if weights is not None:
                 self.set_weights(weights)
-            self.loss = PinnedLoss(t.loss, self.head is not None or t.loss.from_logits, self.dtype)
+            self.heads = heads(spec)  # per output: its loss and weight (compiler.semantics.outputs)
+            self.losses = [PinnedLoss(h.loss, fused is not None or h.loss.from_logits, self.dtype)
+                           for h, fused in zip(self.heads, self.net.heads)]
+            self.loss = self.losses[0]
             self.optimizer, self.rate = make_optimizer(t, self.dtype, loss_scaling=self.loss_scaling)
             self.optimizer.build(self.trainable)
             self._skipped = keras.Variable(0, dtype="int64", trainable=False, name="skipped_steps")
             if self.native:  # Keras' own loss path: the compiled loss, as fit computes it
-                self.model.compile(optimizer=self.optimizer, loss=self.loss)
+                if len(self.losses) == 1:
+                    self.model.compile(optimizer=self.optimizer, loss=self.loss)
+                else:  # Keras' CompileLoss: Σₖ wₖ·lossₖ over the outputs, in order
+                    self.model.compile(optimizer=self.optimizer, loss=self.losses,
+                                       loss_weights=[h.weight for h in self.heads])
             # what an update may leave non-finite (checked after it), with the weight each belongs to
             self.watched = floating(self.trainable + self.moving + list(self.optimizer.variables))
             self.watched_names = self._owners(self.watched)
@@ -129,7 +141,7 @@ class KerasTrainer:
     # ---- the Trainer protocol ---------------------------------------------------------------
     @property
     def outputs_are_logits(self) -> bool:
-        return bool(self.spec.training.loss.from_logits)
+        return bool(self.heads[0].loss.from_logits)
 
     @property
     def skipped_steps(self) -> int:
@@ -142,12 +154,20 @@ class KerasTrainer:
     def train_batch(self, x, y, step, lr):
         with self._scope():
             x, y = self._tensor(x), self._target(y)
-            self._set_masks(x.shape, step)  # canonical dropout only (native mode has none to set)
+            self._set_masks(self._batch_size(x), step)  # canonical dropout only (native mode has none to set)
             self.rate.override.assign(lr)
-            total, outputs, kept, finite = self._step(x, y)
+            total, terms, outputs, kept, finite = self._step(x, y)
             if not bool(kept):  # undone in the graph: weights, optimizer and moving statistics as before
                 raise self._locate(x, y, float(total), self._non_finite(finite))
+            return self._result(total, terms, outputs)
+
+    @staticmethod
+    def _result(total, terms, outputs):
+        """(loss, outputs) for a one-output model; with several outputs ((total, each output's unweighted
+        loss), the outputs) — what ``runtime.loop`` records per output (``compiler.semantics.outputs``)."""
+        if not terms:
             return float(total), outputs.numpy()
+        return (float(total), *(float(t) for t in terms)), tuple(o.numpy() for o in outputs)
 
     def _graph_step(self, x, y):
         """One step as a TensorFlow graph: forward, total loss, gradients, and the update unless the step
@@ -156,7 +176,7 @@ class KerasTrainer:
         before = [(v, tf.identity(v.value)) for v in self._forward_state()]
         with tf.GradientTape() as tape:
             out = self.model(x, training=True)
-            total = self._total_loss(x, y, out, training=True)
+            total, terms = self._losses(x, y, out, training=True)
             scaled = self._scaled(total)
         grads = tape.gradient(scaled, self.trainable)  # scaled under mixed_float16: the optimizer unscales
         grads = [tf.zeros_like(v) if g is None else self._dense(g) for v, g in zip(self.trainable, grads)]
@@ -164,23 +184,43 @@ class KerasTrainer:
                                                before=before, loss_scaled=self.loss_scaling)
         if self.loss_scaling:
             self._skipped.assign_add(tf.cast(skipped, "int64"))
-        return total, self._outputs(out), kept, finite
+        return total, terms, self._outputs_of(out), kept, finite
 
     def evaluate_batch(self, x, y):
         with self._scope():
-            total, outputs = self._evaluate(self._tensor(x), self._target(y))
-            return float(total), outputs.numpy()
+            return self._result(*self._evaluate(self._tensor(x), self._target(y)))
 
     def _graph_evaluate(self, x, y):
         out = self.model(x, training=False)
-        return self._total_loss(x, y, out, training=False), self._outputs(out)
+        total, terms = self._losses(x, y, out, training=False)
+        return total, terms, self._outputs_of(out)
 
     def _total_loss(self, x, y, out, *, training: bool):
         """The step's total loss: in native mode the compiled model's (Keras' ``compute_loss``: the loss
         plus ``model.losses``), in canonical mode ``PinnedLoss`` plus ``model.losses`` — the same sum."""
+        return self._losses(x, y, out, training=training)[0]
+
+    def _losses(self, x, y, out, *, training: bool):
+        """(the total loss, each output's unweighted loss — none for a one-output model)."""
+        terms = () if len(self.losses) == 1 else [loss(t, v) for loss, t, v in zip(self.losses, y, out)]
         if self.native:
-            return self.model._compute_loss(x=x, y=y, y_pred=out, training=training)
-        return self._total(self.loss(y, out), self.model.losses)
+            return self.model._compute_loss(x=x, y=y, y_pred=out, training=training), terms
+        data = self.loss(y, self._first(out)) if not terms else self._weighted(terms)
+        return self._total(data, self.model.losses), terms
+
+    def _data_loss(self, y, out):
+        """The loss of the output (one output), or Σₖ wₖ·lossₖ over the outputs in order (several), as
+        Keras' CompileLoss and the NumPy reference add them."""
+        if len(self.losses) == 1:
+            return self.loss(y, self._first(out))
+        return self._weighted([loss(t, v) for loss, t, v in zip(self.losses, y, out)])
+
+    def _weighted(self, terms):
+        total = None
+        for head, term in zip(self.heads, terms):
+            term = head.weight * term
+            total = term if total is None else total + term
+        return total
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Every weight in the trainer's dtype, as the other backends give them (Keras keeps Normalization's
@@ -242,33 +282,41 @@ class KerasTrainer:
         return out
 
     # ---- more -----------------------------------------------------------------------------------
-    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Outputs in inference mode (probabilities where the model ends in softmax/sigmoid)."""
+    def predict(self, x, batch_size: int = 1024):
+        """Outputs in inference mode (probabilities where an output ends in softmax/sigmoid): one array, or a
+        list of arrays (one per output, in order) for a model of several outputs."""
+        arrays = self._input_arrays(x)
+        n = len(arrays[0]) if isinstance(arrays, list) else len(arrays)
         with self._scope():
-            parts = [self._outputs(self.model(self._tensor(x[i:i + batch_size]), training=False)).numpy()
-                     for i in range(0, len(x), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, *self.spec.output_shape), self.dtype)
+            parts = [self._predictions(self.model(self._tensor(_rows(arrays, i, i + batch_size)), training=False))
+                     for i in range(0, n, batch_size)]
+        outs = [np.concatenate([p[k] for p in parts]) if parts else np.zeros((0, *layer.output_shape), self.dtype)
+                for k, layer in enumerate(self.spec.output_layers)]
+        return outs[0] if len(outs) == 1 else outs
+
+    def _predictions(self, out) -> list[np.ndarray]:
+        """Every output of a model call as NumPy arrays, probabilities where an activation is fused."""
+        out = out if isinstance(out, (list, tuple)) else [out]
+        values = [o if head is None else head.probabilities(o) for o, head in zip(out, self.net.heads)]
+        return [self._array(v) for v in values]
 
     def probe(self, x, y) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """One training-mode pass without an update (masks of step 0): each layer's output and each
         weight's gradient; the moving statistics are left as they were."""
         with self._scope():
             x, y = self._tensor(x), self._target(y)
-            self._set_masks(x.shape, 0)
+            self._set_masks(self._batch_size(x), 0)
             saved = [v.numpy() for v in self.moving]
             model = self._probes()
             with tf.GradientTape() as tape:
                 outs = model(x, training=True)
-                total = self._total(self.loss(y, outs[-1]), model.losses)
+                values = [outs[self._probed.index(name)] for name in self.spec.output_names]
+                total = self._total(self._data_loss(y, values if len(values) > 1 else values[0]), model.losses)
                 scaled = self._scaled(total)
             grads = self._unscaled(tape.gradient(scaled, self.trainable))
             self._restore(saved)
-            names = [layer.name for layer in self.spec.layers[1:]]
-            outputs = {self.spec.layers[0].name: x.numpy()}
-            outputs.update({n: self._array(o) for n, o in zip(names, outs)})
-            if self.head is not None:
-                outputs[self.spec.layers[-1].name] = self._outputs(outs[-1]).numpy()
-            return outputs, {w: self._dense(g).numpy() for w, g in zip(self._trainable_names(), grads)}
+            return self._probe_outputs(x, outs), {w: self._dense(g).numpy()
+                                                  for w, g in zip(self._trainable_names(), grads)}
 
     # ---- divergence ---------------------------------------------------------------------------------
     def _forward_state(self) -> list:
@@ -307,24 +355,59 @@ class KerasTrainer:
     def _trainable_names(self) -> list[str]:
         return [w.name for w in weight_specs(self.spec) if w.trainable]
 
-    def _tensor(self, x) -> tf.Tensor:
+    def _input_arrays(self, x):
+        """``x`` as the model takes it: one array for a one-input model; for several inputs a list in the
+        order of the Input layers, from a dict keyed by their names or a sequence in that order."""
+        names = [layer.name for layer in self.spec.input_layers]
+        keyed = not isinstance(x, (list, tuple, np.ndarray)) and hasattr(x, "keys")  # a dict, NamedArrays
+        if len(names) == 1:
+            return x[names[0]] if keyed else x
+        if keyed:
+            return [x[name] for name in names]
+        if len(x) != len(names):
+            raise ValueError(f"the model has {len(names)} inputs ({', '.join(names)}), received {len(x)} arrays")
+        return list(x)
+
+    def _tensor(self, x):
+        """The model's input(s) as tensors in the trainer's dtype (``_input_arrays``' structure)."""
+        x = self._input_arrays(x)
+        if isinstance(x, list):
+            return [tf.convert_to_tensor(np.asarray(a, dtype=self.dtype)) for a in x]
         return tf.convert_to_tensor(np.asarray(x, dtype=self.dtype))
 
-    def _target_array(self, y) -> np.ndarray:
+    @staticmethod
+    def _batch_size(x) -> int:
+        return int((x[0] if isinstance(x, list) else x).shape[0])
+
+    @staticmethod
+    def _first(out):
+        """The first output of the model (the one the single-output loss and metrics read)."""
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+    def _target_array(self, y, loss=None) -> np.ndarray:
         y = np.asarray(y)
-        if self.spec.training.loss.kind == "sparse_categorical_crossentropy":
+        if (loss or self.heads[0].loss).kind == "sparse_categorical_crossentropy":
             return y.astype(np.int64, copy=False)
         return y.astype(self.dtype, copy=False)
 
-    def _target(self, y) -> tf.Tensor:
-        return tf.convert_to_tensor(self._target_array(y))
+    def _target(self, y):
+        """The targets as tensors: one (a one-output model), or a list in output order from a sequence in that
+        order or a dict keyed by the output keys or the output layers' names."""
+        keyed = not isinstance(y, (list, tuple, np.ndarray)) and hasattr(y, "keys")  # a dict, NamedArrays
+        if len(self.heads) == 1:
+            return tf.convert_to_tensor(self._target_array(y[self.heads[0].key] if keyed else y))
+        if keyed:
+            y = [y[h.key] if h.key in y else y[name] for h, name in zip(self.heads, self.spec.output_names)]
+        if len(y) != len(self.heads):
+            raise ValueError(f"the model has {len(self.heads)} outputs, received {len(y)} target arrays")
+        return [tf.convert_to_tensor(self._target_array(t, h.loss)) for t, h in zip(y, self.heads)]
 
-    def _set_masks(self, shape, step: int) -> None:
+    def _set_masks(self, batch: int, step: int) -> None:
         """Put the canonical masks of ``step`` (as scales keep/(1 − rate)) into the dropout layers."""
         for layer, k in self.net.dropouts:
             if layer.rate == 0:
                 continue
-            full = (int(shape[0]), *layer.input_shape)  # the layer's input, batch included
+            full = (batch, *layer.input_shape)  # the layer's input, batch included
             keep = keep_mask(self.seed, step, layer.name, k.mask_shape(full), layer.rate)
             k.set_scale((keep / (1.0 - layer.rate)).astype(self.dtype))
 
@@ -358,8 +441,20 @@ class KerasTrainer:
             scaled = self._scaled(total)
         return float(total), out, self._unscaled(tape.gradient(scaled, self.trainable))
 
+    def _outputs_of(self, out):
+        """``_outputs`` (one output), or the list of every output's predictions (several)."""
+        if len(self.heads) == 1:
+            return self._outputs(out)
+        return [self._predicted(o, head) for o, head in zip(out, self.net.heads)]
+
+    def _predicted(self, out, head):
+        out = out if head is None else head.probabilities(out)
+        return out if out.dtype == self.dtype else tf.cast(out, self.dtype)
+
     def _outputs(self, out):
-        """What the model predicts, in the trainer's dtype (float32 under a mixed policy)."""
+        """What the model predicts (its first output where it has several), in the trainer's dtype (float32
+        under a mixed policy)."""
+        out = self._first(out)
         out = self.head.probabilities(out) if self.head is not None else out
         return out if out.dtype == self.dtype else tf.cast(out, self.dtype)
 
@@ -367,12 +462,29 @@ class KerasTrainer:
         for v, value in zip(self.moving if variables is None else variables, saved):
             v.assign(value)
 
+    @property
+    def _probed(self) -> list[str]:
+        """The layers ``_probes`` outputs, in order: every IR layer but the Inputs."""
+        return [layer.name for layer in self.spec.layers if not layer.is_input]
+
     def _probes(self) -> keras.Model:
-        """A model sharing the layers, outputting every IR layer's output but the Input's."""
+        """A model sharing the layers, outputting every IR layer's output but the Inputs' (``_probed``)."""
         if self._probe_model is None:
-            names = [layer.name for layer in self.spec.layers[1:]]
-            self._probe_model = keras.Model(self.model.inputs, [self.net.outputs[n] for n in names])
+            self._probe_model = keras.Model(self.model.inputs, [self.net.outputs[n] for n in self._probed])
         return self._probe_model
+
+    def _probe_outputs(self, x, outs) -> dict[str, np.ndarray]:
+        """Every layer's output by name, as the NumPy reference records them: the inputs as given, and
+        probabilities (not the logits the Keras model carries there) on the path from a fused activation to
+        its output."""
+        inputs = x if isinstance(x, list) else [x]
+        outputs = {layer.name: t.numpy() for layer, t in zip(self.spec.input_layers, inputs)}
+        heads = {name: head for head, names in zip(self.net.heads, self.net.logit_layers) for name in names}
+        for name, out in zip(self._probed, outs):
+            if name in heads:
+                out = heads[name].probabilities(out)
+            outputs[name] = self._array(out)
+        return outputs
 
     def _locate(self, x, y, loss: float, bad_weights: list[str]) -> Diverged:
         """The step's ``Diverged`` (``compiler.semantics.divergence.locate``), from training passes with its masks over
@@ -386,11 +498,6 @@ class KerasTrainer:
             grads = self._loss_and_grads(x, y)[2]
         finally:
             self._restore(saved, state)
-        outputs = {self.spec.layers[0].name: x.numpy()}
-        fused_at = loss_input(self.spec).fused_at  # that layer and the ones after it output the logits
-        for i, (layer, out) in enumerate(zip(self.spec.layers[1:], outs), 1):
-            if fused_at is not None and i >= fused_at:
-                out = self._outputs(out)
-            outputs[layer.name] = self._array(out)
+        outputs = self._probe_outputs(x, outs)
         gradients = {name: g.numpy() for name, g in zip(self._trainable_names(), grads)}
         return locate(self.spec, loss, outputs, gradients, bad_weights)

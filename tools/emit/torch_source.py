@@ -1230,8 +1230,9 @@ def adapt(model, x, batch_size=1024):
     l1_l2.__name__: inspect.getsource(l1_l2).rstrip().splitlines(),
     "KerasBatchNorm": _lines("""
 class KerasBatchNorm(nn.Module):
-    \"\"\"BatchNormalization over axis 1 (channels of NCHW, features of (N, C)), with the
-    conventions nnspec pins, which are Keras' and not torch's BatchNorm:
+    \"\"\"BatchNormalization over the channels: axis 1 of NCHW and of (N, C), the last axis of a
+    tensor of another rank (only images are NCHW here), with the conventions nnspec pins, which
+    are Keras' and not torch's BatchNorm:
     - moving = moving·momentum + batch·(1 − momentum), momentum 0.99 (torch: 1 − 0.1);
     - ε = 1e-3 (torch: 1e-5);
     - the moving variance takes the biased batch variance (torch: the unbiased one).\"\"\"
@@ -1245,6 +1246,9 @@ class KerasBatchNorm(nn.Module):
         self.register_buffer("moving_variance", torch.ones(channels))
 
     def forward(self, x):
+        channels_last = x.dim() not in (2, 4)  # (N, ..., C): moved to axis 1 here, and back at the end
+        if channels_last:
+            x = x.movedim(-1, 1)
         axes = [0, *range(2, x.dim())]
         shape = [1, -1] + [1] * (x.dim() - 2)
         if self.training:
@@ -1260,7 +1264,7 @@ class KerasBatchNorm(nn.Module):
             x = x * self.gamma.view(shape)
         if self.beta is not None:
             x = x + self.beta.view(shape)
-        return x"""),
+        return x.movedim(1, -1) if channels_last else x"""),
     "KerasLayerNorm": _lines("""
 class KerasLayerNorm(nn.Module):
     \"\"\"Keras' LayerNormalization: y = γ·(x − μ)/√(σ² + ε) + β, μ and σ² (biased) per sample over
