@@ -111,6 +111,17 @@ LAYER_EXAMPLES = {
     "GlobalMaxPooling2D": ("[4, 4, 2]", "Conv2D(3, 2, activation=tanh) GlobalMaxPooling2D()"),
     "Reshape": ("[6]", "Dense(8, activation=relu) Reshape([2, 2, 2]) Conv2D(2, 2, activation=tanh) Flatten()"),
     "Permute": ("[3, 4, 2]", "Conv2D(3, 2, activation=relu) Permute([2, 3, 1]) Flatten()"),
+    "DepthwiseConv2D": ("[5, 5, 2]", "DepthwiseConv2D(3, strides=2, padding=same, depth_multiplier=2, activation=relu) "
+                                     "Flatten()"),
+    "SeparableConv2D": ("[5, 4, 2]", "SeparableConv2D(3, [2, 3], padding=same, depth_multiplier=2, activation=tanh) "
+                                     "Flatten()"),
+    "UpSampling2D": ("[3, 2, 2]", "UpSampling2D([2, 3], interpolation=bilinear) Conv2D(2, 2, activation=relu) "
+                                  "UpSampling2D() Flatten()"),
+    "ReLU": ("[5]", "Dense(4) ReLU(max_value=1.5, negative_slope=0.1, threshold=0.2)"),
+    "LeakyReLU": ("[4, 4, 2]", "Conv2D(3, 2) LeakyReLU() Flatten()"),
+    "PReLU": ("[4, 4, 2]", "Conv2D(3, 2) PReLU(constant(0.2), shared_axes=[1, 2]) Flatten()"),
+    "ELU": ("[5]", "Dense(4) ELU(0.5)"),
+    "Softmax": ("[3, 3, 2]", "Conv2D(3, 2, use_bias=false) Softmax([1, 2]) Flatten()"),  # a bias would cancel
 }
 REGULARIZER_EXAMPLES = {"l1": "l1(0.01)", "l2": "l2(0.02)", "l1l2": "l1l2(l1=0.01, l2=0.02)"}
 INITIALIZER_EXAMPLES = {
