@@ -137,7 +137,7 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
     if sink.errors:
         return None
     input_problems(layers, expansion.calls, sink)
-    layers = name_layers(layers, sink)
+    layers = name_layers(layers, sink, expansion.calls)
     if sink.errors:
         return None
     layers, outputs = wire(layers, expansion, sink)

@@ -13,13 +13,15 @@ from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 from compiler.ir.values import VarianceScaling
 from compiler.passes.initializers import following_activation
+from compiler.passes.lint import spec_graph
 
 HEADERS = ("Layer (type)", "Output Shape", "Param #", "Kernel init")
 GRAPH_HEADERS = ("Layer (type)", "Output Shape", "Param #", "Connected to", "Kernel init")
 
 
 def _init_note(layers: list, index: int, graph: Graph) -> str:
-    init = getattr(layers[index], "kernel_initializer", None)
+    layer = layers[index]
+    init = layer.kernel_initializer if "kernel_initializer" in type(layer).model_fields else None
     if init is None:
         return ""
     if isinstance(init, VarianceScaling) and init.auto:
@@ -28,7 +30,7 @@ def _init_note(layers: list, index: int, graph: Graph) -> str:
 
 
 def _graph(spec: Spec) -> Graph:
-    return Graph.of(spec.layers, spec.outputs or None)
+    return spec_graph(spec)
 
 
 def summary_rows(spec: Spec, graph: Graph | None = None) -> list[tuple[str, str, str, str]]:

@@ -435,12 +435,11 @@ def input_problems(layers: list[LayerBase], calls: list[LayerCall], sink: Diagno
 
 
 def wire(layers: list[LayerBase], expansion: Expansion, sink: DiagnosticSink) -> tuple[list[LayerBase], tuple[str, ...]]:
-    """``layers`` (named, one per call of ``expansion``) with the names of their inputs filled in, and the names
-    of the model's outputs; a layer whose output nothing takes (no later line, no ``output``) is an error
+    """``layers`` (named and wired by ``name_layers(layers, sink, expansion.calls)``, one per call of
+    ``expansion``) and the names of the model's outputs; a layer whose output nothing takes (no later line, no ``output``) is an error
     (reported once per line of the spec, whatever a repeat or block made of it)."""
     calls = expansion.calls
-    wired = [layer.model_copy(update={"inputs": tuple(layers[s].name for s in lc.sources)}) if lc.sources else layer
-             for layer, lc in zip(layers, calls)]
+    wired = layers
     consumed = [False] * len(wired)
     for lc in calls:
         for s in lc.sources:
@@ -492,8 +491,11 @@ def _evaluated_args(evaluator: Evaluator, call: ast.Call, scope: dict[str, Val],
     return tuple(args), tuple(kwargs)
 
 
-def name_layers(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBase]:
-    """Give unnamed layers Keras' names (``dense``, ``dense_1``, ...); duplicate names are errors."""
+def name_layers(layers: list[LayerBase], sink: DiagnosticSink,
+                calls: list[LayerCall] | None = None) -> list[LayerBase]:
+    """Give unnamed layers Keras' names (``dense``, ``dense_1``, ...); duplicate names are errors. With
+    ``calls`` (the expansion, one per layer), each layer also gets the names of its inputs (``inputs``), in
+    the same copy."""
     taken: dict[str, Span] = {}
     for layer in layers:
         if layer.name:
@@ -504,17 +506,25 @@ def name_layers(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBase
             else:
                 taken[layer.name] = layer.span.to_span()
     counters: dict[str, int] = {}
-    out = []
+    names = []
     for layer in layers:
-        if not layer.name:
+        name = layer.name
+        if not name:
             stem = type(layer).snake_name
             while True:
                 n = counters.get(stem, 0)
                 counters[stem] = n + 1
-                candidate = stem if n == 0 else f"{stem}_{n}"
-                if candidate not in taken:
+                name = stem if n == 0 else f"{stem}_{n}"
+                if name not in taken:
                     break
-            taken[candidate] = layer.span.to_span()
-            layer = layer.model_copy(update={"name": candidate})
-        out.append(layer)
+            taken[name] = layer.span  # only the keys matter for a generated name
+        names.append(name)
+    out = []
+    for i, layer in enumerate(layers):
+        update = {}
+        if names[i] != layer.name:
+            update["name"] = names[i]
+        if calls is not None and calls[i].sources:
+            update["inputs"] = tuple([names[s] for s in calls[i].sources])
+        out.append(layer.model_copy(update=update) if update else layer)
     return out

@@ -48,8 +48,26 @@ def _warn(code: str, message: str, span, hint: str | None = None) -> Diagnostic:
     return Diagnostic("warning", message, span.to_span() if span is not None else None, hint, code)
 
 
-def _graph(spec: Spec) -> Graph:
-    return Graph.of(spec.layers, spec.outputs or None)
+_last_graph: tuple = ((), (), None)  # (layers, outputs, graph) of the last spec asked: the lints ask the same one
+
+
+def spec_graph(spec: Spec) -> Graph:
+    """``Graph.of`` the spec's layers and outputs, made once for the lints and the summary of one spec (the
+    layers are a tuple of frozen nodes: the same tuple is the same graph)."""
+    global _last_graph
+    layers, outputs, graph = _last_graph
+    if layers is not spec.layers or outputs != spec.outputs or graph is None:
+        graph = Graph.of(spec.layers, spec.outputs or None)
+        _last_graph = (spec.layers, spec.outputs, graph)
+    return graph
+
+
+_graph = spec_graph
+
+
+def _field(layer, name: str, default=None):
+    """``getattr(layer, name, default)`` without pydantic's slow path for a field the kind does not have."""
+    return getattr(layer, name) if name in type(layer).model_fields else default
 
 
 def init_against_activation(spec: Spec) -> Found:
@@ -58,7 +76,7 @@ def init_against_activation(spec: Spec) -> Found:
     layers = list(spec.layers)
     graph = _graph(spec)
     for i, layer in enumerate(layers):
-        chosen = [init for init in (getattr(layer, f, None) for f in kernel_initializer_fields(layer))
+        chosen = [init for init in (_field(layer, f) for f in kernel_initializer_fields(layer))
                   if isinstance(init, VarianceScaling) and not init.auto]
         if not chosen:
             continue
@@ -119,7 +137,7 @@ def bias_before_batchnorm(spec: Spec) -> Found:
     graph = _graph(spec)
     layers = spec.layers
     for i, prev in enumerate(layers):
-        if not getattr(prev, "use_bias", False) or prev.activation_fn.kind != "linear":
+        if not _field(prev, "use_bias", False) or prev.activation_fn.kind != "linear":
             continue
         j = graph.only_consumer(i)
         while j is not None and layers[j].is_merge and layers[j].transparent:
