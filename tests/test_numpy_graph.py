@@ -172,3 +172,37 @@ def test_broadcast_inputs_get_the_gradient_summed_over_their_broadcast_axes():
     d1, d2 = backprop(np.ones(y.shape))[0]
     np.testing.assert_array_equal(d1, np.full((2, 3, 1), 4.0))
     np.testing.assert_array_equal(d2, np.full((2, 1, 4), 3.0))
+
+
+# ---- diagnose, per node ---------------------------------------------------------------------------------
+def test_diagnose_gives_every_node_its_ratio_to_what_it_takes():
+    from backends.numpy.trainer import NumpyTrainer
+    from tools.diagnose import diagnose
+
+    spec = GRAPHS["residual"]()
+    trainer = NumpyTrainer(spec, initial_weights(spec, 3, np.float64), dtype=np.float64)
+    x, y = graph_data(spec, n=32)
+    d = diagnose(trainer, spec, x, y, batches=1)
+    assert [s.name for s in d.layers] == [layer.name for layer in spec.layers]
+    from tools.equiv import step_batches
+
+    idx = step_batches(len(x), spec.training.batch_size, spec.training.seed, 1)[0]  # diagnose's one batch
+    outputs, _ = trainer.probe(x[idx], y[idx])
+    by_name = {s.name: s for s in d.layers}
+    add = next(layer for layer in spec.layers if layer.kind == "Add")
+    pooled = np.concatenate([outputs[name].reshape(-1) for name in add.inputs])
+    assert by_name[add.name].variance_ratio == pytest.approx(outputs[add.name].var() / pooled.var(), rel=1e-9)
+
+
+def test_diagnose_judges_each_input_of_a_model_with_several():
+    from backends.numpy.trainer import NumpyTrainer
+    from tools.diagnose import diagnose
+
+    spec = GRAPHS["two-inputs"]()
+    trainer = NumpyTrainer(spec, initial_weights(spec, 3, np.float64), dtype=np.float64)
+    x, y = graph_data(spec, n=32)
+    x = type(x)({"image": x["image"], "meta": x["meta"] * 1000.0})
+    d = diagnose(trainer, spec, x, y, batches=1)
+    assert {s.name for s in d.layers} == {layer.name for layer in spec.layers}
+    assert [f for f in d.flags if f.startswith("unscaled inputs")] == [
+        next(f for f in d.flags if "input 'meta'" in f)]

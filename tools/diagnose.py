@@ -1,7 +1,8 @@
 """Diagnostics at initialization: how activations and gradients behave layer by layer.
 
-From K real batches (a training-mode pass without updates on each), per layer: the mean and
-variance of its output, the ratio of its output variance to its input variance, and per
+From K real batches (a training-mode pass without updates on each), per layer (per node of a graph): the mean
+and variance of its output, the ratio of its output variance to its input variance (the pooled outputs of the
+layers it takes: a merge's several; an Input's data), and per
 weight the gradient norm and its ratio to the weight's norm. Then flags:
 
 - vanishing / exploding gradients: the hidden layers' activation variance collapses (grows) through
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tools.equiv import step_batches
+from compiler.ir.graph import Graph
 from compiler.ir.layers import LAYER_CLASSES
 from compiler.ir.spec import Spec
 from compiler.ir.values import RELU_FAMILY, SATURATING
@@ -82,16 +84,17 @@ def diagnose(trainer, spec: Spec, x: np.ndarray, y: np.ndarray, *, batches: int 
             grads.setdefault(k, []).append(np.asarray(v, dtype=np.float64))
     weights = trainer.get_weights()
     stats = []
-    previous_var = float(np.var(np.asarray(x, dtype=np.float64)))
+    graph = Graph.of(spec.layers, spec.outputs)
+    values_of: dict[int, np.ndarray] = {}  # each layer's outputs over the batches, (samples, units)
     for i, layer in enumerate(spec.layers):
         if layer.name not in outputs:
             continue
-        ys = outputs[layer.name]
-        values = np.concatenate([o.reshape(len(o), -1) for o in ys])
+        values = values_of[i] = np.concatenate([o.reshape(len(o), -1) for o in outputs[layer.name]])
         variance = float(values.var())
+        input_var = _input_variance(x, layer, [values_of.get(s) for s in graph.sources[i]])
         act = _activation_of(spec, i)
         s = LayerStats(layer.name, layer.kind, act, float(values.mean()), variance,
-                       variance / previous_var if previous_var > 0 else None)
+                       variance / input_var if input_var is not None and input_var > 0 else None)
         kernel = next((k for k in (f"{layer.name}/kernel", f"{layer.name}/gamma") if k in grads), None)
         if kernel is not None:
             g = np.mean([np.linalg.norm(v) for v in grads[kernel]])
@@ -105,23 +108,38 @@ def diagnose(trainer, spec: Spec, x: np.ndarray, y: np.ndarray, *, batches: int 
         if act == "relu":
             s.dead = float((values.max(axis=0) <= 0).mean())
         stats.append(s)
-        if not layer.is_input:
-            previous_var = variance if variance > 0 else previous_var
     result = Diagnosis(stats)
     _flag_inputs(result, spec, x)
     _flag(result, spec)
     return result
 
 
+def _input_variance(x, layer, inputs: list) -> float | None:
+    """The variance of what ``layer`` takes, the denominator of its "var out/in": its inputs' outputs pooled (a
+    merge's several), or for an Input its data (by its name when the model has several inputs)."""
+    if layer.is_input:
+        data = x[layer.name] if hasattr(x, "keys") else x
+        return float(np.var(np.asarray(data, dtype=np.float64)))
+    if not inputs or any(v is None for v in inputs):
+        return None
+    return float(np.concatenate([v.reshape(-1) for v in inputs]).var())
+
+
 def _flag_inputs(result: Diagnosis, spec: Spec, x: np.ndarray) -> None:
     """Unscaled inputs, by the rule of the ``unscaled-inputs`` lint (``compiler.passes.input_scale``): features
     far from unit scale that the model does not scale itself."""
-    problem = None if scales_inputs(spec) else FeatureScale.of(x).problem()
-    if problem is not None:
-        variance = float(np.var(np.asarray(x, dtype=np.float64)))
-        result.flags.append(f"unscaled inputs: the input's variance is {variance:.3g} and its features have "
-                            f"{problem}, which the model does not scale")
-        result.suggestions.append(INPUT_SCALE_HINT)
+    if scales_inputs(spec):
+        return
+    arrays = x.items() if hasattr(x, "keys") else [(None, x)]
+    for key, data in arrays:
+        problem = FeatureScale.of(data).problem()
+        if problem is not None:
+            variance = float(np.var(np.asarray(data, dtype=np.float64)))
+            which = "the input's" if key is None else f"input '{key}''s"
+            result.flags.append(f"unscaled inputs: {which} variance is {variance:.3g} and its features have "
+                                f"{problem}, which the model does not scale")
+            if INPUT_SCALE_HINT not in result.suggestions:
+                result.suggestions.append(INPUT_SCALE_HINT)
 
 
 def _trend(values: list[float]) -> float | None:
@@ -141,8 +159,9 @@ def _flag(result: Diagnosis, spec: Spec) -> None:
     signal = _trend([s.variance for s in hidden])
     backward = result.gradient_ratio()
     relative = float(np.median([s.grad_to_weight for s in weighted if finite(s.grad_to_weight)] or [np.nan]))
-    acts = {following_activation(list(spec.layers), i).kind for i, layer in enumerate(spec.layers)
-            if layer.has_kernel}
+    layers = list(spec.layers)
+    graph = Graph.of(layers, spec.outputs)
+    acts = {following_activation(layers, i, graph).kind for i, layer in enumerate(layers) if layer.has_kernel}
     inits = {layer.kernel_initializer.kind for layer in spec.layers if hasattr(layer, "kernel_initializer")}
     has_bn = any(layer.normalizes_batch for layer in spec.layers)
     depth = max(len(hidden) - 1, 1)
