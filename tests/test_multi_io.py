@@ -1,0 +1,277 @@
+"""Several inputs and several outputs (compiler.semantics.outputs, runtime.data's named arrays).
+
+- the train section's per-output settings: errors with their line and column (a key that is no output, an
+  output without a loss, a list of metrics that does not give one per output, dicts without output lines, an
+  early-stopping monitor that is not recorded);
+- named data: npz arrays and csv column groups by input and output key, their errors, the split taking the
+  same rows of every array;
+- the loss Keras computes: keras.Model.compile(loss={...}, loss_weights={...}).evaluate on the same weights
+  gives the total and every <key>_loss the NumPy trainer gives, and Keras' fit records the history names ours
+  does;
+- canonical float64 equivalence of the three backends on specs/two_tasks.nns, step for step, per output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compiler.pipeline import compile_file, compile_text
+from compiler.semantics.outputs import heads, recorded_names
+from runtime.data import DataError, load_dataset
+from runtime.loop import fit
+from runtime.named_arrays import NamedArrays
+from runtime.trainers import make_trainer
+from spec_lang.diagnostics import SpecError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MODEL = """model two {
+    a = Input([4])
+    b = Input([2])
+    left = Dense(5, activation=tanh)(a)
+    Concatenate()(left, b)
+    shared = Dense(6, activation=relu)
+    output label = Dense(3, activation=softmax)(shared)
+    output value = Dense(2)(shared)
+}
+"""
+
+
+def spec_of(train: str, model: str = MODEL):
+    return compile_text(model + "train {\n" + train + "\n}\n", "two.nns").spec
+
+
+def errors(train: str, model: str = MODEL) -> list[tuple[int, int, str, str | None]]:
+    """(line, column, message, hint) of every error compiling the model with this train section."""
+    with pytest.raises(SpecError) as info:
+        compile_text(model + "train {\n" + train + "\n}\n", "two.nns")
+    return [(d.span.line, d.span.column, d.message, d.hint) for d in info.value.diagnostics]
+
+
+TRAIN = "optimizer = sgd\n"
+FIRST = MODEL.count("\n") + 2  # the line of the train section's first setting
+
+
+# ---- the language ----------------------------------------------------------------------------------------
+def test_per_output_settings_reach_the_heads():
+    spec = spec_of("loss = {label: sparse_categorical_crossentropy, value: mse}\n"
+                   "loss_weights = {value: 0.25}\nmetrics = {label: [accuracy], value: mae}\n" + TRAIN)
+    assert spec.output_keys == ("label", "value") and spec.input_key_names == ("a", "b")
+    got = [(h.key, h.loss.kind, h.weight, h.metrics) for h in heads(spec)]
+    assert got == [("label", "sparse_categorical_crossentropy", 1.0, ("accuracy",)), ("value", "mse", 0.25, ("mae",))]
+    assert recorded_names(spec) == ["label_loss", "label_accuracy", "value_loss", "value_mae"]
+
+
+def test_one_loss_serves_every_output_and_a_list_of_metrics_one_per_output():
+    spec = spec_of("loss = mse\nmetrics = [mae, rmse]\n" + TRAIN)
+    assert [(h.loss.kind, h.metrics) for h in heads(spec)] == [("mse", ("mae",)), ("mse", ("rmse",))]
+
+
+def test_a_loss_key_that_is_no_output_points_at_the_key_and_names_the_missing_output():
+    found = errors("loss = {labl: sparse_categorical_crossentropy, value: mse}\n" + TRAIN)
+    assert (FIRST, 9, "loss names 'labl', which is no output", "did you mean 'label'?") in found
+    assert any(m == "output 'label' has no loss" and line == FIRST for line, _, m, _ in found)
+
+
+def test_loss_weights_and_metrics_keys_are_checked():
+    found = errors("loss = mse\nloss_weights = {vlaue: 2.0}\nmetrics = {lable: [mae]}\n" + TRAIN)
+    assert (FIRST + 1, 17, "loss_weights names 'vlaue', which is no output", "did you mean 'value'?") in found
+    assert (FIRST + 2, 12, "metrics names 'lable', which is no output", "did you mean 'label'?") in found
+
+
+def test_a_negative_loss_weight_is_refused_at_its_value():
+    found = errors("loss = mse\nloss_weights = {value: -1}\n" + TRAIN)
+    assert [(line, col) for line, col, _, _ in found] == [(FIRST + 1, 24)]
+    assert "expected a value >= 0" in found[0][2]
+
+
+def test_a_list_of_metrics_must_give_one_per_output():
+    ((line, col, message, hint),) = errors("loss = mse\nmetrics = [mae]\n" + TRAIN)
+    assert (line, col) == (FIRST + 1, 11)
+    assert "2 outputs gives one metric per output" in message and "metrics = {label: [mae]}" in hint
+
+
+def test_dicts_need_output_lines():
+    stack = "model one {\n    Input([4])\n    Dense(2)\n}\n"
+    ((line, col, message, hint),) = errors("loss = {out: mse}\n" + TRAIN, stack)
+    assert (line, col) == (6, 9) and "names no output" in message and "output out = " in hint
+
+
+def test_early_stopping_monitors_an_output_s_loss_or_metric():
+    spec = spec_of("loss = mse\nmetrics = {value: [mae]}\nvalidation_split = 0.5\n"
+                   "early_stopping = monitor(val_value_mae)\n" + TRAIN)
+    assert spec.training.early_stopping.monitor == "val_value_mae"
+    ((_, _, message, hint),) = errors("loss = mse\nearly_stopping = monitor(val_value_los)\n" + TRAIN)
+    assert "val_value_los" in message and hint == "did you mean 'val_value_loss'?"
+
+
+def test_a_value_metric_on_class_indices_is_refused_per_output():
+    found = errors("loss = {label: sparse_categorical_crossentropy, value: mse}\n"
+                   "metrics = {label: [mae], value: [mae]}\n" + TRAIN)
+    assert [m for _, _, m, _ in found] == ["metric mae compares the outputs with targets of their shape, but "
+                                           "sparse_categorical_crossentropy's targets are class indices (one per sample)"]
+
+
+def test_loss_pairings_are_checked_per_output():
+    found = errors("loss = {label: binary_crossentropy, value: mse}\n" + TRAIN)
+    assert any("binary_crossentropy after a softmax output" in m for _, _, m, _ in found)
+
+
+def test_named_data_forms_and_their_errors():
+    spec = spec_of('loss = mse\ndata = csv("f.csv", x={a: ["c1", "c2", "c3", "c4"], b: ["c5", "c6"]}, '
+                   'y={label: "l", value: ["v1", "v2"]})\n' + TRAIN)
+    data = spec.training.data
+    assert data.kind == "csv" and [g.names for g in data.x] == [("c1", "c2", "c3", "c4"), ("c5", "c6")]
+    ((line, col, message, _),) = errors('loss = mse\ndata = npz("f.npz", x=3, y={label: "l"})\n' + TRAIN)
+    assert (line, col) == (FIRST + 1, 23) and "expected a dict" in message
+
+
+# ---- named data --------------------------------------------------------------------------------------------
+def arrays(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, 4))
+    return {"feat_a": a, "feat_b": rng.standard_normal((n, 2)), "labels": rng.integers(0, 3, n),
+            "values": np.stack([a[:, 0], a[:, 1]], axis=1)}
+
+
+def test_npz_arrays_by_key_are_split_together(tmp_path):
+    np.savez(tmp_path / "two.npz", **arrays())
+    spec = spec_of('loss = {label: sparse_categorical_crossentropy, value: mse}\nvalidation_split = 0.2\n'
+                   'data = npz("two.npz", x={a: "feat_a", b: "feat_b"}, y={label: "labels", value: "values"})\n'
+                   + TRAIN)
+    ds = load_dataset(spec, base_dir=tmp_path, dtype=np.float64)
+    assert isinstance(ds.x_train, NamedArrays) and (ds.n_train, ds.n_val) == (24, 6)
+    assert ds.x_train["b"].shape == (24, 2) and ds.y_train["label"].dtype == np.int64
+    for x, y in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val)):  # the same rows of every array
+        np.testing.assert_array_equal(x["a"][:, :2], y["value"])
+    batch = ds.x_train[np.array([3, 1])]
+    np.testing.assert_array_equal(batch["a"], ds.x_train["a"][[3, 1]])
+
+
+def test_csv_column_groups_by_key(tmp_path):
+    data = arrays(8)
+    columns = {**{f"a{i}": data["feat_a"][:, i] for i in range(4)}, "b0": data["feat_b"][:, 0],
+               "b1": data["feat_b"][:, 1], "label": data["labels"], "v0": data["values"][:, 0],
+               "v1": data["values"][:, 1]}
+    lines = [",".join(columns)] + [",".join(repr(float(c[i])) for c in columns.values()) for i in range(8)]
+    (tmp_path / "two.csv").write_text("\n".join(lines) + "\n")
+    spec = spec_of('loss = {label: sparse_categorical_crossentropy, value: mse}\n'
+                   'data = csv("two.csv", x={a: ["a0", "a1", "a2", "a3"], b: ["b0", "b1"]}, '
+                   'y={label: "label", value: ["v0", "v1"]})\n' + TRAIN)
+    ds = load_dataset(spec, base_dir=tmp_path, dtype=np.float64)
+    np.testing.assert_array_equal(ds.x_train["a"], data["feat_a"])
+    np.testing.assert_array_equal(ds.y_train["label"], data["labels"])
+    np.testing.assert_array_equal(ds.y_train["value"], data["values"])
+
+
+@pytest.mark.parametrize("data, message", [
+    ('npz("two.npz", x={a: "feat_a", c: "feat_b"}, y={label: "labels", value: "values"})',
+     "data: x names 'c', which is no input of the model (its inputs: a, b)"),
+    ('npz("two.npz", x={a: "feat_a"}, y={label: "labels", value: "values"})',
+     "data: the model's input 'b' has no array: add b: ... to the data's x"),
+    ('npz("two.npz", x={a: "feat_b", b: "feat_b"}, y={label: "labels", value: "values"})',
+     "data: x['a'] has 2 features per sample but the model input [4] needs 4"),
+    ('npz("two.npz", x={a: "feat_a", b: "feat_b"}, y={label: "labels", value: "short"})',
+     "data: x['a'] has 30 samples but y['value'] has 5"),
+    ('npz("two.npz", x="feat_a", y={label: "labels", value: "values"})',
+     "data: x=\"feat_a\" serves a model with one input, but this one has 2 inputs (a, b)"),
+    ("digits", "data: the model has 2 inputs (a, b) and 2 outputs (label, value)"),
+])
+def test_named_data_errors(tmp_path, data, message):
+    np.savez(tmp_path / "two.npz", **arrays(), short=np.zeros((5, 2)))
+    spec = spec_of(f"loss = {{label: sparse_categorical_crossentropy, value: mse}}\ndata = {data}\n" + TRAIN)
+    with pytest.raises(DataError) as info:
+        load_dataset(spec, base_dir=tmp_path)
+    assert str(info.value).startswith(message)
+
+
+def test_a_one_input_one_output_model_takes_named_arrays_as_plain_arrays(tmp_path):
+    np.savez(tmp_path / "one.npz", **arrays())
+    spec = compile_text('model one {\n    Input([4])\n    Dense(3, activation=softmax)\n}\n'
+                        'train { loss = sparse_categorical_crossentropy optimizer = sgd '
+                        'data = npz("one.npz", x="feat_a", y="labels") }\n').spec
+    ds = load_dataset(spec, base_dir=tmp_path, dtype=np.float64)
+    assert isinstance(ds.x_train, np.ndarray) and ds.x_train.shape == (30, 4) and ds.y_train.shape == (30,)
+
+
+# ---- against Keras ------------------------------------------------------------------------------------------
+KERAS_TRAIN = ("loss = {label: sparse_categorical_crossentropy, value: mse}\nloss_weights = {label: 0.5, value: 3.0}\n"
+               "metrics = {label: [accuracy], value: [mae]}\nvalidation_split = 0.25\noptimizer = sgd\nbatch_size = 8\n")
+
+
+def keras_twin(keras, spec, weights):
+    """The spec's model written with Keras' functional API by hand, with ``weights``, compiled as Keras would
+    be for this train section."""
+    a = keras.Input((4,), name="a", dtype="float64")
+    b = keras.Input((2,), name="b", dtype="float64")
+    dense = {layer.name: layer for layer in spec.layers if layer.kind == "Dense"}
+    made = {name: keras.layers.Dense(layer.units, activation=layer.activation.kind, name=name, dtype="float64")
+            for name, layer in dense.items()}
+    left = made["dense"](a)
+    shared = made["dense_1"](keras.layers.Concatenate(dtype="float64")([left, b]))
+    model = keras.Model({"a": a, "b": b}, {"label": made["dense_2"](shared), "value": made["dense_3"](shared)})
+    for name, layer in made.items():
+        layer.set_weights([weights[f"{name}/kernel"], weights[f"{name}/bias"]])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss={"label": "sparse_categorical_crossentropy", "value": "mse"},
+                  loss_weights={"label": 0.5, "value": 3.0}, metrics={"label": ["accuracy"], "value": ["mae"]})
+    return model
+
+
+def test_the_total_and_each_output_s_loss_are_keras_and_so_are_the_history_names(tmp_path):
+    from frameworks import need
+
+    keras = need("keras")
+    from keras_oracle import float64
+
+    with float64():
+        _compare_with_keras(keras, tmp_path)
+
+
+def _compare_with_keras(keras, tmp_path):
+    np.savez(tmp_path / "two.npz", **arrays(32))
+    spec = spec_of(KERAS_TRAIN + 'data = npz("two.npz", x={a: "feat_a", b: "feat_b"}, '
+                   'y={label: "labels", value: "values"})\n')
+    ds = load_dataset(spec, base_dir=tmp_path, dtype=np.float64)
+    trainer = make_trainer("numpy", spec, dtype="float64", mode="canonical")
+    model = keras_twin(keras, spec, {k: v.copy() for k, v in trainer.get_weights().items()})
+    x, y = {k: ds.x_train[k] for k in ds.x_train.keys()}, {k: ds.y_train[k] for k in ds.y_train.keys()}
+    theirs = model.evaluate(x, y, batch_size=len(ds.y_train["label"]), return_dict=True, verbose=0)
+    (total, label_loss, value_loss), _ = trainer.evaluate_batch(ds.x_train, ds.y_train)
+    assert total == pytest.approx(0.5 * label_loss + 3.0 * value_loss, rel=1e-12)
+    assert (total, label_loss, value_loss) == pytest.approx(
+        (theirs["loss"], theirs["label_loss"], theirs["value_loss"]), rel=1e-9)
+    history = fit(trainer, spec, ds.x_train, ds.y_train, ds.x_val, ds.y_val, epochs=1, seed=0)
+    keras_history = model.fit(x, y, epochs=1, batch_size=8, verbose=0,
+                              validation_data=({k: ds.x_val[k] for k in ds.x_val.keys()},
+                                               {k: ds.y_val[k] for k in ds.y_val.keys()}))
+    ours = set(history.epochs[0]) - {"epoch", "learning_rate", "seconds"}
+    assert ours == set(keras_history.history)
+
+
+# ---- the three backends -------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def at_root():
+    with contextlib.chdir(ROOT):
+        yield
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_two_tasks_is_equivalent_step_for_step_per_output(backend):
+    from frameworks import need
+    from tools.equiv import compare, run_canonical
+
+    need(backend)
+    with at_root():
+        spec = compile_file("specs/two_tasks.nns").spec
+        ds = load_dataset(spec, dtype=np.float64)
+    x, y = ds.x_train[:96], ds.y_train[:96]
+    ref = run_canonical("numpy", spec, x, y, steps=12)
+    got = run_canonical(backend, spec, x, y, steps=12)
+    result = compare(got, ref, 1e-9)
+    assert result.step is None and result.layer is None, result
+    assert len(got.output_losses) == 12 and len(got.output_losses[0]) == 2
+    assert max(result.weight_errors.values()) <= 1e-9
