@@ -141,9 +141,49 @@ def _kind_table(title: str, classes: dict, args: dict, defaults: dict | None = N
     return out + [""]
 
 
+MERGE_KINDS = [k for k, cls in LAYER_CLASSES.items() if cls.is_merge]
+
+GRAPH_ROWS = [
+    ("`Kind(args)`", "takes the previous line's output (the *flow*); the first line of a model is an `Input`"),
+    ("`x = Kind(args)`", "names the line's output `x` (the flow goes on through it); `x = Input(...)` also names "
+                         "the layer `x` (its data key) unless `name=` is given; other layers keep Keras' names"),
+    ("`Kind(args)(a, b)`", "takes the outputs named `a`, `b` instead of the flow (a merge layer must name its "
+                           "inputs; any other layer takes one)"),
+    ("`blk(args)(x)`", "a block used on the output named `x`; its output is its last line's"),
+    ("`residual { body }`", "`Add()(body(x), x)`, `x` the flow into it; the body is not empty"),
+    ("`residual { body } shortcut { proj }`", "`Add()(body(x), proj(x))`: a projection when the shapes differ"),
+    ("`parallel Merge(args) { branch { ... } ... }`", "each branch takes the flow (an empty branch is the flow "
+                                                       "itself); `Merge` joins the branches' outputs in order"),
+    ("`output key = ...`", "marks a model output, keyed `key` (the train section's `loss = {key: ...}`, the "
+                           "data's `y={key: ...}`); only at the model's top level; without any, the model's one "
+                           "output is its last line's"),
+]
+
+GRAPH_DOC = [
+    "### Graphs",
+    "",
+    "A model is a directed acyclic graph of layers, in source order (every layer after its inputs). "
+    "Merge layers: " + ", ".join(f"`{k}`" for k in MERGE_KINDS) + " (elementwise merges broadcast axes of "
+    "size 1 between inputs of one rank, as Keras; `Subtract` takes exactly two inputs; `Concatenate(axis=-1)`).",
+    "",
+    "| written | means |",
+    "|---|---|",
+    *[f"| {a} | {b} |" for a, b in GRAPH_ROWS],
+    "",
+    "`name =` and `output key =` may stand before a line with inputs, a `residual` or a `parallel` too. "
+    "Names are defined once where they are visible: a `repeat` iteration, a residual, shortcut or branch body "
+    "and a block body each open a scope of their own (a repeat of a block with skips gives every iteration its "
+    "own names); inner scopes see the outer names, except a block body, which sees only its own and its flow. "
+    "A name used before its definition, in its own definition (a cycle), or defined twice is an error at its "
+    "caret; so is a layer whose output nothing takes (no later line, no `output`). A model with several `Input`s "
+    "names each.",
+    "",
+]
+
+
 def reference() -> str:
     activations = {k: iv.ActivationFn for k in typing.get_args(iv.ActivationKind)}
-    lines = ["## Language reference", "", *layer_reference()]
+    lines = ["## Language reference", "", *GRAPH_DOC, *layer_reference()]
     lines += _kind_table("Activations", activations, ACTIVATION_ARGS, ACTIVATION_DEFAULTS,
                          "Aliases: `none` = `linear`, `swish` = `silu`. `relu` and `relu()` are the same.")
     lines += _kind_table("Initializers", INITIALIZER_CLASSES, INITIALIZER_ARGS, INITIALIZER_DEFAULTS,
