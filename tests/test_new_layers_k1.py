@@ -264,3 +264,24 @@ def test_a_transposed_kernels_fans_are_keras():
     kernel = next(w for w in weight_specs(spec) if w.name.endswith("/kernel"))
     assert kernel.shape == (3, 2, 5, 7)
     assert kernel.fans == tuple(int(f) for f in compute_fans(kernel.shape)) == (3 * 2 * 5, 3 * 2 * 7)
+
+
+@pytest.mark.parametrize("layers, fires", [
+    ("Conv2D(4, 3) GroupNormalization(-1)", True),  # instance normalization: per-channel means subtracted
+    ("Conv2D(4, 3) GroupNormalization(4)", True),  # as many groups as channels: the same
+    ("Conv2D(4, 3) GroupNormalization(2)", False),  # two channels a group: only the pair's mean is removed
+    ("Conv2D(4, 3) GroupNormalization(-1, center=false)", False),  # as BatchNormalization(center=false)
+    ("Conv2D(4, 3) GroupNormalization(2, axis=1)", False),  # groups along the height, not the channels
+    ("Conv2D(4, 3) LayerNormalization([1, 2])", True),  # per channel over the image
+    ("Conv2D(4, 3) LayerNormalization()", False),  # over the channels: a per-channel bias survives
+    ("Conv2D(4, 3) LayerNormalization([1, 2, 3])", False),
+    ("Conv2DTranspose(4, 3) GroupNormalization(-1)", True),
+    ("Conv2D(4, 3, use_bias=false) GroupNormalization(-1)", False),
+    ("Conv2D(4, 3, activation=relu) LayerNormalization([1, 2])", False),
+])
+def test_bias_before_a_per_channel_normalization_is_linted(layers, fires):
+    result = compile_text(f"model m {{ Input([6, 6, 2]) {layers} Flatten() Dense(1) }}", "k1.nns")
+    found = [w for w in result.warnings if w.code == "bias-before-batchnorm"]
+    assert len(found) == fires
+    if fires:
+        assert "Normalization after it cancels" in found[0].message

@@ -29,7 +29,7 @@ CODES: dict[str, str] = {
     "init-activation": "Glorot chosen by hand before a ReLU-family activation, or He before tanh/sigmoid",
     "saturating-depth": "5 or more stacked tanh/sigmoid layers with no normalization",
     "dropout-before-batchnorm": "Dropout directly before BatchNormalization",
-    "bias-before-batchnorm": "a bias that the following BatchNormalization cancels",
+    "bias-before-batchnorm": "a bias that the following BatchNormalization (or per-channel normalization) cancels",
     "softmax-from-logits": "softmax/sigmoid probabilities, flattened or pooled on their way out, read as logits",
     "logits-not-probabilities": "an output of no softmax/sigmoid read as probabilities (from_logits=false)",
     "one-unit-softmax": "categorical cross-entropy on a single output unit",
@@ -143,8 +143,8 @@ def bias_before_batchnorm(spec: Spec) -> Found:
         while j is not None and layers[j].is_merge and layers[j].transparent:
             j = graph.only_consumer(j)
         layer = layers[j] if j is not None else None
-        if layer is not None and layer.normalizes_batch and layer.center:
-            yield _warn("bias-before-batchnorm", f"layer '{prev.name}' has a bias that the BatchNormalization after "
+        if layer is not None and layer.cancels_bias:
+            yield _warn("bias-before-batchnorm", f"layer '{prev.name}' has a bias that the {layer.kind} after "
                         "it cancels", prev.span, "set use_bias=false")
 
 

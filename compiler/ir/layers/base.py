@@ -101,6 +101,13 @@ class LayerBase(IRNode):
         return False
 
     @property
+    def cancels_bias(self) -> bool:
+        """True when it subtracts, per channel, the mean of what it receives and adds its own offset β: a bias
+        just before it is wasted (the ``bias-before-batchnorm`` lint). BatchNormalization with ``center``; the
+        per-sample normalizations say when their statistics are per channel (``scale_shift.py``)."""
+        return self.normalizes_batch and bool(getattr(self, "center", False))
+
+    @property
     def draws_masks(self) -> bool:
         """True when training draws a random mask for this layer (a dropout whose rate is above 0)."""
         return False

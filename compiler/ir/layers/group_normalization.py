@@ -64,6 +64,14 @@ class GroupNormalization(ScaleShiftLayer):
                              f"input {shape_tuple(shape)} (axis {self.axis}); give a divisor of {channels}")
         return shape
 
+    @property
+    def cancels_bias(self) -> bool:
+        """With ``center``, when every group is one channel of the last axis (instance normalization): each
+        channel's mean, and with it a per-channel bias before the layer, is subtracted."""
+        shape = self.input_shape
+        return (self.center and shape is not None and self.channel_axis(shape) == len(shape)
+                and self.group_count(shape) == shape[-1])
+
     def weights(self, shape):
         """``gamma`` (if scale) and ``beta`` (if center): one value per channel."""
         return self.scale_shift_weights((shape[self.channel_axis(shape) - 1],))

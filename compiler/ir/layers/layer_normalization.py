@@ -63,6 +63,13 @@ class LayerNormalization(ScaleShiftLayer):
             raise ShapeError(f"LayerNormalization: axis {list(axes)} names the same axis twice")
         return shape
 
+    @property
+    def cancels_bias(self) -> bool:
+        """With ``center``, when the channels (the last axis) are not normalized over: each channel's mean,
+        and with it a per-channel bias before the layer, is subtracted (e.g. ``axis=[1, 2]`` of an image)."""
+        shape = self.input_shape
+        return self.center and shape is not None and len(shape) not in self.normalized_axes(shape)
+
     def weights(self, shape):
         """``gamma`` (if scale) and ``beta`` (if center): the sizes of the normalized axes in Keras' order."""
         ndim = len(shape) + 1
