@@ -708,7 +708,8 @@ def _spatial_dropout2d(layer, ctx):
 
 # ---- batch normalization -----------------------------------------------------------------------
 class KerasBatchNorm(nn.Module):
-    """BatchNormalization over the channel axis (1 for NCHW, the last for (N, C)), Keras' conventions.
+    """BatchNormalization over the channel axis (1 for NCHW, the last for (N, C) and for (N, ..., C) of any
+    other rank, moved to axis 1 for ``F.batch_norm``), Keras' conventions.
 
     training: x̂ = (x − μ_B)/√(σ²_B + ε) with the biased batch variance (``F.batch_norm``);
     then, once the step is accepted, ``commit``: moving ← moving·momentum + batch·(1 − momentum),
@@ -733,6 +734,11 @@ class KerasBatchNorm(nn.Module):
         self.count = 0
 
     def forward(self, x):
+        if x.dim() not in (2, 4):  # (N, ..., C): only 4-D tensors are NCHW inside; the channel axis goes to 1
+            return self._normalize(x.movedim(-1, 1)).movedim(1, -1)
+        return self._normalize(x)
+
+    def _normalize(self, x):
         if not self.ctx.training:
             return F.batch_norm(x, self.moving_mean, self.moving_variance, self.weight, self.bias, False, 0.0, self.eps)
         self.count = x.numel() // x.shape[1]

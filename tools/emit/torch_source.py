@@ -1010,9 +1010,12 @@ def _training_section(body: Code, spec: Spec, ctx: Context, activity: bool, regu
     body.blank(2)
     body("@torch.no_grad()")
     with body.block("def predict(model, x):"):
-        body.docstring("The model's outputs for x in inference mode (NumPy in, NumPy out).")
-        body("model.eval()",
-             "return model(torch.as_tensor(x, dtype=next(model.parameters()).dtype)).cpu().numpy()")
+        if len(spec.input_layers) == 1 and len(spec.output_names) == 1:
+            body.docstring("The model's outputs for x in inference mode (NumPy in, NumPy out).")
+            body("model.eval()",
+                 "return model(torch.as_tensor(x, dtype=next(model.parameters()).dtype)).cpu().numpy()")
+        else:
+            _predict_several(body, spec)
     body.blank(2)
     body("@torch.no_grad()")
     with body.block("def evaluate(model, x, y):"):
@@ -1027,6 +1030,23 @@ def _training_section(body: Code, spec: Spec, ctx: Context, activity: bool, regu
         body('return {"loss": total / len(x), **metrics(np.concatenate(outputs), y)}')
     body.blank(2)
     _train(body, spec)
+
+
+def _predict_several(body: Code, spec: Spec) -> None:
+    """``predict``'s body for a model of several inputs or outputs: x as a dict by Input name or a sequence in
+    INPUTS' order; one array per output, in the spec's order."""
+    names = [layer.name for layer in spec.input_layers]
+    several_out = len(spec.output_names) > 1
+    body.docstring("The model's outputs for x in inference mode (NumPy in, NumPy out). x: "
+                   + ("one array per input, a dict by input name or a sequence in the order of INPUTS"
+                      if len(names) > 1 else "an array, or a dict by input name")
+                   + (f"; the {len(spec.output_names)} outputs in the spec's order." if several_out else "."))
+    body("model.eval()", "dtype = next(model.parameters()).dtype")
+    body(f"names = {literal(tuple(names))}  # the Input layers, in forward's order")
+    body("arrays = [x[name] for name in names] if isinstance(x, dict) else "
+         + ("list(x)" if len(names) > 1 else "[x]"))
+    body("outputs = model(*[torch.as_tensor(a, dtype=dtype) for a in arrays])")
+    body("return tuple(o.cpu().numpy() for o in outputs)" if several_out else "return outputs.cpu().numpy()")
 
 
 def _metrics(body: Code, spec: Spec) -> None:
