@@ -191,7 +191,8 @@ def test_json_schema_lists_every_layer_kind():
     assert set(LAYER_CLASSES) == {"Input", "Rescaling", "Normalization", "Dense", "Conv2D", "MaxPooling2D",
                                   "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dropout",
                                   "SpatialDropout2D", "BatchNormalization", "Activation",
-                                  "ZeroPadding2D", "Cropping2D", "GlobalMaxPooling2D", "Reshape", "Permute"}
+                                  "ZeroPadding2D", "Cropping2D", "GlobalMaxPooling2D", "Reshape", "Permute",
+                                  "DepthwiseConv2D", "SeparableConv2D", "UpSampling2D"}
     for kind in LAYER_CLASSES:
         assert kind in schema["$defs"]
     assert schema["additionalProperties"] is False
