@@ -99,6 +99,9 @@ def loss_input(spec, output: int | None = None, loss=None) -> LossInput:
     spec's) reads of the output layer at index ``output`` (default the model's first output)."""
     if loss is None:
         loss = spec.training.loss if spec.training else None
+        if isinstance(loss, tuple):  # one loss per output key: the first output's (compiler.semantics.outputs)
+            key = spec.output_key_names[0]
+            loss = next((item.loss for item in loss if item.key == key), None)
     if loss is None:
         return LossInput(None, False)
     if loss.from_logits:
