@@ -45,13 +45,13 @@ class Softmax(ActivationLayer):
         out = []
         for a in given:
             if not -ndim <= a < ndim:
-                raise ShapeError(f"Softmax: axis {a} is out of range for the input {shape_tuple(shape)}: give 1 to "
-                                 f"{ndim - 1}, or -1 to -{ndim - 1} from the end")
+                raise ShapeError(f"Softmax: axis {a} is out of range for the input {shape_tuple(shape)}: give "
+                                 f"{_valid(ndim)}")
             a %= ndim
             if a == 0:
                 raise ShapeError(f"Softmax: axis {given[len(out)]} is the batch axis of {shape_tuple(shape)}: a "
                                  "softmax over it would make each sample's output depend on the others in its "
-                                 f"batch; give 1 to {ndim - 1}")
+                                 f"batch; give {_valid(ndim)}")
             if a in out:
                 raise ShapeError(f"Softmax: axis {list(given)} names axis {a} twice")
             out.append(a)
@@ -75,3 +75,8 @@ class Softmax(ActivationLayer):
     @property
     def activation(self) -> ActivationFn:
         return ActivationFn(kind="softmax")
+
+
+def _valid(ndim: int) -> str:
+    """The axes a Softmax may name on an input of ``ndim`` axes, batch included."""
+    return "1 or -1" if ndim == 2 else f"1 to {ndim - 1}, or -1 to -{ndim - 1} from the end"
