@@ -206,3 +206,16 @@ def test_diagnose_judges_each_input_of_a_model_with_several():
     assert {s.name for s in d.layers} == {layer.name for layer in spec.layers}
     assert [f for f in d.flags if f.startswith("unscaled inputs")] == [
         next(f for f in d.flags if "input 'meta'" in f)]
+
+
+@pytest.mark.parametrize("case", ["residual", "two-outputs"])
+def test_lr_find_runs_on_a_graph_and_follows_the_total_loss(case):
+    from backends.numpy.trainer import NumpyTrainer
+    from tools.lr_find import range_test
+
+    spec = GRAPHS[case]()
+    x, y = graph_data(spec, n=32)
+    trainer = NumpyTrainer(spec, initial_weights(spec, 3, np.float64), dtype=np.float64)
+    result = range_test(trainer, spec, x, y, steps=12, min_lr=1e-4, max_lr=1e-1)
+    assert len(result.losses) == len(result.rates) > 0
+    assert all(isinstance(loss, float) for loss in result.losses)

@@ -81,6 +81,8 @@ def range_test(trainer, spec, x: np.ndarray, y: np.ndarray, *, steps: int = 200,
         rate = min_lr * (max_lr / min_lr) ** (i / max(steps - 1, 1))
         try:
             loss, _ = trainer.train_batch(x[idx], y[idx], i, rate)
+            if isinstance(loss, tuple):  # several outputs: (total, each output's loss); the test follows the total
+                loss = loss[0]
         except Diverged:
             result.stopped_because = f"the loss became non-finite at rate {rate:.3g}"
             break
