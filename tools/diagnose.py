@@ -28,7 +28,7 @@ from compiler.ir.graph import Graph
 from compiler.ir.layers import LAYER_CLASSES
 from compiler.ir.spec import Spec
 from compiler.ir.values import RELU_FAMILY, SATURATING
-from compiler.passes.initializers import following_activation
+from compiler.passes.initializers import following_activation, kernel_initializer_fields
 from compiler.passes.input_scale import HINT as INPUT_SCALE_HINT, FeatureScale, scales_inputs
 
 VANISHING = 1e-2   # first-layer / last-layer kernel gradient norm below this: vanishing
@@ -162,7 +162,8 @@ def _flag(result: Diagnosis, spec: Spec) -> None:
     layers = list(spec.layers)
     graph = Graph.of(layers, spec.outputs)
     acts = {following_activation(layers, i, graph).kind for i, layer in enumerate(layers) if layer.has_kernel}
-    inits = {layer.kernel_initializer.kind for layer in spec.layers if hasattr(layer, "kernel_initializer")}
+    inits = {getattr(layer, f).kind for layer in spec.layers for f in kernel_initializer_fields(layer)
+             if hasattr(layer, f)}
     has_bn = any(layer.normalizes_batch for layer in spec.layers)
     depth = max(len(hidden) - 1, 1)
     if (signal is not None and signal < VANISHING) or (backward is not None and backward < VANISHING) \
@@ -215,8 +216,8 @@ def with_initializer(spec: Spec, kind: str, **params) -> Spec:
     from compiler.ir.values import RandomNormal, VarianceScaling
 
     init = RandomNormal(kind="random_normal", **params) if kind == "random_normal" else VarianceScaling(kind=kind)
-    layers = tuple(layer.model_copy(update={"kernel_initializer": init}) if hasattr(layer, "kernel_initializer")
-                   else layer for layer in spec.layers)
+    layers = tuple(layer.model_copy(update={f: init for f in kernel_initializer_fields(layer) if hasattr(layer, f)})
+                   for layer in spec.layers)
     return spec.model_copy(update={"layers": layers})
 
 
