@@ -15,7 +15,7 @@ from spec_lang.formatter import LINE_LIMIT, format_module, format_source
 from spec_lang.parser import parse
 
 SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.nns"))
-SPAN_KEYS = {"span", "func_span", "name_span"}
+SPAN_KEYS = {"span", "func_span", "name_span", "key_span", "keyword_span", "inner_span"}
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -477,7 +477,8 @@ def test_formatted_specs_fit_the_line_limit():
 
 # ---- property tests ------------------------------------------------------------
 NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,14}", fullmatch=True).filter(
-    lambda s: s not in {"true", "false", "block", "model", "train", "repeat"}
+    lambda s: s not in {"true", "false", "block", "model", "train", "repeat", "output", "residual", "shortcut",
+                        "parallel", "branch"}
 )
 NUMBERS = st.one_of(
     st.integers(0, 10**6).map(str),

@@ -367,8 +367,11 @@ def test_mutations_change_the_text():
 # parser on the same grammar is the reference: the same texts are accepted, and a rejected text fails
 # at the same token with the same expected terminals.
 SYNTAX_VOCAB = ["model", "block", "train", "repeat", "true", "false", "m", "Dense", "x", "1", "2.5", "1e3", '"s"',
-                "'t'", "(", ")", "[", "]", "{", "}", ",", "=", "+", "-", "*", "/", "//", "%", "**", "# c\n", "\n"]
-SYNTAX_SEEDS = ["x = 1", "model m { Dense(1) }", "block b(x, y=2) { repeat 2 { Dense(x) } }", "train { x = [1, (2, 3)] }"]
+                "'t'", "(", ")", "[", "]", "{", "}", ",", "=", "+", "-", "*", "/", "//", "%", "**", "# c\n", "\n",
+                "output", "residual", "shortcut", "parallel", "branch", ":"]
+SYNTAX_SEEDS = ["x = 1", "model m { Dense(1) }", "block b(x, y=2) { repeat 2 { Dense(x) } }", "train { x = [1, (2, 3)] }",
+                "model m { x = Input(1) residual { Dense(1) } shortcut { } parallel Add() { branch { } } }",
+                "model m { output y = Add()(x, z) }", "train { x = {a: 1, 'b': [2]} }"]
 
 
 @pytest.fixture(scope="module")

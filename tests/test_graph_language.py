@@ -366,3 +366,81 @@ def test_connected_to_matches_what_keras_prints_for_the_same_functional_model(mo
         (layer.name, layer.trainable_params + layer.non_trainable_params) for layer in spec.layers]
     summary = render_summary(spec)
     assert "Connected to" in summary and "batch_normalization[0][0]," in summary
+
+
+# ---- comments anywhere in a graph spec (property) ---------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+GRAPH_COMMENTLESS = """\
+block u(f) { residual { Dense(f) } shortcut { Dense(f) } }
+model m { x = Input([4]) s = u(4)(x) parallel Add() { branch { Dense(4) } branch { } } output y = Add()(s, x) }
+train { loss = {y: mse} }
+"""
+_GRAPH_SPOTS = [i for i, ch in enumerate(GRAPH_COMMENTLESS) if ch in " \n"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_GRAPH_SPOTS), st.booleans()), min_size=1, max_size=6,
+                unique_by=lambda t: t[0]))
+def test_property_comments_anywhere_in_a_graph_spec_are_kept(spots):
+    """A comment between any two tokens of every graph construct survives fmt, stably, the tree unchanged."""
+    src = GRAPH_COMMENTLESS
+    for k, (i, own_line) in enumerate(sorted(spots, reverse=True)):
+        src = src[:i] + ("\n" if own_line else " ") + f"# c{k}\n" + src[i:]
+    out = format_source(src)
+    assert format_source(out) == out
+    assert _strip(parse(out).statements) == _strip(parse(src).statements)
+    assert sorted(c.text for c in parse(out).comments) == sorted(c.text for c in parse(src).comments)
+
+
+# ---- lints over the graph ---------------------------------------------------------------------------------------------
+def codes(body: str) -> list[tuple[str, int]]:
+    result = compile_text("model m {\n" + body + "}\n")
+    return [(w.code, w.span.line) for w in result.warnings]
+
+
+def test_bias_before_batchnorm_is_seen_through_a_residual_add():
+    body = ("    x = Input([8, 8, 4])\n    residual {\n        Conv2D(4, 3, padding=same, use_bias=false)\n"
+            "        Conv2D(4, 3, padding=same)\n    }\n    BatchNormalization()\n")
+    assert ("bias-before-batchnorm", 5) in codes(body)
+    assert codes(body.replace("padding=same)\n    }", "padding=same, use_bias=false)\n    }")) == []
+
+
+def test_bias_before_batchnorm_is_not_claimed_when_the_output_feeds_two_layers():
+    body = ("    x = Input([8, 8, 4])\n    c = Conv2D(4, 3, padding=same)\n    BatchNormalization()\n"
+            "    Add()(batch, c)\n").replace("    BatchNormalization()\n    Add()(batch, c)",
+                                            "    b = BatchNormalization()\n    Add()(b, c)")
+    assert [c for c in codes(body) if c[0] == "bias-before-batchnorm"] == []
+
+
+def test_dropout_before_batchnorm_is_its_input_in_a_graph():
+    body = ("    x = Input([4])\n    d = Dropout(0.5)\n    Dense(4)(x)\n    BatchNormalization()(d)\n"
+            "    output a = Dense(1)(dense)\n").replace("Dense(1)(dense)", "Dense(1)(n)").replace(
+        "    BatchNormalization()(d)", "    n = BatchNormalization()(d)").replace("    Dense(4)(x)\n", "")
+    assert ("dropout-before-batchnorm", 3) in codes(body)
+
+
+def test_saturating_depth_counts_along_the_longest_path():
+    chain = "".join("        Dense(4, activation=tanh)\n" for _ in range(3))
+    body = (f"    x = Input([4])\n    Dense(4, activation=tanh)\n    Dense(4, activation=tanh)\n    residual {{\n{chain}"
+            "    }\n    Dense(1)\n")
+    assert ("saturating-depth", 8) in codes(body)  # the fifth tanh kernel on the path through the residual body
+    assert [c for c in codes(body.replace(chain, "        Dense(4, activation=tanh)\n")) if c[0] == "saturating-depth"] == []
+
+
+# ---- search spaces over the constructs ----------------------------------------------------------------------------------
+def test_search_paths_go_through_residuals_branches_and_named_lines():
+    from compiler.space import space_of
+    space = space_of("model m {\n    x = Input([4])\n    residual {\n        Dense(choice(4, 8))\n        Dense(4)\n"
+                     "    } shortcut {\n        Dense(4, activation=choice(relu, tanh))\n    }\n"
+                     "    parallel Concatenate() {\n        branch {\n            choice(Dense(2), Dense(3))\n        }\n"
+                     "        branch {\n        }\n    }\n    g = Dense(int_range(2, 4))\n    Dense(1)(g)\n}\n")
+    assert [d.path for d in space.dimensions] == [
+        "model.residual[0].dense.units", "model.residual[0].shortcut.dense.activation",
+        "model.parallel[0].branch[0].choice[0]", "model.g.units"]
+    point = {d.name: (d.options[-1] if d.kind == "choice" else 3) for d in space.dimensions}
+    text = space.concrete_text(point, "# point")
+    spec = compile_text(text).spec
+    assert [layer.output_shape for layer in spec.layers if layer.kind == "Concatenate"] == [(7,)]
+    assert "g = Dense(3)" in text and "Dense(3)\n" in text
