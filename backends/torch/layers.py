@@ -782,6 +782,7 @@ def _batch_normalization(layer, ctx):
 
 
 # ---- per-sample normalizations -----------------------------------------------------------------
+HALF = (torch.float16, torch.bfloat16)  # a mixed precision's compute dtypes
 NCHW_AXIS = {1: 2, 2: 3, 3: 1}  # an image's NHWC axis (batch = 0) -> the same axis of the NCHW tensor inside
 
 
@@ -812,15 +813,18 @@ class KerasLayerNorm(nn.Module):
         return v.permute(0, 3, 1, 2) if self.image else v
 
     def forward(self, x):
+        dtype = x.dtype
+        if dtype in HALF:  # Keras normalizes in float32 at least, and gives the compute dtype back
+            x = x.float()
         if self.fused:
-            return F.layer_norm(x, self.normalized, self.gamma, self.beta, self.eps)
+            return F.layer_norm(x, self.normalized, self.gamma, self.beta, self.eps).to(dtype)
         var, mean = torch.var_mean(x, dim=self.dims, correction=0, keepdim=True)
         y = (x - mean) * torch.rsqrt(var + self.eps)
         if self.gamma is not None:
             y = y * self._broadcast(self.gamma)
         if self.beta is not None:
             y = y + self._broadcast(self.beta)
-        return y
+        return y.to(dtype)
 
     def extra_repr(self):
         return f"dims={self.dims}, epsilon={self.eps}, fused={self.fused}"
@@ -849,6 +853,9 @@ class KerasGroupNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels)) if layer.center else None
 
     def forward(self, x):
+        dtype = x.dtype
+        if dtype in HALF:  # Keras normalizes in float32 at least, and gives the compute dtype back
+            x = x.float()
         if self.dim != 1:
             x = x.movedim(self.dim, 1)
         if self.gamma is None and self.beta is not None:
@@ -858,7 +865,7 @@ class KerasGroupNorm(nn.Module):
             y = y + self.beta.reshape(-1, *[1] * (x.dim() - 2))
         else:
             y = F.group_norm(x, self.groups, self.gamma, self.beta, self.eps)
-        return y.movedim(1, self.dim) if self.dim != 1 else y
+        return (y.movedim(1, self.dim) if self.dim != 1 else y).to(dtype)
 
     def extra_repr(self):
         return f"groups={self.groups}, dim={self.dim}, epsilon={self.eps}"
