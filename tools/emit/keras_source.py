@@ -8,6 +8,8 @@ initializers, regularizers, loss, metrics and optimizer (``global_clipnorm`` for
 
 - activations with parameters other than Keras' defaults (``leaky_relu(alpha=0.1)``: a small function
   calling ``keras.activations.leaky_relu(x, negative_slope=0.1)``);
+- a Conv2DTranspose with dilation_rate > 1 (``DilatedConv2DTranspose``: TensorFlow's CPU kernel refuses
+  the dilation, so the kernel is dilated explicitly);
 - adapting Normalization layers (``adapt``): on the training data as it reaches each layer, in float64,
   before training, with ``count`` set as nnspec sets it;
 - the learning-rate schedule, as a ``LearningRateSchedule`` whose formula is nnspec's, computed in
@@ -22,14 +24,17 @@ other backends in distribution; ``train_step`` (``train_on_batch``) on given bat
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from tools.emit.flow import plan
 from tools.emit.code import Call, Code, Keyword, literal, pair, prose, section
 from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_keras, settings)
 from compiler.semantics.optimizers import keras_arguments, rule
 from compiler.semantics.resize import bilinear_taps
 from compiler.ir.names import root_scope_name
+from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 
 LAYERS: dict[str, Callable] = {}
@@ -497,6 +502,69 @@ def _softmax(layer, ctx):
 
 
 # ---- training pieces ---------------------------------------------------------------------------------------
+# ---- merge layers: called on the list of their inputs' variables (a graph's build_model) -------------------
+MERGE_CLASSES = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply", "Average": "Average",
+                 "Maximum": "Maximum", "Minimum": "Minimum"}
+
+
+def _merge(layer, ctx):
+    return f"layers.{MERGE_CLASSES[layer.kind]}", [f"name={literal(layer.name)}"]
+
+
+for _kind in MERGE_CLASSES:
+    register(_kind)(_merge)
+
+
+@register("Concatenate")
+def _concatenate(layer, ctx):
+    return "layers.Concatenate", ([] if layer.axis == -1 else [f"axis={layer.axis}"]) + [f"name={literal(layer.name)}"]
+
+
+ADAPT_GRAPH = """
+def adapt(model, x, batch_size=1024):
+    \"\"\"Before training, as nnspec does: every Normalization layer not adapted yet (count 0) learns the
+    mean and the population variance of the training data as it reaches it (Keras' adapt, on the data in
+    float64, through the layers before it); count records how many values each statistic summarises, as
+    nnspec's weights do. x: as the model takes it (an array, a list or a dict of arrays, one per input).\"\"\"
+    arrays = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]
+    for layer in model.layers:  # in the order of the graph: each sees what those before it normalize
+        if not isinstance(layer, layers.Normalization) or layer.input_mean is not None:
+            continue
+        if int(ops.convert_to_numpy(layer.count)) > 0:
+            continue
+        reaching = keras.Model(model.inputs, layer.input)  # the data as it reaches the layer
+        parts = []
+        for start in range(0, len(arrays[0]), batch_size):
+            batch = [a[start : start + batch_size] for a in arrays]
+            h = reaching(batch if len(batch) > 1 else batch[0], training=False)
+            parts.append(ops.convert_to_numpy(h))
+        data = np.concatenate(parts).astype("float64")
+        layer.adapt(data)
+        layer.count.assign(data.size // max(int(np.prod(layer.adapt_mean.shape)), 1))""".strip("\n").split("\n")
+
+
+def _functional(body: Code, spec: Spec, constructors: list) -> None:
+    """``build_model``'s layers as Keras' functional API: each line calls a layer on its inputs' variables
+    (``tools.emit.flow``: ``x`` for the flow, a variable per value used again), then the ``keras.Model``."""
+    used = {name for func, args in constructors for name in re.findall(r"[A-Za-z_]\w*", " ".join([func, *map(str, args)]))}
+    flow = plan(spec, frozenset(used | {"keras", "layers", "ops", "np", "math", "dtype", "SEED"}), keep_inputs=True)
+    for i, (func, args) in enumerate(constructors):
+        target = flow.names[i]
+        if spec.layers[i].is_input:
+            body.call(func, args, prefix=f"{target} = ")
+            continue
+        sources = [flow.names[s] for s in flow.graph.sources[i]]
+        operand = f"[{', '.join(sources)}]" if spec.layers[i].is_merge else sources[0]
+        body.call(func, args, prefix=f"{target} = ", suffix=f"({operand})")
+
+    def listed(indices) -> str:
+        names = [flow.names[i] for i in indices]
+        return names[0] if len(names) == 1 else f"[{', '.join(names)}]"
+
+    body.call("keras.Model", [f"inputs={listed(flow.graph.inputs)}", f"outputs={listed(flow.graph.outputs)}",
+                              f"name={literal(root_scope_name(spec.name))}"], prefix="return ")
+
+
 LOSS_CLASSES = {
     "mse": "MeanSquaredError", "mae": "MeanAbsoluteError", "binary_crossentropy": "BinaryCrossentropy",
     "categorical_crossentropy": "CategoricalCrossentropy",
@@ -561,6 +629,7 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     t = spec.training
     ctx = Context(spec)
     constructors = [LAYERS[layer.kind](layer, ctx) for layer in spec.layers]
+    graph = not Graph.of(spec.layers, spec.output_names).is_stack  # a stack stays a keras.Sequential
 
     body = Code()
     settings(body, spec, 'DTYPE = "float32"  # or "float64" (TensorFlow keeps some constants float32)')
@@ -576,13 +645,16 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
         body("keras.config.set_floatx(dtype)  # losses and metrics follow floatx",
              "keras.config.set_dtype_policy(dtype)  # layers follow the policy, which Keras caches on first use",
              "keras.utils.set_random_seed(SEED)")
-        with body.block("return keras.Sequential("):
-            with body.block("["):
-                for func, args in constructors:
-                    body.call(func, args, suffix=",")
-            body("],")
-            body(f"name={literal(root_scope_name(spec.name))},")  # TF refuses a model name starting with _
-        body(")")
+        if graph:
+            _functional(body, spec, constructors)
+        else:
+            with body.block("return keras.Sequential("):
+                with body.block("["):
+                    for func, args in constructors:
+                        body.call(func, args, suffix=",")
+                body("],")
+                body(f"name={literal(root_scope_name(spec.name))},")  # TF refuses a model name starting with _
+            body(")")
     body.blank(2)
     with body.block("def get_weights(model):"):
         body.docstring('Every weight by nnspec\'s name ("dense/kernel"), as NumPy arrays (Keras\' layouts).')
@@ -605,8 +677,19 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
                     body("layer.finalize_state()  # Keras keeps mean and variance as tensors made from the variables")
     body.blank(2)
     with body.block("def predict(model, x):"):
-        body.docstring("The model's outputs for x in inference mode.")
-        body("return ops.convert_to_numpy(model(x, training=False))")
+        if len(spec.output_names) == 1 and len(spec.input_layers) == 1:
+            body.docstring("The model's outputs for x in inference mode.")
+            body("return ops.convert_to_numpy(model(x, training=False))")
+        else:
+            inputs = ("x: one array per input, a dict by input name or a list in the model's order"
+                      if len(spec.input_layers) > 1 else "x: an array")
+            if len(spec.output_names) > 1:
+                body.docstring(f"The model's outputs for x in inference mode ({inputs}); one array per output, "
+                               "in the spec's order.")
+                body("return [ops.convert_to_numpy(o) for o in model(x, training=False)]")
+            else:
+                body.docstring(f"The model's output for x in inference mode ({inputs}).")
+                body("return ops.convert_to_numpy(model(x, training=False))")
 
     section(body, "training: Keras' own rules, which nnspec pins")
     if t.schedule.kind != "constant":
@@ -646,7 +729,7 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
         body('return model.train_on_batch(x, y, return_dict=True)["loss"]')
     if adapts(spec):
         body.blank(2)
-        body(*ADAPT)
+        body(*(ADAPT_GRAPH if graph else ADAPT))
     body.blank(2)
     _train(body, spec)
 

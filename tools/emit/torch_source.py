@@ -12,6 +12,8 @@ convention it implements:
 - TensorFlow's ``same`` padding (the extra pixel at the end) with ``F.pad``; −∞ padding for max
   pooling; average pooling over the real pixels only (``avg_pool2d_same``);
 - ``KerasBatchNorm``: momentum 0.99 on the moving statistics, ε 1e-3, the biased batch variance;
+- ``KerasLayerNorm`` / ``KerasGroupNorm``: Keras' ε 1e-3 and axes (NCHW-mapped), γ and β each optional;
+  a transposed convolution cropped as TensorFlow crops it (one more pixel at the end, for odd ``same``);
 - ``KerasNormalization`` (torch has no such layer) and ``adapt``: Keras' Normalization, its mean and
   variance learnt from the training data in float64 before training, as nnspec does;
 - initial weights drawn with torch's generator from Keras' distributions (``variance_scaling_``);
