@@ -444,3 +444,20 @@ def test_search_paths_go_through_residuals_branches_and_named_lines():
     spec = compile_text(text).spec
     assert [layer.output_shape for layer in spec.layers if layer.kind == "Concatenate"] == [(7,)]
     assert "g = Dense(3)" in text and "Dense(3)\n" in text
+
+
+# ---- nnspec check ---------------------------------------------------------------------------------------------------------
+def test_nnspec_check_prints_connected_to_for_a_graph_and_not_for_a_stack(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+    graph = tmp_path / "graph.nns"
+    graph.write_text("model g {\n    x = Input([4])\n    residual {\n        Dense(4)\n    }\n    Dense(1)\n}\n")
+    stack = tmp_path / "stack.nns"
+    stack.write_text("model s {\n    Input([4])\n    Dense(4)\n    Dense(1)\n}\n")
+    runner = CliRunner()
+    out = runner.invoke(app, ["check", str(graph)])
+    assert out.exit_code == 0, out.output
+    assert "Connected to" in out.output and "dense[0][0]," in out.output and "x[0][0]" in out.output
+    out = runner.invoke(app, ["check", str(stack)])
+    assert out.exit_code == 0 and "Connected to" not in out.output
