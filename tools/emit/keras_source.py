@@ -546,7 +546,8 @@ def adapt(model, x, batch_size=1024):
 def _functional(body: Code, spec: Spec, constructors: list) -> None:
     """``build_model``'s layers as Keras' functional API: each line calls a layer on its inputs' variables
     (``tools.emit.flow``: ``x`` for the flow, a variable per value used again), then the ``keras.Model``."""
-    used = {name for func, args in constructors for name in re.findall(r"[A-Za-z_]\w*", " ".join([func, *map(str, args)]))}
+    code = " ".join(re.sub(r'"[^"]*"', "", " ".join([func, *map(str, args)])) for func, args in constructors)
+    used = set(re.findall(r"[A-Za-z_]\w*", code))  # what the calls name (strings left out): not for variables
     flow = plan(spec, frozenset(used | {"keras", "layers", "ops", "np", "math", "dtype", "SEED"}), keep_inputs=True)
     for i, (func, args) in enumerate(constructors):
         target = flow.names[i]
