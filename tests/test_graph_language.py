@@ -461,3 +461,8 @@ def test_nnspec_check_prints_connected_to_for_a_graph_and_not_for_a_stack(tmp_pa
     assert "Connected to" in out.output and "dense[0][0]," in out.output and "x[0][0]" in out.output
     out = runner.invoke(app, ["check", str(stack)])
     assert out.exit_code == 0 and "Connected to" not in out.output
+
+
+def test_a_name_whose_line_failed_is_not_reported_again_where_it_is_used():
+    found = error("    x = Input([4])\n    y = Dense(3)(nope)\n    Add()(y, x)\n")
+    assert [f[2] for f in found] == ["'nope' is not defined"]

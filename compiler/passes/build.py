@@ -41,7 +41,8 @@ class LayerCall(Record):
 
 @record
 class Binding(Record):
-    """A name of the spec (``x = ...``) bound to the output of call ``index``; ``defined`` is where it is written."""
+    """A name of the spec (``x = ...``) bound to the output of call ``index`` (-1 when that line had an error);
+    ``defined`` is where it is written."""
 
     name: str
     index: int
@@ -295,16 +296,15 @@ class _Expander:
                 self.sink.error(f"'{name}' is already defined at line {first.line}", span,
                                 "each name is defined once where it is visible; choose another name")
                 return
-        if index is None:
-            return
         scope.names[name] = len(self.bindings)
-        self.bindings.append(Binding(name, index, span))
+        self.bindings.append(Binding(name, -1 if index is None else index, span))  # -1: its line had an error
 
     def reference(self, name: ast.Name, scope: _Scope) -> int | None:
         found = scope.lookup(name.id)
         if found is not None:
             self.referenced.add(found)
-            return self.bindings[found].index
+            index = self.bindings[found].index
+            return index if index >= 0 else None  # a line that had an error: reported there, not again here
         self.sink.error(*self.undefined(name, scope))
         return None
 
@@ -448,7 +448,8 @@ def wire(layers: list[LayerBase], expansion: Expansion, sink: DiagnosticSink) ->
         consumed[i] = True
     named: dict[int, Binding] = {}
     for b in expansion.bindings:
-        named.setdefault(b.index, b)
+        if b.index >= 0:
+            named.setdefault(b.index, b)
     reported: set[tuple[int, int]] = set()
     for i, layer in enumerate(wired):
         if consumed[i]:
