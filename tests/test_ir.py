@@ -192,7 +192,8 @@ def test_json_schema_lists_every_layer_kind():
                                   "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dropout",
                                   "SpatialDropout2D", "BatchNormalization", "Activation",
                                   "ZeroPadding2D", "Cropping2D", "GlobalMaxPooling2D", "Reshape", "Permute",
-                                  "DepthwiseConv2D", "SeparableConv2D", "UpSampling2D"}
+                                  "DepthwiseConv2D", "SeparableConv2D", "UpSampling2D",
+                                  "LayerNormalization", "GroupNormalization", "Conv2DTranspose"}
     for kind in LAYER_CLASSES:
         assert kind in schema["$defs"]
     assert schema["additionalProperties"] is False
