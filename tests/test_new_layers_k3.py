@@ -216,3 +216,40 @@ def test_fmt_keeps_every_argument_form():
     assert [layer.model_dump(exclude={"span"}) for layer in compile_text(once).spec.layers] == arguments
     for written in ("ZeroPadding2D([[1, 0], 2])", "Cropping2D([1, [0, 2]])", "Reshape([-1, 2])", "Permute([2, 1])"):
         assert written in once
+
+
+@pytest.mark.parametrize("between, fires", [
+    ("Cropping2D(1)", True),  # BN(crop(W·h + b)) = BN(crop(W·h)): the same constant per channel
+    ("GlobalMaxPooling2D()", True),  # max(z + b) = max(z) + b, per channel
+    ("MaxPooling2D(2, padding=same)", True),  # TensorFlow's same pooling pads with −∞: still + b
+    ("AveragePooling2D(3, strides=2, padding=same)", True),  # the mean of the real pixels only: still + b
+    ("GlobalAveragePooling2D(keepdims=true)", True),
+    ("ZeroPadding2D()", False),  # the padded zeros carry no bias: not a constant per channel any more
+    ("Permute([2, 1, 3]) Reshape([-1, 4])", False),  # not looked through
+    ("Cropping2D(1) Activation(relu)", False),  # a nonlinearity in between
+])
+def test_bias_before_batchnorm_looks_through_what_keeps_a_channel_offset(between, fires):
+    text = f"model m {{ Input([8, 8, 2]) Conv2D(4, 3) {between} BatchNormalization() Flatten() Dense(1) }}"
+    found = [w for w in compile_text(text, "k3.nns").warnings if w.code == "bias-before-batchnorm"]
+    assert len(found) == int(fires)
+    if fires:
+        assert "layer 'conv2d' has a bias that the BatchNormalization after it cancels" in found[0].message
+
+
+@pytest.mark.parametrize("between", ["Cropping2D(1)", "GlobalMaxPooling2D(keepdims=true)", "MaxPooling2D(2)"])
+def test_a_bias_before_a_channel_offset_keeping_layer_and_batchnorm_is_indeed_cancelled(between):
+    """The lint's claim, on numbers: the BatchNormalization's output does not change with the bias."""
+    spec = compile_text(f"model m {{ Input([6, 6, 2]) Conv2D(3, 3) {between} BatchNormalization() }}").spec
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 6, 6, 2))
+    conv, *rest = spec.layers[1:]
+    kernel = rng.normal(size=(3, 3, 2, 3))
+    outputs = []
+    for bias in (np.zeros(3), np.array([5.0, -3.0, 0.25])):
+        h, _ = numpy_layers.LAYERS["Conv2D"](conv, {"kernel": kernel, "bias": bias}, {}, x, Context(training=True))
+        for layer in rest:
+            params = {"gamma": np.ones(3), "beta": np.zeros(3)} if layer.kind == "BatchNormalization" else {}
+            state = {"moving_mean": np.zeros(3), "moving_variance": np.ones(3)} if params else {}
+            h, _ = numpy_layers.LAYERS[layer.kind](layer, params, state, h, Context(training=True))
+        outputs.append(h)
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=0, atol=1e-9)

@@ -132,15 +132,17 @@ def dropout_before_batchnorm(spec: Spec) -> Found:
 def bias_before_batchnorm(spec: Spec) -> Found:
     """A bias followed by BatchNormalization (with center) is cancelled by it: wasted parameters. "Followed"
     goes through the one layer that takes the output, across merges that only add, subtract, average or
-    concatenate (a residual's Add: BN(x + W·h + b) = BN(x + W·h)), since a constant added there is still
-    a constant per channel that the normalization subtracts."""
+    concatenate (a residual's Add: BN(x + W·h + b) = BN(x + W·h)), and through the layers that
+    ``passes_channel_offsets`` (cropping, pooling: BN(pool(W·h + b)) = BN(pool(W·h))), since a constant added
+    there is still a constant per channel that the normalization subtracts."""
     graph = _graph(spec)
     layers = spec.layers
     for i, prev in enumerate(layers):
         if not _field(prev, "use_bias", False) or prev.activation_fn.kind != "linear":
             continue
         j = graph.only_consumer(i)
-        while j is not None and layers[j].is_merge and layers[j].transparent:
+        while j is not None and (layers[j].passes_channel_offsets
+                                 or (layers[j].is_merge and layers[j].transparent)):
             j = graph.only_consumer(j)
         layer = layers[j] if j is not None else None
         if layer is not None and layer.cancels_bias:

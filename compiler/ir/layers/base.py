@@ -69,6 +69,10 @@ class LayerBase(IRNode):
     # takes several inputs and combines them (Add, Concatenate, ...: compiler/ir/layers/merge.py); its shape
     # rule is ``infer_merge_shape`` over every input's shape. Every other kind takes exactly one input.
     is_merge: ClassVar[bool] = False
+    # a constant added per channel to its input comes out as the same constant per channel of its output
+    # (cropping, max and average pooling — TensorFlow's pool only real pixels — and the global poolings): a
+    # bias before it still reaches the normalization after it, which cancels it (bias-before-batchnorm).
+    passes_channel_offsets: ClassVar[bool] = False
 
     @classmethod
     def argument_names(cls) -> list[str]:

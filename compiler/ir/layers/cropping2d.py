@@ -24,6 +24,7 @@ class Cropping2D(LayerBase):
     snake_name: ClassVar = "cropping2d"
     transparent: ClassVar = True
     adapts_through: ClassVar = True
+    passes_channel_offsets: ClassVar = True
 
     @field_validator("cropping", mode="before")
     @classmethod

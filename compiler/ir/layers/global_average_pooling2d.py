@@ -14,6 +14,7 @@ class GlobalAveragePooling2D(LayerBase):
     snake_name: ClassVar = "global_average_pooling2d"
     transparent: ClassVar = True
     adapts_through: ClassVar = True
+    passes_channel_offsets: ClassVar = True
 
     def infer_shape(self, shape):
         require_rank("GlobalAveragePooling2D", shape, 3)

@@ -18,6 +18,7 @@ class GlobalMaxPooling2D(LayerBase):
     snake_name: ClassVar = "global_max_pooling2d"
     transparent: ClassVar = True
     adapts_through: ClassVar = True
+    passes_channel_offsets: ClassVar = True
 
     def infer_shape(self, shape):
         require_rank("GlobalMaxPooling2D", shape, 3)

@@ -20,6 +20,7 @@ class Pooling2D(LayerBase):
     positional: ClassVar = ("pool_size", "strides", "padding")
     transparent: ClassVar = True
     adapts_through: ClassVar = True
+    passes_channel_offsets: ClassVar = True
 
     def infer_shape(self, shape):
         require_rank(self.kind, shape, 3)
