@@ -171,6 +171,11 @@ ERRORS = [
     ("too-many-branches", "    x = Input([4])\n    parallel Subtract() {\n        branch {\n            Dense(4)\n"
      "        }\n        branch {\n        }\n        branch {\n            Dense(4)\n        }\n    }\n", 9, 9,
      "parallel Subtract() takes exactly 2 branches, received 3"),
+    ("parallel-shape", "    x = Input([4])\n    parallel Add() {\n        branch {\n            Dense(3)\n        }\n"
+     "        branch {\n        }\n    }\n", 3, 14,
+     "Add cannot merge shapes (batch, 3), (batch, 4): axis 1 has sizes 3 and 4 (each axis must be equal, or 1)"),
+    ("merge-line-shape", "    x = Input([4])\n    y = Dense(3)\n    Add()(x, y)\n", 4, 5,
+     "Add cannot merge shapes (batch, 4), (batch, 3): axis 1 has sizes 4 and 3 (each axis must be equal, or 1)"),
     ("parallel-not-a-merge", "    x = Input([4])\n    parallel Dense(3) {\n        branch {\n        }\n    }\n", 3, 14,
      "parallel joins its branches with a merge layer (Add, Subtract, Multiply, Average, Maximum, Minimum, "
      "Concatenate); Dense is not one"),
