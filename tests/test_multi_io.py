@@ -275,3 +275,44 @@ def test_two_tasks_is_equivalent_step_for_step_per_output(backend):
     assert result.step is None and result.layer is None, result
     assert len(got.output_losses) == 12 and len(got.output_losses[0]) == 2
     assert max(result.weight_errors.values()) <= 1e-9
+
+
+# ---- the command line: train, stop, resume, early stopping on one output --------------------------------------
+RESUMABLE = MODEL.replace("Concatenate()(left, b)", "Concatenate()(left, b)\n    Dropout(0.2)") + """train {
+    loss = {label: sparse_categorical_crossentropy, value: mse}
+    loss_weights = {value: 0.5}
+    metrics = {label: [accuracy], value: [mae]}
+    optimizer = adam(learning_rate=0.01)
+    batch_size = 8
+    epochs = 3
+    seed = 4
+    validation_split = 0.25
+    early_stopping = monitor(val_value_mae, patience=5, restore_best_weights=true)
+    data = npz("two.npz", x={a: "feat_a", b: "feat_b"}, y={label: "labels", value: "values"})
+}
+"""
+
+
+def test_a_two_output_run_resumes_exactly_and_records_every_output(tmp_path):
+    import json
+
+    from resume_cases import sigint_during_step, without_time
+    from write_faults import invoke
+
+    np.savez(tmp_path / "two.npz", **arrays(48))
+    spec = tmp_path / "two.nns"
+    spec.write_text(RESUMABLE)
+    whole, parted = tmp_path / "whole", tmp_path / "parted"
+    assert invoke("train", spec, "--out", whole, "-q").exit_code == 0
+    with sigint_during_step(7):  # inside epoch 2 (5 steps an epoch)
+        assert invoke("train", spec, "--out", parted, "-q").exit_code == 130
+    result = invoke("train", spec, "--resume", parted, "-q")
+    assert result.exit_code == 0, result.output
+    epochs = [json.loads((run / "history.json").read_text()) for run in (whole, parted)]
+    assert len(epochs[0]) == 3 and without_time(epochs[0]) == without_time(epochs[1])
+    assert {"loss", "label_loss", "label_accuracy", "value_loss", "value_mae", "val_value_mae"} <= set(epochs[0][0])
+    best = min(range(3), key=lambda i: epochs[0][i]["val_value_mae"]) + 1  # early stopping restores it
+    assert json.loads((whole / "run.json").read_text())["weights_epoch"] == best
+    with np.load(whole / "weights.npz") as a, np.load(parted / "weights.npz") as b:
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
