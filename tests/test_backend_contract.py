@@ -122,6 +122,15 @@ LAYER_EXAMPLES = {
     "PReLU": ("[4, 4, 2]", "Conv2D(3, 2) PReLU(constant(0.2), shared_axes=[1, 2]) Flatten()"),
     "ELU": ("[5]", "Dense(4) ELU(0.5)"),
     "Softmax": ("[3, 3, 2]", "Conv2D(3, 2, use_bias=false) Softmax([1, 2]) Flatten()"),  # a bias would cancel
+    # merges inside a graph: a value used twice, broadcasting a size-1 axis, three inputs, images (NCHW in torch)
+    "Add": ("[5]", "a = Dense(4) b = Dense(4)(a) Add()(a, b)"),
+    "Subtract": ("[5]", "a = Dense(4) b = Dense(1)(a) Subtract()(a, b)"),
+    "Multiply": ("[4, 4, 2]", "a = Conv2D(3, 2) b = GlobalAveragePooling2D(keepdims=true)(a) Multiply()(a, b) "
+                              "Flatten()"),
+    "Average": ("[5]", "a = Dense(4) b = Dense(4)(a) c = Dense(4)(b) Average()(a, b, c)"),
+    "Maximum": ("[5]", "a = Dense(4) b = Dense(4)(a) Maximum()(a, b)"),
+    "Minimum": ("[4, 4, 2]", "a = Conv2D(3, 2) b = Conv2D(1, 1)(a) Minimum()(a, b) Flatten()"),
+    "Concatenate": ("[4, 4, 2]", "a = Conv2D(3, 2) b = Conv2D(3, 1)(a) Concatenate(axis=2)(a, b) Flatten()"),
 }
 REGULARIZER_EXAMPLES = {"l1": "l1(0.01)", "l2": "l2(0.02)", "l1l2": "l1l2(l1=0.01, l2=0.02)"}
 INITIALIZER_EXAMPLES = {
