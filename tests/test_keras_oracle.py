@@ -191,7 +191,8 @@ LAYER_MODELS = {
                                          "SeparableConv2D(3, [2, 3], padding=same, dilation_rate=[2, 1], "
                                          "activation=tanh, pointwise_regularizer={r}, activity_regularizer={r}) "
                                          "DepthwiseConv2D(3, strides=2, dilation_rate=2, padding=same, use_bias=false) "
-                                         "SeparableConv2D(2, 2, strides=2, depth_multiplier=3, depthwise_regularizer={r}) "
+                                         "SeparableConv2D(2, 2, strides=2, depth_multiplier=3, "
+                                         "depthwise_regularizer={r}) "
                                          "Flatten() Dense(3, activation=softmax)",
                             "sparse_categorical_crossentropy"),
     # the per-sample normalizations (a group per channel pair, instance normalization, several axes in Keras'

@@ -38,6 +38,8 @@ from tools.emit.flow import FLOW, Flow, plan, rewrite
 from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_python, settings)
 from compiler.semantics import losses
 from compiler.semantics.losses import is_fused, loss_input
+from compiler.semantics.outputs import heads as output_heads
+from tools.emit import outputs as several
 from compiler.semantics.penalties import l1_l2
 from compiler.ir.spec import Spec
 from compiler.ir.layers.geometry import same_padding, transposed_crop
@@ -64,7 +66,8 @@ OPTIMIZER_FUNCTIONS = frozenset(f.__name__ for r in RULES.values() for f in (r.s
 # Names the emitted file defines or imports at module level: the model class must not shadow them.
 MODULE_NAMES = frozenset({"F", "I", "O", "nn", "np", "torch", "math", "csv", "argparse", "KerasBatchNorm",
                           "KerasLayerNorm", "KerasGroupNorm", "KerasPReLU", "keras_relu",
-                          "KerasNormalization", "DepthwiseConv2d", "adapt", "l1_l2", "KerasOptimizer", "Hyperparameters",
+                          "KerasNormalization", "DepthwiseConv2d", "adapt", "l1_l2", "KerasOptimizer",
+                          "Hyperparameters",
                           *OPTIMIZER_FUNCTIONS, "clip_scale", *LOSS_FUNCTIONS, "data_loss", "WEIGHTS", "VARIANCE_SCALING",
                           "SEED", "EPOCHS", "BATCH_SIZE", "DTYPE", "EPSILON", "LEARNING_RATE", "VALIDATION_SPLIT",
                           "CLIP_NORM", "CLIP_VALUE", "DATA_FILE", "LABEL_COLUMN", "INPUTS", "tf_maximum",
@@ -90,6 +93,9 @@ class Context:
     helpers: dict[str, list[str]] = field(default_factory=dict)  # helper name -> its source lines, in order
     variance_kinds: list[str] = field(default_factory=list)  # the fan-scaled initializers used
     fused_layer: str | None = None  # the layer whose final activation's input the loss reads
+    # each fused layer -> the model attribute that keeps its logits (tools.emit.outputs.logits_attributes:
+    # "logits", or one per fused output of a model with several)
+    logits_of: dict[str, str] = field(default_factory=dict)
 
     def helper(self, name: str) -> str:
         if name not in self.helpers:
@@ -145,7 +151,7 @@ def _finish(layer, ctx: Context, lowered: Lowered, linear_expr: str) -> Lowered:
     fused logits (``compiler.semantics.losses``), and the activity penalty."""
     fn = layer.activation_fn
     rank = len(layer.output_shape)
-    fused_here = ctx.fused and layer.name == ctx.fused_layer
+    fused_here = layer.name in ctx.logits_of
     comment = "" if linear_expr.startswith("self.") else f"  # {prose(layer.name)}"
     act = activation(fn, "x", rank) if fn is not None else None
     if act is None:
@@ -155,7 +161,8 @@ def _finish(layer, ctx: Context, lowered: Lowered, linear_expr: str) -> Lowered:
         if linear_expr != "x":
             lowered.forward.append(f"x = {linear_expr}{comment}")
         logits = "x.permute(0, 2, 3, 1)" if rank == 3 else "x"
-        lowered.forward.append(f"self.logits = {logits}  # the loss starts from these (Keras' _get_logits)")
+        lowered.forward.append(f"self.{ctx.logits_of[layer.name]} = {logits}  # the loss starts from these "
+                               "(Keras' _get_logits)")
         lowered.forward.append(f"x = {act}")
     else:
         lowered.forward.append(f"x = {activation(fn, linear_expr, rank)}{comment}")
@@ -447,9 +454,10 @@ def _softmax(layer, ctx):
     dims = tuple(sorted({1: 2, 2: 3, 3: 1}[a] for a in axes)) if image else axes
     note = f"  # {prose(layer.name)}" + (f": Keras' axes {literal(axes)} on NHWC, here on NCHW" if image else "")
     forward = []
-    if ctx.fused and layer.name == ctx.fused_layer:
+    if layer.name in ctx.logits_of:
         logits = "x.permute(0, 2, 3, 1)" if image else "x"
-        forward.append(f"self.logits = {logits}  # the loss starts from these (Keras' _get_logits)")
+        forward.append(f"self.{ctx.logits_of[layer.name]} = {logits}  # the loss starts from these (Keras' "
+                       "_get_logits)")
     if len(dims) == 1:
         forward.append(f"x = torch.softmax(x, dim={dims[0]}){note}")
     else:
@@ -746,7 +754,8 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
              if layer.kind in MODULES}
     fused_at = loss_input(spec).fused_at
     ctx = Context(spec, attrs, fused_at is not None,
-                  fused_layer=None if fused_at is None else spec.layers[fused_at].name)
+                  fused_layer=None if fused_at is None else spec.layers[fused_at].name,
+                  logits_of=several.logits_attributes(spec))
     lowered = {layer.name: LAYERS[layer.kind](layer, ctx) for layer in spec.layers}
     weights = weight_specs(spec)
     tensor_of = {}  # nnspec weight name -> "attr.tensor"
@@ -756,7 +765,7 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     activity = any(getattr(layer, "activity_regularizer", None) is not None for layer in spec.layers)
     regularized = [w for w in weights if w.regularizer is not None]
     model_class = class_name(spec.name, MODULE_NAMES)
-    sparse = t.loss.kind == "sparse_categorical_crossentropy"
+    sparse = output_heads(spec)[0].loss.kind == "sparse_categorical_crossentropy"
 
     body = Code()
     settings(body, spec, 'DTYPE = "float32"  # "float64" agrees with nnspec\'s other backends to round-off')
@@ -823,11 +832,17 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
 
     # -- data
     section(body, "data")
-    data_section(body, spec, data_file)
+    if spec.multi_io:  # dicts of arrays by input and output key
+        several.data_section(body, spec, data_file)
+    else:
+        data_section(body, spec, data_file)
 
     # -- main
     body.blank(2)
-    _main(body, spec, spec_path)
+    if spec.multi_io:
+        several.main_lines(body, spec, "build_model(dtype=args.dtype)")
+    else:
+        _main(body, spec, spec_path)
     body.blank(2)
     with body.block('if __name__ == "__main__":'):
         body("main()")
@@ -836,10 +851,11 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     head = Code()
     head.docstring(_file_docstring(spec, spec_path))
     head.blank()
-    stdlib = ["import argparse"] + (["import csv"] if needs_csv(spec) else []) + (
+    csv_used = several.needs_csv(spec) if spec.multi_io else needs_csv(spec)
+    stdlib = ["import argparse"] + (["import csv"] if csv_used else []) + (
         ["import math"] if "math." in text else []) + (["import os"] if "os.path." in text else [])
-    third = ["import numpy as np", "import torch", "import torch.nn.functional as F", *data_imports(spec),
-             "from torch import nn"]
+    third = ["import numpy as np", "import torch", "import torch.nn.functional as F",
+             *(several.data_imports(spec) if spec.multi_io else data_imports(spec)), "from torch import nn"]
     head(*stdlib)
     head.blank()
     head(*sorted(third, key=lambda s: (s.startswith("from "), s.split()[1])))
@@ -978,6 +994,13 @@ def _training_section(body: Code, spec: Spec, ctx: Context, activity: bool, regu
                 body.docstring("clip_value: every gradient element clamped to [−c, c].")
                 body("torch.nn.utils.clip_grad_value_(parameters, CLIP_VALUE)")
     body.blank(2)
+    if spec.multi_io:  # several inputs or outputs: dicts of arrays, a loss per output (tools/emit/outputs.py)
+        several.torch_losses(body, spec, regularized, activity)
+        body.blank(2)
+        several.torch_metrics(body, spec)
+        body.blank(2)
+        several.torch_steps(body, spec, t.clip_norm is not None or t.clip_value is not None, _predict_several)
+        return
     body.extend(loss_source(spec))
     body.blank(2)
     with body.block("def total_loss(model, outputs, y):"):
