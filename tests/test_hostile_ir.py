@@ -118,7 +118,7 @@ BAD_IRS = {
     "parameter-count-forged": (_set(("layers", 1, "trainable_params"), 7), "derives"),
     "auto-initializer-unresolved": (_set(("layers", 1, "kernel_initializer"), {"kind": "auto"}), "derives"),
     "input-not-first": (_layers(lambda ls: [ls[1], ls[0], *ls[2:]]), "must start with Input"),
-    "second-input": (_layers(_second_input), "Input may only be the first layer"),
+    "second-input": (_layers(_second_input), "the output of Input 'in2' is never used"),  # a graph: nothing takes it
     "only-the-input": (_layers(lambda ls: ls[:1]), "has only its Input"),
     "no-layers": (_layers(lambda ls: []), "must start with Input"),
     "leaky-relu-without-alpha": (_set(("layers", 1, "activation", "alpha"), None), "needs 'alpha'"),

@@ -63,8 +63,10 @@ def verify(spec: Spec) -> list[str]:
     if len(spec.layers) > MAX_LAYERS:
         return [f"layers: {len(spec.layers):,} layers, more than a model may have ({MAX_LAYERS:,})"]
     problems = _name_problems(spec)
-    problems += [f"{_where(spec, i) if i is not None else 'layers'}: {message}"
-                 for i, message in layout_problems(spec.layers, spec.name, spec.outputs)]
+    layout = layout_problems(spec.layers, spec.name, spec.outputs)
+    problems += [f"{_where(spec, i) if i is not None else 'layers'}: {message}" for i, message in layout]
+    if layout:  # the passes below walk the graph: a miswired one (a layer before its input) is refused as it is
+        return problems
     problems += [f"{_where(spec, i)}: {message}" for i, message in adapting_problems(spec.layers)]
     for where, node in _nodes(spec, "spec"):
         problems += _node_problems(where, node)
