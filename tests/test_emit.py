@@ -229,7 +229,8 @@ def test_emitted_source_compiles_and_imports_only_its_framework(name, backend):
     modules = imported_modules(source)
     assert not modules & NNSPEC_PACKAGES
     assert modules <= ALLOWED_IMPORTS, modules - ALLOWED_IMPORTS
-    assert ("sklearn" in modules) == (spec.training.data is not None and spec.training.data.kind == "builtin")
+    assert ("sklearn" in modules) == (spec.training.data is not None
+                                      and spec.training.data.kind in ("builtin", "two_tasks"))  # two_tasks: digits
     assert (backend in modules) and ({"torch", "keras"} - {backend}).isdisjoint(modules)
     for function in ("build_model", "load_data", "train", "get_weights", "set_weights", "predict", "train_step",
                      "main"):
@@ -269,8 +270,14 @@ def test_load_data_gives_the_arrays_nnspec_trains_on(name, tmp_path, torch):
     ours = module.load_data(dtype="float64")
     theirs = load_dataset(spec, dtype=np.float64)
     for a, b in zip(ours, (theirs.x_train, theirs.y_train, theirs.x_val, theirs.y_val)):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_array_equal(a, b)
+        if isinstance(a, dict):  # several inputs or outputs: a dict of arrays by key, as runtime's NamedArrays
+            assert list(a) == list(b.keys())
+            a, b = list(a.values()), list(b.values())
+        else:
+            a, b = [a], [b]
+        for a_k, b_k in zip(a, b):
+            assert a_k.dtype == b_k.dtype and a_k.shape == b_k.shape
+            np.testing.assert_array_equal(a_k, b_k)
 
 
 @pytest.mark.parametrize("kind", ["npz", "csv"])

@@ -271,13 +271,17 @@ def _generator(code: Code, data) -> None:
 def _format_labels(code: Code, spec: Spec, general: bool) -> None:
     """``format_labels(y, dtype)``: ``runtime.data.format_targets`` for this loss and output, without its
     checks. ``general``: the labels come from a user's file, so every accepted form is handled."""
-    loss = spec.training.loss.kind
-    out = tuple(spec.output_shape)
+    format_labels(code, spec.training.loss.kind, tuple(spec.output_shape), general)
+
+
+def format_labels(code: Code, loss: str, out: tuple, general: bool, name: str = "format_labels") -> None:
+    """``name(y, dtype)``: the labels of an output of shape ``out`` as ``loss`` takes them (see
+    ``_format_labels``; a model of several outputs has one such function per output)."""
     units, lead = out[-1], out[:-1]
     n_labels = math.prod(lead)
     labels = "y.reshape(" + ", ".join(["len(y)", *map(str, lead)]) + ")"
     full = "y.reshape(" + ", ".join(["len(y)", *map(str, out)]) + ")"
-    with code.block("def format_labels(y, dtype):"):
+    with code.block(f"def {name}(y, dtype):"):
         if loss == "sparse_categorical_crossentropy":
             code.docstring("Class indices (int64), as sparse_categorical_crossentropy takes them.")
             if general and units > 1:

@@ -36,6 +36,7 @@ from compiler.semantics.resize import bilinear_taps
 from compiler.ir.names import root_scope_name
 from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
+from tools.emit import outputs as several
 
 LAYERS: dict[str, Callable] = {}
 
@@ -713,21 +714,27 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     with body.block("def compile_model(model):"):
         body.docstring("Compile with the spec's optimizer, loss and metrics (penalties join the loss, as Keras "
                        "does).")
-        with body.block("model.compile("):
-            body("optimizer=make_optimizer(),", f"loss={loss_expr(spec)},")
-            metrics = metric_exprs(spec)
-            if metrics:
-                with body.block("metrics=["):
-                    for m in metrics:
-                        body(m + ",")
-                body("],")
-        body(")")
+        if spec.multi_io:  # a loss, weight and metrics per output, in output order (tools/emit/outputs.py)
+            several.keras_compile(body, spec, LOSS_CLASSES)
+        else:
+            with body.block("model.compile("):
+                body("optimizer=make_optimizer(),", f"loss={loss_expr(spec)},")
+                metrics = metric_exprs(spec)
+                if metrics:
+                    with body.block("metrics=["):
+                        for m in metrics:
+                            body(m + ",")
+                    body("],")
+            body(")")
         body("return model")
     body.blank(2)
     with body.block("def train_step(model, x, y):"):
         body.docstring("One optimizer step on the batch (x, y) with Keras' own train step (the optimizer counts\n"
                        "the steps, which the schedule reads); returns the batch's loss before the update.")
-        body('return model.train_on_batch(x, y, return_dict=True)["loss"]')
+        if spec.multi_io:
+            body(f'return model.train_on_batch(x, {several.keras_fit_targets(spec, "y")}, return_dict=True)["loss"]')
+        else:
+            body('return model.train_on_batch(x, y, return_dict=True)["loss"]')
     if adapts(spec):
         body.blank(2)
         body(*(ADAPT_GRAPH if graph else ADAPT))
@@ -735,10 +742,16 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     _train(body, spec)
 
     section(body, "data")
-    data_section(body, spec, data_file)
+    if spec.multi_io:  # dicts of arrays by input and output key
+        several.data_section(body, spec, data_file)
+    else:
+        data_section(body, spec, data_file)
 
     body.blank(2)
-    _main(body, spec, spec_path)
+    if spec.multi_io:
+        several.main_lines(body, spec, "compile_model(build_model(dtype=args.dtype))")
+    else:
+        _main(body, spec, spec_path)
     body.blank(2)
     with body.block('if __name__ == "__main__":'):
         body("main()")
@@ -747,9 +760,11 @@ def emit_keras(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
     head = Code()
     head.docstring(_file_docstring(spec, spec_path))
     head.blank()
-    stdlib = ["import argparse"] + (["import csv"] if needs_csv(spec) else []) + (
+    csv_used = several.needs_csv(spec) if spec.multi_io else needs_csv(spec)
+    stdlib = ["import argparse"] + (["import csv"] if csv_used else []) + (
         ["import math"] if "math." in text else []) + (["import os"] if "os.path." in text else [])
-    third = ["import keras", "import numpy as np", "from keras import layers, ops", *data_imports(spec)]
+    third = ["import keras", "import numpy as np", "from keras import layers, ops",
+             *(several.data_imports(spec) if spec.multi_io else data_imports(spec))]
     head(*stdlib)
     head.blank()
     head(*sorted(third, key=lambda s: (s.startswith("from "), s.split()[1])))
@@ -780,9 +795,17 @@ def _train(body: Code, spec: Spec) -> None:
         with body.block("if not model.compiled:"):
             body("compile_model(model)")
         if es is not None:
+            if spec.multi_io:  # Keras names each output's loss and metrics by its layer (dense_1_loss)
+                es = es.model_copy(update={"monitor": several.keras_monitor(spec, es.monitor)})
             body.call("keras.callbacks.EarlyStopping", early_stopping_args(es), prefix="stop = ")
-        fit = ["x_train", "y_train", "batch_size=BATCH_SIZE", "epochs=epochs or EPOCHS"]
-        if t.validation_split:
+        if spec.multi_io:
+            fit = ["x_train", several.keras_fit_targets(spec, "y_train"), "batch_size=BATCH_SIZE",
+                   "epochs=epochs or EPOCHS"]
+            if t.validation_split:
+                fit.append(f"validation_data=(x_val, {several.keras_fit_targets(spec, 'y_val')})")
+        else:
+            fit = ["x_train", "y_train", "batch_size=BATCH_SIZE", "epochs=epochs or EPOCHS"]
+        if t.validation_split and not spec.multi_io:
             fit.append("validation_data=(x_val, y_val) if len(x_val) else None")
         if es is not None:
             fit.append("callbacks=[stop]")
