@@ -193,7 +193,8 @@ def test_json_schema_lists_every_layer_kind():
                                   "SpatialDropout2D", "BatchNormalization", "Activation",
                                   "ZeroPadding2D", "Cropping2D", "GlobalMaxPooling2D", "Reshape", "Permute",
                                   "DepthwiseConv2D", "SeparableConv2D", "UpSampling2D",
-                                  "LayerNormalization", "GroupNormalization", "Conv2DTranspose"}
+                                  "LayerNormalization", "GroupNormalization", "Conv2DTranspose",
+                                  "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"}
     for kind in LAYER_CLASSES:
         assert kind in schema["$defs"]
     assert schema["additionalProperties"] is False
