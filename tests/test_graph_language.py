@@ -185,6 +185,9 @@ ERRORS = [
      "a model with several inputs names each one: its name is its data key"),
     ("input-with-inputs", "    x = Input([4])\n    Input([4])(x)\n", 3, 5,
      "an Input takes no input: it is where data enters the model"),
+    ("input-name-too-long", "    " + "x" * 120 + " = Input([4])\n    Dense(1)\n", 2, 5,
+     "the Input's name (its data key): the name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' has 120 characters; "
+     "a name is 1 to 100 letters, digits, '_', '-' and '.', starting with a letter or '_'"),
     ("block-two-inputs", "    x = Input([4])\n    y = Dense(4)\n    b(4)(x, y)\n", 4, 5, "block b takes one input, received 2"),
 ]
 

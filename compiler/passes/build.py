@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from compiler.ir.layers import LAYER_CLASSES, LayerBase
+from compiler.ir.names import name_problem
 from compiler.passes.bind import UNEVALUATED, BindError, bind
 from compiler.passes.evaluate import EvalError, Evaluator, Val
 from compiler.passes.value_kinds import ACTIVATION_KINDS
@@ -36,6 +37,7 @@ class LayerCall(Record):
     via: tuple[str, ...]  # the blocks it came through, outermost first
     sources: tuple[int, ...] = ()
     name: str | None = None
+    name_span: Span | None = None  # where ``name`` is written
     residual: bool = False  # the Add of a residual without a shortcut (its shape error suggests one)
 
 
@@ -176,7 +178,7 @@ class _Expander:
             if result is not None and item.stmt.__class__ is ast.Call:
                 cls = LAYER_CLASSES.get(item.stmt.func)
                 if cls is not None and cls.is_input:  # x = Input(...): the layer is named x (its data key)
-                    self.out[result] = replace(self.out[result], name=item.name)
+                    self.out[result] = replace(self.out[result], name=item.name, name_span=item.name_span)
             return result
         if kind is ast.Residual:
             return self.residual(item, scope, flow, params, via)
@@ -414,6 +416,10 @@ def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evalua
             sink.error(e.message, e.span, e.hint)
         if layer is not None:
             if lc.name is not None and not layer.name:  # x = Input(...): the layer is named x, unless name= says
+                problem = name_problem(lc.name)
+                if problem is not None:
+                    sink.error(f"the Input's name (its data key): {problem}", lc.name_span or call.span)
+                    continue
                 layer = layer.model_copy(update={"name": lc.name})
             layers.append(layer)  # type: ignore[arg-type]
     return layers
