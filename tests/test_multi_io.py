@@ -8,7 +8,9 @@
 - the loss Keras computes: keras.Model.compile(loss={...}, loss_weights={...}).evaluate on the same weights
   gives the total and every <key>_loss the NumPy trainer gives, and Keras' fit records the history names ours
   does;
-- canonical float64 equivalence of the three backends on specs/two_tasks.nns, step for step, per output.
+- canonical float64 equivalence of the three backends on specs/two_tasks.nns, step for step, per output;
+- a run stopped and resumed, early stopping on one output's metric; the emitted PyTorch and Keras programs
+  training as nnspec does.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from runtime.trainers import make_trainer
 from spec_lang.diagnostics import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.filterwarnings(  # Keras' convert_to_numpy under NumPy 2, not ours
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 MODEL = """model two {
     a = Input([4])
@@ -316,3 +320,67 @@ def test_a_two_output_run_resumes_exactly_and_records_every_output(tmp_path):
     with np.load(whole / "weights.npz") as a, np.load(parted / "weights.npz") as b:
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+# ---- emitted programs -----------------------------------------------------------------------------------------
+def emitted(tmp_path: Path, spec, backend: str):
+    import importlib.util
+
+    from tools.emit import emit_source
+
+    path = tmp_path / f"two_tasks_{backend}.py"
+    path.write_text(emit_source(spec, backend), encoding="utf-8")
+    module_spec = importlib.util.spec_from_file_location(f"two_tasks_{backend}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def float32_exact(spec):
+    """The spec with every float rounded to float32: what an emitted Keras program's hyperparameters are."""
+    from compiler.ir.spec import Spec
+
+    def walk(value):
+        if isinstance(value, float):
+            return float(np.float32(value))
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(walk(v) for v in value)
+        return value
+    return Spec.model_validate(walk(spec.model_dump()))
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_the_emitted_two_output_program_trains_as_nnspec(backend, tmp_path):
+    from frameworks import need
+    from compiler.semantics.initializers import initial_weights
+    from tools.equiv import run_canonical, step_batches
+
+    need(backend)
+    with at_root():
+        spec = float32_exact(compile_file("specs/two_tasks.nns").spec)
+    module = emitted(tmp_path, spec, backend)
+    x_train, y_train, _, _ = module.load_data(dtype="float64")
+    x = NamedArrays({k: a[:64] for k, a in x_train.items()})
+    y = NamedArrays({k: a[:64] for k, a in y_train.items()})
+    reference = run_canonical("numpy", spec, x, y, steps=4)
+    weights = initial_weights(spec, spec.training.seed, np.float64)
+    batches = step_batches(64, spec.training.batch_size, spec.training.seed, 4)
+    if backend == "torch":
+        model = module.build_model(dtype="float64")
+        module.set_weights(model, weights)
+        optimizer = module.make_optimizer(model)
+        steps = [module.train_step(model, optimizer, x[idx], y[idx], step) for step, idx in enumerate(batches)]
+        losses, parts = [s[0] for s in steps], [tuple(s[1].values()) for s in steps]
+        np.testing.assert_allclose(parts, reference.output_losses, rtol=1e-9)
+    else:
+        model = module.compile_model(module.build_model(dtype="float64"))
+        model.run_eagerly = True
+        module.set_weights(model, weights)
+        losses = [module.train_step(model, {k: a[idx] for k, a in x.items()}, {k: a[idx] for k, a in y.items()})
+                  for idx in batches]
+    np.testing.assert_allclose(losses, reference.losses, rtol=1e-9)
+    final = module.get_weights(model)
+    for name, w in reference.weights.items():
+        np.testing.assert_allclose(final[name], w, rtol=1e-7, atol=1e-9, err_msg=name)
