@@ -176,6 +176,8 @@ ERRORS = [
      "Add cannot merge shapes (batch, 3), (batch, 4): axis 1 has sizes 3 and 4 (each axis must be equal, or 1)"),
     ("merge-line-shape", "    x = Input([4])\n    y = Dense(3)\n    Add()(x, y)\n", 4, 5,
      "Add cannot merge shapes (batch, 4), (batch, 3): axis 1 has sizes 4 and 3 (each axis must be equal, or 1)"),
+    ("parallel-same-input-twice", "    x = Input([4])\n    parallel Add() {\n        branch {\n        }\n"
+     "        branch {\n        }\n    }\n", 3, 14, "Add 'add' takes the same input twice"),
     ("parallel-not-a-merge", "    x = Input([4])\n    parallel Dense(3) {\n        branch {\n        }\n    }\n", 3, 14,
      "parallel joins its branches with a merge layer (Add, Subtract, Multiply, Average, Maximum, Minimum, "
      "Concatenate); Dense is not one"),
@@ -474,3 +476,50 @@ def test_nnspec_check_prints_connected_to_for_a_graph_and_not_for_a_stack(tmp_pa
 def test_a_name_whose_line_failed_is_not_reported_again_where_it_is_used():
     found = error("    x = Input([4])\n    y = Dense(3)(nope)\n    Add()(y, x)\n")
     assert [f[2] for f in found] == ["'nope' is not defined"]
+
+
+# ---- random graphs (property): what compiles is an IR the compiler could have written, and fmt keeps its meaning ----------
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
+def _residual(body: list[str], shortcut: list[str] | None) -> list[str]:
+    if shortcut is None:
+        return ["residual {", *_indent(body), "}"]
+    return ["residual {", *_indent(body), "} shortcut {", *_indent(shortcut), "}"]
+
+
+def _parallel(merge: str, branches: list[list[str]]) -> list[str]:
+    return [f"parallel {merge}() {{", *_indent([x for b in branches for x in ["branch {", *_indent(b), "}"]]), "}"]
+
+
+def _graph_bodies(depth: int):
+    """Bodies (lists of lines) of vector layers that keep 4 features, so that every merge's shapes agree."""
+    line = st.sampled_from(["Dense(4)", "Activation(relu)", "Dropout(0.1)", "BatchNormalization()"]).map(lambda x: [x])
+    if depth == 0:
+        return st.lists(line, min_size=1, max_size=3).map(lambda units: [x for u in units for x in u])
+    inner = _graph_bodies(depth - 1)
+    residual = st.builds(_residual, inner, st.one_of(st.none(), inner))
+    parallel = st.builds(_parallel, st.sampled_from(["Add", "Average", "Maximum", "Minimum", "Multiply"]),
+                         st.lists(inner, min_size=1, max_size=2).map(lambda bs: [[], *bs]))  # one identity branch:
+    # two would merge the same output twice, which the IR refuses (tested with the errors)
+    repeat = st.builds(lambda n, b: [f"repeat {n} {{", *_indent(b), "}"], st.integers(1, 2), inner)
+    units = st.lists(st.one_of(line, residual, parallel, repeat), min_size=1, max_size=3)
+    return units.map(lambda us: [x for u in us for x in u])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_graph_bodies(2), st.booleans())
+def test_property_random_graphs_compile_to_valid_irs_and_fmt_keeps_them(body, skip):
+    from compiler.passes.verify import verify
+    lines = ["x = Input([4])", *body] + (["last = Activation(linear)", "Add()(x, last)"] if skip else [])
+    text = "model m {\n" + "".join(f"    {line}\n" for line in lines) + "}\n"
+    spec = compile_text(text).spec
+    assert verify(spec) == []
+    order = {layer.name: i for i, layer in enumerate(spec.layers)}
+    assert all(order[n] < i for i, layer in enumerate(spec.layers) for n in layer.inputs)  # topological order
+    formatted = format_source(text)
+    assert format_source(formatted) == formatted
+    again = compile_text(formatted).spec
+    assert [(a.name, a.inputs, a.output_shape) for a in again.layers] == \
+        [(a.name, a.inputs, a.output_shape) for a in spec.layers]
