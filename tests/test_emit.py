@@ -43,6 +43,7 @@ from compiler.ir.training import OPTIMIZER_CLASSES, Loss
 from compiler.semantics.optimizers import RULES, clip_scale, decay
 from compiler.ir.values import INITIALIZER_KINDS, ActivationFn, ActivationKind
 from compiler.ir.layers import LAYER_CLASSES
+from compiler.ir.graph import Graph
 from compiler.pipeline import compile_file, compile_text
 from compiler.weights import weight_specs
 from equivalence_cases import CASES, case_data  # tests/ is on sys.path under pytest
@@ -62,7 +63,8 @@ STEPS = 5
 
 # What the cases above leave out: an image output (NHWC back from NCHW), `same` average pooling with
 # asymmetric padding, a layer named like a module method, cross-entropies from unfused probabilities,
-# a linear Activation layer, elu's alpha, GlobalAveragePooling2D(keepdims) at the output.
+# a linear Activation layer, elu's alpha, GlobalAveragePooling2D(keepdims) at the output; a graph whose kept
+# values are named like what the programs use (F, keras, torch, layers, x, dtype, the tie-rule helper).
 EDGES = {
     "edge-image-output": """model edge_image {
         Input([7, 9, 2])
@@ -86,6 +88,17 @@ EDGES = {
         GlobalAveragePooling2D(keepdims=true)
     }
     train { loss = mae optimizer = adagrad(learning_rate=0.1) batch_size = 8 seed = 2 }""",
+    "edge-graph-shadowing-names": """model edge_shadow {
+        Input([6])
+        f = Dense(4, activation=relu, name="F")
+        k = Dense(4, name="keras")(f)
+        t = Dense(4, activation=tanh, name="torch")(f)
+        m = Maximum(name="tf_maximum")(f, k, t)
+        d = Minimum(name="dtype")(m, k)
+        Add(name="x")(d, f)
+        Dense(2, name="layers")
+    }
+    train { loss = mse optimizer = sgd(learning_rate=0.1) batch_size = 8 seed = 2 }""",
 }
 
 
@@ -399,6 +412,83 @@ def test_keras_float32_rounding_is_the_only_gap(tmp_path, keras):
     reference = run_canonical("numpy", spec, x, y, steps=STEPS, dtype="float64")
     losses, _ = keras_losses(module, spec, x, y, STEPS)
     assert 1e-12 < relative_error(losses, reference.losses) < 1e-6
+
+
+# ---- graphs ------------------------------------------------------------------------------------------------------
+# The graph rows of tests/equivalence_cases.py (residuals, branches, every merge) and the shadowing edge run
+# through every test above; these add several inputs and outputs, and how the programs read.
+TWO_BY_TWO = """model two_by_two {
+    image = Input([5, 5, 2])
+    meta = Input([3])
+    Conv2D(3, 3, padding=same, activation=relu)(image)
+    residual {
+        Conv2D(3, 3, padding=same, use_bias=false)
+        BatchNormalization()
+    }
+    pooled = GlobalAveragePooling2D()
+    features = Concatenate()(pooled, meta)
+    output label = Dense(3, activation=softmax)(features)
+    output value = Dense(1)(features)
+}
+train { loss = mse optimizer = adam batch_size = 8 seed = 11 }"""
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_two_input_two_output_program_matches_numpy(backend, tmp_path, request):
+    """forward(self, image, meta) / keras.Model(inputs=[image, meta], outputs=[...]): predict takes the inputs by
+    name or in order and gives one array per output, as NumpyModel does."""
+    request.getfixturevalue(backend)
+    spec = compile_text(TWO_BY_TWO).spec
+    if backend == "keras":
+        spec = float32_exact(spec)
+    module = emitted_module(tmp_path, spec, backend, "two_by_two")
+    weights = reference_weights(spec)
+    model = module.build_model(dtype="float64")
+    module.set_weights(model, weights)
+    rng = np.random.default_rng(3)
+    x = {"image": rng.normal(size=(12, 5, 5, 2)), "meta": rng.normal(size=(12, 3))}
+    expected = NumpyModel(spec, {k: v.copy() for k, v in weights.items()}).predict(x)
+    for given in (x, [x["image"], x["meta"]]):
+        outputs = module.predict(model, given)
+        assert len(outputs) == 2
+        for ours, theirs in zip(outputs, expected):
+            assert relative_error(ours, theirs) <= TOLERANCE
+    assert set(module.get_weights(model)) == {w.name for w in weight_specs(spec)}
+
+
+def forward_body(source: str) -> list[str]:
+    """The lines of the emitted torch model's forward (the module written just before build_model), stripped."""
+    start = source.rindex("    def forward(self", 0, source.index("\ndef build_model("))  # the model's, last
+    body = source[start:].split("\n")[1:]
+    return [line.strip() for line in body[:next(i for i, line in enumerate(body) if line.strip().startswith("return"))
+                                           + 1]]
+
+
+def test_the_programs_write_the_graph_out():
+    """A residual's skip is an expression over named values in torch's forward and a layer call on a list in
+    Keras; a stack keeps x alone and stays a keras.Sequential."""
+    spec = spec_named("graph-residual-branches-adam")
+    torch_program, keras_program = emit_source(spec, "torch"), emit_source(spec, "keras")
+    forward = forward_body(torch_program)
+    for line in ("conv2d = F.relu(self.conv2d(x))", "x = x + conv2d  # add", "activation = F.relu(x)",
+                 "x = x + activation  # add_1", "x = self.conv2d_6(activation_1)", "add_2 = batch_normalization_2 + x",
+                 "x = torch.cat([conv2d_7, x, add_2], dim=1)  # concatenate"):
+        assert line in forward, (line, forward)
+    assert 'layers.Add(name="add")([' in keras_program and "keras.Model(inputs=" in keras_program
+    assert "keras.Sequential(" not in keras_program
+    merges = emit_source(spec_named("graph-merges-sgd"), "torch")
+    assert "def tf_maximum(*xs):" in merges and "def tf_minimum(*xs):" in merges
+    forward = forward_body(merges)
+    assert "maximum = tf_maximum(conv2d_1, conv2d_2, conv2d)" in forward
+    assert not any("torch.maximum(" in line or "torch.minimum(" in line for line in forward)  # they split ties
+    for name in [*SPEC_FILES, *CASES, *EDGES]:
+        spec = spec_named(name)
+        if not Graph.of(spec.layers, spec.output_names).is_stack:
+            continue
+        forward = forward_body(emit_source(spec, "torch"))
+        assert all(re.match(r"(x = |self\.|return x$|#)", line) for line in forward), (name, forward)
+        keras_program = emit_source(spec, "keras")
+        assert "keras.Sequential(" in keras_program and "keras.Model(" not in keras_program, name
 
 
 # ---- standalone, end to end ------------------------------------------------------------------------------------------
