@@ -20,6 +20,11 @@ MAX_REPEAT = 10_000
 # in about a second. The count is checked while expanding, before any layer is bound: a bigger model is
 # refused at once.
 MAX_LAYERS = 10_000
+# Statements inside one another once blocks are expanded (a block's body stands where it is used, so a chain
+# of blocks, each using the next inside a residual, nests as deep as the chain is long). Checked while
+# expanding, so that the depth of a spec never reaches Python's recursion limit (whose depth at the call
+# would make the same spec compile in one place and not in another): an error at the statement too deep.
+MAX_EXPANSION_DEPTH = 100
 
 
 class _TooMany(Exception):
@@ -130,6 +135,8 @@ class _Expander:
         self.outputs: list[tuple[str, int]] = []
         self.defining: list[str] = []  # the names whose lines are being expanded (x = Dense(3)(x) is a cycle)
         self._definitions: dict[str, list[Span]] | None = None  # every `name =` of the spec, found on the first error
+        self.depth = 0  # statements being expanded inside one another (``MAX_EXPANSION_DEPTH``)
+        self.too_deep = False  # reported once
 
     def add(self, lc: LayerCall) -> int:
         if len(self.out) >= MAX_LAYERS:
@@ -148,6 +155,24 @@ class _Expander:
 
     def statement(self, item: ast.LayerStmt, scope: _Scope, flow: int | None, params: dict[str, Val],
                   via: tuple[str, ...], top: bool) -> int | None:
+        if self.depth >= MAX_EXPANSION_DEPTH:
+            if not self.too_deep:
+                self.too_deep = True
+                shown = via if len(via) <= 5 else (*via[:2], "…", *via[-2:])
+                chain = f" (through {len(via)} blocks: {' → '.join(shown)})" if via else ""
+                self.sink.error(f"nested too deeply: more than {MAX_EXPANSION_DEPTH} levels of blocks, repeats, "
+                                f"residuals and branches inside one another{chain}", item.span,
+                                "flatten the model: use a block in sequence (repeat N { blk() }) rather than "
+                                "inside the one before")
+            return None
+        self.depth += 1
+        try:
+            return self._statement(item, scope, flow, params, via, top)
+        finally:
+            self.depth -= 1
+
+    def _statement(self, item: ast.LayerStmt, scope: _Scope, flow: int | None, params: dict[str, Val],
+                   via: tuple[str, ...], top: bool) -> int | None:
         kind = item.__class__
         if kind is ast.Repeat:
             try:
@@ -169,7 +194,7 @@ class _Expander:
                                 item.span, f"write `{item.name} = ...` here, and `output NAME = ...` in the model's body")
             self.defining.append(item.name)
             try:
-                result = self.statement(item.stmt, scope, flow, params, via, top)
+                result = self._statement(item.stmt, scope, flow, params, via, top)
             finally:
                 self.defining.pop()
             self.bind_name(item.name, item.name_span, result, scope)
