@@ -83,8 +83,7 @@ import numpy as np
 from runtime.data_files import DataFileError, read_data_file, read_named_arrays
 from runtime.input_files import InputFileError, budget_hint, data_budget, describe_bytes
 from compiler.ir.training import (BUILTIN_DATASETS, NAMED_DATA_CLASSES, SYNTHETIC_CLASSES, BlobsData, BuiltinData,
-                                  FileData, NamedFileData, RegressionData, ShapeMasksData, ShapesData, SpiralsData,
-                                  TwoTasksData)
+                                  FileData, NamedFileData, RegressionData, ShapesData, SpiralsData, TwoTasksData)
 from runtime.named_arrays import NamedArrays
 from runtime.shape_images import draw_shapes
 from spec_lang.diagnostics import did_you_mean
@@ -289,7 +288,8 @@ def _keyed(groups, keys, side: str, noun: str) -> dict:
         key = g.key
         if key == "":
             if len(keys) != 1:
-                raise DataError(f"data: {side}=\"{printable(g.names[0], 40)}\" serves a model with one {noun}, but this one has "
+                shown = printable(g.names[0], 40)
+                raise DataError(f"data: {side}=\"{shown}\" serves a model with one {noun}, but this one has "
                                 f"{_count(keys, noun)} ({', '.join(keys)}); give a dict: {side}={{{keys[0]}: ...}}")
             key = keys[0]
         out[key] = g
