@@ -16,8 +16,10 @@ expand the graph with its scopes, bind, name, wire, auto-init, shapes, training,
                the graph costs over a stack, measured under the same load (a busy machine slows both alike).
 
 Each spec is compiled once to warm up (imports, the parser's table), then ``--runs`` times (default 11); the
-table prints the median and minimum in ms, µs per node, and the verdict against the issue's target: under
-0.3 s for 1,000 nodes. It never fails on a slow result.
+table prints the median and minimum wall time in ms, the median CPU time of the process (``time.process_time``:
+on a busy machine, where the wall time waits for a core, it is the better estimate of the wall time on an idle
+one), µs per node, and the verdict against the issue's target: under 0.3 s for 1,000 nodes (by the wall time;
+"by CPU" when only the CPU time is under it). It never fails on a slow result.
 """
 
 from __future__ import annotations
@@ -85,19 +87,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--units", type=int, default=83, help="12 nodes a unit; 83 units: about 1,000 nodes")
     args = parser.parse_args()
-    print(f"{'spec':<8} {'nodes':>6} {'median ms':>10} {'min ms':>8} {'µs/node':>8}  target < {TARGET_S * 1000:.0f} ms")
+    print(f"{'spec':<8} {'nodes':>6} {'median ms':>10} {'min ms':>8} {'cpu ms':>7} {'µs/node':>8}  "
+          f"target < {TARGET_S * 1000:.0f} ms")
     for name, make in (("literal", literal), ("repeat", repeated), ("stack", stack)):
         text = make(args.units)
         nodes = check(text)  # warm-up
-        times = []
+        times, cpu = [], []
         for _ in range(args.runs):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             check(text)
             times.append(time.perf_counter() - start)
-        median = statistics.median(times)
-        verdict = "met" if median < TARGET_S else "missed"
-        print(f"{name:<8} {nodes:>6} {median * 1000:>10.1f} {min(times) * 1000:>8.1f} {median / nodes * 1e6:>8.1f}  "
-              f"{verdict} ({median / TARGET_S:.2f} of the target)")
+            cpu.append(time.process_time() - start_cpu)
+        median, median_cpu = statistics.median(times), statistics.median(cpu)
+        verdict = "met" if median < TARGET_S else "met by CPU" if median_cpu < TARGET_S else "missed"
+        print(f"{name:<8} {nodes:>6} {median * 1000:>10.1f} {min(times) * 1000:>8.1f} {median_cpu * 1000:>7.1f} "
+              f"{median / nodes * 1e6:>8.1f}  {verdict} ({median / TARGET_S:.2f} of the target by wall time)")
 
 
 if __name__ == "__main__":
