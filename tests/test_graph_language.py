@@ -523,3 +523,13 @@ def test_property_random_graphs_compile_to_valid_irs_and_fmt_keeps_them(body, sk
     again = compile_text(formatted).spec
     assert [(a.name, a.inputs, a.output_shape) for a in again.layers] == \
         [(a.name, a.inputs, a.output_shape) for a in spec.layers]
+
+
+def test_a_parallel_may_choose_its_merge():
+    from compiler.space import space_of
+    space = space_of("model m {\n    x = Input([4])\n    parallel choice(Add(), Concatenate()) {\n        branch {\n"
+                     "            Dense(4)\n        }\n        branch {\n        }\n    }\n}\n")
+    [dimension] = space.dimensions
+    assert dimension.path == "model.parallel[0].merge" and dimension.options == ("Add", "Concatenate")
+    spec = compile_text(space.concrete_text({dimension.name: "Concatenate"}, "# point")).spec
+    assert spec.layers[-1].kind == "Concatenate" and spec.layers[-1].output_shape == (8,)

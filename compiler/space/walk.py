@@ -238,8 +238,12 @@ class Walker:
             shortcut = None if unit.shortcut is None else self.body(unit.shortcut, place.at("shortcut"))
             return replace(unit, body=self.body(unit.body, place), shortcut=shortcut)
         if isinstance(unit, ast.Parallel):  # the merge's arguments at parallel[i].<merge>, branches at branch[j]
-            positional = LAYER_CLASSES[unit.merge.func].positional if unit.merge.func in LAYER_CLASSES else ()
-            merge = self.call_args(unit.merge, place.at(self.segment(unit.merge)), positional, None)
+            if unit.merge.func == "choice":  # parallel choice(Add(), Concatenate()) { ... }: at parallel[i].merge
+                chosen = self.layer_choice(unit.merge, place.at("merge"))
+                merge = chosen[0] if len(chosen) == 1 else unit.merge
+            else:
+                positional = LAYER_CLASSES[unit.merge.func].positional if unit.merge.func in LAYER_CLASSES else ()
+                merge = self.call_args(unit.merge, place.at(self.segment(unit.merge)), positional, None)
             branches = tuple(replace(b, body=self.body(b.body, place.at(f"branch[{j}]")))
                              for j, b in enumerate(unit.branches))
             return replace(unit, merge=merge, branches=branches)
