@@ -19,7 +19,7 @@ from compiler.passes.lint import lint
 from compiler.passes.shapes import infer_shapes
 from compiler.passes.suppressions import Suppressions, read_suppressions
 from compiler.passes.structure import layout_problems
-from compiler.passes.training import build_training, declared_output_keys, output_losses
+from compiler.passes.training import build_training, data_key_problems, declared_output_keys, output_losses
 from compiler.semantics.losses import loss_problems
 from compiler.space.refusal import search_space_refusal
 from compiler.passes.value_kinds import KNOWN_CONSTANTS
@@ -156,6 +156,10 @@ def compile_module(module: ast.Module, sink: DiagnosticSink) -> Spec | None:
         for problem in loss_problems(layers, loss, output):
             where = loss.span if problem.layer is None else layers[problem.layer].span
             sink.error(problem.message, where.to_span() if where else model.name_span, problem.hint)
+    if training is not None:  # named data: a key per Input and output (compiler.passes.training)
+        inputs = tuple(layer.name for layer in layers if layer.is_input)
+        for where, message, hint in data_key_problems(training, inputs, output_keys or outputs[:1]):
+            sink.error(message, where.to_span() if where else model.name_span, hint)
     if sink.errors:
         return None
     # Every part is already a validated IR node (built by bind(), updated by model_copy), and pydantic

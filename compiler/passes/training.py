@@ -233,6 +233,37 @@ def output_losses(training: tr.Training | None, output_keys: tuple[str, ...], la
     return [(losses[key], index[name]) for key, name in zip(keys, outputs) if key in losses and name in index]
 
 
+def data_key_problems(training: tr.Training, input_keys, output_keys) -> list[tuple]:
+    """What is wrong with the keys of named data (``npz(...)``, ``csv(...)``) against the model's Input names and
+    output keys, as (SourceSpan or None, message, hint): a key that is no input (output), a string where the
+    model has several, an input (output) without an array."""
+    data = training.data
+    if not isinstance(data, tr.NamedFileData):
+        return []
+    problems = []
+    sides = (("x", data.x, tuple(input_keys), "input"), ("y", data.y, tuple(output_keys), "output"))
+    for side, groups, keys, noun in sides:
+        given = set()
+        for g in groups:
+            if g.key == "":
+                if len(keys) != 1:
+                    problems.append((g.span, f"data {side}: one {'array' if data.kind == 'npz' else 'column group'} "
+                                     f"serves a model with one {noun}, but this one has {len(keys)} ({', '.join(keys)})",
+                                     f"give a dict: {side}={{{keys[0]}: ...}}"))
+                given.update(keys)
+            elif g.key not in keys:
+                problems.append((g.span, f"data {side} names '{g.key}', which is no {noun} of the model",
+                                 did_you_mean(g.key, keys) or f"the model's {noun}s are {', '.join(keys)}"))
+            else:
+                given.add(g.key)
+        missing = [k for k in keys if k not in given]
+        if missing and groups:
+            problems.append((groups[0].span, f"data {side}: the model's {noun} '{missing[0]}' has no array"
+                             + (f" (nor {', '.join(repr(m) for m in missing[1:])})" if missing[1:] else ""),
+                             f"add {missing[0]}: ... to {side}"))
+    return problems
+
+
 def declared_output_keys(model: ast.ModelDef) -> tuple[str, ...]:
     """The keys of the model's ``output NAME = ...`` lines (at the model's top level), in source order."""
     return tuple(item.name for item in model.body.items if getattr(item, "output", False))

@@ -35,7 +35,7 @@ from compiler.passes.build import MAX_LAYERS
 from compiler.passes.initializers import resolve_auto
 from compiler.passes.shapes import infer_shapes
 from compiler.passes.structure import layout_problems
-from compiler.passes.training import LOSS_ARGS, output_losses, training_problems
+from compiler.passes.training import LOSS_ARGS, data_key_problems, output_losses, training_problems
 from compiler.semantics.outputs import output_problems
 from compiler.semantics.losses import loss_problems
 from compiler.passes.value_kinds import (ACTIVATION_ARGS, ACTIVATION_DEFAULTS, INITIALIZER_ARGS, INITIALIZER_DEFAULTS,
@@ -77,6 +77,8 @@ def verify(spec: Spec) -> list[str]:
                      for setting, message, _ in training_problems(spec.training, spec.output_keys)]
         problems += [f"training.{setting}: {message}"
                      for setting, _, message, _ in output_problems(spec.training, spec.output_keys)]
+        problems += [f"training.data: {message}" for _, message, _ in
+                     data_key_problems(spec.training, spec.input_key_names, spec.output_key_names)]
         if len(spec.output_keys) not in (0, len(spec.output_names)):
             problems.append(f"output_keys: {len(spec.output_keys)} keys for {len(spec.output_names)} outputs")
         for loss, output in output_losses(spec.training, spec.output_keys, spec.layers, spec.output_names):
