@@ -79,6 +79,8 @@ def verify(spec: Spec) -> list[str]:
                      for setting, _, message, _ in output_problems(spec.training, spec.output_keys)]
         problems += [f"training.data: {message}" for _, message, _ in
                      data_key_problems(spec.training, spec.input_key_names, spec.output_key_names)]
+        if len(set(spec.output_keys)) != len(spec.output_keys):
+            problems.append(f"output_keys: a key is given twice: {', '.join(spec.output_keys)}")
         if len(spec.output_keys) not in (0, len(spec.output_names)):
             problems.append(f"output_keys: {len(spec.output_keys)} keys for {len(spec.output_names)} outputs")
         for loss, output in output_losses(spec.training, spec.output_keys, spec.layers, spec.output_names):
