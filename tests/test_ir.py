@@ -194,7 +194,8 @@ def test_json_schema_lists_every_layer_kind():
                                   "ZeroPadding2D", "Cropping2D", "GlobalMaxPooling2D", "Reshape", "Permute",
                                   "DepthwiseConv2D", "SeparableConv2D", "UpSampling2D",
                                   "LayerNormalization", "GroupNormalization", "Conv2DTranspose",
-                                  "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"}
+                                  "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
+                                  "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
     for kind in LAYER_CLASSES:
         assert kind in schema["$defs"]
     assert schema["additionalProperties"] is False

@@ -423,8 +423,9 @@ def build_layers(calls: list[LayerCall], blocks: dict[str, ast.BlockDef], evalua
         note = f" (in block {' → '.join(lc.via)})" if lc.via else ""
         if cls is None:
             hint = did_you_mean(call.func, [*LAYER_CLASSES, *blocks])
-            if hint is None and call.func.lower() in ACTIVATION_KINDS:
-                hint = f"an activation is a layer written Activation({call.func.lower()})"
+            if call.func.lower() in ACTIVATION_KINDS:  # relu as a layer: Activation(relu) (or the ReLU layer)
+                hint = f"an activation is a layer written Activation({call.func.lower()})" + (
+                    f"; {hint}" if hint is not None else "")
             sink.error(f"unknown layer '{call.func}'{note}", call.func_span,
                        hint or "layers: " + ", ".join(LAYER_CLASSES))
             continue
