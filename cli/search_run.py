@@ -117,12 +117,13 @@ def _foreign_directory(out: Path) -> bool:
         return True
 
 
-def _check_metric(metric: str, training) -> None:
-    """``--metric`` must be a column the runs record (what early stopping could monitor); exit 2 otherwise."""
+def _check_metric(metric: str, training, output_keys: tuple[str, ...] = ()) -> None:
+    """``--metric`` must be a column the runs record (what early stopping could monitor; with several outputs
+    each output's ``<key>_loss`` and metrics too); exit 2 otherwise."""
     from compiler.passes.training import monitorable
     from spec_lang.diagnostics import did_you_mean
 
-    choices = monitorable(training)
+    choices = monitorable(training, output_keys)
     if training.validation_split == 0:  # no validation data: no val_ column
         choices = [c for c in choices if not c.startswith("val_")]
     if metric not in choices:
@@ -176,7 +177,7 @@ def run_search(o: SearchOptions) -> int:
         return getattr(prior, name) if prior is not None else default
 
     metric = resolve_metric(o.metric or (prior.metric if prior else None), base.training)
-    _check_metric(metric, base.training)
+    _check_metric(metric, base.training, base.output_keys)
     direction = resolve_direction(o.direction, metric) if (o.direction or prior is None) else prior.direction
     backend, device, dtype = pick("backend", "numpy"), pick("device", None), pick("dtype", None)
     sampler_name, pruner_name = pick("sampler", "tpe"), pick("pruner", "median")
