@@ -28,7 +28,10 @@ from backends.numpy.trainer import NumpyTrainer
 from compiler.ir.graph import Graph
 from compiler.pipeline import compile_text
 from compiler.semantics.initializers import initial_weights
+from runtime.trainers import make_trainer
+from tools.diagnose import diagnose
 from tools.equiv import compare, relative_error, run_canonical
+from tools.lr_find import range_test
 
 TOLERANCE = 1e-9
 STEPS = 12
@@ -164,6 +167,28 @@ def test_native_mode_trains_several_outputs_with_the_weighted_sum():
     (c_total, c_label, c_value), _ = canonical.train_batch(x, y, 0, 0.01)
     assert relative_error([total, label, value], [c_total, c_label, c_value]) < 1e-12
     assert relative_error(total, label + 0.5 * value) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["two-by-two", "residual", "fused-shared"])
+def test_diagnose_per_node_and_lr_find_match_numpy(name):
+    """diagnose's per-layer variances and gradient norms over the graph's nodes, and the learning-rate range test
+    (which follows the total loss of several outputs), as on the NumPy reference."""
+    spec = spec_named(name)
+    x, y = graph_data(spec, 32)
+    weights = initial_weights(spec, spec.training.seed, np.float64)
+    trainers = {b: lambda b=b: make_trainer(b, spec, weights={k: v.copy() for k, v in weights.items()},
+                                            dtype=np.float64, mode="canonical") for b in ("numpy", "keras")}
+    found = {b: diagnose(make(), spec, x, y, batches=2) for b, make in trainers.items()}
+    assert [n.name for n in found["keras"].layers] == [n.name for n in found["numpy"].layers]
+    assert len(found["numpy"].layers) == len(spec.layers)
+    for a, b in zip(found["numpy"].layers, found["keras"].layers):
+        assert b.variance == pytest.approx(a.variance, rel=1e-9), a.name
+        if a.grad_norm is not None:
+            assert b.grad_norm == pytest.approx(a.grad_norm, rel=1e-9), a.name
+    assert found["numpy"].flags == found["keras"].flags
+    tests = {b: range_test(make(), spec, x, y, steps=8, min_lr=1e-4, max_lr=1e-1) for b, make in trainers.items()}
+    assert len(tests["keras"].losses) == len(tests["numpy"].losses) == 8
+    assert relative_error(tests["keras"].losses, tests["numpy"].losses) < TOLERANCE
 
 
 # ---- the merge layers' tie rule --------------------------------------------------------------------------------
