@@ -182,6 +182,8 @@ def _syntax_diagnostic(problem: SyntaxProblem, source: Source, words: dict[str, 
         message, hint = f"unexpected {shown}", None
         if tok.type == "EQUAL" and "RPAR" in expected:
             hint = "keyword arguments are written name=value; the name must be a plain name"
+        elif tok.type == "LSQB" and expected == {"NAME"}:
+            hint = "a line's inputs are names, without a list: Add()(a, b)"
     notes = ()
     opened = problem.open_bracket
     closes_other = tok.type in _BRACKETS.values()  # ']' where ')' was expected

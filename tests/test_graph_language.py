@@ -38,6 +38,11 @@ def test_a_dict_key_given_twice_is_an_error_at_the_second():
     assert d.notes[0].span.column == 10
 
 
+def test_inputs_written_as_a_list_get_a_hint():
+    d = syntax_error("model m {\n    Add()([a, b])\n}\n").diagnostics[0]
+    assert (d.span.line, d.span.column) == (2, 11) and d.hint == "a line's inputs are names, without a list: Add()(a, b)"
+
+
 def test_a_dict_key_needs_a_colon():
     d = syntax_error("train {\n    a = {x 1}\n}\n").diagnostics[0]
     assert (d.span.line, d.span.column) == (2, 12) and "expected ':'" in d.message
@@ -159,6 +164,8 @@ ERRORS = [
     ("merge-without-inputs", "    x = Input([4])\n    Add()\n", 3, 5, "Add merges two or more inputs: write Add()(a, b)"),
     ("subtract-without-inputs", "    x = Input([4])\n    Subtract()\n", 3, 5,
      "Subtract merges exactly two inputs: write Subtract()(a, b)"),
+    ("merge-inputs-in-one-pair", "    x = Input([4])\n    a = Dense(4)\n    Add(a, x)\n", 4, 5,
+     "Add's inputs go in a second pair of parentheses: write Add()(a, x)"),
     ("merge-one-input", "    x = Input([4])\n    Add()(x)\n", 3, 5, "Add merges 2 or more inputs, received 1"),
     ("layer-two-inputs", "    x = Input([4])\n    y = Dense(4)\n    Dense(3)(x, y)\n", 4, 5,
      "Dense takes one input, received 2"),

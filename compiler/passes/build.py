@@ -228,6 +228,11 @@ class _Expander:
                 return None
             return self.add(LayerCall(call, params, via))
         if cls is not None and cls.is_merge and inputs is None:
+            names = [a.value.id for a in call.args if a.name is None and isinstance(a.value, ast.Name)]
+            if names and len(names) == len(call.args):  # Add(a, b): the Keras call written in one pair
+                self.sink.error(f"{call.func}'s inputs go in a second pair of parentheses: write "
+                                f"{call.func}()({', '.join(names)})", call.span)
+                return None
             low, high = cls.min_inputs, cls.max_inputs
             count = "exactly two inputs" if high == 2 else f"{'two' if low == 2 else low} or more inputs"
             self.sink.error(f"{call.func} merges {count}: write {call.func}()(a, b)", call.span,
