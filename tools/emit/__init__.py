@@ -6,7 +6,8 @@ the same layers, initial-weight distributions, losses, regularizers, optimizer u
 learning-rate schedule, data loading and validation split. It can be run
 (``python model.py --epochs 5``) or imported; its functions are
 
-- ``build_model(dtype="float32")``: the framework's model (an ``nn.Module``; a ``keras.Sequential``);
+- ``build_model(dtype="float32")``: the framework's model (an ``nn.Module``; a ``keras.Sequential``, or a
+  functional ``keras.Model`` for a graph);
 - ``load_data(dtype="float32")``: ``(x_train, y_train, x_val, y_val)`` as nnspec loads and splits them;
 - ``train(model, data, epochs=None)``: the spec's training, returning the per-epoch history;
 - ``get_weights(model)`` / ``set_weights(model, weights)``: ``{"dense/kernel": array}`` in nnspec's names

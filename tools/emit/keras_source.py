@@ -2,7 +2,9 @@
 
 The program imports keras and numpy (scikit-learn for a bundled data set), never nnspec. nnspec's
 pinned meaning is mostly Keras' own, so the program is plain Keras: a ``keras.Sequential`` of the
-spec's layers with their exact arguments (one writer per layer kind in ``LAYERS``), Keras' own seeded
+spec's layers with their exact arguments (one writer per layer kind in ``LAYERS``) — for a graph, Keras'
+functional API, each line calling a layer on its inputs' variables (``tools/emit/flow.py``: ``x`` for the
+flow, a variable named after each value used again; a merge layer on their list) — Keras' own seeded
 initializers, regularizers, loss, metrics and optimizer (``global_clipnorm`` for ``clip_norm``), and
 ``model.fit`` with ``EarlyStopping``. What is written out:
 

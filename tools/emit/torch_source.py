@@ -7,6 +7,11 @@ have their own small table or writer below. What PyTorch does differently from t
 is written out as a small adapter, emitted only when the spec needs it, with a comment naming the
 convention it implements:
 
+- a graph: ``forward`` reads as the spec (``tools/emit/flow.py``): a line's output stays in ``x`` when only
+  the next line takes it, a value used again gets a variable named after its layer, a merge layer is an
+  expression of its inputs' variables (Maximum/Minimum as ``tf_maximum``/``tf_minimum``: a tie's gradient
+  to the left operand, as TensorFlow; Concatenate's Keras axis mapped to NCHW); several inputs are
+  ``forward``'s arguments, several outputs its tuple;
 - channels-last data: the module permutes NHWC → NCHW after the input, and back to NHWC before a
   Flatten (so the flattening order is NHWC) and at an image output;
 - TensorFlow's ``same`` padding (the extra pixel at the end) with ``F.pad``; −∞ padding for max
@@ -786,8 +791,9 @@ def emit_torch(spec: Spec, *, spec_path: str | None = None, data_file: DataFile 
             for layer in spec.layers:
                 model.extend([fit_comment(line, model.level) for line in lowered[layer.name].modules])
             inits = []
+            by_name = {layer.name: layer for layer in spec.layers}
             for w in weights:
-                if w.layer in attrs and (spec_layer(spec, w.layer).has_kernel
+                if w.layer in attrs and (by_name[w.layer].has_kernel
                                          or w.name.split("/", 1)[1] in lowered[w.layer].initialized):
                     inits.append(INITIALIZERS[w.initializer.kind](w.initializer, f"self.{tensor_of[w.name]}", w, ctx))
             if inits:
@@ -895,10 +901,6 @@ def _forward(spec: Spec, flow: Flow, lowered: dict[str, Lowered]) -> list[str]:
         lines.append("# the outputs in the order of the spec, images back in NHWC (the spec's layout)")
     return lines + ["return " + ", ".join(f"{value}.permute(0, 2, 3, 1)" if image else value
                                           for value, image in results)]
-
-
-def spec_layer(spec: Spec, name: str):
-    return next(layer for layer in spec.layers if layer.name == name)
 
 
 def _file_docstring(spec: Spec, spec_path: str | None) -> str:
@@ -1090,7 +1092,8 @@ def _metrics(body: Code, spec: Spec) -> None:
                     threshold = accuracy_threshold(spec)
                     items.append(f'"accuracy": float(np.mean((outputs > {threshold}) == (y > 0.5)))')
                 elif kind == "sparse":
-                    items.append('"accuracy": float(np.mean(outputs.argmax(axis=-1) == y.reshape(-1)))')
+                    items.append(  # class indices: one a sample, or one a position (pixel)
+                        '"accuracy": float(np.mean(outputs.argmax(axis=-1) == y.reshape(outputs.shape[:-1])))')
                 else:
                     items.append('"accuracy": float(np.mean(outputs.argmax(axis=-1) == y.argmax(axis=-1)))')
             elif m == "mse":
