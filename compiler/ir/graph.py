@@ -39,9 +39,8 @@ class Graph:
             sources = tuple(() if i == 0 or layer.is_input else (i - 1,) for i, layer in enumerate(layers))
         consumers: list[list[int]] = [[] for _ in layers]
         for i, srcs in enumerate(sources):
-            for s in srcs:
-                if i not in consumers[s]:
-                    consumers[s].append(i)
+            for s in (srcs if len(srcs) < 2 else dict.fromkeys(srcs)):  # each consumer once, in O(inputs)
+                consumers[s].append(i)
         if outputs:
             out = tuple(index[name] for name in outputs)
         else:
