@@ -498,8 +498,8 @@ def wire(layers: list[LayerBase], expansion: Expansion, sink: DiagnosticSink) ->
         reported.add((where.line, where.column))
         if b is not None:
             sink.error(f"'{b.name}' is defined but never used", b.defined,
-                       f"give it to a later line ({calls[i].call.func}()(..., {b.name})), or make it a model output: "
-                       f"output {b.name} = ...")
+                       f"give it to a later line (Add()({b.name}, x), Dense(8)({b.name})), or make it a model "
+                       f"output: output {b.name} = ...")
         else:
             sink.error(f"the output of {layer.kind} '{layer.name}' (line {where.line}) is never used", where,
                        "name it and give it to a later line (x = ...; Add()(x, y)), or mark it a model output "
