@@ -144,10 +144,12 @@ class TorchTrainer:
         return y
 
     def _target(self, y):
-        """The targets on the device; several outputs: a tuple, one per output, from a mapping by output key."""
+        """The targets on the device; several outputs: a tuple, one per output, from a mapping by output key or a
+        sequence in output order."""
         if self.several:
-            return tuple(torch.from_numpy(self.target_array(y[key], sparse)).to(self.device)
-                         for key, _, sparse, _, _ in self.heads)
+            arrays = list(y) if isinstance(y, (list, tuple)) else [y[key] for key, *_ in self.heads]
+            return tuple(torch.from_numpy(self.target_array(a, sparse)).to(self.device)
+                         for a, (_, _, sparse, _, _) in zip(arrays, self.heads))
         if isinstance(y, torch.Tensor):
             return y.to(self.device)
         return torch.from_numpy(self.target_array(y)).to(self.device)
