@@ -540,3 +540,42 @@ def test_a_parallel_may_choose_its_merge():
     assert dimension.path == "model.parallel[0].merge" and dimension.options == ("Add", "Concatenate")
     spec = compile_text(space.concrete_text({dimension.name: "Concatenate"}, "# point")).spec
     assert spec.layers[-1].kind == "Concatenate" and spec.layers[-1].output_shape == (8,)
+
+
+SMALL_RESIDUAL = """\
+model r {
+    x = Input([8, 8, 3])
+    stem = Conv2D(4, 3, padding=same)
+    residual {
+        Conv2D(4, 3, padding=same, use_bias=false)
+        BatchNormalization()
+    }
+    Activation(relu)
+    Flatten()
+    Dense(2)
+}
+"""
+
+SMALL_RESIDUAL_SUMMARY = """\
+Model: "r"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
+┃ Layer (type)                             ┃ Output Shape    ┃ Param # ┃ Connected to               ┃ Kernel init                   ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
+│ x (Input)                                │ (None, 8, 8, 3) │       0 │ -                          │                               │
+│ conv2d (Conv2D)                          │ (None, 8, 8, 4) │     112 │ x[0][0]                    │ glorot_uniform (auto: linear) │
+│ conv2d_1 (Conv2D)                        │ (None, 8, 8, 4) │     144 │ conv2d[0][0]               │ he_uniform (auto: relu)       │
+│ batch_normalization (BatchNormalization) │ (None, 8, 8, 4) │      16 │ conv2d_1[0][0]             │                               │
+│ add (Add)                                │ (None, 8, 8, 4) │       0 │ batch_normalization[0][0], │                               │
+│                                          │                 │         │ conv2d[0][0]               │                               │
+│ activation (Activation)                  │ (None, 8, 8, 4) │       0 │ add[0][0]                  │                               │
+│ flatten (Flatten)                        │ (None, 256)     │       0 │ activation[0][0]           │                               │
+│ dense (Dense)                            │ (None, 2)       │     514 │ flatten[0][0]              │ glorot_uniform (auto: linear) │
+└──────────────────────────────────────────┴─────────────────┴─────────┴────────────────────────────┴───────────────────────────────┘
+ Total params: 786 (3.07 KB)
+ Trainable params: 778 (3.04 KB)
+ Non-trainable params: 8 (32.00 B)"""
+
+
+def test_the_functional_summary_of_a_small_residual_model_is_pinned():
+    """The whole table, byte for byte: the columns, one line per input in "Connected to", the totals."""
+    assert render_summary(compile_text(SMALL_RESIDUAL).spec) == SMALL_RESIDUAL_SUMMARY
