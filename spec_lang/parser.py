@@ -157,8 +157,12 @@ def _dedupe(errors: list[Diagnostic]) -> list[Diagnostic]:
 def _describe_expected(expected: set[str], words: dict[str, str]) -> str:
     if {"NUMBER", "STRING", "NAME"} <= expected:
         return "; expected a value (a number, string, name, list or call)"
-    if "RESIDUAL" in expected:  # where a model or block body's next statement (or its end) may stand
-        return "; expected a layer line, repeat, residual, parallel, output or '}'"
+    if "RESIDUAL" in expected:  # where a body's next statement (or its end), or what `name =` names, may stand
+        shown = ["a layer line", *(word for word in ("repeat", "residual", "parallel", "output")
+                                   if word.upper() in expected)]
+        if "RBRACE" in expected:
+            shown.append("'}'")
+        return "; expected " + ", ".join(shown[:-1]) + " or " + shown[-1]
     shown = sorted({_TERMINAL_WORDS.get(t) or words.get(t) or f"'{t.lower()}'" for t in expected})
     if not shown:
         return ""
