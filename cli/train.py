@@ -65,7 +65,8 @@ def fail(path: Path, message: str, code: int = EXIT_ERRORS) -> None:
 def warn_unscaled_inputs(run, source_text: str | None, ignore: Iterable[str] = ()) -> None:
     """The ``unscaled-inputs`` lint on the training split actually loaded, where ``check`` could not judge
     it: a user's file, data given with --data, or an IR .json (which is not linted). Printed like the
-    compiler's warnings, and silenced like them (``--ignore``, suppression comments)."""
+    compiler's warnings, and silenced like them (``--ignore``, suppression comments). A model of several inputs
+    or outputs is not judged here."""
     from compiler.ir.training import FileData
     from compiler.passes.input_scale import FeatureScale
     from compiler.passes.lint import unscaled_inputs_warning
@@ -74,6 +75,8 @@ def warn_unscaled_inputs(run, source_text: str | None, ignore: Iterable[str] = (
 
     linted = run.options["data"] is None and source_text is not None
     if linted and not isinstance(run.spec.training.data, FileData):
+        return
+    if run.spec.multi_io:  # named arrays, one per input: the rule judges a model's one input
         return
     found = unscaled_inputs_warning(run.spec, FeatureScale.of(run.dataset.x_train), run.dataset.name)
     source = Source(str(run.spec_path), source_text) if source_text is not None else None
