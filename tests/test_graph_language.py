@@ -355,7 +355,8 @@ def test_fmt_explodes_a_long_line_with_inputs():
 # ---- the summary against Keras ----------------------------------------------------------------------------------------
 def test_connected_to_matches_what_keras_prints_for_the_same_functional_model(monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")  # Keras' summary is a rich table clipped to the terminal
-    keras = pytest.importorskip("keras")
+    from frameworks import need
+    keras = need("keras")
     spec = compiled("    image = Input([8, 8, 3])\n    stem = Conv2D(4, 3, padding=same)\n    residual {\n"
                     "        Conv2D(4, 3, padding=same)\n        BatchNormalization()\n    }\n"
                     "    parallel Concatenate() {\n        branch {\n            Conv2D(2, 1)\n        }\n"
