@@ -24,6 +24,12 @@ Nothing is downloaded. A spec (or the CLI's ``--data NAME|PATH``) names one of:
     band ⌊k / 10⌋) of random place, size and colour on a background that differs from it by 96..160 levels
     in every channel, plus integer noise; class sizes as above. ``runtime.shape_images.draw_shapes`` states
     every draw.
+  * ``shape_masks(n_samples, size, channels, classes=K, noise)``: the images of ``shapes`` with K − 1 shape
+    classes (drawn exactly as ``shapes(..., classes=K − 1)`` draws them, from the same ``rng``), and as the
+    target of each image its mask: size × size labels, 0 the background, k + 1 a pixel of the shape of class
+    k (uint8). For a per-pixel model (an output of size × size × K with a softmax over the last axis) under
+    (sparse_)categorical_crossentropy: the loss is the mean over the batch and the pixels, the accuracy the
+    share of pixels labelled right, as Keras computes them.
 
   Draws come from ``rng`` in the order listed (spirals: ε; blobs: centres, ε; regression: w, x, ε), then the
   samples are put in a random order with ``rng.permutation(N)`` (spirals, blobs and shapes, so no class is
@@ -83,7 +89,8 @@ import numpy as np
 from runtime.data_files import DataFileError, read_data_file, read_named_arrays
 from runtime.input_files import InputFileError, budget_hint, data_budget, describe_bytes
 from compiler.ir.training import (BUILTIN_DATASETS, NAMED_DATA_CLASSES, SYNTHETIC_CLASSES, BlobsData, BuiltinData,
-                                  FileData, NamedFileData, RegressionData, ShapesData, SpiralsData, TwoTasksData)
+                                  FileData, NamedFileData, RegressionData, ShapeMasksData, ShapesData, SpiralsData,
+                                  TwoTasksData)
 from runtime.named_arrays import NamedArrays
 from runtime.shape_images import draw_shapes
 from spec_lang.diagnostics import did_you_mean
@@ -122,7 +129,8 @@ class Dataset:
 
 
 # ---- naming the data ---------------------------------------------------------------------------
-def resolve_data(data) -> BuiltinData | FileData | SpiralsData | BlobsData | RegressionData | ShapesData:
+def resolve_data(data) -> BuiltinData | FileData | SpiralsData | BlobsData | RegressionData | ShapesData \
+        | ShapeMasksData:
     """A data IR node from an IR node, a path, or the CLI's ``--data`` text: a bundled name, a generated
     name (its defaults), or a path (anything with a suffix or a directory part); a generated name with
     arguments (``shapes(size=8)``) is refused with where arguments go."""
@@ -366,18 +374,24 @@ def _class_sizes(n: int, classes: int) -> list[int]:
     return [n // classes + (1 if k < n % classes else 0) for k in range(classes)]
 
 
-def generated_bytes(data: SpiralsData | BlobsData | RegressionData | ShapesData) -> int:
+def generated_bytes(data: SpiralsData | BlobsData | RegressionData | ShapesData | ShapeMasksData) -> int:
     """The bytes a generated set takes: x in float64 (n_samples × features) and y (one 8-byte value a sample),
     with the same again for the shuffled copy ``generate`` returns. Shapes' x is uint8 (1 byte a value), and
-    the float32 copy that training makes of it is counted too: n_samples × (2 + 4) bytes a value, plus y."""
+    the float32 copy that training makes of it is counted too: n_samples × (2 + 4) bytes a value, plus y.
+    Shape masks' y is one label a pixel: uint8 twice (drawn, shuffled), int64 once (the labels), and the
+    one-hot float32 rows a categorical loss makes of it (4 bytes a class): size² × (2 + 8 + 4·classes) a
+    sample."""
+    if isinstance(data, ShapeMasksData):
+        return data.n_samples * (6 * data.features + data.size ** 2 * (2 + 8 + 4 * data.classes))
     if isinstance(data, ShapesData):
         return data.n_samples * (6 * data.features + 2 * 8)
     return 2 * data.n_samples * (data.features + 1) * 8
 
 
-def generate(data: SpiralsData | BlobsData | RegressionData | ShapesData,
+def generate(data: SpiralsData | BlobsData | RegressionData | ShapesData | ShapeMasksData,
              seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A generated set's (x, y) in float64 (shapes' x: uint8) / int64, from ``np.random.default_rng(seed)``
+    """A generated set's (x, y) in float64 (shapes' x: uint8) / int64 (shape masks' y: uint8 labels, one a pixel),
+    from ``np.random.default_rng(seed)``
     (module docstring).
     ``DataError`` before anything is allocated when the set would not fit the data budget."""
     try:
@@ -395,9 +409,13 @@ def generate(data: SpiralsData | BlobsData | RegressionData | ShapesData,
         return _generate(data, seed)
 
 
-def _generate(data: SpiralsData | BlobsData | RegressionData | ShapesData,
+def _generate(data: SpiralsData | BlobsData | RegressionData | ShapesData | ShapeMasksData,
               seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
+    if isinstance(data, ShapeMasksData):  # the shapes of classes − 1 classes; the target is each image's mask
+        x, _, masks = draw_shapes(rng, data.n_samples, data.size, data.channels, data.classes - 1, data.noise,
+                                  masks=True)
+        return x, masks
     if isinstance(data, ShapesData):
         return draw_shapes(rng, data.n_samples, data.size, data.channels, data.classes, data.noise)
     if isinstance(data, SpiralsData):

@@ -1,4 +1,5 @@
-"""The ``shapes(...)`` generated data set: coloured shapes to classify, drawn with vectorised NumPy.
+"""The ``shapes(...)`` and ``shape_masks(...)`` generated data sets: coloured shapes to classify (one class per
+image), or to label pixel by pixel (a mask per image), drawn with vectorised NumPy.
 
 ``draw_shapes`` holds the whole definition and uses nothing but NumPy, so that ``nnspec emit`` copies its
 source into the programs it writes (tools/emit/common.py): an emitted program draws the same images from
@@ -12,10 +13,11 @@ SHAPE_NAMES = ("disc", "square", "triangle", "plus", "ring", "horizontal bars", 
                "diagonal cross", "frame")
 
 
-def draw_shapes(rng, n_samples, size, channels, classes, noise):
+def draw_shapes(rng, n_samples, size, channels, classes, noise, masks=False):
     """(x, y): ``n_samples`` images of ``size`` × ``size`` × ``channels`` (uint8,
     values 0..255) and their class indices (int64), drawn from the NumPy generator
-    ``rng``.
+    ``rng``. ``masks``: (x, y, m) with m the label of every pixel (uint8,
+    n_samples × size × size): 0 off the shape, k + 1 on a shape of class k.
 
     Class k is shape k mod 10 in colour band g = ⌊k / 10⌋ of G = ⌈classes / 10⌉.
     The shapes, in coordinates p (across) and q (down) from the shape's centre in
@@ -56,6 +58,7 @@ def draw_shapes(rng, n_samples, size, channels, classes, noise):
     # the samples of one shape side by side, drawn together
     by_shape = np.argsort(y % 10, kind="stable")
     drawn = np.empty((n, size, size, channels), dtype=np.uint8)
+    m_drawn = np.empty((n, size, size), dtype=np.uint8) if masks else None
     start = 0
     for shape in range(min(k_all, 10)):
         idx = by_shape[start:start + sum(sizes[shape::10])]
@@ -91,11 +94,14 @@ def draw_shapes(rng, n_samples, size, channels, classes, noise):
             drawn[start:start + len(idx), :, :, c] = np.where(
                 mask, fg[idx, c, None, None], bg[idx, c, None, None]
             )
+        if masks:
+            m_drawn[start:start + len(idx)] = mask * (y[idx, None, None] + 1)
         start += len(idx)
     place = np.empty(n, dtype=np.int64)
     place[by_shape] = np.arange(n)  # where sample i was drawn
     order = rng.permutation(n)
     x, y = drawn[place[order]], y[order]
+    m_drawn = m_drawn[place[order]] if masks else None
     del drawn
     m = int(round(255 * noise))
     if m:
@@ -103,4 +109,4 @@ def draw_shapes(rng, n_samples, size, channels, classes, noise):
             part = x[start:start + 256].astype(np.int16)
             part += rng.integers(-m, m + 1, size=part.shape, dtype=np.int16)
             x[start:start + 256] = np.clip(part, 0, 255)
-    return x, y
+    return (x, y, m_drawn) if masks else (x, y)

@@ -1,7 +1,8 @@
 """The formulas of ``compiler.semantics.losses`` with their gradients written out:
 ``loss_and_grad(loss, out, y, logits) -> (mean loss, d loss / d out)``.
 
-The reduction is the mean over the batch of a per-sample loss (Keras' "sum_over_batch_size").
+The reduction is Keras' "sum_over_batch_size": the mean of the per-position loss, a position being a sample
+of an (N, C) output and a pixel of a per-pixel (N, H, W, C) one (the cross-entropies reduce the last axis only).
 ``logits=True`` means ``out`` are logits: either the spec says ``from_logits=true``, or the loss reads
 the input of the model's output softmax/sigmoid (the fusion rule of ``compiler.semantics.losses``), so
 nothing is clipped. From probabilities Keras clips to [ε, 1 − ε] (``EPSILON``; the gradient is 0 outside).
@@ -74,8 +75,9 @@ def binary_crossentropy(out, y, logits):
 @register("categorical_crossentropy")
 def categorical_crossentropy(out, y, logits):
     """Logits z: L = −mean_n Σ y·log_softmax(z), dL/dz = (softmax(z)·Σy − y)/N.
-    Probabilities: q = out/Σout (Keras renormalises), p = clip(q), L = −mean_n Σ y·log p."""
-    n = out.shape[0]
+    Probabilities: q = out/Σout (Keras renormalises), p = clip(q), L = −mean_n Σ y·log p.
+    n runs over the positions (N, or N·H·W for a per-pixel output): N is their count."""
+    n = out.size // out.shape[-1]
     if logits:
         logp = _log_softmax(out)
         grad = softmax_values(out) * y.sum(axis=-1, keepdims=True) - y
@@ -91,18 +93,22 @@ def categorical_crossentropy(out, y, logits):
 @register("sparse_categorical_crossentropy")
 def sparse_categorical_crossentropy(out, y, logits):
     """Integer labels y. Logits z: L = −mean_n log_softmax(z)[y], dL/dz = (softmax(z) − onehot(y))/N.
-    Probabilities p: Keras feeds log(clip(p)) to the same formula, i.e. L = −log p_y + log Σ p."""
-    n = out.shape[0]
+    Probabilities p: Keras feeds log(clip(p)) to the same formula, i.e. L = −log p_y + log Σ p.
+    n runs over the positions (N, or N·H·W for a per-pixel output with a label per pixel): N is their count;
+    the rows below are the positions, the output seen as (N, C)."""
+    shape = out.shape
+    out = out.reshape(-1, shape[-1])
+    n = len(out)
     rows = np.arange(n)
     labels = y.reshape(-1).astype(np.int64)
     if logits:
         grad = softmax_values(out)
         value = -_log_softmax(out)[rows, labels].sum() / n
         grad[rows, labels] -= 1
-        return float(value), grad / n
+        return float(value), (grad / n).reshape(shape)
     p, mask = _clip(out)
     logp = np.log(p)
     dlogp = softmax_values(logp)
     value = -_log_softmax(logp)[rows, labels].sum() / n
     dlogp[rows, labels] -= 1
-    return float(value), dlogp / p * mask / n
+    return float(value), (dlogp / p * mask / n).reshape(shape)

@@ -1,11 +1,13 @@
 """Losses as Keras 3 computes them (the formulas of ``compiler.semantics.losses``), on torch tensors.
 
-``LOSSES[kind](out, y, logits) -> scalar tensor``: the mean over the batch of a per-sample loss;
+``LOSSES[kind](out, y, logits) -> scalar tensor``: the mean of the per-position loss (a sample of an (N, C)
+output, a pixel of an (N, H, W, C) one: Keras' cross-entropies reduce the last axis only);
 autograd gives the gradients NumPy writes by hand. ``logits=True``: ``out`` are logits (the spec
 says ``from_logits=true``, or the loss reads the input of the output softmax/sigmoid: the fusion rule); otherwise
 probabilities are clipped to [ε, 1 − ε] (``EPSILON``; the gradient passes inside, bounds included, as
 TensorFlow's and ``torch.clamp``'s) and categorical outputs are renormalised to sum to 1.
-``y``: int64 class indices (N,) for the sparse loss, else a float tensor shaped like ``out``.
+``y``: int64 class indices (N,), or one a pixel (N, H, W), for the sparse loss, else a float tensor shaped like
+``out``.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ def binary_crossentropy(out, y, logits):
 
 @register("categorical_crossentropy")
 def categorical_crossentropy(out, y, logits):
-    """Logits z: −mean_n Σ y·log_softmax(z); probabilities: q = out/Σout, −mean_n Σ y·log clip(q)."""
-    n = out.shape[0]
+    """Logits z: −mean_n Σ y·log_softmax(z); probabilities: q = out/Σout, −mean_n Σ y·log clip(q); n runs over
+    the positions (N·H·W for a per-pixel output)."""
+    n = out.numel() // out.shape[-1]
     if logits:
         return -(y * F.log_softmax(out, dim=-1)).sum() / n
     q = out / out.sum(dim=-1, keepdim=True)
@@ -66,7 +69,9 @@ def categorical_crossentropy(out, y, logits):
 
 @register("sparse_categorical_crossentropy")
 def sparse_categorical_crossentropy(out, y, logits):
-    """Logits z: −mean_n log_softmax(z)[y]; probabilities p: the same formula on log(clip(p)) (Keras)."""
+    """Logits z: −mean_n log_softmax(z)[y]; probabilities p: the same formula on log(clip(p)) (Keras); n runs
+    over the positions (the output seen as (N·H·W, C) for a per-pixel output, y flattened with it)."""
+    out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
     if logits:
         return F.cross_entropy(out, y)
     return F.cross_entropy(torch.log(_clip(out)), y)

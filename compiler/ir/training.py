@@ -299,10 +299,37 @@ class ShapesData(IRNode):
         return self.size * self.size * self.channels
 
 
-SYNTHETIC_CLASSES = {c.model_fields["kind"].default: c for c in (SpiralsData, BlobsData, RegressionData, ShapesData)}
+class ShapeMasksData(IRNode):
+    """The shapes of ``ShapesData`` to label pixel by pixel: the same images (``classes`` − 1 shape classes), and
+    as the target of each image its mask, ``size`` × ``size`` labels: 0 the background, k + 1 a pixel of a shape
+    of class k. ``classes`` counts the labels of a pixel, the background included (runtime/shape_images.py)."""
+
+    kind: Literal["shape_masks"] = "shape_masks"
+    n_samples: Annotated[int, Field(gt=0)] = 1000
+    size: Annotated[int, Field(ge=8)] = 32
+    channels: Annotated[int, Field(gt=0)] = 3
+    classes: Annotated[int, Field(gt=1, le=256)] = 4
+    noise: Annotated[float, Field(ge=0, le=1)] = 0.05
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        return (self.size, self.size, self.channels)
+
+    @property
+    def features(self) -> int:
+        return self.size * self.size * self.channels
+
+    @property
+    def target_shape(self) -> tuple[int, int]:
+        """The labels of one sample: one per pixel."""
+        return (self.size, self.size)
+
+
+SYNTHETIC_CLASSES = {c.model_fields["kind"].default: c
+                     for c in (SpiralsData, BlobsData, RegressionData, ShapesData, ShapeMasksData)}
 NAMED_DATA_CLASSES = {"two_tasks": TwoTasksData}  # generated sets of named arrays (several inputs/outputs)
 Data = Annotated[Union[BuiltinData, FileData, NamedFileData, SpiralsData, BlobsData, RegressionData, ShapesData,
-                       TwoTasksData],
+                       ShapeMasksData, TwoTasksData],
                  Field(discriminator="kind")]
 BUILTIN_DATASETS = {"digits": (64, 10), "iris": (4, 3), "wine": (13, 3), "breast_cancer": (30, 2)}
 

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 from compiler.ir.spec import Spec
-from compiler.ir.training import BlobsData, BuiltinData, RegressionData, ShapesData, SpiralsData
+from compiler.ir.training import BlobsData, BuiltinData, RegressionData, ShapeMasksData, ShapesData, SpiralsData
 
 MEAN_LIMIT = 10.0
 STD_LIMIT = 10.0
@@ -100,7 +100,7 @@ def expected_scale(spec: Spec) -> FeatureScale | None:
         std = math.hypot(math.sqrt((data.classes - 1) / data.classes * 400 / 12), data.noise)
     elif isinstance(data, RegressionData):
         std = 1.0
-    elif isinstance(data, ShapesData):
+    elif isinstance(data, (ShapesData, ShapeMasksData)):  # shape masks: the same images
         std = math.sqrt((256 ** 2 - 1) / 12)
         return FeatureScale(127.5, std, std)
     else:

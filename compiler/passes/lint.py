@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 from compiler.ir.training import (BUILTIN_DATASETS, SANE_LEARNING_RATES, BlobsData, BuiltinData, RegressionData,
-                                  ShapesData, SpiralsData)
+                                  ShapeMasksData, ShapesData, SpiralsData)
 from compiler.ir.values import RELU_FAMILY, SATURATING, VarianceScaling
 from compiler.passes.initializers import following_activation, kernel_initializer_fields
 from compiler.semantics.losses import PROBABILITY_ACTIVATIONS, output_activation, output_path
@@ -216,7 +216,7 @@ def data_against_model(spec: Spec) -> Found:
         return
     if isinstance(data, BuiltinData):
         features, classes = BUILTIN_DATASETS[data.name]
-    elif isinstance(data, (SpiralsData, BlobsData, ShapesData)):
+    elif isinstance(data, (SpiralsData, BlobsData, ShapesData, ShapeMasksData)):
         features, classes = data.features, data.classes
     elif isinstance(data, RegressionData):
         features, classes = data.features, None
@@ -235,6 +235,13 @@ def data_against_model(spec: Spec) -> Found:
                     f"use an input of {features} values, e.g. Input({shape})")
     units = (spec.output_shape or (0,))[-1]
     loss = heads(spec)[0].loss.kind
+    if isinstance(data, ShapeMasksData) and tuple(spec.output_shape or ())[:-1] != data.target_shape:
+        size = data.size
+        yield _warn("data-shape", f"data set {name} labels every pixel of its {size}×{size} images but the model "
+                    f"output {list(spec.output_shape)} is not {size}×{size}×(classes)", spec.layers[-1].span,
+                    f"end the model with an output of [{size}, {size}, {classes}], e.g. Conv2D({classes}, 1, "
+                    "activation=softmax) at full resolution")
+        return
     if classes is None and units != 1:
         yield _warn("data-classes", f"data set {name} has one target per sample but the model outputs {units}",
                     spec.layers[-1].span, "end the model with one output unit")

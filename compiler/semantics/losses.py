@@ -26,7 +26,10 @@ that mean what they say and refuses the others with an error (``loss_problems``)
   mse and mae always read the output.
 
 **The formulas** (``formula(kind, logits)``, ``loss_value``; ``xp`` is the array namespace, numpy or
-torch): the mean over the batch of a per-sample loss (Keras' ``sum_over_batch_size``), written once with operations both namespaces
+torch): the mean of Keras' per-position loss (``sum_over_batch_size``: the sum over the loss tensor divided by
+its size). Keras' loss functions reduce the last axis only (the classes, or an output's units), so an output
+of shape (N, C) has N positions and a per-pixel output (N, H, W, C) has N·H·W: a segmentation's loss is the
+mean over the batch AND the pixels (``n_positions``). Written once with operations both namespaces
 spell the same way (``clip``, ``log``, ``log1p``, ``exp``, ``abs``, ``amax``, ``maximum``, ``where``,
 ``sum(axis=, keepdims=)``). The PyTorch emitter copies them into the programs it writes.
 """
@@ -185,6 +188,14 @@ def log_softmax(xp, z):
     return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def n_positions(z):
+    """The positions of the last axis' distributions in z: N for (N, C), N·H·W for a per-pixel (N, H, W, C)."""
+    count = 1
+    for d in z.shape[:-1]:
+        count *= d
+    return count
+
+
 def mse(xp, out, y):
     """mean_n mean_d (out − y)²."""
     diff = out - y
@@ -208,26 +219,26 @@ def binary_crossentropy_from_logits(xp, z, y):
 
 
 def categorical_crossentropy(xp, p, y):
-    """Probabilities: q = p/Σp (Keras renormalises), −mean_n Σ y·log clip(q)."""
+    """Probabilities: q = p/Σp (Keras renormalises), −mean over positions of Σ_c y·log clip(q)."""
     q = p / p.sum(axis=-1, keepdims=True)
-    return -(y * xp.log(clip(xp, q))).sum() / p.shape[0]
+    return -(y * xp.log(clip(xp, q))).sum() / n_positions(p)
 
 
 def categorical_crossentropy_from_logits(xp, z, y):
-    """Logits z: −mean_n Σ y·log_softmax(z)."""
-    return -(y * log_softmax(xp, z)).sum() / z.shape[0]
+    """Logits z: −mean over positions of Σ_c y·log_softmax(z)."""
+    return -(y * log_softmax(xp, z)).sum() / n_positions(z)
 
 
 def sparse_categorical_crossentropy(xp, p, y):
     """Integer labels y, probabilities p: Keras feeds log(clip(p)) to the from-logits formula, so
-    −mean_n (log p_y − log Σ p) with p clipped."""
+    −mean over positions of (log p_y − log Σ p) with p clipped."""
     return sparse_categorical_crossentropy_from_logits(xp, xp.log(clip(xp, p)), y)
 
 
 def sparse_categorical_crossentropy_from_logits(xp, z, y):
-    """Integer labels y, logits z: −mean_n log_softmax(z)[y]."""
-    onehot = y.reshape(-1, 1) == xp.arange(z.shape[-1])
-    return -xp.where(onehot, log_softmax(xp, z), 0).sum() / z.shape[0]
+    """Integer labels y (one a position), logits z: −mean over positions of log_softmax(z)[y]."""
+    onehot = y.reshape(tuple(z.shape[:-1]) + (1,)) == xp.arange(z.shape[-1])
+    return -xp.where(onehot, log_softmax(xp, z), 0).sum() / n_positions(z)
 
 
 # the loss kind -> its formula on what the model outputs (mse, mae: always), and on logits
@@ -235,7 +246,7 @@ FORMULAS = {f.__name__: f for f in (mse, mae, binary_crossentropy, categorical_c
                                     sparse_categorical_crossentropy)}
 FROM_LOGITS = {f.__name__.removesuffix("_from_logits"): f for f in (
     binary_crossentropy_from_logits, categorical_crossentropy_from_logits, sparse_categorical_crossentropy_from_logits)}
-HELPERS = (clip, log_softmax, sparse_categorical_crossentropy_from_logits)  # what a formula may call
+HELPERS = (clip, log_softmax, n_positions, sparse_categorical_crossentropy_from_logits)  # what a formula may call
 
 
 def formula(kind: str, logits: bool):

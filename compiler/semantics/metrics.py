@@ -1,5 +1,9 @@
 """Metrics (Keras' meaning for the loss in use); each is a mean over samples.
 
+A per-position output (a segmentation's (N, H, W, C)) has a value per position (pixel): Keras' metrics
+(``MeanMetricWrapper`` → ``reduce_to_samplewise_values``) take the mean over a sample's positions first,
+then the mean over samples; the sums here are of those per-sample means (``_per_sample``).
+
 accuracy: sparse labels → argmax(out) = y; one-hot → argmax(out) = argmax(y); binary → [p > 0.5] = y
 (with logits, p > 0.5 is z > 0); mse, mae, rmse on the raw outputs, against targets of their shape (never class
 indices: compiler.passes.training refuses them with sparse_categorical_crossentropy).
@@ -29,8 +33,20 @@ def binary_threshold(outputs_are_logits: bool) -> float:
 
 
 def sparse_labels(out: np.ndarray, y: np.ndarray) -> bool:
-    """True when ``y`` holds class indices for ``out``: one value per sample, against several outputs."""
-    return y.ndim == 1 or y.shape[-1] == 1 and out.shape[-1] > 1
+    """True when ``y`` holds class indices for ``out``: one value per sample (or per position of a per-pixel
+    output: ``y`` of one axis fewer), against several outputs."""
+    return y.ndim == 1 or y.ndim == out.ndim - 1 or y.shape[-1] == 1 and out.shape[-1] > 1
+
+
+def _per_sample(terms):
+    """Σ over samples of each sample's mean over its positions: ``terms`` has one value per position, shape
+    (N, …) — (N,) for one value per sample, which is summed as it is."""
+    if terms.ndim == 1:
+        return terms.sum()
+    count = 1
+    for d in terms.shape[1:]:
+        count *= d
+    return terms.sum() / count
 
 
 def metric_terms(name: str, loss: Loss, out, y, logits: bool):
@@ -43,14 +59,14 @@ def metric_terms(name: str, loss: Loss, out, y, logits: bool):
         kind = accuracy_kind(loss.kind, out.shape[-1], sparse_labels(out, y))
         if kind == "binary":
             predicted = out > binary_threshold(logits)
-            return ((predicted == (y > 0.5)).sum(axis=-1) / out.shape[-1]).sum()
+            return _per_sample((predicted == (y > 0.5)).sum(axis=-1) / out.shape[-1])
         if kind == "sparse":
-            return (out.argmax(axis=-1) == y.reshape(-1)).sum()
-        return (out.argmax(axis=-1) == y.argmax(axis=-1)).sum()
+            return _per_sample(out.argmax(axis=-1) == y.reshape(tuple(out.shape[:-1])))
+        return _per_sample(out.argmax(axis=-1) == y.argmax(axis=-1))
     diff = out - y
     if name == "mae":
-        return abs(diff).mean(axis=-1).sum()
-    return (diff * diff).mean(axis=-1).sum()  # mse and rmse (sqrt of the mean, taken by the caller)
+        return _per_sample(abs(diff).mean(axis=-1))
+    return _per_sample((diff * diff).mean(axis=-1))  # mse and rmse (sqrt of the mean, taken by the caller)
 
 
 def metric_sums(name: str, loss: Loss, out: np.ndarray, y: np.ndarray, logits: bool) -> float:

@@ -23,7 +23,7 @@ from compiler.ir.spec import Spec
 from compiler.semantics import metrics
 from compiler.semantics.schedules import factor
 from compiler.ir.training import (BUILTIN_DATASETS, BlobsData, BuiltinData, FileData, RegressionData,
-                                  ShapesData, SpiralsData)
+                                  ShapeMasksData, ShapesData, SpiralsData)
 from runtime.shape_images import draw_shapes
 
 class EmitError(Exception):
@@ -229,7 +229,7 @@ def _read_csv(code: Code) -> None:
 
 def _generator(code: Code, data) -> None:
     """``runtime.data.generate``, specialised to one generated data set."""
-    if isinstance(data, ShapesData):
+    if isinstance(data, (ShapesData, ShapeMasksData)):
         code(inspect.getsource(draw_shapes).rstrip("\n"), "")
     code("rng = np.random.default_rng(SEED)")
     if isinstance(data, SpiralsData):
@@ -264,6 +264,10 @@ def _generator(code: Code, data) -> None:
         code(f"n, size, channels = {data.n_samples}, {data.size}, {data.channels}",
              f"classes, noise = {data.classes}, {literal(float(data.noise))}",
              "x, y = draw_shapes(rng, n, size, channels, classes, noise)")
+    elif isinstance(data, ShapeMasksData):  # runtime.data: the shapes of classes − 1 classes, their masks
+        code(f"n, size, channels = {data.n_samples}, {data.size}, {data.channels}",
+             f"classes, noise = {data.classes}, {literal(float(data.noise))}",
+             "x, _, y = draw_shapes(rng, n, size, channels, classes - 1, noise, masks=True)")
     else:  # pragma: no cover - the IR has no other kind
         raise EmitError(f"no generator for data {data.kind!r}")
 
