@@ -57,6 +57,7 @@ import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -89,6 +90,7 @@ class Workload:
     layers: str                 # the model block's body, one layer a line
     batch_size: int = BATCH
     data: str | None = None     # a built-in data set (otherwise the scripts make synthetic data)
+    preamble: str = ""          # blocks the model's body uses, written before the model
 
     def spec_text(self, *, seed: int = 0, metrics: bool = False, batch_size: int | None = None) -> str:
         """The spec: this model, sparse categorical cross-entropy, Adam 1e-3, one epoch."""
@@ -97,7 +99,8 @@ class Workload:
                  f"batch_size = {batch_size or self.batch_size}", "epochs = 1", f"seed = {seed}"]
         train += ["metrics = [accuracy]"] if metrics else []
         train += [f"data = {self.data}"] if self.data else []
-        return (f"model {self.name} {{\n{body}\n}}\n\ntrain {{\n"
+        return (textwrap.dedent(self.preamble).strip() + "\n\n" if self.preamble else "") + (
+                f"model {self.name} {{\n{body}\n}}\n\ntrain {{\n"
                 + "".join(f"    {line}\n" for line in train) + "}\n")
 
     def spec(self, **kwargs):
@@ -146,7 +149,54 @@ DIGITS_CNN = Workload("digits_cnn", "digits CNN 8x8x1: Rescaling, Conv2D 16 relu
     Dense(10, activation=softmax)
 """, batch_size=32, data="digits")
 
-WORKLOADS = {w.name: w for w in (MLP, CNN, DIGITS_CNN)}
+# He et al.'s ResNet-20 (specs/resnet20.nns without its Rescaling): the paper's option B shortcuts.
+RESNET20 = Workload("resnet20", "ResNet-20 32x32x3: 3 stages x 3 basic blocks (16, 32, 64), projection shortcuts",
+                    (32, 32, 3), """
+    Input([32, 32, 3])
+    Conv2D(16, 3, padding=same, use_bias=false)
+    BatchNormalization()
+    Activation(relu)
+    repeat 3 {
+        basic(16)
+    }
+    downsample(32)
+    repeat 2 {
+        basic(32)
+    }
+    downsample(64)
+    repeat 2 {
+        basic(64)
+    }
+    GlobalAveragePooling2D()
+    Dense(10, activation=softmax)
+""", preamble="""
+    block basic(filters) {
+        residual {
+            Conv2D(filters, 3, padding=same, use_bias=false)
+            BatchNormalization()
+            Activation(relu)
+            Conv2D(filters, 3, padding=same, use_bias=false)
+            BatchNormalization()
+        }
+        Activation(relu)
+    }
+
+    block downsample(filters) {
+        residual {
+            Conv2D(filters, 3, strides=2, padding=same, use_bias=false)
+            BatchNormalization()
+            Activation(relu)
+            Conv2D(filters, 3, padding=same, use_bias=false)
+            BatchNormalization()
+        } shortcut {
+            Conv2D(filters, 1, strides=2, use_bias=false)
+            BatchNormalization()
+        }
+        Activation(relu)
+    }
+""")
+
+WORKLOADS = {w.name: w for w in (MLP, CNN, DIGITS_CNN, RESNET20)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +218,43 @@ def torch_module(workload: Workload):
             nn.Conv2d(32, 64, 3, padding=1), bn(64), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(64 * 8 * 8, 10),
         )
+    if workload is RESNET20:
+        return _torch_resnet20()
     raise ValueError(f"no hand-written PyTorch model for {workload.name}")
+
+
+def _torch_resnet20():
+    """ResNet-20 as a PyTorch user writes it: a BasicBlock module (two 3x3 convolutions without bias, each
+    followed by BatchNorm2d, ReLU after the sum; a 1x1 projection + BatchNorm2d where the stride is 2), BN with
+    Keras' ε 1e-3 and momentum (1 − 0.99), global average pooling, a Linear head (logits)."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    def bn(c):
+        return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, padding=1 if stride == 1 else 0, bias=False)
+            self.bn1 = bn(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, padding=1, bias=False)
+            self.bn2 = bn(cout)
+            self.stride = stride
+            self.shortcut = None if stride == 1 else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), bn(cout))
+
+        def forward(self, x):
+            # TensorFlow's `same` with stride 2 on an even size pads one pixel at the end only
+            y = self.conv1(F.pad(x, (0, 1, 0, 1)) if self.stride == 2 else x)
+            y = F.relu(self.bn1(y))
+            y = self.bn2(self.conv2(y))
+            return F.relu(y + (x if self.shortcut is None else self.shortcut(x)))
+
+    blocks = [BasicBlock(16, 16, 1) for _ in range(3)]
+    blocks += [BasicBlock(16, 32, 2)] + [BasicBlock(32, 32, 1) for _ in range(2)]
+    blocks += [BasicBlock(32, 64, 2)] + [BasicBlock(64, 64, 1) for _ in range(2)]
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), bn(16), nn.ReLU(), *blocks,
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
 class TorchLoop:
@@ -227,12 +313,40 @@ def keras_model(workload: Workload, metrics: bool = True):
             stack += [layers.Conv2D(filters, 3, padding="same"), layers.BatchNormalization(),
                       layers.Activation("relu"), layers.MaxPooling2D(2)]
         stack += [layers.Flatten(), layers.Dense(10, activation="softmax")]
+    elif workload is RESNET20:
+        model = _keras_resnet20()
+        model.compile(optimizer=keras.optimizers.Adam(LR), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"] if metrics else None)
+        return model
     else:
         raise ValueError(f"no hand-written Keras model for {workload.name}")
     model = keras.Sequential(stack)
     model.compile(optimizer=keras.optimizers.Adam(LR), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"] if metrics else None)
     return model
+
+
+def _keras_resnet20():
+    """ResNet-20 written with Keras' functional API, as its ResNet examples are."""
+    import keras
+
+    L = keras.layers
+
+    def block(x, filters, strides):
+        y = L.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+        y = L.Activation("relu")(L.BatchNormalization()(y))
+        y = L.BatchNormalization()(L.Conv2D(filters, 3, padding="same", use_bias=False)(y))
+        if strides != 1:
+            x = L.BatchNormalization()(L.Conv2D(filters, 1, strides=strides, use_bias=False)(x))
+        return L.Activation("relu")(L.Add()([y, x]))
+
+    inputs = keras.Input((32, 32, 3))
+    x = L.Activation("relu")(L.BatchNormalization()(L.Conv2D(16, 3, padding="same", use_bias=False)(inputs)))
+    for filters, first_stride in ((16, 1), (32, 2), (64, 2)):
+        for i in range(3):
+            x = block(x, filters, first_stride if i == 0 else 1)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(10, activation="softmax")(x))
 
 
 def epoch_order(n: int, seed: int, batch_size: int = BATCH) -> list[np.ndarray]:
