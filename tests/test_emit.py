@@ -64,7 +64,8 @@ STEPS = 5
 # What the cases above leave out: an image output (NHWC back from NCHW), `same` average pooling with
 # asymmetric padding, a layer named like a module method, cross-entropies from unfused probabilities,
 # a linear Activation layer, elu's alpha, GlobalAveragePooling2D(keepdims) at the output; a graph whose kept
-# values are named like what the programs use (F, keras, torch, layers, x, dtype, the tie-rule helper).
+# values are named like what the programs use (F, keras, torch, layers, x, dtype, the tie-rule helper); an
+# image Input taken again by a later line, and linear Activations (no line of their own) whose values are kept.
 EDGES = {
     "edge-image-output": """model edge_image {
         Input([7, 9, 2])
@@ -99,6 +100,18 @@ EDGES = {
         Dense(2, name="layers")
     }
     train { loss = mse optimizer = sgd(learning_rate=0.1) batch_size = 8 seed = 2 }""",
+    "edge-graph-input-skip-and-pass-through": """model edge_skip {
+        image = Input([4, 4, 2])
+        c = Conv2D(2, 3, padding=same)
+        s = Add()(c, image)
+        same = Activation(linear)(s)
+        Conv2D(2, 1)(image)
+        kept = Activation(linear)
+        Multiply()(same, s, kept)
+        Flatten()
+        Dense(3, activation=softmax)
+    }
+    train { loss = categorical_crossentropy optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 2 }""",
 }
 
 
