@@ -99,6 +99,17 @@ def test_a_list_of_metrics_must_give_one_per_output():
     assert "2 outputs gives one metric per output" in message and "metrics = {label: [mae]}" in hint
 
 
+ONE = "model one {\n    Input([4])\n    output out = Dense(3, activation=softmax)\n}\n"
+
+
+def test_a_one_output_model_written_per_key_compiles_to_the_one_output_form():
+    spec = spec_of("loss = {out: sparse_categorical_crossentropy}\nmetrics = {out: [accuracy]}\n" + TRAIN, ONE)
+    assert (spec.training.loss.kind, spec.training.metrics) == ("sparse_categorical_crossentropy", ("accuracy",))
+    assert not spec.multi_io
+    ((line, col, message, _),) = errors("loss = mse\nloss_weights = {out: 2.0}\n" + TRAIN, ONE)
+    assert (line, col) == (7, 17) and message == "loss_weights weighs the losses of several outputs; this model has one"
+
+
 def test_dicts_need_output_lines():
     stack = "model one {\n    Input([4])\n    Dense(2)\n}\n"
     ((line, col, message, hint),) = errors("loss = {out: mse}\n" + TRAIN, stack)

@@ -27,6 +27,7 @@ from backends.torch.device import float_buffer_dtype
 from backends.torch.undo import UpdateUndo
 from compiler.semantics.divergence import Diverged, loss_diverged
 from compiler.semantics.metrics import MetricSums, metric_terms
+from compiler.semantics.outputs import heads as output_heads
 
 DEVICE_DATA_FRACTION = 0.25
 MAX_PENDING = 512  # steps between two reads at most (a read is forced when the buffer is full)
@@ -85,8 +86,8 @@ class DeviceSteps:
     def __init__(self, trainer, x: np.ndarray, y: np.ndarray):
         self.trainer = trainer
         self.x_host, self.y_host = x, y
-        t = trainer.spec.training
-        self.metrics, self.loss_ir = list(t.metrics), t.loss
+        head = output_heads(trainer.spec)[0]  # the one output (its loss and metrics, also when written per key)
+        self.metrics, self.loss_ir = list(head.metrics), head.loss
         self.device = trainer.device
         xt = torch.from_numpy(np.ascontiguousarray(x, dtype=trainer.np_dtype))
         yt = torch.from_numpy(trainer.target_array(y))

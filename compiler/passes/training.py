@@ -215,10 +215,30 @@ def build_training(train: ast.TrainDef, evaluator: Evaluator, sink: DiagnosticSi
         for setting, message, hint in training_problems(training, output_keys):
             value = next((s.value for s in train.settings if s.name == setting), None)
             sink.error(message, value.span if setting in ("early_stopping", "metrics") and value else train.span, hint)
-        for setting, where, message, hint in output_problems(training, output_keys):
+        problems = output_problems(training, output_keys)
+        for setting, where, message, hint in problems:
             value = next((s.value for s in train.settings if s.name == setting), None)
             sink.error(message, where.to_span() if where is not None else value.span if value else train.span, hint)
+        if len(output_keys) == 1:
+            if training.loss_weights:
+                weight = training.loss_weights[0]
+                sink.error("loss_weights weighs the losses of several outputs; this model has one",
+                           weight.span.to_span() if weight.span else train.span,
+                           "remove it (to scale the loss, scale the learning rate)")
+            elif not problems:
+                training = one_output_form(training)
     return training  # type: ignore[return-value]
+
+
+def one_output_form(training: tr.Training) -> tr.Training:
+    """A one-output model's settings written per key (``loss = {label: mse}``, ``metrics = {label: [mae]}``) in
+    the form of one output (``loss = mse``, ``metrics = [mae]``): one meaning, one IR."""
+    update = {}
+    if isinstance(training.loss, tuple):
+        update["loss"] = training.loss[0].loss
+    if training.metrics and isinstance(training.metrics[0], tr.OutputMetrics):
+        update["metrics"] = training.metrics[0].metrics
+    return training.model_copy(update=update) if update else training
 
 
 def output_losses(training: tr.Training | None, output_keys: tuple[str, ...], layers, outputs) -> list[tuple]:

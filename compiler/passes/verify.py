@@ -79,6 +79,8 @@ def verify(spec: Spec) -> list[str]:
                      for setting, _, message, _ in output_problems(spec.training, spec.output_keys)]
         problems += [f"training.data: {message}" for _, message, _ in
                      data_key_problems(spec.training, spec.input_key_names, spec.output_key_names)]
+        if len(spec.output_names) == 1 and (isinstance(spec.training.loss, tuple) or spec.training.loss_weights):
+            problems.append("training: a model of one output takes one loss, without loss_weights")
         if len(set(spec.output_keys)) != len(spec.output_keys):
             problems.append(f"output_keys: a key is given twice: {', '.join(spec.output_keys)}")
         if len(spec.output_keys) not in (0, len(spec.output_names)):

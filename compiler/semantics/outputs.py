@@ -14,7 +14,9 @@ Rules:
 - ``loss_weights = {key: w}``: wₖ ≥ 0, 1 for an output not named. The total loss of a batch is
   Σₖ wₖ·lossₖ + penalties, each lossₖ the mean over the batch (``sum_over_batch_size``). Keras refuses
   ``loss_weights`` beside one loss for several outputs (their structures differ); nnspec gives each output
-  that one loss with its weight.
+  that one loss with its weight. A model of one output takes no ``loss_weights`` (an error: a weight there
+  only scales the loss), and its settings written per key (``loss = {label: mse}``) mean, and compile to,
+  the one-output form (``loss = mse``).
 - ``metrics``: on a one-output model a list applies to its output (a dict ``{key: [...]}`` as well); on a
   model with several outputs a dict ``{key: [...]}`` (an output not named gets none), or a list with one
   entry per output, in output order (Keras' flat case: ``[accuracy, mae]`` is accuracy on the first
