@@ -11,6 +11,8 @@ data as dicts of arrays by key, a loss per output with ``loss_weights``, metrics
 - Keras: ``compile(loss=[...], loss_weights=[...], metrics=[[...], ...])`` in output order and ``fit`` with y as
   a list; Keras names the history by the output layers (``dense_1_loss``), so an early-stopping monitor
   written with an output key is translated to that name.
+
+Not written yet (an ``EmitError`` says so): a Normalization that adapts to the data in such a model.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def data_section(code: Code, spec: Spec, data_file: DataFile | None) -> None:
     """``load_data`` (and a label function per output, ``split``) giving dicts of arrays by key."""
     t = spec.training
     data = t.data
+    if any(layer.adapts for layer in spec.layers):
+        raise EmitError("a Normalization that learns its statistics from the data in a model of several inputs or "
+                        "outputs is not written into programs yet; give it mean= and variance=, or train with "
+                        "nnspec train")
     input_keys, output_keys = spec.input_key_names, spec.output_key_names
     code(f"INPUTS = {literal(tuple(input_keys))}  # the Input layers: the keys of x",
          f"OUTPUTS = {literal(tuple(output_keys))}  # the output keys, in the model's order: the keys of y")
