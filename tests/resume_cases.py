@@ -32,6 +32,47 @@ train {{
 """
 
 
+def graph_resume_spec(epochs: int) -> str:
+    """The iris spec's data, batches and training as a graph: a residual body with BatchNormalization and
+    dropout, a projection shortcut, branches joined by Concatenate (one the identity), a value used again."""
+    return f"""model g {{
+    Input([4])
+    BatchNormalization()
+    stem = Dense(16, activation=relu)
+    residual {{
+        Dense(16, activation=relu)
+        Dropout(0.3)
+        Dense(16, use_bias=false)
+        BatchNormalization()
+    }}
+    residual {{
+        Dense(8, activation=tanh)
+    }} shortcut {{
+        Dense(8)
+    }}
+    parallel Concatenate() {{
+        branch {{ Dense(4, activation=relu) }}
+        branch {{ }}
+    }}
+    features = Dense(16)
+    Add()(features, stem)
+    Dense(3, activation=softmax)
+}}
+train {{
+    loss = sparse_categorical_crossentropy
+    optimizer = adam(learning_rate=0.02)
+    schedule = cosine(decay_steps=40)
+    batch_size = 16
+    epochs = {epochs}
+    seed = 5
+    metrics = [accuracy]
+    validation_split = 0.2
+    early_stopping = monitor(val_loss, patience=10, restore_best_weights=true)
+    data = iris
+}}
+"""
+
+
 def without_time(epochs: list[dict]) -> list[dict]:
     """History entries without their wall-clock seconds, which no two runs share."""
     return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]

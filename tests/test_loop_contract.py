@@ -39,7 +39,7 @@ from compiler.semantics.divergence import Diverged
 from compiler.semantics.metrics import metric_sums
 from compiler.semantics.schedules import learning_rate
 from frameworks import FRAMEWORKS, need
-from resume_cases import iris_resume_spec, sigint_during_step, without_time
+from resume_cases import graph_resume_spec, iris_resume_spec, sigint_during_step, without_time
 from runtime.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from runtime.data import load_dataset
 from runtime.loop import evaluate, fit
@@ -191,6 +191,40 @@ def test_interrupted_and_resumed_equals_uninterrupted_bit_for_bit(backend, mode,
     for k, v in reference_weights.items():
         np.testing.assert_array_equal(final[k], v, err_msg=k)
     assert without_time(history.epochs) == without_time(reference_history.epochs)
+
+
+GRAPH_SPEC = compile_text(graph_resume_spec(EPOCHS), "g.nns").spec
+
+
+@pytest.mark.parametrize("backend,mode", CASES)
+def test_a_graph_interrupted_and_resumed_equals_uninterrupted_bit_for_bit(backend, mode, data, tmp_path):
+    """The resume of a graph (residuals, a shortcut, branches, BatchNormalization and dropout in a residual
+    body): stopped inside the first epoch and inside the second, each time a new trainer from the checkpoint
+    file, it ends with the weights and history of a run that went through."""
+    def run(trainer, **kwargs):
+        return fit(trainer, GRAPH_SPEC, data.x_train, data.y_train, data.x_val, data.y_val, epochs=EPOCHS, seed=5,
+                   **kwargs)
+
+    straight = trainer_for(backend, mode, GRAPH_SPEC)
+    reference = run(straight)
+    meta = {"fingerprint": fingerprint(GRAPH_SPEC)}
+    trainer, state = trainer_for(backend, mode, GRAPH_SPEC), LoopState()
+    for stop in (5, 13):
+        def save(s, trainer=trainer):
+            save_checkpoint(tmp_path, s, weights=trainer.get_weights(), trainer_state=trainer.state(), meta=meta)
+
+        with pytest.raises(Interrupted):
+            run(trainer, resume=state, on_checkpoint=save, should_stop=lambda state=state, stop=stop: state.step >= stop)
+        state, weights, trainer_state, _ = load_checkpoint(tmp_path)
+        assert state.step == stop
+        trainer = trainer_for(backend, mode, GRAPH_SPEC, weights=weights)
+        trainer.load_state(trainer_state)
+    history = run(trainer, resume=state)
+    final, expected = trainer.get_weights(), straight.get_weights()
+    assert final.keys() == expected.keys()
+    for k, v in expected.items():
+        np.testing.assert_array_equal(final[k], v, err_msg=k)
+    assert without_time(history.epochs) == without_time(reference.epochs)
 
 
 @pytest.mark.parametrize("backend,mode", CASES)
