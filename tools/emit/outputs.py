@@ -448,7 +448,8 @@ def keras_monitor(spec: Spec, monitor: str) -> str:
         return monitor
     prefix = "val_" if monitor.startswith("val_") else ""
     rest = monitor[len(prefix):]
-    for key, layer in zip(spec.output_key_names, spec.output_names):
+    # the longest key first: keys y and y_b make y_b_loss y_b's loss, not y's metric "b_loss"
+    for key, layer in sorted(zip(spec.output_key_names, spec.output_names), key=lambda kl: -len(kl[0])):
         if rest.startswith(f"{key}_"):
             return f"{prefix}{layer}_{rest[len(key) + 1:]}"
     return monitor
