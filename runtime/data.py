@@ -243,9 +243,9 @@ def _load_named(spec, source, base_dir: Path, dtype: np.dtype) -> Dataset:
                         "array x and one y. Name an array for each: npz(\"f.npz\", x={...}, y={...}) or csv(...)")
     _check_keys("x", xs, input_keys, "input")
     _check_keys("y", ys, output_keys, "output")
-    lengths = {f"x['{k}']": len(a) for k, a in xs.items()} | {f"y['{k}']": len(a) for k, a in ys.items()}
     for name, a in [*((f"x['{k}']", a) for k, a in xs.items()), *((f"y['{k}']", a) for k, a in ys.items())]:
-        _check_array(name, a)
+        _check_array(name, a)  # first: a single value (0 dimensions) has no length
+    lengths = {f"x['{k}']": len(a) for k, a in xs.items()} | {f"y['{k}']": len(a) for k, a in ys.items()}
     if len(set(lengths.values())) > 1:
         first = next(iter(lengths))
         other = next(k for k, n in lengths.items() if n != lengths[first])
