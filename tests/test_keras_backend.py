@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from example_specs import CONCRETE
+from example_specs import CONCRETE, SHRUNK
 from frameworks import need
 
 keras = need("keras")
@@ -70,9 +70,10 @@ EXTRA = {
 }
 ALL_CASES = {**CASES, **EXTRA}
 # Every example spec but seed_cnn: its 128x128 images with 128-filter convolutions make 50 float64 steps take
-# many minutes here (tests/test_torch_backend.py checks its first step against NumPy on its own images).
+# many minutes here (tests/test_torch_backend.py checks its first step against NumPy on its own images); the
+# graphs and the 32x32 image models (example_specs.SHRUNK) run on shrunk data in tests/test_example_equivalence.py.
 SPEC_PATHS = sorted(p for p in CONCRETE
-                    if compile_file(p).spec.training.data is not None and p.stem != "seed_cnn")
+                    if compile_file(p).spec.training.data is not None and p.stem != "seed_cnn" and p not in SHRUNK)
 
 
 def spec_data(path: Path, dtype=np.float64):
