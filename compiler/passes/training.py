@@ -281,7 +281,37 @@ def data_key_problems(training: tr.Training, input_keys, output_keys) -> list[tu
             problems.append((groups[0].span, f"data {side}: the model's {noun} '{missing[0]}' has no array"
                              + (f" (nor {', '.join(repr(m) for m in missing[1:])})" if missing[1:] else ""),
                              f"add {missing[0]}: ... to {side}"))
+    problems += _reused_names(data)
     return problems
+
+
+def _reused_names(data: tr.NamedFileData) -> list[tuple]:
+    """A name of the file used twice: an array or column in x and in y (the model would be given its
+    targets), or a csv column twice (in one group or in two: one feature each, so a typo)."""
+    what = "array" if data.kind == "npz" else "column"
+    first: dict[str, tuple[str, tr.ArrayGroup]] = {}
+    problems = []
+    for side, groups in (("x", data.x), ("y", data.y)):
+        for g in groups:
+            for name in g.names:
+                seen = first.get(name)
+                if seen is None:
+                    first[name] = (side, g)
+                    continue
+                here, there = _group_name(side, g), _group_name(*seen)
+                if seen[0] != side:
+                    problems.append((g.span, f"data: {what} {ascii(name)} is both an input ({there}) and a target "
+                                     f"({here}): the model would be given the answers",
+                                     f"give {here} another {what}"))
+                elif data.kind == "csv":
+                    problems.append((g.span, f"data: column {ascii(name)} is given twice ({there}"
+                                     + (f" and {here})" if here != there else ")"),
+                                     "each column is one feature of one input or output: name it once"))
+    return problems
+
+
+def _group_name(side: str, g: tr.ArrayGroup) -> str:
+    return f"{side}['{g.key}']" if g.key else side
 
 
 def declared_output_keys(model: ast.ModelDef) -> tuple[str, ...]:
