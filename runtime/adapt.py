@@ -3,7 +3,8 @@ population variance of the training data as it reaches the layer (Keras' ``Norma
 
 One function for every backend and command (``make_trainer(..., adapt_on=x_train)``): the statistics are
 computed here, in float64, by running the layers before the Normalization (weightless and the same in
-training and inference: the kinds that ``adapts_through``, see ``compiler.ir.layers.base``) through the NumPy
+training and inference: the kinds that ``adapts_through``, see ``compiler.ir.layers.base``; in a graph, the
+chain of single inputs back to its Input, whose array it takes when there are several) through the NumPy
 reference, and handed to the trainer with ``set_weights``. A layer whose ``count`` is above 0 (a checkpoint being
 resumed, weights loaded from a run) is adapted already and keeps its statistics.
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from backends.numpy import layers as numpy_layers
 from backends.numpy.layers import Context
+from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 
 CHUNK = 4096
@@ -39,15 +41,18 @@ def adapted_statistics(spec: Spec, weights: dict[str, np.ndarray], x: np.ndarray
     pending = [i for i, layer in enumerate(layers) if layer.adapts and not is_adapted(weights, layer)]
     if not pending:
         return {}
+    graph = Graph.of(layers, spec.output_names)
     known = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
     out: dict[str, np.ndarray] = {}
     for i in pending:
         layer = layers[i]
         reduce = layer.reduced_axes(layer.input_shape)
+        source, before = _path(graph, layers, i)
+        data = x[layers[source].name] if hasattr(x, "keys") else x  # several inputs: its Input's array
 
-        def reaching(i=i):
-            for start in range(0, len(x), CHUNK):
-                yield _through(layers[1:i], np.asarray(x[start:start + CHUNK], dtype=np.float64), known)
+        def reaching(before=before, data=data):
+            for start in range(0, len(data), CHUNK):
+                yield _through(before, np.asarray(data[start:start + CHUNK], dtype=np.float64), known)
 
         total, count = None, 0
         for h in reaching():
@@ -65,6 +70,18 @@ def adapted_statistics(spec: Spec, weights: dict[str, np.ndarray], x: np.ndarray
         out.update(found)
         known.update(found)
     return out
+
+
+def _path(graph: Graph, layers: list, i: int) -> tuple[int, list]:
+    """(the index of the Input whose data reaches layer ``i``, the layers between them in order): the chain of
+    single inputs back from ``i`` (the adapting rule, ``compiler.passes.adapting``, allows only such a chain
+    of layers that ``adapts_through`` before a Normalization that adapts)."""
+    chain = []
+    j = graph.only_source(i)
+    while j is not None and not layers[j].is_input:
+        chain.append(layers[j])
+        j = graph.only_source(j)
+    return (j if j is not None else 0), chain[::-1]
 
 
 def _through(layers: list, h: np.ndarray, known: dict[str, np.ndarray]) -> np.ndarray:
