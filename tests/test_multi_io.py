@@ -127,8 +127,9 @@ def test_early_stopping_monitors_an_output_s_loss_or_metric():
 def test_a_value_metric_on_class_indices_is_refused_per_output():
     found = errors("loss = {label: sparse_categorical_crossentropy, value: mse}\n"
                    "metrics = {label: [mae], value: [mae]}\n" + TRAIN)
-    assert [m for _, _, m, _ in found] == ["metric mae compares the outputs with targets of their shape, but "
-                                           "sparse_categorical_crossentropy's targets are class indices (one per sample)"]
+    assert [m for _, _, m, _ in found] == [
+        "metric mae compares the outputs with targets of their shape, but sparse_categorical_crossentropy's "
+        "targets are class indices (one per sample)"]
 
 
 def test_loss_pairings_are_checked_per_output():
@@ -215,7 +216,8 @@ def test_a_one_input_one_output_model_takes_named_arrays_as_plain_arrays(tmp_pat
 
 # ---- against Keras ------------------------------------------------------------------------------------------
 KERAS_TRAIN = ("loss = {label: sparse_categorical_crossentropy, value: mse}\nloss_weights = {label: 0.5, value: 3.0}\n"
-               "metrics = {label: [accuracy], value: [mae]}\nvalidation_split = 0.25\noptimizer = sgd\nbatch_size = 8\n")
+               "metrics = {label: [accuracy], value: [mae]}\nvalidation_split = 0.25\noptimizer = sgd\n"
+               "batch_size = 8\n")
 
 
 def keras_twin(keras, spec, weights):
@@ -231,7 +233,8 @@ def keras_twin(keras, spec, weights):
     model = keras.Model({"a": a, "b": b}, {"label": made["dense_2"](shared), "value": made["dense_3"](shared)})
     for name, layer in made.items():
         layer.set_weights([weights[f"{name}/kernel"], weights[f"{name}/bias"]])
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss={"label": "sparse_categorical_crossentropy", "value": "mse"},
+    model.compile(optimizer=keras.optimizers.SGD(0.01),
+                  loss={"label": "sparse_categorical_crossentropy", "value": "mse"},
                   loss_weights={"label": 0.5, "value": 3.0}, metrics={"label": ["accuracy"], "value": ["mae"]})
     return model
 
@@ -395,3 +398,15 @@ def test_the_emitted_two_output_program_trains_as_nnspec(backend, tmp_path):
     final = module.get_weights(model)
     for name, w in reference.weights.items():
         np.testing.assert_allclose(final[name], w, rtol=1e-7, atol=1e-9, err_msg=name)
+
+
+def test_a_normalization_adapts_to_its_own_input_s_array():
+    model = MODEL.replace("left = Dense(5, activation=tanh)(a)",
+                          "nb = Normalization()(b)\n    left = Dense(5, activation=tanh)(a)")
+    spec = spec_of("loss = mse\n" + TRAIN, model.replace("Concatenate()(left, b)", "Concatenate()(left, nb)"))
+    rng = np.random.default_rng(1)
+    x = NamedArrays({"a": rng.normal(size=(50, 4)), "b": 3.0 + 2.0 * rng.normal(size=(50, 2))})
+    trainer = make_trainer("numpy", spec, dtype="float64", mode="canonical", adapt_on=x)
+    weights = trainer.get_weights()
+    np.testing.assert_allclose(weights["normalization/mean"], x["b"].mean(axis=0))
+    np.testing.assert_allclose(weights["normalization/variance"], x["b"].var(axis=0))

@@ -161,7 +161,8 @@ def _two_tasks(code: Code, data: TwoTasksData) -> None:
          "total = np.maximum(grid.sum(axis=(1, 2)), 1e-12)",
          "row = (grid.sum(axis=2) * np.arange(8)).sum(axis=1) / total / 8  # the ink's centre, rows and columns",
          "col = (grid.sum(axis=1) * np.arange(8)).sum(axis=1) / total / 8",
-         f"meta = np.stack([ink, row, col], axis=1) + {literal(float(data.noise))} * rng.standard_normal((len(labels), 3))",
+         f"noise = {literal(float(data.noise))}",
+         "meta = np.stack([ink, row, col], axis=1) + noise * rng.standard_normal((len(labels), 3))",
          'x = {"image": images.reshape(-1, 8, 8, 1), "meta": meta}',
          'y = {"digit": labels.astype(np.int64), "ink": ink.reshape(-1, 1)}')
 
@@ -369,7 +370,8 @@ def _torch_train(body: Code, spec: Spec, logs: str) -> None:
                  "total, parts, outputs = 0.0, {key: 0.0 for key in OUTPUTS}, []")
             with body.block("for start in range(0, n, BATCH_SIZE):"):
                 body("batch = order[start : start + BATCH_SIZE]",
-                     "loss, losses, out = train_step(model, optimizer, rows(x_train, batch), rows(y_train, batch), step)",
+                     "x, y = rows(x_train, batch), rows(y_train, batch)",
+                     "loss, losses, out = train_step(model, optimizer, x, y, step)",
                      "total += loss * len(batch)")
                 with body.block("for key in OUTPUTS:"):
                     body("parts[key] += losses[key] * len(batch)")
@@ -428,7 +430,8 @@ def keras_metrics(head, units: int) -> list[str]:
     out = []
     for m in head.metrics:
         if m == "accuracy":
-            kind = metric_rules.accuracy_kind(head.loss.kind, units, head.loss.kind == "sparse_categorical_crossentropy")
+            sparse = head.loss.kind == "sparse_categorical_crossentropy"
+            kind = metric_rules.accuracy_kind(head.loss.kind, units, sparse)
             if kind == "binary":
                 threshold = metric_rules.binary_threshold(head.loss.from_logits)
                 out.append(f'keras.metrics.BinaryAccuracy(threshold={threshold!r}, name="accuracy")')
