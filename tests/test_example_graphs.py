@@ -1,6 +1,7 @@
 """Keras is the oracle of the example graphs' shapes, parameter counts and wiring.
 
-For every example spec that is not a plain stack (specs/resnet20.nns, unet.nns, mobilenet.nns, two_tasks.nns)
+For every example spec that is not a plain stack (specs/resnet20.nns, unet.nns, two_tasks.nns, digits_merges.nns),
+and for mobilenet.nns,
 the model is written here BY HAND in plain Keras 3 functional code — independent of nnspec's Keras backend
 (backends/keras) and of its emitter — from the paper's description in the spec's header, layer by layer in the
 spec's order, in a fresh Keras session so that Keras names the layers itself (conv2d, conv2d_1, add, ...).
@@ -129,12 +130,43 @@ def two_tasks(keras):
     return keras.Model([image, meta], [digit, ink], name="two_tasks")
 
 
-MODELS = {"resnet20": resnet20, "unet": unet, "mobilenet": mobilenet, "two_tasks": two_tasks}
+def digits_merges(keras):
+    """Two 3x3 convolutions of one normalized stem joined by every merge, cropped, max-pooled per channel,
+    reshaped to 4x8, permuted, layer-normalized, flattened, softmax."""
+    L = keras.layers
+    image = keras.Input((8, 8, 1), name="image")
+    x = L.Rescaling(1 / 16)(image)
+    x = L.ZeroPadding2D(1)(x)
+    x = L.Conv2D(16, 3, activation="relu")(x)
+    stem = L.GroupNormalization(4)(x)
+    a = L.Conv2D(16, 3, padding="same")(stem)
+    b = L.Conv2D(16, 3, padding="same")(stem)
+    gate = L.Conv2D(16, 1, activation="sigmoid")(stem)
+    high = L.Maximum()([a, b])
+    low = L.Minimum()([a, b])
+    spread = L.Subtract()([high, low])
+    mean = L.Average()([a, b])
+    gated = L.Multiply()([mean, gate])
+    x = L.Concatenate()([spread, gated])
+    x = L.Cropping2D(1)(x)
+    x = L.Activation("relu")(x)
+    x = L.GlobalMaxPooling2D()(x)
+    x = L.Reshape((4, 8))(x)
+    x = L.Permute((2, 1))(x)
+    x = L.LayerNormalization()(x)
+    x = L.Flatten()(x)
+    outputs = L.Dense(10, activation="softmax")(x)
+    return keras.Model(image, outputs, name="digits_merges")
+
+
+MODELS = {"resnet20": resnet20, "unet": unet, "mobilenet": mobilenet, "two_tasks": two_tasks,
+          "digits_merges": digits_merges}
 # what each one adds up to (keras.Model.summary()'s totals; the specs' headers quote them)
 TOTALS = {  # name: (trainable, non-trainable)
     "resnet20": (272_474, 1_568),
     "unet": (117_332, 0),
     "mobilenet": (36_906, 1_216),
+    "digits_merges": (5_442, 0),
 }
 
 
