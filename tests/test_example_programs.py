@@ -22,7 +22,7 @@ from frameworks import need
 from test_emit import assert_weights_match, emitted_module, float32_exact, reference_weights
 
 from backends.numpy.model import NumpyModel
-from compiler.pipeline import compile_text
+from compiler.pipeline import compile_file, compile_text
 from compiler.semantics.initializers import initial_weights
 from runtime.data import load_dataset
 from tools.equiv import relative_error, run_canonical, step_batches
@@ -67,7 +67,8 @@ def test_the_emitted_program_predicts_as_nnspec(path, backend, tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["torch", "keras"])
-@pytest.mark.parametrize("path", [p for p in SHRUNK if len(example(p)[0].output_layers) == 1], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in SHRUNK if len(compile_file(p).spec.output_layers) == 1],
+                         ids=lambda p: p.stem)
 def test_the_emitted_program_trains_as_nnspec(path, backend, tmp_path):
     need(backend)
     spec, x, y = example(path)
