@@ -9,6 +9,7 @@ from compiler.ir.names import name_problem
 from compiler.passes.bind import UNEVALUATED, BindError, bind
 from compiler.passes.evaluate import EvalError, Evaluator, Val
 from compiler.passes.value_kinds import ACTIVATION_KINDS
+from compiler.semantics.outputs import key_problem
 from spec_lang import ast
 from spec_lang.diagnostics import DiagnosticSink, did_you_mean
 from spec_lang.records import Record, record
@@ -199,6 +200,9 @@ class _Expander:
                 self.defining.pop()
             self.bind_name(item.name, item.name_span, result, scope)
             if item.output and top and result is not None:
+                problem = key_problem(item.name)
+                if problem is not None:
+                    self.sink.error(problem, item.name_span, "choose another name for this output")
                 self.outputs.append((item.name, result))
             if result is not None and item.stmt.__class__ is ast.Call:
                 cls = LAYER_CLASSES.get(item.stmt.func)

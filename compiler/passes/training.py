@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing
 
 from compiler.ir import training as tr
+from compiler.ir.names import show_name
 from compiler.ir.base import SourceSpan
 from compiler.passes.bind import LITERAL_NOUNS, VALUE_KINDS, BindError, bind, call_parts, choose, converter
 from compiler.passes.evaluate import DictVal, Evaluator, EvalError, Sym, Val
@@ -103,7 +104,7 @@ def _array_groups(kind: str, val: Val, what: str) -> tuple[tr.ArrayGroup, ...]:
         return (_string(v, where),)
 
     if isinstance(val.value, DictVal):
-        return _per_key(val, lambda key, v: tr.ArrayGroup(key=key, names=names(v, f"{what}: key '{key}'"),
+        return _per_key(val, lambda key, v: tr.ArrayGroup(key=key, names=names(v, f"{what}: key {show_name(key)}"),
                                                           span=SourceSpan.of(v.key_span or v.span)))
     if isinstance(val.value, str) or kind == "csv" and isinstance(val.value, tuple):
         return (tr.ArrayGroup(key="", names=names(val, what), span=SourceSpan.of(val.span)),)
@@ -130,7 +131,7 @@ def to_loss_setting(val: Val, what: str):
     """``loss = mse`` (one loss for every output) or ``loss = {digit: ..., ink: mse}`` (one per output key)."""
     if not isinstance(val.value, DictVal):
         return to_loss(val, what)
-    return _per_key(val, lambda key, v: tr.OutputLoss(key=key, loss=to_loss(v, f"{what}: output '{key}'"),
+    return _per_key(val, lambda key, v: tr.OutputLoss(key=key, loss=to_loss(v, f"{what}: output {show_name(key)}"),
                                                        span=SourceSpan.of(v.key_span or v.span)))
 
 
@@ -141,9 +142,9 @@ def to_loss_weights(val: Val, what: str) -> tuple[tr.OutputWeight, ...]:
                         f"{val.describe()}", val.span)
 
     def weight(key: str, v: Val) -> tr.OutputWeight:
-        w = _to_float_value(v, f"{what}: output '{key}'")
+        w = _to_float_value(v, f"{what}: output {show_name(key)}")
         if w < 0:
-            raise BindError(f"{what}: output '{key}': expected a value >= 0, received {v.describe()}", v.span)
+            raise BindError(f"{what}: output {show_name(key)}: expected a value >= 0, received {v.describe()}", v.span)
         return tr.OutputWeight(key=key, weight=w, span=SourceSpan.of(v.key_span or v.span))
     return _per_key(val, weight)
 
@@ -158,7 +159,7 @@ def to_metrics_setting(val: Val, what: str):
         return _METRIC_LIST(val, what)
 
     def metrics(key: str, v: Val) -> tr.OutputMetrics:
-        where = f"{what}: output '{key}'"
+        where = f"{what}: output {show_name(key)}"
         names = _METRIC_LIST(v, where) if isinstance(v.value, tuple) else (_METRIC(v, where),)
         return tr.OutputMetrics(key=key, metrics=names, span=SourceSpan.of(v.key_span or v.span))
     return _per_key(val, metrics)
@@ -272,7 +273,7 @@ def data_key_problems(training: tr.Training, input_keys, output_keys) -> list[tu
                                      f"give a dict: {side}={{{keys[0]}: ...}}"))
                 given.update(keys)
             elif g.key not in keys:
-                problems.append((g.span, f"data {side} names '{g.key}', which is no {noun} of the model",
+                problems.append((g.span, f"data {side} names {show_name(g.key)}, which is no {noun} of the model",
                                  did_you_mean(g.key, keys) or f"the model's {noun}s are {', '.join(keys)}"))
             else:
                 given.add(g.key)
@@ -300,18 +301,18 @@ def _reused_names(data: tr.NamedFileData) -> list[tuple]:
                     continue
                 here, there = _group_name(side, g), _group_name(*seen)
                 if seen[0] != side:
-                    problems.append((g.span, f"data: {what} {ascii(name)} is both an input ({there}) and a target "
+                    problems.append((g.span, f"data: {what} {show_name(name)} is both an input ({there}) and a target "
                                      f"({here}): the model would be given the answers",
                                      f"give {here} another {what}"))
                 elif data.kind == "csv":
-                    problems.append((g.span, f"data: column {ascii(name)} is given twice ({there}"
+                    problems.append((g.span, f"data: column {show_name(name)} is given twice ({there}"
                                      + (f" and {here})" if here != there else ")"),
                                      "each column is one feature of one input or output: name it once"))
     return problems
 
 
 def _group_name(side: str, g: tr.ArrayGroup) -> str:
-    return f"{side}['{g.key}']" if g.key else side
+    return f"{side}[{show_name(g.key)}]" if g.key else side
 
 
 def declared_output_keys(model: ast.ModelDef) -> tuple[str, ...]:

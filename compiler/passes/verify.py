@@ -36,7 +36,7 @@ from compiler.passes.initializers import resolve_auto
 from compiler.passes.shapes import infer_shapes
 from compiler.passes.structure import layout_problems
 from compiler.passes.training import LOSS_ARGS, data_key_problems, output_losses, training_problems
-from compiler.semantics.outputs import output_problems
+from compiler.semantics.outputs import key_problem, output_problems
 from compiler.semantics.losses import loss_problems
 from compiler.passes.value_kinds import (ACTIVATION_ARGS, ACTIVATION_DEFAULTS, INITIALIZER_ARGS, INITIALIZER_DEFAULTS,
                                          REGULARIZER_ARGS, REGULARIZER_DEFAULTS)
@@ -72,6 +72,12 @@ def verify(spec: Spec) -> list[str]:
         problems += _node_problems(where, node)
     if not problems:
         problems += _layer_problems(spec)
+    problems += [f"output_keys[{i}]: {p}" for i, key in enumerate(spec.output_keys) if (p := key_problem(key))]
+    twice = next((key for i, key in enumerate(spec.output_keys) if key in spec.output_keys[:i]), None)
+    if twice is not None:
+        problems.append(f"output_keys: the key {show_name(twice)} is given twice")
+    if len(spec.output_keys) not in (0, len(spec.output_names)):
+        problems.append(f"output_keys: {len(spec.output_keys)} keys for {len(spec.output_names)} outputs")
     if spec.training is not None:
         problems += [f"training.{setting}: {message}"
                      for setting, message, _ in training_problems(spec.training, spec.output_keys)]
@@ -81,10 +87,6 @@ def verify(spec: Spec) -> list[str]:
                      data_key_problems(spec.training, spec.input_key_names, spec.output_key_names)]
         if len(spec.output_names) == 1 and (isinstance(spec.training.loss, tuple) or spec.training.loss_weights):
             problems.append("training: a model of one output takes one loss, without loss_weights")
-        if len(set(spec.output_keys)) != len(spec.output_keys):
-            problems.append(f"output_keys: a key is given twice: {', '.join(spec.output_keys)}")
-        if len(spec.output_keys) not in (0, len(spec.output_names)):
-            problems.append(f"output_keys: {len(spec.output_keys)} keys for {len(spec.output_names)} outputs")
         for loss, output in output_losses(spec.training, spec.output_keys, spec.layers, spec.output_names):
             problems += [f"{'training.loss' if p.layer is None else _where(spec, p.layer)}: {p.message}"
                          for p in loss_problems(spec.layers, loss, output)]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from compiler.ir.names import name_problem, show_name
 from compiler.ir.training import Loss, OutputLoss, OutputMetrics, Training
 from spec_lang.diagnostics import did_you_mean
 
@@ -111,6 +112,20 @@ def recorded_names(spec) -> list[str]:
     return out
 
 
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be an output key (``output NAME = ...``), or None. A key follows the layer-name rule
+    (``compiler.ir.names``: it names history columns and the emitted programs' dict keys), and neither is
+    ``val`` nor starts with ``val_``: the history's names of output ``val_x`` (``val_x_loss``) would be those of
+    output ``x`` on validation data, and output ``val``'s ``val_loss`` the total's."""
+    problem = name_problem(key)
+    if problem is not None:
+        return f"output key: {problem}"
+    if key == "val" or key.startswith("val_"):
+        return (f"output key {show_name(key)}: validation data's history names start with val_ (val_loss, "
+                "val_<key>_loss), so a key 'val' or 'val_...' collides with them")
+    return None
+
+
 def output_problems(training: Training, keys) -> list[tuple[str, object, str, str | None]]:
     """What is wrong with the per-output settings against the model's output ``keys`` (() when the model marks
     no output: it has one, unnamed), as (setting, span or None, message, hint): a key that is no output, an
@@ -123,19 +138,19 @@ def output_problems(training: Training, keys) -> list[tuple[str, object, str, st
     def unknown(setting: str, items) -> None:
         for item in items:
             if not keys:
-                problems.append((setting, item.span, f"{setting} names the output '{item.key}', but the model "
-                                 "names no output", f"mark it: output {item.key} = <the output line>, or give "
+                problems.append((setting, item.span, f"{setting} names the output {show_name(item.key)}, but the model "
+                                 "names no output", f"mark it: output {item.key if name_problem(item.key) is None else 'NAME'} = <the output line>, or give "
                                  f"{setting} without a dict"))
             elif item.key not in keys:
                 hint = did_you_mean(item.key, keys) or f"the model's outputs are {shown}"
-                problems.append((setting, item.span, f"{setting} names '{item.key}', which is no output", hint))
+                problems.append((setting, item.span, f"{setting} names {show_name(item.key)}, which is no output", hint))
 
     if not isinstance(training.loss, Loss):
         unknown("loss", training.loss)
         given = {item.key for item in training.loss}
         for key in keys:
             if key not in given:
-                problems.append(("loss", None, f"output '{key}' has no loss",
+                problems.append(("loss", None, f"output {show_name(key)} has no loss",
                                  f"add {key}: <loss> to the loss dict, or give one loss for every output"))
     unknown("loss_weights", training.loss_weights)
     m = training.metrics
@@ -155,5 +170,5 @@ def describe_losses(training: Training) -> list[tuple[str | None, Loss]]:
     return [(item.key, item.loss) for item in training.loss]
 
 
-__all__ = ["Head", "OutputLoss", "describe_losses", "heads", "is_several", "loss_by_key", "metrics_by_key",
+__all__ = ["Head", "OutputLoss", "describe_losses", "heads", "is_several", "key_problem", "loss_by_key", "metrics_by_key",
            "output_problems", "recorded_names"]
