@@ -269,3 +269,23 @@ def test_a_small_unet_learns_the_masks_through_the_cli(backend, tmp_path, monkey
     background = float((masks == 0).mean())
     assert history[-1]["loss"] < history[0]["loss"]
     assert history[-1]["val_accuracy"] > background + 0.08, (history[-1], background)
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+def test_the_three_backends_agree_step_for_step_on_a_per_pixel_loss(loss):
+    """Canonical float64, 10 steps of a small U-Net on shape masks: torch and Keras (whose loss is Keras' own
+    CategoricalCrossentropy/SparseCategoricalCrossentropy) within 1e-9 of NumPy; the first loss is a mean over
+    pixels (near ln 3 for 3 labels), not a sum over a sample's 256 pixels."""
+    need("torch")
+    need("keras")
+    from tools.equiv import compare, run_canonical
+
+    spec = compile_text(tiny(loss=loss)).spec
+    data = load_dataset(spec, dtype=np.float64)
+    x, y = data.x_train[:16], data.y_train[:16]
+    reference = run_canonical("numpy", spec, x, y, steps=10, dtype="float64")
+    assert 0.5 < reference.losses[0] < 2.0, reference.losses[0]
+    for backend in ("torch", "keras"):
+        result = compare(run_canonical(backend, spec, x, y, steps=10, dtype="float64"), reference, 1e-9)
+        assert result.step is None and result.layer is None, (backend, result)
+        assert result.loss_error < 1e-9 and max(result.weight_errors.values()) < 1e-9, (backend, result)
