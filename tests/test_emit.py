@@ -65,7 +65,8 @@ STEPS = 5
 # asymmetric padding, a layer named like a module method, cross-entropies from unfused probabilities,
 # a linear Activation layer, elu's alpha, GlobalAveragePooling2D(keepdims) at the output; a graph whose kept
 # values are named like what the programs use (F, keras, torch, layers, x, dtype, the tie-rule helper); an
-# image Input taken again by a later line, and linear Activations (no line of their own) whose values are kept.
+# image Input taken again by a later line, and linear Activations (no line of their own) whose values are kept;
+# Normalizations that adapt on the data as it reaches them through the graph.
 EDGES = {
     "edge-image-output": """model edge_image {
         Input([7, 9, 2])
@@ -112,6 +113,15 @@ EDGES = {
         Dense(3, activation=softmax)
     }
     train { loss = categorical_crossentropy optimizer = adam(learning_rate=0.01) batch_size = 8 seed = 2 }""",
+    "edge-graph-adapting-normalization": """model edge_norm {
+        Input([5])
+        r = Rescaling(2.0, offset=1.0)
+        a = Normalization()
+        b = Normalization(invert=true)(r)
+        Add()(a, b)
+        Dense(3)
+    }
+    train { loss = mse optimizer = rmsprop(learning_rate=0.01) batch_size = 8 seed = 2 }""",
 }
 
 

@@ -539,7 +539,7 @@ def adapt(model, x, batch_size=1024):
         parts = []
         for start in range(0, len(arrays[0]), batch_size):
             batch = [a[start : start + batch_size] for a in arrays]
-            h = reaching(batch if len(batch) > 1 else batch[0], training=False)
+            h = reaching(batch, training=False)  # a list, as model.inputs
             parts.append(ops.convert_to_numpy(h))
         data = np.concatenate(parts).astype("float64")
         layer.adapt(data)
