@@ -10,6 +10,11 @@ from compiler.ir.layers.pooling import Pooling2D
 from spec_lang.diagnostics import DiagnosticSink
 
 MAX_SIZE = 2**63 - 1  # values per sample and parameters per layer: what a backend can index (int64)
+# Axes of a layer's output after the batch axis. TensorFlow's broadcasting kernels (Keras' PReLU, a merge of
+# shapes with size-1 axes, their gradients) take at most 8 dimensions, batch included ("only handle up to
+# Tensor::dims() up to 8"); NumPy's arrays at most 64. A bigger rank is an error at the layer, not a crash
+# of one backend in training.
+MAX_AXES = 7
 
 
 def infer_shapes(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBase]:
@@ -33,6 +38,10 @@ def infer_shapes(layers: list[LayerBase], sink: DiagnosticSink) -> list[LayerBas
                 update["input_shapes"] = shapes
             else:
                 new_shape = layer.infer_shape(shape)
+            if len(new_shape) > MAX_AXES:
+                raise ShapeError(f"{layer.kind}'s output would have {len(new_shape)} axes after the batch axis; a "
+                                 f"tensor has at most {MAX_AXES} (TensorFlow's kernels take at most "
+                                 f"{MAX_AXES + 1} dimensions, batch included)")
             trainable, frozen = layer.count_params(shape) if shape is not None else (0, 0)
             if math.prod(new_shape) > MAX_SIZE or trainable + frozen > MAX_SIZE:
                 raise ShapeError(f"{layer.kind} is too large: its output or its parameters would hold more than "
