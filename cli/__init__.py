@@ -103,6 +103,8 @@ class _LazyGroup(TyperGroup):
             if not _out_of_memory(exc) or os.environ.get("NNSPEC_DEBUG"):
                 raise
             message = " ".join(str(exc).split()) or "no memory left"
+            if len(message) > 400:  # TensorFlow's names every frame of the op's definition
+                message = message[:397] + "..."
             if not str(exc).startswith("the model does not fit in memory"):
                 message = f"out of memory: {message}"
             print(f"nnspec {ctx.invoked_subcommand or ''}: error: {message}".replace(" :", ":"), file=sys.stderr)

@@ -53,8 +53,10 @@ def check_model_fits(spec, dtype, memory: int | None = None) -> None:
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` says memory ran out: a ``MemoryError`` (``ModelTooLarge`` included), PyTorch's
     ``OutOfMemoryError`` or TensorFlow's ``ResourceExhaustedError`` (by name: neither framework is imported
-    for this)."""
-    return isinstance(exc, MemoryError) or type(exc).__name__ in ("OutOfMemoryError", "ResourceExhaustedError")
+    for this), or PyTorch's CPU allocator refusing (a plain ``RuntimeError``: "DefaultCPUAllocator: can't
+    allocate memory", as an UpSampling2D(4096) output of 48 GiB gets)."""
+    return (isinstance(exc, MemoryError) or type(exc).__name__ in ("OutOfMemoryError", "ResourceExhaustedError")
+            or isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
 
 
 __all__ = ["ModelTooLarge", "check_model_fits", "is_out_of_memory"]
