@@ -12,7 +12,7 @@ from compiler.ir.base import shape_str
 from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 from compiler.ir.values import VarianceScaling
-from compiler.passes.initializers import following_activation
+from compiler.passes.initializers import following_activation, kernel_initializer_fields
 from compiler.passes.lint import spec_graph
 
 HEADERS = ("Layer (type)", "Output Shape", "Param #", "Kernel init")
@@ -20,13 +20,17 @@ GRAPH_HEADERS = ("Layer (type)", "Output Shape", "Param #", "Connected to", "Ker
 
 
 def _init_note(layers: list, index: int, graph: Graph) -> str:
+    """The kernel initializer(s) of ``layers[index]`` (SeparableConv2D's depthwise and pointwise ones, joined
+    by ``/``), with the activation auto-init chose them for; "" for a layer without a kernel."""
     layer = layers[index]
-    init = layer.kernel_initializer if "kernel_initializer" in type(layer).model_fields else None
-    if init is None:
+    fields = [f for f in kernel_initializer_fields(layer) if f in type(layer).model_fields]
+    inits = [getattr(layer, f) for f in fields]
+    if not inits:
         return ""
-    if isinstance(init, VarianceScaling) and init.auto:
-        return f"{init.kind} (auto: {following_activation(layers, index, graph).kind})"
-    return init.kind
+    kinds = "/".join(dict.fromkeys(init.kind for init in inits))
+    if any(isinstance(init, VarianceScaling) and init.auto for init in inits):
+        return f"{kinds} (auto: {following_activation(layers, index, graph).kind})"
+    return kinds
 
 
 def _graph(spec: Spec) -> Graph:
