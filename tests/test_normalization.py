@@ -312,3 +312,17 @@ def test_emitted_program_adapts_on_its_training_split(backend, bc_spec, tmp_path
 
         keras.config.set_floatx("float32")
         keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize("merge, name", [("Add()(x, a)", "add"), ("Concatenate()(x, a)", "concatenate"),
+                                         ("Maximum()(x, a)", "maximum")])
+def test_an_adapting_normalization_after_a_merge_is_an_error_at_the_layer(merge, name):
+    """Adapting runs the chain of single inputs back to one Input; a merge of two values (even of weightless
+    ones) is refused where the Normalization stands, not a crash while adapting."""
+    text = (f"model m {{\n    x = Input([4])\n    a = Rescaling(2)\n    {merge}\n    Normalization()\n"
+            "    Dense(1)\n}\n")
+    with pytest.raises(SpecError) as info:
+        compile_text(text, "m.nns")
+    (error,) = info.value.diagnostics
+    assert (error.span.line, error.span.column) == (5, 5)
+    assert f"must come before a merge of several values; '{name}'" in error.message

@@ -1,6 +1,8 @@
 """Layers that adapt to the training data (Normalization without given statistics) must see data that is
 known before training: only layers whose kind ``adapts_through`` (no weights, no randomness, the same in
-training and inference: ``compiler.ir.layers.base.LayerBase``) may come before them. Anything else would change what reaches the layer after it has been adapted.
+training and inference: ``compiler.ir.layers.base.LayerBase``) may come before them, in a chain of single
+inputs back to one Input (``runtime.adapt`` runs that chain on the Input's data; a merge joins several
+values, which it does not run). Anything else would change what reaches the layer after it has been adapted.
 
 One rule for the compiler (``compile_module``) and for IR files (``compiler.passes.verify``)."""
 
@@ -21,8 +23,10 @@ def adapting_problems(layers: list[LayerBase] | tuple[LayerBase, ...]) -> list[t
     for i, layer in enumerate(layers):
         blocker = next((b for b in (blockers[s] for s in graph.sources[i]) if b is not None), None)
         if layer.adapts and blocker is not None:
+            what = "a merge of several values" if blocker.is_merge else "any layer with weights or randomness"
             problems.append((i, f"Normalization '{layer.name}' learns its mean and variance from the data as it "
-                                f"reaches it, so it must come before any layer with weights or randomness; "
+                                f"reaches it, so it must come before {what}; "
                                 f"'{blocker.name}' ({blocker.kind}) comes first"))
-        blockers.append(blocker if blocker is not None or layer.adapts_through else layer)
+        passes = layer.adapts_through and not layer.is_merge
+        blockers.append(blocker if blocker is not None or passes else layer)
     return problems
