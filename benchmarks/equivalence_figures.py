@@ -9,7 +9,9 @@ difference from NumPy (``tools.equiv.relative_error``: max |a − b| / max |b|) 
 every final weight, then the largest per backend and dtype, against ``nnspec equiv``'s tolerance (1e-9 in
 float64, 1e-4 in float32). A spec without a data set is listed as skipped, and so is ``seed_cnn`` (its
 128×128 images through 128-filter convolutions make 50 float64 steps take many minutes a backend on a small
-CPU) unless ``--only seed_cnn`` names it.
+CPU) unless ``--only seed_cnn`` names it. The example graphs and the MobileNet (``example_specs.SHRUNK``) run
+as tests/test_example_equivalence.py runs them: their first 8 training samples in batches of 2; the graph
+matrix (``tests/graph_matrix.py``: every layer kind inside a graph, every merge) on its random data.
 
     .venv/bin/python benchmarks/equivalence_figures.py [--steps 50] [--dtypes float64,float32] [--only NAME]
 """
@@ -29,6 +31,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from backends.threads import use_threads  # noqa: E402
 from compiler.pipeline import compile_file, compile_text  # noqa: E402
 from equivalence_cases import CASES, case_data  # noqa: E402
+from example_specs import SHRUNK  # noqa: E402
+from graph_cases import graph_data  # noqa: E402
+from graph_matrix import SPECS as GRAPH_MATRIX  # noqa: E402
 from runtime.data import load_dataset  # noqa: E402
 from tools.equiv import relative_error, run_canonical, tolerance_for  # noqa: E402
 
@@ -52,13 +57,23 @@ def workloads(only: str | None):
         if path.stem in COSTLY and only != path.stem:
             yield path.stem, None, COSTLY[path.stem], None
             continue
+        subset = SUBSET
+        if path in SHRUNK:  # 50 float64 steps of ResNet-20 at its batch of 128 take many minutes in NumPy
+            spec = spec.model_copy(update={"training": spec.training.model_copy(update={"batch_size": 2})})
+            subset = 8
         data = load_dataset(spec, base_dir=path.parent, dtype=np.float64)
-        yield path.stem, spec, data.x_train[:SUBSET], data.y_train[:SUBSET]
+        yield path.stem, spec, data.x_train[:subset], data.y_train[:subset]
     for name, text in CASES.items():
         if only and only != name:
             continue
         spec = compile_text(text).spec
         x, y = case_data(spec)
+        yield name, spec, x, y
+    for name, text in GRAPH_MATRIX.items():
+        if only and only != name:
+            continue
+        spec = compile_text(text).spec
+        x, y = graph_data(spec, 24, seed=3)  # as tests/test_graph_equivalence.py
         yield name, spec, x, y
 
 
