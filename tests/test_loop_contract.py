@@ -214,7 +214,8 @@ def test_a_graph_interrupted_and_resumed_equals_uninterrupted_bit_for_bit(backen
             save_checkpoint(tmp_path, s, weights=trainer.get_weights(), trainer_state=trainer.state(), meta=meta)
 
         with pytest.raises(Interrupted):
-            run(trainer, resume=state, on_checkpoint=save, should_stop=lambda state=state, stop=stop: state.step >= stop)
+            run(trainer, resume=state, on_checkpoint=save,
+                should_stop=lambda state=state, stop=stop: state.step >= stop)
         state, weights, trainer_state, _ = load_checkpoint(tmp_path)
         assert state.step == stop
         trainer = trainer_for(backend, mode, GRAPH_SPEC, weights=weights)
