@@ -190,7 +190,7 @@ ERRORS = [
      "Concatenate); Dense is not one"),
     ("output-not-top-level", "    x = Input([4])\n    residual {\n        output y = Dense(4)\n    }\n", 4, 9,
      "`output` marks a model output: it goes only at the top level of the model's body"),
-    ("unnamed-inputs", "    Input([4])\n    Dense(2)\n    b = Input([3])\n    Dense(3)(b)\n", 2, 5,
+    ("unnamed-inputs", "    Input([4])\n    Dense(2)\n    c = Input([3])\n    Dense(3)(c)\n", 2, 5,
      "a model with several inputs names each one: its name is its data key"),
     ("input-with-inputs", "    x = Input([4])\n    Input([4])(x)\n", 3, 5,
      "an Input takes no input: it is where data enters the model"),

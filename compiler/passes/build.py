@@ -325,6 +325,12 @@ class _Expander:
 
     # ---- names -----------------------------------------------------------------------------------------------
     def bind_name(self, name: str, span: Span, index: int | None, scope: _Scope) -> None:
+        clash = ("a block" if name in self.blocks else "a layer kind" if name in LAYER_CLASSES
+                 else "a constant" if name in self.evaluator.constants else None)
+        if clash is not None:  # `units = Input(...)` beside `units = 3`: one name, two meanings on one line
+            self.sink.error(f"'{name}' is {clash} of the spec; a line's output needs a name of its own", span,
+                            "choose another name")
+            index = None  # bound all the same, as a line with an error: its uses are not reported again
         previous = scope.lookup(name)
         if previous is not None:
             first = self.bindings[previous].defined
