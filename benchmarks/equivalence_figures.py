@@ -35,6 +35,7 @@ from example_specs import SHRUNK  # noqa: E402
 from graph_cases import graph_data  # noqa: E402
 from graph_matrix import SPECS as GRAPH_MATRIX  # noqa: E402
 from runtime.data import load_dataset  # noqa: E402
+from runtime.named_arrays import NamedArrays  # noqa: E402
 from tools.equiv import relative_error, run_canonical, tolerance_for  # noqa: E402
 
 BACKENDS = ("torch", "keras")  # each against NumPy
@@ -77,6 +78,13 @@ def workloads(only: str | None):
         yield name, spec, x, y
 
 
+def floats_as(y, dtype):
+    """Targets in ``dtype`` where they are values; class indices stay integers (each output's, by key)."""
+    if isinstance(y, NamedArrays):
+        return NamedArrays({k: floats_as(v, dtype) for k, v in y.items()})
+    return y.astype(dtype) if y.dtype.kind == "f" else y
+
+
 def largest_difference(trace, reference) -> float:
     """The largest relative difference over every step's loss and every final weight (∞ where the two
     runs took a different number of steps: one diverged where the other did not)."""
@@ -105,7 +113,7 @@ def main() -> None:
             continue
         cells = []
         for dtype in dtypes:
-            xd, yd = x.astype(dtype), (y.astype(dtype) if y.dtype.kind == "f" else y)
+            xd, yd = x.astype(dtype), floats_as(y, dtype)
             reference = run_canonical("numpy", spec, xd, yd, steps=args.steps, dtype=dtype)
             for backend in BACKENDS:
                 diff = largest_difference(run_canonical(backend, spec, xd, yd, steps=args.steps, dtype=dtype),
