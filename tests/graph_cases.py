@@ -92,12 +92,28 @@ TWO_INPUTS = """model two_inputs {
 train { loss = mse optimizer = adam batch_size = 8 seed = 8 }"""
 
 
+SELF_MERGES = """model self_merges {
+    x = Input([5])
+    h = Dense(4, activation=tanh)
+    square = Multiply()(h, h)
+    twice = parallel Add() {
+        branch { }
+        branch { }
+    }
+    top = Maximum()(h, h)
+    Concatenate()(twice, top, twice)
+    Dense(2)
+}
+train { loss = mse optimizer = adam batch_size = 8 seed = 9 }"""
+
+
 def _spec(text: str):
     return lambda: compile_text(text).spec
 
 
 GRAPHS = {"residual": _spec(RESIDUAL), "three-uses": _spec(THREE_USES), "merges": _spec(MERGES),
-          "two-outputs": _spec(TWO_OUTPUTS), "fused-shared": _spec(FUSED_SHARED), "two-inputs": _spec(TWO_INPUTS)}
+          "two-outputs": _spec(TWO_OUTPUTS), "fused-shared": _spec(FUSED_SHARED), "two-inputs": _spec(TWO_INPUTS),
+          "self-merges": _spec(SELF_MERGES)}
 
 
 def three_uses():

@@ -183,8 +183,6 @@ ERRORS = [
      "Add cannot merge shapes (batch, 3), (batch, 4): axis 1 has sizes 3 and 4 (each axis must be equal, or 1)"),
     ("merge-line-shape", "    x = Input([4])\n    y = Dense(3)\n    Add()(x, y)\n", 4, 5,
      "Add cannot merge shapes (batch, 4), (batch, 3): axis 1 has sizes 4 and 3 (each axis must be equal, or 1)"),
-    ("parallel-same-input-twice", "    x = Input([4])\n    parallel Add() {\n        branch {\n        }\n"
-     "        branch {\n        }\n    }\n", 3, 14, "Add 'add' takes the same input twice"),
     ("parallel-not-a-merge", "    x = Input([4])\n    parallel Dense(3) {\n        branch {\n        }\n    }\n", 3, 14,
      "parallel joins its branches with a merge layer (Add, Subtract, Multiply, Average, Maximum, Minimum, "
      "Concatenate); Dense is not one"),

@@ -14,7 +14,8 @@ def layout_problems(layers: list[LayerBase] | tuple[LayerBase, ...], model: str,
 
     - an Input first, and at least one layer after it; an Input takes no input;
     - every other layer takes layers listed before it (a later one, or itself, would make a cycle), as many
-      as its kind takes (one; a merge two or more, Subtract two), each once;
+      as its kind takes (one; a merge two or more, Subtract two); a merge may take one value several times,
+      as Keras allows (``Multiply()(x, x)``: x²);
     - every layer's output is used: by a later layer or as one of the model's ``outputs`` (which name
       layers, each once; none given: the last layer is the output).
 
@@ -45,8 +46,6 @@ def layout_problems(layers: list[LayerBase] | tuple[LayerBase, ...], model: str,
                                         + ("itself: a cycle" if name == layer.name else
                                            "which comes after it: a cycle, or layers out of order" if later else
                                            "which is no layer of the model")))
-            if len(set(layer.inputs)) != len(layer.inputs):
-                problems.append((i, f"{what} takes the same input twice"))
             used.update(layer.inputs)
         seen.setdefault(layer.name, i)
     names = outputs or ((layers[-1].name,) if layers else ())
