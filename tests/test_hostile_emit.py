@@ -179,8 +179,11 @@ def test_names_that_bypass_the_name_rule_stay_quoted(case, backend, tmp_path, ru
     spec = spec_with_data("d.csv", "y")
 
     def named(model: str, layers: list[str]) -> Spec:
-        renamed = tuple(layer.model_copy(update={"name": name}) for layer, name in zip(spec.layers, layers))
-        return Spec.model_construct(**{**dict(spec), "name": model, "layers": renamed})
+        new = {layer.name: name for layer, name in zip(spec.layers, layers)}  # the wiring follows the names
+        renamed = tuple(layer.model_copy(update={"name": new[layer.name], "inputs": tuple(new[i] for i in layer.inputs)})
+                        for layer in spec.layers)
+        outputs = tuple(new[name] for name in spec.outputs)
+        return Spec.model_construct(**{**dict(spec), "name": model, "layers": renamed, "outputs": outputs})
 
     benign = emit_source(named("m", ["a", "b", "c", "d", "e"]), backend, spec_path="m.nns", program_path=program)
     hostile_names = [hostile + "1", hostile + "2", hostile + "3", "__class__", hostile + "4"]
