@@ -5,7 +5,7 @@ Shared by the oracle tests (tests/test_keras_oracle.py: layers, losses, regulari
 schedule oracle adds its optimizers here). Only hyperparameters exactly representable in float32 may be
 used (Keras on TensorFlow rounds some Python-float settings to float32 even in float64).
 
-``keras_model(spec)``: a ``keras.Sequential`` with the weights loaded; ``keras_loss(loss)``: Keras' loss
+``keras_model(spec)``: a functional ``keras.Model`` wired as the spec's graph, with the weights loaded; ``keras_loss(loss)``: Keras' loss
 object; ``KerasRun``: steps of plain SGD through ``model.compute_loss`` (the spec's loss plus every
 regularizer's penalty, as ``fit`` computes it), eagerly or in one traced ``train_on_batch``.
 """
@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from compiler.ir.graph import Graph
 from compiler.ir.spec import Spec
 from compiler.ir.training import Loss
 from compiler.semantics.initializers import initial_weights
@@ -144,15 +145,28 @@ def keras_layer(layer):
         return keras.layers.ELU(alpha=layer.alpha, **common)
     if kind == "Softmax":
         return keras.layers.Softmax(axis=layer.axis if isinstance(layer.axis, int) else list(layer.axis), **common)
+    if kind == "Concatenate":
+        return keras.layers.Concatenate(axis=layer.axis, **common)
+    if layer.is_merge:  # Add, Subtract, Multiply, Average, Maximum, Minimum: Keras' own, no arguments
+        return getattr(keras.layers, kind)(**common)
     raise ValueError(f"the Keras oracle has no layer for {kind!r}: add it to tests/keras_oracle.py")
 
 
 def keras_model(spec: Spec, weights: dict[str, np.ndarray] | None = None):
-    """``keras.Sequential`` of Keras' own layers for ``spec`` with ``weights`` (default: the canonical
-    initial weights of the spec's seed) loaded by nnspec's names (``layer/weight``)."""
+    """A functional ``keras.Model`` of Keras' own layers wired as ``spec``'s graph (each layer called on its
+    inputs' outputs, a merge on their list), with ``weights`` (default: the canonical initial weights of the
+    spec's seed) loaded by nnspec's names (``layer/weight``)."""
     weights = initial_weights(spec, spec.training.seed, np.float64) if weights is None else weights
-    model = keras.Sequential([keras.Input(spec.input_shape, dtype="float64")]
-                             + [keras_layer(layer) for layer in spec.layers[1:]])
+    graph = Graph.of(spec.layers, spec.output_names)
+    values: list = []
+    for i, layer in enumerate(spec.layers):
+        if layer.is_input:
+            values.append(keras.Input(layer.output_shape, dtype="float64"))
+            continue
+        inputs = [values[s] for s in graph.sources[i]]
+        values.append(keras_layer(layer)(inputs if layer.is_merge else inputs[0]))
+    ins, outs = [values[i] for i in graph.inputs], [values[o] for o in graph.outputs]
+    model = keras.Model(ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs)
     load_weights(model, weights)
     return model
 

@@ -117,6 +117,8 @@ LAYER_EXAMPLES = {
                                      "Flatten()"),
     "UpSampling2D": ("[3, 2, 2]", "UpSampling2D([2, 3], interpolation=bilinear) Conv2D(2, 2, activation=relu) "
                                   "UpSampling2D() Flatten()"),
+    "GroupNormalization": ("[4, 4, 4]", "Conv2D(4, 2, use_bias=false) GroupNormalization(2) Flatten()"),
+    "Conv2DTranspose": ("[3, 3, 2]", "Conv2DTranspose(3, 3, strides=2, padding=same, activation=relu) Flatten()"),
     "ReLU": ("[5]", "Dense(4) ReLU(max_value=1.5, negative_slope=0.1, threshold=0.2)"),
     "LeakyReLU": ("[4, 4, 2]", "Conv2D(3, 2) LeakyReLU() Flatten()"),
     "PReLU": ("[4, 4, 2]", "Conv2D(3, 2) PReLU(constant(0.2), shared_axes=[1, 2]) Flatten()"),

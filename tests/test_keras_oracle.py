@@ -220,6 +220,19 @@ LAYER_MODELS = {
                                        "PReLU(alpha_regularizer={r}) ELU(0.5) Flatten() Dense(6) ReLU(6) Dense(5) "
                                        "ReLU(negative_slope=0.25) Dense(4) ReLU() Dense(3) Softmax()",
                           "categorical_crossentropy"),
+    # the merges inside a graph, as Keras' own functional model wires them: a residual Add, Subtract and Average,
+    # a size-1 axis broadcast by Multiply, Maximum/Minimum of three (ties: the spec pins TensorFlow's rule),
+    # Concatenate along the channels and along the height, a value used by four layers
+    "merges": ("[4, 4, 2]", "stem = Conv2D(3, 2, padding=same, activation=tanh, kernel_regularizer={r}) "
+                            "side = Conv2D(3, 1, activity_regularizer={r}) summed = Add()(side, stem) "
+                            "gate = GlobalAveragePooling2D(keepdims=true)(summed) "
+                            "a = Conv2D(3, 1, bias_regularizer={r})(summed) "
+                            "scaled = Multiply()(a, gate) "
+                            "high = Maximum()(a, stem, scaled) low = Minimum()(scaled, a, stem) "
+                            "gap = Subtract()(high, low) mean = Average()(gap, a) "
+                            "wide = Concatenate()(mean, stem) Concatenate(axis=1)(wide, wide) "
+                            "Flatten() Dense(3, activation=softmax)",
+               "sparse_categorical_crossentropy"),
 }
 GELU_TOL = 1e-7
 
