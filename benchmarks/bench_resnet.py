@@ -28,8 +28,7 @@ import sys
 
 import numpy as np
 
-from harness import (BATCH, LR, RESNET20, Report, alternate, arguments, epoch_order, fit_epoch, keras_model,
-                     median_time, print_rates, race_torch_loops, timed)
+from harness import BATCH, LR, RESNET20, Report, arguments, fit_epoch, median_time, race_torch_loops
 
 TARGET = 0.95
 
@@ -52,29 +51,10 @@ def bench_torch(report: Report, n: int, rounds: int, warmup: int) -> None:
 
 
 def bench_keras(report: Report, n: int, rounds: int) -> None:
-    from runtime.trainers import make_trainer
+    """bench_keras.py's measurement (a first fit per side, then alternating fits of one epoch) on ResNet-20."""
+    from bench_keras import measure
 
-    report.section(f"Keras: {RESNET20.title}, {n} samples, batch {BATCH}; {rounds} fits of 1 epoch per side")
-    x, y = RESNET20.synthetic(n)
-    spec = RESNET20.spec(seed=1, metrics=True)
-    ours = make_trainer("keras", spec, dtype=np.float32, mode="native")
-    theirs = keras_model(RESNET20)
-
-    def run_ours(k):
-        return fit_epoch(ours, spec, x, y, seed=1, epochs=k)
-
-    def run_theirs(k):
-        return float(theirs.fit(x, y, batch_size=BATCH, epochs=k, shuffle=True, verbose=0).history["loss"][-1])
-
-    first_ours, _, _ = timed(lambda: run_ours(1))
-    first_theirs, _, _ = timed(lambda: run_theirs(1))
-    print(f"  first fit (trace + 1 epoch): backend {first_ours:.2f} s, hand-written {first_theirs:.2f} s")
-    t = alternate({"backend": lambda r: run_ours(1), "keras": lambda r: run_theirs(1)}, rounds, n)
-    print_rates(t, {"backend": "backend via loop.fit", "keras": "hand-written functional model.fit"})
-    report.verdict("resnet20 keras: backend / hand-written functional fit", t.ratio("backend", "keras"), TARGET)
-    print(f"  for information: CPU time ratio {t.ratio('backend', 'keras', cpu=True):.2f}x")
-    report.results["keras"] = {**t.as_dict(), "ratio": t.ratio("backend", "keras"),
-                               "ratio_cpu": t.ratio("backend", "keras", cpu=True)}
+    measure(report, RESNET20, n, rounds, epochs=1)
 
 
 def bench_numpy(report: Report, repeats: int) -> None:
