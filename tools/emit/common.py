@@ -350,3 +350,35 @@ def emit_main(body: Code, spec: Spec, model: str) -> None:
         body("train(model, data, epochs=args.epochs)")
         with body.block("if args.save:"):
             body("np.savez(args.save, **get_weights(model))")
+
+
+def torch_epoch_end(body, es) -> None:
+    """The end of an epoch in an emitted PyTorch training loop (inside its ``for epoch`` block): the learning rate
+    and the epoch's line into ``history`` and print, then early stopping on ``logs[monitor]`` (``es``, or None)."""
+    body('logs["learning_rate"] = learning_rate(step - 1)',
+         "history.append(logs)",
+         'shown = ", ".join(f"{k} {v:.4g}" for k, v in logs.items())',
+         'print(f"epoch {epoch + 1}/{epochs}: {shown}")')
+    if es is None:
+        return
+    mode = es.mode if es.mode != "auto" else ("max" if "acc" in es.monitor else "min")
+    body(f"value = {'-' if mode == 'max' else ''}logs[{literal(es.monitor)}]  # mode={mode}")
+    better = "value < best" + (f" - {literal(float(es.min_delta))}" if es.min_delta else "")
+    with body.block(f"if best_epoch is None or {better}:"):
+        body("best, best_epoch, wait = value, epoch, 0")
+        if es.restore_best_weights:
+            body("best_state = {k: v.clone() for k, v in model.state_dict().items()}")
+    with body.block("else:"):
+        body("wait += 1")
+        with body.block(f"if wait >= {es.patience} and epoch > 0:"):
+            body(f'print(f"early stopping: best epoch {{best_epoch + 1}}", {quote(f"({es.monitor})")})')
+            body("break")
+
+
+def torch_fit_end(body, es) -> None:
+    """After an emitted PyTorch training loop: the best epoch's weights back when early stopping restores them,
+    and ``return history``."""
+    if es is not None and es.restore_best_weights:
+        with body.block("if best_state is not None:  # the best epoch's weights, also after the last epoch"):
+            body("model.load_state_dict(best_state)")
+    body("return history")

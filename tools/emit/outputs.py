@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 
 from tools.emit.code import Code, identifier, literal, quote
-from tools.emit.common import DataFile, EmitError, early_stopping_args, format_labels
+from tools.emit.common import DataFile, EmitError, early_stopping_args, format_labels, torch_epoch_end, torch_fit_end
 from compiler.ir.spec import Spec
 from compiler.ir.training import NamedFileData, TwoTasksData
 from compiler.semantics import losses
@@ -382,27 +382,8 @@ def _torch_train(body: Code, spec: Spec, logs: str) -> None:
                 with body.block("if len(y_val[OUTPUTS[0]]):"):
                     body("val = evaluate(model, x_val, y_val)",
                          'logs.update({"val_" + k: v for k, v in val.items()})')
-            body('logs["learning_rate"] = learning_rate(step - 1)',
-                 "history.append(logs)",
-                 'shown = ", ".join(f"{k} {v:.4g}" for k, v in logs.items())',
-                 'print(f"epoch {epoch + 1}/{epochs}: {shown}")')
-            if es is not None:
-                mode = es.mode if es.mode != "auto" else ("max" if "acc" in es.monitor else "min")
-                body(f"value = {'-' if mode == 'max' else ''}logs[{literal(es.monitor)}]  # mode={mode}")
-                better = "value < best" + (f" - {literal(float(es.min_delta))}" if es.min_delta else "")
-                with body.block(f"if best_epoch is None or {better}:"):
-                    body("best, best_epoch, wait = value, epoch, 0")
-                    if es.restore_best_weights:
-                        body("best_state = {k: v.clone() for k, v in model.state_dict().items()}")
-                with body.block("else:"):
-                    body("wait += 1")
-                    with body.block(f"if wait >= {es.patience} and epoch > 0:"):
-                        body(f'print(f"early stopping: best epoch {{best_epoch + 1}}", {quote(f"({es.monitor})")})')
-                        body("break")
-        if es is not None and es.restore_best_weights:
-            with body.block("if best_state is not None:  # the best epoch's weights, also after the last epoch"):
-                body("model.load_state_dict(best_state)")
-        body("return history")
+            torch_epoch_end(body, es)
+        torch_fit_end(body, es)
 
 
 # ---- Keras: compile and fit with one loss per output -------------------------------------------------------------

@@ -40,7 +40,7 @@ from typing import Callable
 
 from tools.emit.code import Code, call, class_name, fit_comment, identifier, literal, pair, prose, quote, section
 from tools.emit.flow import FLOW, Flow, plan, rewrite
-from tools.emit.common import (DataFile, EmitError, emit_main, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_python, settings)
+from tools.emit.common import (DataFile, EmitError, emit_main, torch_epoch_end, torch_fit_end, accuracy_kind, accuracy_threshold, data_imports, data_section, describe, early_stopping_args, needs_csv, schedule_python, settings)
 from compiler.semantics import losses
 from compiler.semantics.losses import is_fused, loss_input
 from compiler.semantics.outputs import heads as output_heads
@@ -1148,28 +1148,8 @@ def _train(body: Code, spec: Spec) -> None:
                 with body.block("if len(x_val):"):
                     body("val = evaluate(model, x_val, y_val)",
                          'logs.update({"val_" + k: v for k, v in val.items()})')
-            body('logs["learning_rate"] = learning_rate(step - 1)',
-                 "history.append(logs)",
-                 'shown = ", ".join(f"{k} {v:.4g}" for k, v in logs.items())',
-                 'print(f"epoch {epoch + 1}/{epochs}: {shown}")')
-            if es is not None:
-                mode = es.mode if es.mode != "auto" else ("max" if "acc" in es.monitor else "min")
-                value = f'logs[{literal(es.monitor)}]'
-                body(f"value = {'-' if mode == 'max' else ''}{value}  # mode={mode}")
-                better = "value < best" + (f" - {literal(float(es.min_delta))}" if es.min_delta else "")
-                with body.block(f"if best_epoch is None or {better}:"):
-                    body("best, best_epoch, wait = value, epoch, 0")
-                    if es.restore_best_weights:
-                        body("best_state = {k: v.clone() for k, v in model.state_dict().items()}")
-                with body.block("else:"):
-                    body("wait += 1")
-                    with body.block(f"if wait >= {es.patience} and epoch > 0:"):
-                        body(f'print(f"early stopping: best epoch {{best_epoch + 1}}", {quote(f"({es.monitor})")})')
-                        body("break")
-        if es is not None and es.restore_best_weights:
-            with body.block("if best_state is not None:  # the best epoch's weights, also after the last epoch"):
-                body("model.load_state_dict(best_state)")
-        body("return history")
+            torch_epoch_end(body, es)
+        torch_fit_end(body, es)
 
 
 def _main(body: Code, spec: Spec, spec_path: str | None) -> None:
