@@ -127,18 +127,7 @@ def data_section(code: Code, spec: Spec, data_file: DataFile | None) -> None:
     code.blank(2)
     split_note = _split_note(t.validation_split)
     if data is None or isinstance(data, FileData):
-        if data is None:
-            code("DATA_FILE = None  # the spec names no data: pass a .npz (x, y) or .csv file")
-        else:
-            data_file = data_file or DataFile(data.path)
-            if data_file.beside_program:
-                code("# The spec's data file, relative to this program's directory; --data FILE overrides it.")
-                code.call("os.path.join", ["os.path.dirname(os.path.abspath(__file__))", quote(data_file.path)],
-                          prefix="DATA_FILE = ")
-            else:
-                where = "" if Path(data_file.path).is_absolute() else ", relative to the directory the program runs in"
-                code(f"# The spec's data file{where}; --data FILE overrides it.",
-                     f"DATA_FILE = {quote(data_file.path)}")
+        data_file_constant(code, data, data_file, "pass a .npz (x, y) or .csv file")
         if needs_csv(spec):
             label = data.label if isinstance(data, FileData) else "label"
             code(f"LABEL_COLUMN = {literal(label)}")
@@ -382,3 +371,19 @@ def torch_fit_end(body, es) -> None:
         with body.block("if best_state is not None:  # the best epoch's weights, also after the last epoch"):
             body("model.load_state_dict(best_state)")
     body("return history")
+
+
+def data_file_constant(code: Code, data, data_file: "DataFile | None", missing: str) -> None:
+    """``DATA_FILE = ...``: the spec's data file (``data``, with its path as ``data_file`` places it: beside the
+    program, absolute, or relative to where the program runs), or None with ``missing`` saying what to pass."""
+    if data is None:
+        code(f"DATA_FILE = None  # the spec names no data: {missing}")
+        return
+    data_file = data_file or DataFile(data.path)
+    if data_file.beside_program:
+        code("# The spec's data file, relative to this program's directory; --data FILE overrides it.")
+        code.call("os.path.join", ["os.path.dirname(os.path.abspath(__file__))", quote(data_file.path)],
+                  prefix="DATA_FILE = ")
+    else:
+        where = "" if Path(data_file.path).is_absolute() else ", relative to the directory the program runs in"
+        code(f"# The spec's data file{where}; --data FILE overrides it.", f"DATA_FILE = {quote(data_file.path)}")

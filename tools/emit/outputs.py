@@ -20,7 +20,8 @@ from __future__ import annotations
 import inspect
 
 from tools.emit.code import Code, identifier, literal, quote
-from tools.emit.common import DataFile, EmitError, early_stopping_args, format_labels, torch_epoch_end, torch_fit_end
+from tools.emit.common import (DataFile, EmitError, data_file_constant, early_stopping_args, format_labels,
+                               torch_epoch_end, torch_fit_end)
 from compiler.ir.spec import Spec
 from compiler.ir.training import NamedFileData, TwoTasksData
 from compiler.semantics import losses
@@ -65,16 +66,7 @@ def data_section(code: Code, spec: Spec, data_file: DataFile | None) -> None:
     code.blank(2)
     file_data = data is None or isinstance(data, NamedFileData)
     if file_data:
-        if data is None:
-            code("DATA_FILE = None  # the spec names no data: pass an .npz with an array per input and output key")
-        else:
-            data_file = data_file or DataFile(data.path)
-            if data_file.beside_program:
-                code("# The spec's data file, relative to this program's directory; --data FILE overrides it.")
-                code.call("os.path.join", ["os.path.dirname(os.path.abspath(__file__))", quote(data_file.path)],
-                          prefix="DATA_FILE = ")
-            else:
-                code(f"DATA_FILE = {quote(data_file.path)}  # --data FILE overrides it")
+        data_file_constant(code, data, data_file, "pass an .npz with an array per input and output key")
         code.blank(2)
     signature = "def load_data(path=DATA_FILE, dtype=DTYPE):" if file_data else "def load_data(dtype=DTYPE):"
     with code.block(signature):
