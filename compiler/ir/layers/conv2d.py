@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from compiler.ir.layers.base import ShapeError, require_rank
-from compiler.ir.layers.geometry import window_output_size
+from compiler.ir.layers.geometry import conv_output_hw
 from compiler.ir.layers.weighted import WeightedLayer
 
 Pair = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
@@ -32,17 +32,9 @@ class Conv2D(WeightedLayer):
         require_rank("Conv2D", shape, 3)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ShapeError("Conv2D cannot combine strides > 1 with dilation_rate > 1 (as in Keras)")
-        out = []
-        for axis, size in enumerate(shape[:2]):
-            n = window_output_size(size, self.kernel_size[axis], self.strides[axis], self.padding,
-                                   self.dilation_rate[axis])
-            if n <= 0:
-                span = (self.kernel_size[axis] - 1) * self.dilation_rate[axis] + 1
-                raise ShapeError(f"Conv2D kernel spans {span} pixels along {('height', 'width')[axis]} "
-                                 f"but the input is only {size} (padding=valid); use a smaller kernel or "
-                                 f"padding=same")
-            out.append(n)
-        return (out[0], out[1], self.filters)
+        height, width = conv_output_hw("Conv2D", shape, self.kernel_size, self.strides, self.padding,
+                                       self.dilation_rate)
+        return (height, width, self.filters)
 
     def weight_shapes(self, shape):
         return (*self.kernel_size, shape[-1], self.filters), (self.filters,)

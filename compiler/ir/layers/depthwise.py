@@ -23,7 +23,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from compiler.ir.layers.base import LayerBase, ShapeError, require_rank
-from compiler.ir.layers.geometry import window_output_size
+from compiler.ir.layers.geometry import conv_output_hw
 from compiler.ir.values import ActivationFn, Auto, ConstantInit, Initializer, Regularizer
 
 Pair = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
@@ -64,17 +64,7 @@ class DepthwiseBase(LayerBase):
             raise ShapeError(f"{self.kind} needs the same stride along height and width (TensorFlow's depthwise "
                              f"convolution, which Keras runs, supports no other), received strides="
                              f"[{self.strides[0]}, {self.strides[1]}]")
-        out = []
-        for axis, size in enumerate(shape[:2]):
-            n = window_output_size(size, self.kernel_size[axis], self.strides[axis], self.padding,
-                                   self.dilation_rate[axis])
-            if n <= 0:
-                span = (self.kernel_size[axis] - 1) * self.dilation_rate[axis] + 1
-                raise ShapeError(f"{self.kind} kernel spans {span} pixels along {('height', 'width')[axis]} "
-                                 f"but the input is only {size} (padding=valid); use a smaller kernel or "
-                                 f"padding=same")
-            out.append(n)
-        return out[0], out[1]
+        return conv_output_hw(self.kind, shape, self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
     def depthwise_shape(self, shape) -> tuple[int, int, int, int]:
         """The depthwise kernel: (kh, kw, in_channels, depth_multiplier), Keras' layout."""

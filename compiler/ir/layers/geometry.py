@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from compiler.ir.layers.base import ShapeError
+
 
 def window_output_size(size: int, window: int, stride: int, padding: str, dilation: int = 1) -> int:
     """Output length of a sliding window along one axis.
@@ -54,3 +56,19 @@ def transposed_crop(size: int, window: int, stride: int, padding: str, output_si
     front = same_padding(output_size, window, stride, dilation)[0] if padding == "same" else 0
     full = (size - 1) * stride + (window - 1) * dilation + 1
     return front, full - front - output_size
+
+
+def conv_output_hw(kind: str, shape, kernel_size, strides, padding: str, dilation_rate) -> tuple[int, int]:
+    """The (height, width) a convolution of ``kernel_size``/``strides``/``padding``/``dilation_rate`` gives for an
+    (h, w, c) input ``shape`` (``window_output_size`` per axis); ``ShapeError`` naming ``kind`` when the kernel
+    does not fit a ``valid`` input."""
+    out = []
+    for axis, size in enumerate(shape[:2]):
+        n = window_output_size(size, kernel_size[axis], strides[axis], padding, dilation_rate[axis])
+        if n <= 0:
+            span = (kernel_size[axis] - 1) * dilation_rate[axis] + 1
+            raise ShapeError(f"{kind} kernel spans {span} pixels along {('height', 'width')[axis]} "
+                             f"but the input is only {size} (padding=valid); use a smaller kernel or "
+                             f"padding=same")
+        out.append(n)
+    return out[0], out[1]
